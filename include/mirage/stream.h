@@ -1,0 +1,102 @@
+// Copyright (c) Mirage developers.
+//! \file stream.h
+//! The random-stream addressing of Mirage: the one place where the bit layout of the
+//! Philox4x32-10 counter and key is fixed (DESIGN.md section 2).
+//!
+//! Every uniform is `u(seed, r, s, i, j)`, a pure function of the seed, replicate r, scale s,
+//! item i and token j. One Philox call serves token j of the four consecutive items
+//! 4q..4q+3 (q = i / 4): output word w belongs to item 4q + w, so every word is used and the
+//! CPU loop vectorizes across item groups.
+//!
+//!   key     = { seed bits 0..31, seed bits 32..63 }
+//!   counter = { q (item group, i >> 2),
+//!               j | (stream << 24)   (token index in bits 0..23, stream id in bits 24..31),
+//!               s (scale index),
+//!               r (replicate index) }
+//!
+//! Stream 0 holds the token draws; other stream ids are reserved for per-item draws (item
+//! difficulty uses stream 1), so adding them never changes the token stream.
+//! Changing anything in this file is a format break: the known-answer tests in
+//! tests/test_stream.cpp pin it (Salmon et al., "Parallel random numbers: as easy as 1, 2, 3",
+//! SC'11, for Philox itself).
+#pragma once
+
+#include <cstdint>
+
+#include <Random123/philox.h>
+
+#include "mirage/macros.h"
+
+namespace mirage {
+
+//! Items per Philox call: one output word per item.
+constexpr int ITEMS_PER_GROUP = 4;
+//! Token indices occupy the low 24 bits of counter word 1.
+constexpr uint32_t TOKEN_BITS = 24;
+//! Largest target length the counter layout can address (tokens 0..MAX_TOKEN_INDEX).
+constexpr uint32_t MAX_TOKEN_INDEX = (1u << TOKEN_BITS) - 1u;
+//! Largest item count the counter layout can address: 2^32 groups of 4 items.
+constexpr uint64_t MAX_ITEMS = uint64_t{1} << 34;
+
+//! Stream ids (counter word 1, bits 24..31).
+enum StreamId : uint32_t {
+  STREAM_TOKEN = 0,       //!< per-token correctness draws
+  STREAM_DIFFICULTY = 1,  //!< per-item difficulty draws (one word per item, token index 0)
+};
+
+using PhiloxCounter = r123array4x32;
+using PhiloxKey = r123array2x32;
+
+//! The Philox key for a 64-bit seed.
+MIRAGE_HD inline PhiloxKey philox_key(uint64_t seed) {
+  PhiloxKey key;
+  key.v[0] = static_cast<uint32_t>(seed);
+  key.v[1] = static_cast<uint32_t>(seed >> 32);
+  return key;
+}
+
+//! The Philox counter for item group q (items 4q..4q+3), token j (< 2^24), stream, scale s and
+//! replicate r.
+MIRAGE_HD inline PhiloxCounter philox_counter(uint32_t group, uint32_t token, uint32_t stream,
+                                              uint32_t scale, uint32_t replicate) {
+  PhiloxCounter ctr;
+  ctr.v[0] = group;
+  ctr.v[1] = token | (stream << TOKEN_BITS);
+  ctr.v[2] = scale;
+  ctr.v[3] = replicate;
+  return ctr;
+}
+
+//! Philox4x32 with 10 rounds (Random123's reference implementation).
+MIRAGE_HD inline PhiloxCounter philox4x32_10(PhiloxCounter ctr, PhiloxKey key) {
+  return philox4x32_R(10, ctr, key);
+}
+
+//! The four token uniforms (items 4q..4q+3, token j) of replicate r at scale s; each word is
+//! a uniform integer in [0, 2^32).
+MIRAGE_HD inline PhiloxCounter token_words(uint64_t seed, uint32_t replicate, uint32_t scale,
+                                           uint32_t group, uint32_t token) {
+  return philox4x32_10(philox_counter(group, token, STREAM_TOKEN, scale, replicate),
+                       philox_key(seed));
+}
+
+//! u(seed, r, s, i, j): the uniform in [0, 2^32) that decides whether token j of item i is
+//! correct in replicate r at scale s. Preconditions: i < MAX_ITEMS, j <= MAX_TOKEN_INDEX.
+MIRAGE_HD inline uint32_t token_uniform(uint64_t seed, uint32_t replicate, uint32_t scale,
+                                        uint64_t item, uint32_t token) {
+  const PhiloxCounter x =
+      token_words(seed, replicate, scale, static_cast<uint32_t>(item >> 2), token);
+  return x.v[item & 3u];
+}
+
+//! The per-item word of a reserved stream (stream != STREAM_TOKEN) for item i of replicate r.
+//! Such draws describe the item itself, so they do not depend on the scale.
+MIRAGE_HD inline uint32_t item_uniform(uint64_t seed, uint32_t stream, uint32_t replicate,
+                                       uint64_t item) {
+  const PhiloxCounter x = philox4x32_10(
+      philox_counter(static_cast<uint32_t>(item >> 2), 0u, stream, 0u, replicate),
+      philox_key(seed));
+  return x.v[item & 3u];
+}
+
+}  // namespace mirage
