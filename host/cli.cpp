@@ -1,0 +1,211 @@
+// Copyright (c) Mirage developers.
+#include "cli.h"
+
+#include <CLI/CLI.hpp>
+
+#include <cerrno>
+#include <cstdlib>
+#include <iostream>
+#include <limits>
+#include <stdexcept>
+
+#include "commands.h"
+#include "config.h"
+#include "mirage/build_info.h"
+#include "mirage/sweep.h"
+
+namespace mirage {
+namespace {
+
+// Raw text of every option: numbers are parsed by config.h so that every bad value gets the
+// same kind of message, naming the option.
+struct RunText {
+  std::vector<std::string> scales, lengths, test_sizes, devices;
+  std::string loss_scale, loss_exponent, replicates, seed, threads, items_per_unit, confidence;
+};
+
+std::string join_args(int argc, char** argv) {
+  std::string line;
+  for (int i = 0; i < argc; ++i) {
+    if (i) line += ' ';
+    const std::string arg = argv[i];
+    const bool plain = arg.find_first_of(" \t'\"\\$") == std::string::npos && !arg.empty();
+    line += plain ? arg : "'" + arg + "'";
+  }
+  return line;
+}
+
+uint64_t parse_seed(const std::string& text) {
+  const char* begin = text.c_str();
+  char* end = nullptr;
+  errno = 0;
+  const unsigned long long value = std::strtoull(begin, &end, 10);
+  if (text.empty() || text[0] == '-' || end == begin || *end != '\0' || errno == ERANGE) {
+    throw std::invalid_argument("--seed: value '" + text +
+                                "' is not allowed; an integer from 0 to 2^64-1");
+  }
+  return value;
+}
+
+int32_t parse_int32(const std::string& option, const std::string& text, int64_t low,
+                    int64_t high) {
+  const int64_t value = parse_integer(option, text);
+  if (value < low || value > high) {
+    throw std::invalid_argument(option + ": value '" + text + "' is not allowed; " +
+                                std::to_string(low) + " to " + std::to_string(high));
+  }
+  return static_cast<int32_t>(value);
+}
+
+void add_run_options(CLI::App& run, Config& c, RunText& text) {
+  run.add_option("--scales", text.scales,
+                 "model scales in parameters: a list 1e8,1e9,... or a log grid FIRST:LAST:COUNT "
+                 "[default 1e8:1e13:41]")
+      ->delimiter(',')
+      ->group("Model");
+  run.add_option("--preset", c.preset, "gpt3: the four GPT-3-family sizes 3.5e8,1.3e9,6.7e9,2e11")
+      ->group("Model");
+  run.add_option("--loss-scale", text.loss_scale, "c in L(N) = (N/c)^alpha [default 2e9]")
+      ->group("Model");
+  run.add_option("--loss-exponent", text.loss_exponent, "alpha in L(N) = (N/c)^alpha [default -0.5]")
+      ->group("Model");
+  run.add_option("--lengths", text.lengths, "target lengths, strictly increasing [default 1,2,3,4,5]")
+      ->delimiter(',')
+      ->group("Task");
+  run.add_option("--test-sizes", text.test_sizes,
+                 "nested test-set sizes, strictly increasing [default 10,100,1000,10000,100000]")
+      ->delimiter(',')
+      ->group("Task");
+  run.add_option("--replicates", text.replicates, "independent test sets [default 100]")->group("Task");
+  run.add_option("--seed", text.seed, "random seed, 0..2^64-1 [default 2023]")->group("Task");
+  run.add_option("--backend", c.backend, "auto | cpu | cuda [default auto]")->group("Execution");
+  run.add_option("--threads", text.threads, "CPU threads, 0 = all cores [default 0]")->group("Execution");
+  run.add_option("--devices", text.devices, "CUDA device indices [default: all visible]")
+      ->delimiter(',')
+      ->group("Execution");
+  run.add_option("--items-per-unit", text.items_per_unit,
+                 "items per work unit (multiple of 4) [default 65536]")
+      ->group("Execution");
+  run.add_option("--interval", c.interval,
+                 "exact-match interval: wilson | clopper-pearson | jeffreys | agresti-coull | wald "
+                 "[default wilson]")
+      ->group("Statistics");
+  run.add_option("--mean-interval", c.mean_interval,
+                 "interval for the linear metrics: student-t | normal [default student-t]")
+      ->group("Statistics");
+  run.add_option("--confidence", text.confidence, "interval confidence in (0,1) [default 0.95]")
+      ->group("Statistics");
+  run.add_option("-o,--output", c.output, "HDF5 result file [default results/mirage.h5]")->group("Output");
+  run.add_option("--csv", c.csv, "also write the tidy summary CSV here")->group("Output");
+  run.add_flag("-q,--quiet", c.quiet, "no progress or summary table")->group("Output");
+}
+
+// Turns the raw option text into typed config values (defaults stay where nothing was given).
+void resolve(const CLI::App& run, Config& c, const RunText& text) {
+  const bool scales_given = run.count("--scales") > 0;
+  if (!c.preset.empty() && scales_given) {
+    throw std::invalid_argument("--preset: '" + c.preset +
+                                "' sets the scales; do not also give --scales");
+  }
+  if (c.preset == "gpt3") c.scales = gpt3_scales();
+  if (scales_given) c.scales = parse_scales("--scales", text.scales);
+  if (!text.loss_scale.empty()) c.loss_scale = parse_double("--loss-scale", text.loss_scale);
+  if (!text.loss_exponent.empty()) c.loss_exponent = parse_double("--loss-exponent", text.loss_exponent);
+  if (run.count("--lengths") > 0) {
+    c.lengths.clear();
+    for (const auto& t : text.lengths) c.lengths.push_back(parse_int32("--lengths", t, 1, MAX_LENGTH));
+  }
+  if (run.count("--test-sizes") > 0) {
+    c.test_sizes.clear();
+    for (const auto& t : text.test_sizes) c.test_sizes.push_back(parse_integer("--test-sizes", t));
+  }
+  if (!text.replicates.empty()) {
+    c.replicates = parse_int32("--replicates", text.replicates, 1, std::numeric_limits<int32_t>::max());
+  }
+  if (!text.seed.empty()) c.seed = parse_seed(text.seed);
+  if (!text.threads.empty()) c.threads = parse_int32("--threads", text.threads, 0, 4096);
+  if (run.count("--devices") > 0) {
+    c.devices.clear();
+    for (const auto& t : text.devices) c.devices.push_back(parse_int32("--devices", t, 0, 1023));
+  }
+  if (!text.items_per_unit.empty()) c.items_per_unit = parse_integer("--items-per-unit", text.items_per_unit);
+  if (!text.confidence.empty()) c.confidence = parse_double("--confidence", text.confidence);
+}
+
+}  // namespace
+
+int cli_main(int argc, char** argv) {
+  CLI::App app{"Mirage: Monte Carlo simulation of emergent abilities and the metrics that measure "
+               "them (Schaeffer, Miranda & Koyejo, NeurIPS 2023)",
+               "mirage"};
+  app.set_version_flag("--version", std::string("mirage ") + MIRAGE_VERSION_STRING + " (git " +
+                                        MIRAGE_GIT_SHA + ")");
+  app.require_subcommand(1);
+  // The config file belongs to `run`; CLI11 reads it on the top-level app and maps its [run]
+  // table onto the subcommand's options. Flags on the command line win.
+  app.set_config("--config", "", "TOML config file with a [run] table (see examples/)");
+  app.allow_config_extras(CLI::config_extras_mode::error);
+
+  Config config = default_config();
+  RunText text;
+  CLI::App* run = app.add_subcommand("run", "sample a sweep and write the HDF5 result file");
+  run->fallthrough();
+  add_run_options(*run, config, text);
+
+  CLI::App* info = app.add_subcommand("info", "build, backends and devices");
+
+  BenchOptions bench_options;
+  std::string bench_draws, bench_threads;
+  CLI::App* bench = app.add_subcommand("bench", "token draws per second of a backend");
+  bench->add_option("--backend", bench_options.backend, "cpu | cuda [default cpu]");
+  bench->add_option("--draws", bench_draws, "token draws to time [default 2e9 cpu, 1e12 cuda]");
+  bench->add_option("--threads", bench_threads, "CPU threads, 0 = all cores [default 0]");
+  bench->add_option("--json", bench_options.json, "also write the figures as JSON here");
+  bench->add_flag("-q,--quiet", bench_options.quiet, "no progress");
+
+  // CLI11's reader is lenient with malformed lines; check the file's syntax first.
+  for (int i = 1; i < argc; ++i) {
+    const std::string arg = argv[i];
+    if (arg == "--config" && i + 1 < argc) check_config_syntax(argv[i + 1]);
+    if (arg.rfind("--config=", 0) == 0) check_config_syntax(arg.substr(9));
+  }
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::CallForHelp& e) {
+    return app.exit(e);
+  } catch (const CLI::CallForAllHelp& e) {
+    return app.exit(e);
+  } catch (const CLI::CallForVersion& e) {
+    return app.exit(e);
+  } catch (const CLI::ConfigError& e) {
+    throw std::invalid_argument("--config: " + std::string(e.what()) +
+                                " (the file needs a [run] table whose keys are run's long options "
+                                "without dashes, e.g. lengths = [1, 2, 5])");
+  } catch (const CLI::ParseError& e) {
+    throw std::invalid_argument(e.what());
+  }
+
+  if (*run) {
+    resolve(*run, config, text);
+    validate(config);
+    return run_command(config, join_args(argc, argv));
+  }
+  if (*info) return info_command();
+  if (*bench) {
+    if (bench_options.backend != "cpu" && bench_options.backend != "cuda") {
+      throw std::invalid_argument("--backend: unknown backend '" + bench_options.backend +
+                                  "'; allowed for bench: cpu, cuda");
+    }
+    if (!bench_draws.empty()) {
+      bench_options.draws = parse_double("--draws", bench_draws);
+      if (!(bench_options.draws >= 1e6 && bench_options.draws <= 1e15)) {
+        throw std::invalid_argument("--draws: value '" + bench_draws + "' is not allowed; 1e6 to 1e15");
+      }
+    }
+    if (!bench_threads.empty()) bench_options.threads = parse_int32("--threads", bench_threads, 0, 4096);
+    return bench_command(bench_options);
+  }
+  return 2;
+}
+
+}  // namespace mirage

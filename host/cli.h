@@ -1,0 +1,13 @@
+// Copyright (c) Mirage developers.
+//! \file cli.h
+//! The command line (CLI11) and the TOML config file (CLI11's own config support, a [run]
+//! table; flags win over the file).
+#pragma once
+
+namespace mirage {
+
+//! Parses the command line, validates, runs the subcommand. Throws std::invalid_argument for
+//! bad input (main turns it into exit code 2) and std::runtime_error for failures.
+int cli_main(int argc, char** argv);
+
+}  // namespace mirage

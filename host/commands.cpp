@@ -1,0 +1,226 @@
+// Copyright (c) Mirage developers.
+#include "commands.h"
+
+#include <H5public.h>
+#include <unistd.h>
+#include <omp.h>
+
+#include <chrono>
+#include <cmath>
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+#include <iomanip>
+#include <iostream>
+#include <sstream>
+
+#include "backend.h"
+#include "cuda_backend.h"
+#include "mirage/build_info.h"
+#include "output.h"
+#include "progress.h"
+#include "reduction.h"
+#include "simulation.h"
+
+namespace mirage {
+namespace {
+
+double seconds_since(std::chrono::steady_clock::time_point start) {
+  return std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+}
+
+}  // namespace
+
+Results simulate(const Config& config, const std::string& command_line, std::string* note) {
+  const auto start = std::chrono::steady_clock::now();
+  std::unique_ptr<Backend> backend = make_backend(config, note);
+  if (!config.quiet && note) std::cerr << "mirage: " << *note << "\n";
+  Sweep sweep(config);
+  const UnitGrid grid = sweep.grid();
+  std::vector<int64_t> segment(size_t(NUM_TALLIES) * size_t(tally_cells(sweep.spec())), 0);
+  Results results;
+  results.config = config;
+  results.info.draws = sample_units(*backend, grid, all_unit_ids(grid), segment, !config.quiet);
+  results.model = sweep.model();
+  results.counts = nested_counts(sweep.spec(), segment);
+  compute_metrics(results);
+  results.info.command_line = command_line;
+  results.info.created_utc = utc_now();
+  results.info.backend = backend->name();
+  results.info.devices = backend->devices();
+  results.info.elapsed_s = seconds_since(start);
+  return results;
+}
+
+std::string summary_table(const Results& results) {
+  const MetricResult* exact = results.metric("exact_match");
+  const MetricResult* edit = results.metric("token_edit_distance");
+  const int32_t S = results.num_scales(), K = results.num_lengths(), T = results.num_test_sizes();
+  const int32_t k = K - 1, t = T - 1;
+  const int32_t L = results.config.lengths[k];
+  const int64_t n = results.config.test_sizes[t];
+  std::ostringstream out;
+  out << "Exact match (nonlinear) vs token edit distance (linear) at target length L = " << L
+      << ", test size n = " << n << ", " << results.config.replicates << " replicates\n"
+      << "(mean over replicates [2.5%, 97.5%]; 'analytic' is p^L and L(1-p))\n\n";
+  out << "     scale   p_token |  exact match              analytic |  edit distance   analytic\n";
+  out << "  -------- --------- + ------------------------ -------- + --------------- --------\n";
+  // At most ~16 rows: every step-th scale plus the last.
+  const int32_t step = std::max(1, (S + 15) / 16);
+  char line[256];
+  for (int32_t s = 0; s < S; s += (s + step < S || s == S - 1) ? step : (S - 1 - s)) {
+    const size_t g = (size_t(s) * K + k) * T + t;
+    std::snprintf(line, sizeof(line),
+                  "  %8.2e %9.4f | %7.4f [%6.4f, %6.4f] %8.4f | %6.3f [%5.3f,%5.3f] %8.3f\n",
+                  results.model.scale[s], results.model.p_token[s], exact->summary.mean[g],
+                  exact->summary.q025[g], exact->summary.q975[g], exact->expected[size_t(s) * K + k],
+                  edit->summary.mean[g], edit->summary.q025[g], edit->summary.q975[g],
+                  edit->expected[size_t(s) * K + k]);
+    out << line;
+    if (s == S - 1) break;
+  }
+  return out.str();
+}
+
+int run_command(const Config& config, const std::string& command_line) {
+  std::string note;
+  const Results results = simulate(config, command_line, &note);
+  write_hdf5(results, config.output);
+  if (!config.csv.empty()) write_csv(results, config.csv);
+  if (!config.quiet) {
+    std::cout << summary_table(results) << "\n";
+    std::cout << "sampled " << format_si(double(results.info.draws)) << " token draws in "
+              << std::fixed << std::setprecision(2) << results.info.elapsed_s << " s ("
+              << format_si(double(results.info.draws) / results.info.elapsed_s)
+              << " draws/s including reduction) on " << results.info.backend << " ("
+              << results.info.devices << ")\n";
+    std::cout << "wrote " << config.output;
+    if (!config.csv.empty()) std::cout << " and " << config.csv;
+    std::cout << "\n";
+  }
+  return 0;
+}
+
+int info_command() {
+  unsigned h5_major = 0, h5_minor = 0, h5_release = 0;
+  H5get_libversion(&h5_major, &h5_minor, &h5_release);
+  std::cout << "mirage " << MIRAGE_VERSION_STRING << " (git " << MIRAGE_GIT_SHA << ", "
+            << MIRAGE_BUILD_TYPE << ", " << MIRAGE_CXX_COMPILER << ")\n";
+  std::cout << "HDF5 " << h5_major << "." << h5_minor << "." << h5_release << "\n";
+  std::cout << "backends:\n";
+  std::cout << "  cpu   OpenMP, " << omp_get_max_threads() << " threads available\n";
+  if (!cuda::built()) {
+    std::string why;
+    cuda::list_devices(&why);
+    std::cout << "  cuda  unavailable: " << why << "\n";
+    return 0;
+  }
+  std::cout << "  cuda  built for architectures " << MIRAGE_CUDA_ARCHITECTURES << "\n";
+  std::string why;
+  const auto devices = cuda::list_devices(&why);
+  if (devices.empty()) {
+    std::cout << "        no usable device: " << why << "\n";
+  }
+  for (const auto& d : devices) {
+    std::cout << "        " << d.index << ": " << d.name << ", compute capability " << d.major
+              << "." << d.minor << ", " << std::fixed << std::setprecision(1)
+              << double(d.total_memory) / double(1ull << 30) << " GiB, " << d.multiprocessors
+              << " SMs\n";
+  }
+  return 0;
+}
+
+namespace {
+
+// The fixed synthetic sweep of `mirage bench`: 8 scales across the emergence range, lengths
+// 1..5, 4 replicates, nested test sizes by decades up to the size that gives `draws`.
+Config bench_config(const BenchOptions& options, double draws) {
+  Config config = default_config();
+  config.scales = parse_scales("--scales", {"1e8:1e13:8"});
+  config.replicates = 4;
+  config.backend = options.backend;
+  config.threads = options.threads;
+  config.quiet = true;
+  const double per_item = double(config.scales.size()) * config.replicates * 5;
+  const int64_t n_max = std::max<int64_t>(16, int64_t(std::llround(draws / per_item)));
+  config.test_sizes.clear();
+  for (int64_t n = 10; n < n_max; n *= 10) config.test_sizes.push_back(n);
+  config.test_sizes.push_back(n_max);
+  // Large units amortize scheduling on big sweeps.
+  config.items_per_unit = 1 << 20;
+  return config;
+}
+
+}  // namespace
+
+int bench_command(const BenchOptions& options) {
+  const double draws =
+      options.draws > 0 ? options.draws : (options.backend == "cuda" ? 1e12 : 2e9);
+  Config config = bench_config(options, draws);
+  std::string note;
+  std::unique_ptr<Backend> backend = make_backend(config, &note);
+  Sweep sweep(config);
+  const UnitGrid grid = sweep.grid();
+  std::vector<int64_t> segment(size_t(NUM_TALLIES) * size_t(tally_cells(sweep.spec())), 0);
+  // Warm-up on a small sweep (thread pool, CUDA context and module load).
+  {
+    Config warm = bench_config(options, 1e7);
+    Sweep warm_sweep(warm);
+    std::vector<int64_t> warm_segment(size_t(NUM_TALLIES) * size_t(tally_cells(warm_sweep.spec())));
+    sample_units(*backend, warm_sweep.grid(), all_unit_ids(warm_sweep.grid()), warm_segment, false);
+  }
+  auto start = std::chrono::steady_clock::now();
+  const int64_t done = sample_units(*backend, grid, all_unit_ids(grid), segment, !options.quiet);
+  const double sampling_s = seconds_since(start);
+
+  start = std::chrono::steady_clock::now();
+  Results results;
+  results.config = config;
+  results.model = sweep.model();
+  results.counts = nested_counts(sweep.spec(), segment);
+  compute_metrics(results);
+  const double reduction_s = seconds_since(start);
+
+  start = std::chrono::steady_clock::now();
+  const std::string tmp = (std::filesystem::temp_directory_path() /
+                           ("mirage-bench-" + std::to_string(::getpid()) + ".h5"))
+                              .string();
+  results.info.backend = backend->name();
+  results.info.devices = backend->devices();
+  write_hdf5(results, tmp);
+  const double output_s = seconds_since(start);
+  std::filesystem::remove(tmp);
+
+  const double rate = double(done) / sampling_s;
+  std::ostringstream json;
+  json << std::setprecision(6) << "{\n"
+       << "  \"mirage_version\": \"" << MIRAGE_VERSION_STRING << "\",\n"
+       << "  \"git_sha\": \"" << MIRAGE_GIT_SHA << "\",\n"
+       << "  \"created_utc\": \"" << utc_now() << "\",\n"
+       << "  \"backend\": \"" << backend->name() << "\",\n"
+       << "  \"device\": \"" << backend->devices() << "\",\n"
+       << "  \"sweep\": {\"scales\": " << config.scales.size() << ", \"lengths\": [1, 2, 3, 4, 5]"
+       << ", \"replicates\": " << config.replicates << ", \"items\": " << config.test_sizes.back()
+       << "},\n"
+       << "  \"draws\": " << done << ",\n"
+       << "  \"sampling_s\": " << sampling_s << ",\n"
+       << "  \"draws_per_s\": " << rate << ",\n"
+       << "  \"reduction_s\": " << reduction_s << ",\n"
+       << "  \"output_s\": " << output_s << "\n}\n";
+  if (!options.json.empty()) {
+    std::ofstream out(options.json);
+    out << json.str();
+    if (!out) throw std::runtime_error("--json: cannot write '" + options.json + "'");
+  }
+  std::cout << "backend      " << backend->name() << " (" << backend->devices() << ")\n"
+            << "sweep        " << config.scales.size() << " scales x lengths 1..5 x "
+            << config.replicates << " replicates x " << config.test_sizes.back() << " items\n"
+            << "token draws  " << format_si(double(done)) << "\n"
+            << "sampling     " << std::fixed << std::setprecision(3) << sampling_s << " s  ("
+            << format_si(rate) << " draws/s)\n"
+            << "reduction    " << reduction_s << " s\n"
+            << "output       " << output_s << " s (HDF5)\n";
+  return 0;
+}
+
+}  // namespace mirage

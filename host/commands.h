@@ -1,0 +1,41 @@
+// Copyright (c) Mirage developers.
+//! \file commands.h
+//! The subcommands behind the CLI: each takes validated input and does the whole job.
+#pragma once
+
+#include <cstdint>
+#include <string>
+
+#include "config.h"
+#include "results.h"
+
+namespace mirage {
+
+//! Samples the sweep of a validated `config` and reduces it to metrics (no output written).
+//! Progress goes to stderr unless config.quiet; `note` receives the backend choice.
+Results simulate(const Config& config, const std::string& command_line, std::string* note);
+
+//! `mirage run`: simulate, write the HDF5 file (and CSV), print the summary table to `out`.
+//! Returns the process exit code.
+int run_command(const Config& config, const std::string& command_line);
+
+//! `mirage info`: build, backends and devices.
+int info_command();
+
+//! Options of `mirage bench`.
+struct BenchOptions {
+  std::string backend = "cpu";  //!< cpu | cuda
+  double draws = 0;             //!< token draws to time; 0 = backend default
+  int32_t threads = 0;
+  std::string json;             //!< "" = no JSON file
+  bool quiet = false;
+};
+//! `mirage bench`: token draws per second of one backend on a fixed synthetic sweep, plus
+//! the time of the reduction and of writing the output.
+int bench_command(const BenchOptions& options);
+
+//! The short table `mirage run` prints: exact match and token edit distance against scale
+//! at the longest length and largest test size.
+std::string summary_table(const Results& results);
+
+}  // namespace mirage

@@ -1,0 +1,351 @@
+// Copyright (c) Mirage developers.
+#include "config.h"
+
+#include <unistd.h>
+
+#include <cctype>
+#include <cerrno>
+#include <cmath>
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <iomanip>
+#include <limits>
+#include <sstream>
+#include <stdexcept>
+
+#include "mirage/stream.h"
+#include "mirage/sweep.h"
+#include "statistics.h"
+
+namespace mirage {
+namespace {
+
+std::string quote(const std::string& text) { return "'" + text + "'"; }
+
+[[noreturn]] void fail(const std::string& option, const std::string& message) {
+  throw std::invalid_argument(option + ": " + message);
+}
+
+// Shortest of %.15g..%.17g that reads back as the same double.
+std::string format_double(double value) {
+  for (int precision = 15; precision <= 17; ++precision) {
+    std::ostringstream out;
+    out << std::setprecision(precision) << value;
+    if (precision == 17 || std::strtod(out.str().c_str(), nullptr) == value) return out.str();
+  }
+  return "";
+}
+
+template <class T>
+std::string join(const std::vector<T>& values, const std::string& sep) {
+  std::ostringstream out;
+  for (size_t i = 0; i < values.size(); ++i) {
+    if (i) out << sep;
+    if constexpr (std::is_floating_point_v<T>) {
+      out << format_double(values[i]);
+    } else {
+      out << values[i];
+    }
+  }
+  return out.str();
+}
+
+std::string toml_string(const std::string& text) {
+  std::string out = "\"";
+  for (char c : text) {
+    if (c == '"' || c == '\\') out += '\\';
+    out += c;
+  }
+  return out + "\"";
+}
+
+}  // namespace
+
+std::vector<double> default_scales() { return parse_scales("--scales", {"1e8:1e13:41"}); }
+
+std::vector<double> gpt3_scales() { return {3.5e8, 1.3e9, 6.7e9, 2e11}; }
+
+Config default_config() {
+  Config config;
+  config.scales = default_scales();
+  config.lengths = {1, 2, 3, 4, 5};
+  config.test_sizes = {10, 100, 1000, 10000, 100000};
+  return config;
+}
+
+double parse_double(const std::string& option, const std::string& text) {
+  const char* begin = text.c_str();
+  char* end = nullptr;
+  errno = 0;
+  const double value = std::strtod(begin, &end);
+  if (text.empty() || std::isspace(static_cast<unsigned char>(text[0])) || end == begin ||
+      *end != '\0') {
+    fail(option, "value " + quote(text) + " is not a number");
+  }
+  if (!std::isfinite(value)) fail(option, "value " + quote(text) + " is not a finite number");
+  if (errno == ERANGE && std::fabs(value) > 1.0) {
+    fail(option, "value " + quote(text) + " is out of the range of a double");
+  }
+  return value;
+}
+
+int64_t parse_integer(const std::string& option, const std::string& text) {
+  const char* begin = text.c_str();
+  char* end = nullptr;
+  errno = 0;
+  const long long value = std::strtoll(begin, &end, 10);
+  if (!text.empty() && !std::isspace(static_cast<unsigned char>(text[0])) && end != begin &&
+      *end == '\0') {
+    if (errno == ERANGE) fail(option, "value " + quote(text) + " is out of the 64-bit range");
+    return value;
+  }
+  // Scientific notation such as 1e5, accepted only when it is an exact integer.
+  const double real = parse_double(option, text);
+  if (real != std::floor(real) || std::fabs(real) > 9.0e15) {
+    fail(option, "value " + quote(text) + " is not an integer");
+  }
+  return static_cast<int64_t>(real);
+}
+
+std::vector<double> parse_scales(const std::string& option,
+                                 const std::vector<std::string>& items) {
+  std::vector<double> scales;
+  for (const std::string& item : items) {
+    const size_t colon = item.find(':');
+    if (colon == std::string::npos) {
+      scales.push_back(parse_double(option, item));
+      continue;
+    }
+    const size_t colon2 = item.find(':', colon + 1);
+    if (colon2 == std::string::npos || item.find(':', colon2 + 1) != std::string::npos) {
+      fail(option, "grid " + quote(item) + " must have the form FIRST:LAST:COUNT, e.g. 1e7:1e12:41");
+    }
+    const double first = parse_double(option, item.substr(0, colon));
+    const double last = parse_double(option, item.substr(colon + 1, colon2 - colon - 1));
+    const int64_t count = parse_integer(option, item.substr(colon2 + 1));
+    if (!(first > 0.0) || !(last > first)) {
+      fail(option, "grid " + quote(item) + " needs 0 < FIRST < LAST");
+    }
+    if (count < 2 || count > 100000) {
+      fail(option, "grid " + quote(item) + " has COUNT " + std::to_string(count) +
+                       "; allowed: 2 to 100000 points");
+    }
+    const double log_first = std::log(first);
+    const double step = (std::log(last) - log_first) / static_cast<double>(count - 1);
+    for (int64_t k = 0; k < count; ++k) {
+      // The ends are exact; interior points are exp of the log grid.
+      scales.push_back(k == 0 ? first
+                              : k == count - 1 ? last
+                                               : std::exp(log_first + step * static_cast<double>(k)));
+    }
+  }
+  return scales;
+}
+
+uint64_t result_bytes(const Config& config) {
+  const long double cells = static_cast<long double>(config.scales.size()) *
+                            config.lengths.size() * config.test_sizes.size() *
+                            static_cast<long double>(config.replicates);
+  // Segment tallies and counts (2 x 3 int64), three metrics x (estimate, low, high) doubles,
+  // and a small margin for summaries (per S*K*T, negligible next to these).
+  const long double bytes = cells * (6 * 8 + 9 * 8);
+  return bytes > 1.8e19L ? std::numeric_limits<uint64_t>::max() : static_cast<uint64_t>(bytes);
+}
+
+void check_writable(const std::string& option, const std::string& path) {
+  namespace fs = std::filesystem;
+  if (path.empty()) fail(option, "the output path is empty");
+  std::error_code ec;
+  const fs::path target(path);
+  if (fs::is_directory(target, ec)) fail(option, quote(path) + " is a directory, not a file");
+  fs::path dir = target.parent_path();
+  if (dir.empty()) dir = ".";
+  // The directory may be created at write time; what must exist is a writable ancestor.
+  while (!fs::exists(dir, ec)) {
+    const fs::path parent = dir.parent_path();
+    if (parent.empty() || parent == dir) {
+      dir = ".";
+      break;
+    }
+    dir = parent;
+  }
+  if (!fs::is_directory(dir, ec)) {
+    fail(option, "cannot write " + quote(path) + ": " + quote(dir.string()) + " is not a directory");
+  }
+  if (::access(dir.c_str(), W_OK | X_OK) != 0) {
+    fail(option, "cannot write " + quote(path) + ": directory " + quote(dir.string()) +
+                     " is not writable");
+  }
+  if (fs::exists(target, ec) && ::access(target.c_str(), W_OK) != 0) {
+    fail(option, "cannot write " + quote(path) + ": the file exists and is not writable");
+  }
+}
+
+void validate(const Config& config) {
+  // Model.
+  if (config.scales.empty()) fail("--scales", "at least one scale is required");
+  for (size_t i = 0; i < config.scales.size(); ++i) {
+    const double s = config.scales[i];
+    if (!std::isfinite(s) || !(s > 0.0)) {
+      fail("--scales", "value " + format_double(s) + " is not allowed; scales must be finite and > 0");
+    }
+    if (i > 0 && !(s > config.scales[i - 1])) {
+      fail("--scales", "value " + format_double(s) + " follows " + format_double(config.scales[i - 1]) +
+                           "; scales must be strictly increasing");
+    }
+  }
+  if (!std::isfinite(config.loss_scale) || !(config.loss_scale > 0.0)) {
+    fail("--loss-scale", "value " + format_double(config.loss_scale) + " is not allowed; c must be finite and > 0");
+  }
+  if (!std::isfinite(config.loss_exponent) || !(config.loss_exponent < 0.0)) {
+    fail("--loss-exponent", "value " + format_double(config.loss_exponent) +
+                                " is not allowed; alpha must be finite and < 0 (loss falls with scale)");
+  }
+  if (!config.preset.empty() && config.preset != "gpt3") {
+    fail("--preset", "unknown preset " + quote(config.preset) + "; allowed: gpt3");
+  }
+  // Task.
+  if (config.lengths.empty()) fail("--lengths", "at least one target length is required");
+  for (size_t i = 0; i < config.lengths.size(); ++i) {
+    const int32_t L = config.lengths[i];
+    if (L < 1 || L > MAX_LENGTH) {
+      fail("--lengths", "value " + std::to_string(L) + " is not allowed; lengths must be 1 to " +
+                            std::to_string(MAX_LENGTH));
+    }
+    if (i > 0 && L <= config.lengths[i - 1]) {
+      fail("--lengths", "value " + std::to_string(L) + " follows " + std::to_string(config.lengths[i - 1]) +
+                            "; lengths must be strictly increasing");
+    }
+  }
+  if (config.test_sizes.empty()) fail("--test-sizes", "at least one test size is required");
+  for (size_t i = 0; i < config.test_sizes.size(); ++i) {
+    const int64_t n = config.test_sizes[i];
+    if (n < 1 || static_cast<uint64_t>(n) > MAX_ITEMS) {
+      fail("--test-sizes", "value " + std::to_string(n) + " is not allowed; test sizes must be 1 to " +
+                               std::to_string(MAX_ITEMS) + " (2^34)");
+    }
+    if (i > 0 && n <= config.test_sizes[i - 1]) {
+      fail("--test-sizes", "value " + std::to_string(n) + " follows " +
+                               std::to_string(config.test_sizes[i - 1]) +
+                               "; test sets are nested, so sizes must be strictly increasing");
+    }
+  }
+  if (config.replicates < 1) {
+    fail("--replicates", "value " + std::to_string(config.replicates) + " is not allowed; at least 1 replicate");
+  }
+  if (config.scales.size() > 0x7fffffffu) fail("--scales", "too many scales");
+  // Execution.
+  if (config.backend != "auto" && config.backend != "cpu" && config.backend != "cuda") {
+    fail("--backend", "unknown backend " + quote(config.backend) + "; allowed: auto, cpu, cuda");
+  }
+  if (config.threads < 0 || config.threads > 4096) {
+    fail("--threads", "value " + std::to_string(config.threads) + " is not allowed; 0 (all cores) to 4096");
+  }
+  for (int32_t d : config.devices) {
+    if (d < 0) fail("--devices", "value " + std::to_string(d) + " is not allowed; device indices are >= 0");
+  }
+  if (config.items_per_unit < ITEMS_PER_GROUP || config.items_per_unit % ITEMS_PER_GROUP != 0 ||
+      config.items_per_unit > (int64_t{1} << 30)) {
+    fail("--items-per-unit", "value " + std::to_string(config.items_per_unit) +
+                                 " is not allowed; a multiple of 4 from 4 to 2^30");
+  }
+  // Statistics.
+  parse_interval_method(config.interval);
+  parse_mean_interval_method(config.mean_interval);
+  if (!(config.confidence > 0.0 && config.confidence < 1.0)) {
+    fail("--confidence", "value " + format_double(config.confidence) + " is not allowed; must be in (0, 1)");
+  }
+  // Memory: the result arrays are O(S*K*T*R); refuse what cannot fit in this machine.
+  const uint64_t bytes = result_bytes(config);
+  const long pages = ::sysconf(_SC_PHYS_PAGES);
+  const long page_size = ::sysconf(_SC_PAGE_SIZE);
+  const uint64_t physical = pages > 0 && page_size > 0 ? uint64_t(pages) * uint64_t(page_size)
+                                                      : (uint64_t{16} << 30);
+  if (bytes > physical / 2) {
+    std::ostringstream msg;
+    msg << std::setprecision(3) << "the sweep needs " << static_cast<double>(bytes) / (1 << 30)
+        << " GiB for its result arrays (" << config.scales.size() << " scales x "
+        << config.lengths.size() << " lengths x " << config.test_sizes.size()
+        << " test sizes x " << config.replicates << " replicates x 120 bytes); at most "
+        << static_cast<double>(physical / 2) / (1 << 30)
+        << " GiB (half of this machine's memory) is allowed";
+    fail("--replicates", msg.str());
+  }
+  // Output.
+  check_writable("--output", config.output);
+  if (!config.csv.empty()) check_writable("--csv", config.csv);
+}
+
+void check_config_syntax(const std::string& path) {
+  std::ifstream in(path);
+  if (!in) fail("--config", "cannot read " + quote(path) + " (missing or unreadable)");
+  std::string line;
+  int number = 0;
+  auto bad = [&](const std::string& why) {
+    fail("--config", path + " line " + std::to_string(number) + ": " + why + ": " + quote(line));
+  };
+  while (std::getline(in, line)) {
+    ++number;
+    // Strip comments outside strings and surrounding blanks.
+    std::string text;
+    bool in_string = false;
+    for (char c : line) {
+      if (c == '"') in_string = !in_string;
+      if (c == '#' && !in_string) break;
+      text += c;
+    }
+    if (in_string) bad("unterminated string");
+    const size_t first = text.find_first_not_of(" \t\r");
+    if (first == std::string::npos) continue;
+    text = text.substr(first, text.find_last_not_of(" \t\r") - first + 1);
+    if (text.front() == '[') {
+      if (text.back() != ']' || text.size() < 3) bad("malformed table header");
+      continue;
+    }
+    const size_t eq = text.find('=');
+    if (eq == std::string::npos) bad("expected KEY = VALUE");
+    std::string key = text.substr(0, eq);
+    key = key.substr(0, key.find_last_not_of(" \t") + 1);
+    if (key.empty() || key.find_first_not_of("abcdefghijklmnopqrstuvwxyz0123456789-_.") != std::string::npos) {
+      bad("malformed key");
+    }
+    std::string value = text.substr(eq + 1);
+    const size_t v = value.find_first_not_of(" \t");
+    if (v == std::string::npos) bad("missing value");
+    value = value.substr(v);
+    int depth = 0;
+    in_string = false;
+    for (char c : value) {
+      if (c == '"') in_string = !in_string;
+      if (in_string) continue;
+      if (c == '[') ++depth;
+      if (c == ']' && --depth < 0) bad("unbalanced ']'");
+    }
+    if (depth != 0) bad("unterminated array (arrays must close on the line they open)");
+  }
+}
+
+std::string to_toml(const Config& config) {
+  std::ostringstream out;
+  out << "# Mirage configuration (mirage run --config FILE reads this)\n[run]\n";
+  out << "scales = [" << join(config.scales, ", ") << "]\n";
+  out << "loss-scale = " << format_double(config.loss_scale) << "\n";
+  out << "loss-exponent = " << format_double(config.loss_exponent) << "\n";
+  out << "lengths = [" << join(config.lengths, ", ") << "]\n";
+  out << "test-sizes = [" << join(config.test_sizes, ", ") << "]\n";
+  out << "replicates = " << config.replicates << "\n";
+  out << "seed = " << config.seed << "\n";
+  out << "backend = " << toml_string(config.backend) << "\n";
+  out << "threads = " << config.threads << "\n";
+  if (!config.devices.empty()) out << "devices = [" << join(config.devices, ", ") << "]\n";
+  out << "items-per-unit = " << config.items_per_unit << "\n";
+  out << "interval = " << toml_string(config.interval) << "\n";
+  out << "mean-interval = " << toml_string(config.mean_interval) << "\n";
+  out << "confidence = " << format_double(config.confidence) << "\n";
+  out << "output = " << toml_string(config.output) << "\n";
+  if (!config.csv.empty()) out << "csv = " << toml_string(config.csv) << "\n";
+  return out.str();
+}
+
+}  // namespace mirage

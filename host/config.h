@@ -1,0 +1,80 @@
+// Copyright (c) Mirage developers.
+//! \file config.h
+//! The resolved configuration of a run, its parsing from text and its validation.
+//! `validate()` is the one place that decides whether input is acceptable; its messages name
+//! the option, the offending value and what is allowed.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+namespace mirage {
+
+//! Everything that determines a run. Defaults are DESIGN.md's default sweep.
+struct Config {
+  // Model (DESIGN.md section 1).
+  std::vector<double> scales;    //!< parameters, strictly increasing, > 0
+  double loss_scale = 2e9;       //!< c in L(N) = (N / c)^alpha, > 0
+  double loss_exponent = -0.5;   //!< alpha, < 0
+  std::string preset;            //!< "" or "gpt3" (the four GPT-3-family sizes)
+  // Task.
+  std::vector<int32_t> lengths;     //!< strictly increasing target lengths, 1..MAX_LENGTH
+  std::vector<int64_t> test_sizes;  //!< strictly increasing nested test sizes, 1..MAX_ITEMS
+  int32_t replicates = 100;         //!< independent test sets, >= 1
+  uint64_t seed = 2023;
+  // Execution.
+  std::string backend = "auto";  //!< auto | cpu | cuda
+  int32_t threads = 0;           //!< CPU threads; 0 = all available
+  std::vector<int32_t> devices;  //!< CUDA device indices; empty = all visible
+  int64_t items_per_unit = 65536;  //!< work-unit size in items (multiple of 4)
+  // Statistics.
+  std::string interval = "wilson";          //!< exact_match interval method
+  std::string mean_interval = "student-t";  //!< interval for the linear metrics
+  double confidence = 0.95;                 //!< in (0, 1)
+  // Output.
+  std::string output = "results/mirage.h5";
+  std::string csv;  //!< "" = no CSV
+  bool quiet = false;
+};
+
+//! The default scale grid of DESIGN.md: 41 log-spaced scales from 1e8 to 1e13.
+std::vector<double> default_scales();
+//! The four GPT-3-family sizes of the paper's figure 2: 3.5e8, 1.3e9, 6.7e9, 2e11.
+std::vector<double> gpt3_scales();
+
+//! A configuration with DESIGN.md's default sweep filled in.
+Config default_config();
+
+//! Parses a finite double from the whole of `text` (no trailing characters); throws
+//! std::invalid_argument naming `option` otherwise.
+double parse_double(const std::string& option, const std::string& text);
+//! Parses an integer from the whole of `text`; scientific notation (1e5) is accepted when it
+//! is an exact integer. Throws std::invalid_argument naming `option` otherwise.
+int64_t parse_integer(const std::string& option, const std::string& text);
+
+//! Parses a list of scales: comma-separated items, each a number or a log grid `a:b:n` (n
+//! points from a to b inclusive, log-spaced). Items are concatenated in order.
+std::vector<double> parse_scales(const std::string& option, const std::vector<std::string>& items);
+
+//! Throws std::invalid_argument for the first problem found, naming the option, the value
+//! and what is allowed. Checks ranges, ordering, finiteness, names, the memory the tally and
+//! metric arrays would need, and that the output path is writable (without creating it).
+void validate(const Config& config);
+
+//! Bytes of host memory that the result arrays of this sweep need.
+uint64_t result_bytes(const Config& config);
+
+//! Checks the TOML subset that --config accepts (tables, KEY = VALUE, single-line arrays,
+//! comments) line by line, so that a malformed file is refused with its line number rather
+//! than half-read. Throws std::invalid_argument naming --config.
+void check_config_syntax(const std::string& path);
+
+//! The configuration as TOML that `mirage run --config` reads back (a [run] table).
+std::string to_toml(const Config& config);
+
+//! Checks that `path` could be created or replaced: its directory exists and is writable and
+//! `path` is not a directory. Throws std::invalid_argument naming `option`.
+void check_writable(const std::string& option, const std::string& path);
+
+}  // namespace mirage

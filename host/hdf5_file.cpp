@@ -1,0 +1,347 @@
+// Copyright (c) Mirage developers.
+#include "hdf5_file.h"
+
+#include <unistd.h>
+
+#include <cstdio>
+#include <filesystem>
+#include <stdexcept>
+#include <system_error>
+
+namespace mirage::h5 {
+namespace {
+
+// HDF5 prints its own error stack by default; Mirage reports errors itself.
+void silence_hdf5() {
+  static const bool silenced = [] {
+    H5Eset_auto2(H5E_DEFAULT, nullptr, nullptr);
+    return true;
+  }();
+  (void)silenced;
+}
+
+// Datasets with more elements than this are chunked and deflate-compressed.
+constexpr hsize_t CHUNK_THRESHOLD = 4096;
+// Target chunk size in elements (~512 KiB of float64).
+constexpr hsize_t CHUNK_ELEMENTS = 65536;
+constexpr unsigned DEFLATE_LEVEL = 4;
+
+std::pair<std::string, std::string> split_path(const std::string& path) {
+  const size_t slash = path.find_last_of('/');
+  if (slash == std::string::npos) return {".", path};
+  return {slash == 0 ? "/" : path.substr(0, slash), path.substr(slash + 1)};
+}
+
+Handle string_type() {
+  hid_t type = H5Tcopy(H5T_C_S1);
+  H5Tset_size(type, H5T_VARIABLE);
+  H5Tset_cset(type, H5T_CSET_UTF8);
+  return Handle(type, H5Tclose);
+}
+
+}  // namespace
+
+Handle& Handle::operator=(Handle&& other) noexcept {
+  if (this != &other) {
+    reset();
+    id_ = other.id_;
+    closer_ = other.closer_;
+    other.id_ = -1;
+  }
+  return *this;
+}
+
+void Handle::reset() {
+  if (id_ >= 0 && closer_) closer_(id_);
+  id_ = -1;
+}
+
+File File::create(const std::string& path) {
+  silence_hdf5();
+  const hid_t id = H5Fcreate(path.c_str(), H5F_ACC_TRUNC, H5P_DEFAULT, H5P_DEFAULT);
+  if (id < 0) throw std::runtime_error("cannot create HDF5 file '" + path + "'");
+  return File(Handle(id, H5Fclose), path);
+}
+
+File File::open_read(const std::string& path) {
+  silence_hdf5();
+  std::error_code ec;
+  if (!std::filesystem::exists(path, ec)) {
+    throw std::runtime_error("cannot open '" + path + "': no such file");
+  }
+  if (H5Fis_hdf5(path.c_str()) <= 0) {
+    throw std::runtime_error("cannot open '" + path + "': not an HDF5 file (truncated or corrupt?)");
+  }
+  const hid_t id = H5Fopen(path.c_str(), H5F_ACC_RDONLY, H5P_DEFAULT);
+  if (id < 0) throw std::runtime_error("cannot open HDF5 file '" + path + "'");
+  return File(Handle(id, H5Fclose), path);
+}
+
+void File::close() {
+  if (handle_.id() < 0) return;
+  if (H5Fflush(handle_.id(), H5F_SCOPE_LOCAL) < 0) fail("cannot flush");
+  if (H5Fclose(handle_.release()) < 0) fail("cannot close");
+}
+
+void File::fail(const std::string& what) const {
+  throw std::runtime_error("HDF5 error in '" + path_ + "': " + what);
+}
+
+void File::create_group(const std::string& path) {
+  if (exists(path)) return;
+  Handle lcpl(H5Pcreate(H5P_LINK_CREATE), H5Pclose);
+  H5Pset_create_intermediate_group(lcpl.id(), 1);
+  const hid_t group = H5Gcreate2(id(), path.c_str(), lcpl.id(), H5P_DEFAULT, H5P_DEFAULT);
+  if (group < 0) fail("cannot create group " + path);
+  H5Gclose(group);
+}
+
+void File::write_raw(const std::string& path, hid_t type, const void* data,
+                     const std::vector<hsize_t>& dims) {
+  const auto [parent, name] = split_path(path);
+  if (parent != "/") create_group(parent);
+  hsize_t count = 1;
+  for (hsize_t d : dims) count *= d;
+  Handle space(H5Screate_simple(static_cast<int>(dims.size()), dims.data(), nullptr), H5Sclose);
+  Handle dcpl(H5Pcreate(H5P_DATASET_CREATE), H5Pclose);
+  if (count > CHUNK_THRESHOLD && !dims.empty()) {
+    // Chunks span whole trailing dimensions where possible, so reading one (s, k) slice
+    // touches few chunks.
+    std::vector<hsize_t> chunk(dims);
+    hsize_t elements = count;
+    for (size_t axis = 0; axis < chunk.size() && elements > CHUNK_ELEMENTS; ++axis) {
+      const hsize_t rest = elements / chunk[axis];
+      const hsize_t keep = std::max<hsize_t>(1, CHUNK_ELEMENTS / std::max<hsize_t>(rest, 1));
+      chunk[axis] = std::min(chunk[axis], keep);
+      elements = rest * chunk[axis];
+    }
+    H5Pset_chunk(dcpl.id(), static_cast<int>(chunk.size()), chunk.data());
+    H5Pset_shuffle(dcpl.id());
+    H5Pset_deflate(dcpl.id(), DEFLATE_LEVEL);
+  }
+  Handle dataset(H5Dcreate2(id(), path.c_str(), type, space.id(), H5P_DEFAULT, dcpl.id(),
+                            H5P_DEFAULT),
+                 H5Dclose);
+  if (dataset.id() < 0) fail("cannot create dataset " + path);
+  if (count > 0 && H5Dwrite(dataset.id(), type, H5S_ALL, H5S_ALL, H5P_DEFAULT, data) < 0) {
+    fail("cannot write dataset " + path);
+  }
+}
+
+void File::write(const std::string& path, const std::vector<double>& data,
+                 const std::vector<hsize_t>& dims) {
+  write_raw(path, H5T_NATIVE_DOUBLE, data.data(), dims);
+}
+void File::write(const std::string& path, const std::vector<int64_t>& data,
+                 const std::vector<hsize_t>& dims) {
+  write_raw(path, H5T_NATIVE_INT64, data.data(), dims);
+}
+void File::write(const std::string& path, const std::vector<int32_t>& data,
+                 const std::vector<hsize_t>& dims) {
+  write_raw(path, H5T_NATIVE_INT32, data.data(), dims);
+}
+void File::write(const std::string& path, const std::vector<uint8_t>& data,
+                 const std::vector<hsize_t>& dims) {
+  write_raw(path, H5T_NATIVE_UINT8, data.data(), dims);
+}
+
+namespace {
+
+void write_attr(hid_t file, const std::string& file_path, const std::string& object,
+                const std::string& name, hid_t type, hid_t space, const void* data) {
+  if (H5Aexists_by_name(file, object.c_str(), name.c_str(), H5P_DEFAULT) > 0) {
+    H5Adelete_by_name(file, object.c_str(), name.c_str(), H5P_DEFAULT);
+  }
+  Handle attr(H5Acreate_by_name(file, object.c_str(), name.c_str(), type, space, H5P_DEFAULT,
+                                H5P_DEFAULT, H5P_DEFAULT),
+              H5Aclose);
+  if (attr.id() < 0 || H5Awrite(attr.id(), type, data) < 0) {
+    throw std::runtime_error("HDF5 error in '" + file_path + "': cannot write attribute " +
+                             object + "@" + name);
+  }
+}
+
+}  // namespace
+
+void File::attr(const std::string& object, const std::string& name, const std::string& value) {
+  Handle type = string_type();
+  Handle space(H5Screate(H5S_SCALAR), H5Sclose);
+  const char* text = value.c_str();
+  write_attr(id(), path_, object, name, type.id(), space.id(), &text);
+}
+
+void File::attr(const std::string& object, const std::string& name, double value) {
+  Handle space(H5Screate(H5S_SCALAR), H5Sclose);
+  write_attr(id(), path_, object, name, H5T_NATIVE_DOUBLE, space.id(), &value);
+}
+
+void File::attr(const std::string& object, const std::string& name, int64_t value) {
+  Handle space(H5Screate(H5S_SCALAR), H5Sclose);
+  write_attr(id(), path_, object, name, H5T_NATIVE_INT64, space.id(), &value);
+}
+
+void File::attr(const std::string& object, const std::string& name, uint64_t value) {
+  Handle space(H5Screate(H5S_SCALAR), H5Sclose);
+  write_attr(id(), path_, object, name, H5T_NATIVE_UINT64, space.id(), &value);
+}
+
+void File::attr(const std::string& object, const std::string& name,
+                const std::vector<int32_t>& value) {
+  const hsize_t n = value.size();
+  Handle space(H5Screate_simple(1, &n, nullptr), H5Sclose);
+  write_attr(id(), path_, object, name, H5T_NATIVE_INT32, space.id(), value.data());
+}
+
+bool File::exists(const std::string& path) const {
+  if (path == "/") return true;
+  // Check each prefix: H5Lexists fails on a path whose parent is missing.
+  size_t pos = 0;
+  while ((pos = path.find('/', pos + 1)) != std::string::npos) {
+    if (H5Lexists(id(), path.substr(0, pos).c_str(), H5P_DEFAULT) <= 0) return false;
+  }
+  return H5Lexists(id(), path.c_str(), H5P_DEFAULT) > 0;
+}
+
+std::vector<hsize_t> File::dims(const std::string& path) const {
+  Handle dataset(H5Dopen2(id(), path.c_str(), H5P_DEFAULT), H5Dclose);
+  if (dataset.id() < 0) fail("missing dataset " + path);
+  Handle space(H5Dget_space(dataset.id()), H5Sclose);
+  const int rank = H5Sget_simple_extent_ndims(space.id());
+  std::vector<hsize_t> dims(rank > 0 ? size_t(rank) : 0);
+  if (rank > 0) H5Sget_simple_extent_dims(space.id(), dims.data(), nullptr);
+  return dims;
+}
+
+size_t File::element_count(const std::string& path) const {
+  size_t count = 1;
+  for (hsize_t d : dims(path)) count *= d;
+  return count;
+}
+
+void File::read_raw(const std::string& path, hid_t type, void* data, size_t count) const {
+  Handle dataset(H5Dopen2(id(), path.c_str(), H5P_DEFAULT), H5Dclose);
+  if (dataset.id() < 0) fail("missing dataset " + path);
+  if (count > 0 && H5Dread(dataset.id(), type, H5S_ALL, H5S_ALL, H5P_DEFAULT, data) < 0) {
+    fail("cannot read dataset " + path);
+  }
+}
+
+std::vector<double> File::read_double(const std::string& path) const {
+  std::vector<double> out(element_count(path));
+  read_raw(path, H5T_NATIVE_DOUBLE, out.data(), out.size());
+  return out;
+}
+std::vector<int64_t> File::read_int64(const std::string& path) const {
+  std::vector<int64_t> out(element_count(path));
+  read_raw(path, H5T_NATIVE_INT64, out.data(), out.size());
+  return out;
+}
+std::vector<int32_t> File::read_int32(const std::string& path) const {
+  std::vector<int32_t> out(element_count(path));
+  read_raw(path, H5T_NATIVE_INT32, out.data(), out.size());
+  return out;
+}
+std::vector<uint8_t> File::read_uint8(const std::string& path) const {
+  std::vector<uint8_t> out(element_count(path));
+  read_raw(path, H5T_NATIVE_UINT8, out.data(), out.size());
+  return out;
+}
+
+bool File::has_attr(const std::string& object, const std::string& name) const {
+  return exists(object) &&
+         H5Aexists_by_name(id(), object.c_str(), name.c_str(), H5P_DEFAULT) > 0;
+}
+
+namespace {
+
+Handle open_attr(const File& file, const std::string& object, const std::string& name) {
+  const hid_t attr = H5Aopen_by_name(file.id(), object.c_str(), name.c_str(), H5P_DEFAULT,
+                                     H5P_DEFAULT);
+  if (attr < 0) {
+    throw std::runtime_error("HDF5 error in '" + file.path() + "': missing attribute " + object +
+                             "@" + name);
+  }
+  return Handle(attr, H5Aclose);
+}
+
+}  // namespace
+
+std::string File::attr_string(const std::string& object, const std::string& name) const {
+  Handle attr = open_attr(*this, object, name);
+  Handle type(H5Aget_type(attr.id()), H5Tclose);
+  if (H5Tget_class(type.id()) != H5T_STRING) fail("attribute " + object + "@" + name + " is not a string");
+  if (H5Tis_variable_str(type.id()) > 0) {
+    Handle mem = string_type();
+    char* text = nullptr;
+    if (H5Aread(attr.id(), mem.id(), &text) < 0) fail("cannot read attribute " + name);
+    std::string value = text ? text : "";
+    H5free_memory(text);
+    return value;
+  }
+  const size_t size = H5Tget_size(type.id());
+  std::string value(size, '\0');
+  Handle mem(H5Tcopy(H5T_C_S1), H5Tclose);
+  H5Tset_size(mem.id(), size);
+  if (H5Aread(attr.id(), mem.id(), value.data()) < 0) fail("cannot read attribute " + name);
+  value.resize(value.find('\0') == std::string::npos ? size : value.find('\0'));
+  return value;
+}
+
+double File::attr_double(const std::string& object, const std::string& name) const {
+  Handle attr = open_attr(*this, object, name);
+  double value = 0;
+  if (H5Aread(attr.id(), H5T_NATIVE_DOUBLE, &value) < 0) fail("cannot read attribute " + name);
+  return value;
+}
+
+int64_t File::attr_int64(const std::string& object, const std::string& name) const {
+  Handle attr = open_attr(*this, object, name);
+  int64_t value = 0;
+  if (H5Aread(attr.id(), H5T_NATIVE_INT64, &value) < 0) fail("cannot read attribute " + name);
+  return value;
+}
+
+uint64_t File::attr_uint64(const std::string& object, const std::string& name) const {
+  Handle attr = open_attr(*this, object, name);
+  uint64_t value = 0;
+  if (H5Aread(attr.id(), H5T_NATIVE_UINT64, &value) < 0) fail("cannot read attribute " + name);
+  return value;
+}
+
+std::vector<int32_t> File::attr_int32s(const std::string& object, const std::string& name) const {
+  Handle attr = open_attr(*this, object, name);
+  Handle space(H5Aget_space(attr.id()), H5Sclose);
+  const hssize_t n = H5Sget_simple_extent_npoints(space.id());
+  std::vector<int32_t> value(n > 0 ? size_t(n) : 0);
+  if (!value.empty() && H5Aread(attr.id(), H5T_NATIVE_INT32, value.data()) < 0) {
+    fail("cannot read attribute " + name);
+  }
+  return value;
+}
+
+std::string temporary_path(const std::string& path) {
+  const std::filesystem::path p(path);
+  const std::string name = "." + p.filename().string() + ".tmp-" + std::to_string(::getpid());
+  return (p.parent_path() / name).string();
+}
+
+void commit_file(const std::string& from, const std::string& to) {
+  if (std::rename(from.c_str(), to.c_str()) != 0) {
+    throw std::runtime_error("cannot rename '" + from + "' to '" + to + "'");
+  }
+}
+
+void remove_quietly(const std::string& path) {
+  std::error_code ec;
+  std::filesystem::remove(path, ec);
+}
+
+void create_parent_directories(const std::string& path) {
+  const std::filesystem::path parent = std::filesystem::path(path).parent_path();
+  if (parent.empty()) return;
+  std::error_code ec;
+  std::filesystem::create_directories(parent, ec);
+  if (ec) throw std::runtime_error("cannot create directory '" + parent.string() + "': " + ec.message());
+}
+
+}  // namespace mirage::h5

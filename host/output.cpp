@@ -1,0 +1,136 @@
+// Copyright (c) Mirage developers.
+#include "output.h"
+
+#include <cstdio>
+#include <ctime>
+#include <fstream>
+#include <iomanip>
+#include <sstream>
+#include <stdexcept>
+
+#include "format.h"
+#include "hdf5_file.h"
+#include "mirage/build_info.h"
+
+namespace mirage {
+
+std::string utc_now() {
+  const std::time_t now = std::time(nullptr);
+  std::tm tm{};
+  gmtime_r(&now, &tm);
+  char buffer[32];
+  std::strftime(buffer, sizeof(buffer), "%Y-%m-%dT%H:%M:%SZ", &tm);
+  return buffer;
+}
+
+void write_hdf5(const Results& results, const std::string& path) {
+  const hsize_t S = results.num_scales(), K = results.num_lengths(), T = results.num_test_sizes(),
+                R = results.num_replicates();
+  const std::vector<hsize_t> per_replicate = {S, K, T, R}, per_cell = {S, K, T}, analytic = {S, K};
+  h5::write_atomically(path, [&](h5::File& f) {
+    f.attr("/", "filetype", std::string(RESULT_FILETYPE));
+    f.attr("/", "format_version", std::vector<int32_t>{FORMAT_VERSION_MAJOR, FORMAT_VERSION_MINOR});
+    f.attr("/", "mirage_version", std::string(MIRAGE_VERSION_STRING));
+    f.attr("/", "git_sha", std::string(MIRAGE_GIT_SHA));
+    f.attr("/", "created_utc", results.info.created_utc);
+    f.attr("/", "command_line", results.info.command_line);
+    f.attr("/", "seed", results.config.seed);
+    f.attr("/", "backend", results.info.backend);
+    f.attr("/", "devices", results.info.devices);
+    f.attr("/", "elapsed_s", results.info.elapsed_s);
+    f.attr("/", "token_draws", results.info.draws);
+
+    f.create_group("/config");
+    f.attr("/config", "config_toml", to_toml(results.config));
+
+    f.write("/model/scale", results.model.scale, {S});
+    f.write("/model/loss", results.model.loss, {S});
+    f.write("/model/p_token", results.model.p_token, {S});
+    f.write("/task/length", results.config.lengths, {K});
+    f.write("/task/test_size", results.config.test_sizes, {T});
+    f.attr("/task/test_size", "replicates", int64_t{results.config.replicates});
+
+    f.write("/counts/exact_match", results.counts.exact_match, per_replicate);
+    f.write("/counts/token_errors", results.counts.token_errors, per_replicate);
+    f.write("/counts/token_errors_sq", results.counts.token_errors_sq, per_replicate);
+
+    for (const MetricResult& m : results.metrics) {
+      const std::string group = "/metrics/" + m.name;
+      f.write(group + "/estimate", m.estimate, per_replicate);
+      f.write(group + "/ci_low", m.ci_low, per_replicate);
+      f.write(group + "/ci_high", m.ci_high, per_replicate);
+      f.write(group + "/expected", m.expected, analytic);
+      for (const char* name : {"estimate", "ci_low", "ci_high"}) {
+        f.attr(group + "/" + name, "interval", m.interval);
+        f.attr(group + "/" + name, "confidence", m.confidence);
+      }
+      f.attr(group, "interval", m.interval);
+      f.attr(group, "confidence", m.confidence);
+      f.attr(group, "kind", m.kind);
+
+      const std::string summary = "/summary/" + m.name;
+      const SummaryArrays& s = m.summary;
+      f.write(summary + "/mean", s.mean, per_cell);
+      f.write(summary + "/sd", s.sd, per_cell);
+      f.write(summary + "/q025", s.q025, per_cell);
+      f.write(summary + "/q500", s.q500, per_cell);
+      f.write(summary + "/q975", s.q975, per_cell);
+      f.write(summary + "/p_zero", s.p_zero, per_cell);
+      f.write(summary + "/coverage", s.coverage, per_cell);
+      f.write(summary + "/mean_ci_width", s.mean_ci_width, per_cell);
+      f.attr(summary, "interval", m.interval);
+      f.attr(summary, "confidence", m.confidence);
+    }
+  });
+}
+
+namespace {
+
+void write_text_atomically(const std::string& path, const std::string& text) {
+  h5::create_parent_directories(path);
+  const std::string tmp = h5::temporary_path(path);
+  {
+    std::ofstream out(tmp, std::ios::binary | std::ios::trunc);
+    out << text;
+    out.close();
+    if (!out) {
+      h5::remove_quietly(tmp);
+      throw std::runtime_error("cannot write '" + tmp + "'");
+    }
+  }
+  try {
+    h5::commit_file(tmp, path);
+  } catch (...) {
+    h5::remove_quietly(tmp);
+    throw;
+  }
+}
+
+}  // namespace
+
+void write_csv(const Results& results, const std::string& path) {
+  const int32_t S = results.num_scales(), K = results.num_lengths(), T = results.num_test_sizes();
+  std::ostringstream out;
+  out << std::setprecision(10);
+  out << "scale,length,test_size,metric,kind,expected,mean,sd,q025,q500,q975,p_zero,coverage,"
+         "mean_ci_width,interval,confidence,replicates\n";
+  for (const MetricResult& m : results.metrics) {
+    for (int32_t s = 0; s < S; ++s) {
+      for (int32_t k = 0; k < K; ++k) {
+        for (int32_t t = 0; t < T; ++t) {
+          const size_t g = (size_t(s) * K + k) * T + t;
+          const SummaryArrays& a = m.summary;
+          out << results.model.scale[s] << ',' << results.config.lengths[k] << ','
+              << results.config.test_sizes[t] << ',' << m.name << ',' << m.kind << ','
+              << m.expected[size_t(s) * K + k] << ',' << a.mean[g] << ',' << a.sd[g] << ','
+              << a.q025[g] << ',' << a.q500[g] << ',' << a.q975[g] << ',' << a.p_zero[g] << ','
+              << a.coverage[g] << ',' << a.mean_ci_width[g] << ',' << m.interval << ','
+              << m.confidence << ',' << results.config.replicates << '\n';
+        }
+      }
+    }
+  }
+  write_text_atomically(path, out.str());
+}
+
+}  // namespace mirage

@@ -1,0 +1,58 @@
+// Copyright (c) Mirage developers.
+#include "progress.h"
+
+#include <unistd.h>
+
+#include <cstdio>
+
+namespace mirage {
+
+std::string format_si(double value) {
+  char buffer[32];
+  std::snprintf(buffer, sizeof(buffer), "%.3g", value);
+  return buffer;
+}
+
+Progress::Progress(std::string label, int64_t total, bool enabled)
+    : label_(std::move(label)),
+      total_(total),
+      enabled_(enabled && ::isatty(STDERR_FILENO) == 1),
+      start_(std::chrono::steady_clock::now()),
+      last_draw_(start_) {}
+
+Progress::~Progress() { finish(); }
+
+void Progress::add(int64_t done) {
+  done_.fetch_add(done, std::memory_order_relaxed);
+  if (!enabled_) return;
+  const auto now = std::chrono::steady_clock::now();
+  const double elapsed = std::chrono::duration<double>(now - start_).count();
+  if (elapsed < 1.0) return;
+  std::unique_lock<std::mutex> lock(mutex_, std::try_to_lock);
+  if (!lock.owns_lock()) return;
+  if (std::chrono::duration<double>(now - last_draw_).count() < 0.25) return;
+  last_draw_ = now;
+  draw(elapsed);
+}
+
+void Progress::draw(double elapsed) {
+  const double done = static_cast<double>(done_.load(std::memory_order_relaxed));
+  const double rate = done / elapsed;
+  const double fraction = total_ > 0 ? done / static_cast<double>(total_) : 1.0;
+  const double eta = rate > 0 ? (static_cast<double>(total_) - done) / rate : 0.0;
+  std::fprintf(stderr, "\r%s %5.1f%%  %s draws/s  elapsed %.0fs  ETA %.0fs   ", label_.c_str(),
+               100.0 * fraction, format_si(rate).c_str(), elapsed, eta);
+  std::fflush(stderr);
+  drawn_ = true;
+}
+
+void Progress::finish() {
+  std::lock_guard<std::mutex> lock(mutex_);
+  if (drawn_) {
+    std::fprintf(stderr, "\r%*s\r", 79, "");
+    std::fflush(stderr);
+    drawn_ = false;
+  }
+}
+
+}  // namespace mirage

@@ -1,0 +1,47 @@
+// Copyright (c) Mirage developers.
+//! \file progress.h
+//! Progress on stderr (rate and ETA) for work that takes longer than a second; silent with
+//! --quiet or when stderr is not a terminal.
+#pragma once
+
+#include <atomic>
+#include <chrono>
+#include <cstdint>
+#include <mutex>
+#include <string>
+
+namespace mirage {
+
+class Progress {
+ public:
+  //! `total` units of work (token draws); `label` precedes the figures. Shown only when
+  //! `enabled` and stderr is a terminal.
+  Progress(std::string label, int64_t total, bool enabled);
+  ~Progress();
+  Progress(const Progress&) = delete;
+  Progress& operator=(const Progress&) = delete;
+
+  //! Adds `done` units; thread-safe. Redraws at most every 0.25 s, after the first second.
+  void add(int64_t done);
+  //! Clears the line (call once at the end).
+  void finish();
+  //! Units completed so far.
+  int64_t done() const { return done_.load(std::memory_order_relaxed); }
+
+ private:
+  void draw(double elapsed);
+
+  std::string label_;
+  int64_t total_;
+  bool enabled_;
+  bool drawn_ = false;
+  std::atomic<int64_t> done_{0};
+  std::chrono::steady_clock::time_point start_;
+  std::chrono::steady_clock::time_point last_draw_;
+  std::mutex mutex_;
+};
+
+//! "1.23e+09" style formatting for rates and counts.
+std::string format_si(double value);
+
+}  // namespace mirage

@@ -1,0 +1,85 @@
+// Copyright (c) Mirage developers.
+#include "simulation.h"
+
+#include <algorithm>
+#include <numeric>
+
+#include "mirage/model.h"
+#include "progress.h"
+
+namespace mirage {
+
+ModelTable make_model(const Config& config) {
+  ModelTable model;
+  model.scale = config.scales;
+  for (double scale : config.scales) {
+    const double loss = power_law_loss(scale, config.loss_scale, config.loss_exponent);
+    const double p = token_probability(loss);
+    model.loss.push_back(loss);
+    model.p_token.push_back(p);
+    model.threshold.push_back(token_threshold(p));
+  }
+  return model;
+}
+
+Sweep::Sweep(const Config& config)
+    : model_(make_model(config)),
+      lengths_(config.lengths),
+      test_sizes_(config.test_sizes),
+      items_per_unit_(config.items_per_unit) {
+  spec_.seed = config.seed;
+  spec_.num_scales = static_cast<int32_t>(model_.scale.size());
+  spec_.num_lengths = static_cast<int32_t>(lengths_.size());
+  spec_.num_test_sizes = static_cast<int32_t>(test_sizes_.size());
+  spec_.num_replicates = config.replicates;
+  spec_.threshold = model_.threshold.data();
+  spec_.length = lengths_.data();
+  spec_.test_size = test_sizes_.data();
+}
+
+int64_t Sweep::total_draws() const {
+  return int64_t{spec_.num_replicates} * spec_.num_scales * max_test_size(spec_) *
+         max_length(spec_);
+}
+
+Counts nested_counts(const SweepSpec& spec, const std::vector<int64_t>& segment_tallies) {
+  const int64_t cells = tally_cells(spec);
+  Counts counts;
+  std::vector<int64_t>* out[NUM_TALLIES] = {&counts.exact_match, &counts.token_errors,
+                                            &counts.token_errors_sq};
+  for (int tally = 0; tally < NUM_TALLIES; ++tally) {
+    std::vector<int64_t>& dst = *out[tally];
+    dst.assign(static_cast<size_t>(cells), 0);
+    for (int32_t s = 0; s < spec.num_scales; ++s) {
+      for (int32_t k = 0; k < spec.num_lengths; ++k) {
+        for (int32_t r = 0; r < spec.num_replicates; ++r) {
+          int64_t running = 0;
+          for (int32_t t = 0; t < spec.num_test_sizes; ++t) {
+            running += segment_tallies[tally_array_index(spec, tally, s, k, t, r)];
+            dst[tally_index(spec, s, k, t, r)] = running;
+          }
+        }
+      }
+    }
+  }
+  return counts;
+}
+
+std::vector<int64_t> all_unit_ids(const UnitGrid& grid) {
+  std::vector<int64_t> ids(static_cast<size_t>(num_units(grid)));
+  std::iota(ids.begin(), ids.end(), int64_t{0});
+  return ids;
+}
+
+int64_t sample_units(Backend& backend, const UnitGrid& grid, const std::vector<int64_t>& unit_ids,
+                     std::vector<int64_t>& segment_tallies, bool show_progress) {
+  int64_t total = 0;
+  for (int64_t id : unit_ids) total += unit_draws(grid.spec, unit_at(grid, id));
+  Progress progress("sampling", total, show_progress);
+  backend.sample(grid, unit_ids.data(), static_cast<int64_t>(unit_ids.size()),
+                 segment_tallies.data(), [&](int64_t draws) { progress.add(draws); });
+  progress.finish();
+  return total;
+}
+
+}  // namespace mirage

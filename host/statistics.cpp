@@ -1,0 +1,475 @@
+// Copyright (c) Mirage developers.
+//! \file statistics.cpp
+//! Host statistics, DESIGN.md section 5. See statistics.h for the contract of each function.
+#include "statistics.h"
+
+#include <algorithm>
+#include <charconv>
+#include <cmath>
+#include <limits>
+#include <stdexcept>
+#include <string>
+#include <vector>
+
+#include <boost/math/distributions/beta.hpp>
+#include <boost/math/distributions/binomial.hpp>
+#include <boost/math/distributions/normal.hpp>
+#include <boost/math/distributions/students_t.hpp>
+
+namespace mirage {
+namespace detail {
+
+constexpr double NaN = std::numeric_limits<double>::quiet_NaN();
+constexpr double INF = std::numeric_limits<double>::infinity();
+
+//! Probability left out of each tail by exact_binomial_coverage (2 tails: < 2e-14 in all).
+constexpr double COVERAGE_TAIL_BOUND = 1e-14;
+
+// GCC and Clang provide __int128 on every 64-bit target we build for; __extension__ keeps
+// -Wpedantic quiet under -std=c++17.
+__extension__ typedef __int128 Int128;
+
+//! Shortest decimal text that reads back as `value` (so messages show 0.95, not
+//! 0.94999999999999996).
+std::string format_number(double value) {
+  char buffer[64];
+  const auto result = std::to_chars(buffer, buffer + sizeof buffer, value);
+  return std::string(buffer, result.ptr);
+}
+
+[[noreturn]] void fail(const std::string& function, const std::string& message) {
+  throw std::invalid_argument(function + ": " + message);
+}
+
+void check_confidence(const char* function, double confidence) {
+  if (!(confidence > 0.0 && confidence < 1.0)) {
+    fail(function, "confidence = " + format_number(confidence) +
+                       "; must be a number strictly between 0 and 1 (e.g. 0.95)");
+  }
+}
+
+//! alpha / 2 = (1 - confidence) / 2, the probability in each tail. Exact in binary for
+//! confidence >= 1/2 (Sterbenz), and taking quantiles of the complement keeps full
+//! relative accuracy for confidence close to 1.
+double tail_probability(double confidence) {
+  return 0.5 * (1.0 - confidence);
+}
+
+//! z, the 1 - alpha/2 quantile of N(0, 1).
+double normal_critical_value(double confidence) {
+  const boost::math::normal_distribution<double> normal;
+  return boost::math::quantile(boost::math::complement(normal, tail_probability(confidence)));
+}
+
+//! t_{dof, 1 - alpha/2}, the 1 - alpha/2 quantile of Student's t with dof degrees of freedom.
+double student_t_critical_value(double dof, double confidence) {
+  const boost::math::students_t_distribution<double> t(dof);
+  return boost::math::quantile(boost::math::complement(t, tail_probability(confidence)));
+}
+
+//! Lower quantile Beta(a, b) at probability tail.
+double beta_lower(double a, double b, double tail) {
+  return boost::math::quantile(boost::math::beta_distribution<double>(a, b), tail);
+}
+
+//! Upper quantile Beta(a, b) at probability 1 - tail, via the complement for accuracy.
+double beta_upper(double a, double b, double tail) {
+  return boost::math::quantile(
+      boost::math::complement(boost::math::beta_distribution<double>(a, b), tail));
+}
+
+double clip01(double v) {
+  return std::min(1.0, std::max(0.0, v));
+}
+
+//! The interval without argument checks (the caller has validated them). z is passed in so
+//! that exact_binomial_coverage computes it once.
+Interval proportion_interval_unchecked(IntervalMethod method, int64_t x, int64_t n,
+                                       double confidence, double z) {
+  const double xd = static_cast<double>(x);
+  const double nd = static_cast<double>(n);
+  const double phat = xd / nd;
+  const double z2 = z * z;
+  switch (method) {
+    case IntervalMethod::WALD: {
+      // Clipped to [0, 1]: the unclipped interval can leave the parameter space.
+      const double half = z * std::sqrt(phat * (1.0 - phat) / nd);
+      return {clip01(phat - half), clip01(phat + half)};
+    }
+    case IntervalMethod::WILSON: {
+      const double center = (xd + 0.5 * z2) / (nd + z2);
+      const double half =
+          z * std::sqrt(nd) / (nd + z2) * std::sqrt(phat * (1.0 - phat) + z2 / (4.0 * nd));
+      // At x = 0 (x = n) the end is 0 (1) in exact arithmetic; set it so rounding cannot
+      // leave a tiny nonzero lower end that would exclude p = 0.
+      const double low = x == 0 ? 0.0 : clip01(center - half);
+      const double high = x == n ? 1.0 : clip01(center + half);
+      return {low, high};
+    }
+    case IntervalMethod::AGRESTI_COULL: {
+      const double ntilde = nd + z2;
+      const double ptilde = (xd + 0.5 * z2) / ntilde;
+      const double half = z * std::sqrt(ptilde * (1.0 - ptilde) / ntilde);
+      return {clip01(ptilde - half), clip01(ptilde + half)};
+    }
+    case IntervalMethod::CLOPPER_PEARSON: {
+      const double tail = tail_probability(confidence);
+      const double low = x == 0 ? 0.0 : beta_lower(xd, nd - xd + 1.0, tail);
+      const double high = x == n ? 1.0 : beta_upper(xd + 1.0, nd - xd, tail);
+      return {low, high};
+    }
+    case IntervalMethod::JEFFREYS: {
+      const double tail = tail_probability(confidence);
+      const double low = x == 0 ? 0.0 : beta_lower(xd + 0.5, nd - xd + 0.5, tail);
+      const double high = x == n ? 1.0 : beta_upper(xd + 0.5, nd - xd + 0.5, tail);
+      return {low, high};
+    }
+  }
+  fail("proportion_interval",
+       "method = " + std::to_string(static_cast<int>(method)) + "; not a valid IntervalMethod");
+}
+
+void check_interval_method(const char* function, IntervalMethod method) {
+  switch (method) {
+    case IntervalMethod::WILSON:
+    case IntervalMethod::CLOPPER_PEARSON:
+    case IntervalMethod::JEFFREYS:
+    case IntervalMethod::AGRESTI_COULL:
+    case IntervalMethod::WALD:
+      return;
+  }
+  fail(function,
+       "method = " + std::to_string(static_cast<int>(method)) + "; not a valid IntervalMethod");
+}
+
+void check_proportion_arguments(const char* function, IntervalMethod method, int64_t n,
+                                double confidence) {
+  check_interval_method(function, method);
+  if (n < 1) fail(function, "n = " + std::to_string(n) + "; must be >= 1");
+  check_confidence(function, confidence);
+}
+
+}  // namespace detail
+
+const std::vector<IntervalMethod>& all_interval_methods() {
+  static const std::vector<IntervalMethod> methods = {
+      IntervalMethod::WILSON, IntervalMethod::CLOPPER_PEARSON, IntervalMethod::JEFFREYS,
+      IntervalMethod::AGRESTI_COULL, IntervalMethod::WALD};
+  return methods;
+}
+
+std::string to_string(IntervalMethod method) {
+  switch (method) {
+    case IntervalMethod::WILSON:
+      return "wilson";
+    case IntervalMethod::CLOPPER_PEARSON:
+      return "clopper-pearson";
+    case IntervalMethod::JEFFREYS:
+      return "jeffreys";
+    case IntervalMethod::AGRESTI_COULL:
+      return "agresti-coull";
+    case IntervalMethod::WALD:
+      return "wald";
+  }
+  detail::fail("to_string", "method = " + std::to_string(static_cast<int>(method)) +
+                                "; not a valid IntervalMethod");
+}
+
+IntervalMethod parse_interval_method(const std::string& name) {
+  std::string allowed;
+  for (const IntervalMethod method : all_interval_methods()) {
+    if (name == to_string(method)) return method;
+    allowed += (allowed.empty() ? "" : ", ") + to_string(method);
+  }
+  throw std::invalid_argument("--interval: unknown method '" + name + "'; allowed: " + allowed);
+}
+
+const std::vector<MeanIntervalMethod>& all_mean_interval_methods() {
+  static const std::vector<MeanIntervalMethod> methods = {MeanIntervalMethod::STUDENT_T,
+                                                          MeanIntervalMethod::NORMAL};
+  return methods;
+}
+
+std::string to_string(MeanIntervalMethod method) {
+  switch (method) {
+    case MeanIntervalMethod::STUDENT_T:
+      return "student-t";
+    case MeanIntervalMethod::NORMAL:
+      return "normal";
+  }
+  detail::fail("to_string", "method = " + std::to_string(static_cast<int>(method)) +
+                                "; not a valid MeanIntervalMethod");
+}
+
+MeanIntervalMethod parse_mean_interval_method(const std::string& name) {
+  std::string allowed;
+  for (const MeanIntervalMethod method : all_mean_interval_methods()) {
+    if (name == to_string(method)) return method;
+    allowed += (allowed.empty() ? "" : ", ") + to_string(method);
+  }
+  throw std::invalid_argument("--mean-interval: unknown method '" + name +
+                              "'; allowed: " + allowed);
+}
+
+Interval proportion_interval(IntervalMethod method, int64_t x, int64_t n, double confidence) {
+  constexpr const char* FUNCTION = "proportion_interval";
+  detail::check_proportion_arguments(FUNCTION, method, n, confidence);
+  if (x < 0 || x > n) {
+    detail::fail(FUNCTION,
+                 "x = " + std::to_string(x) + "; must satisfy 0 <= x <= n = " + std::to_string(n));
+  }
+  return detail::proportion_interval_unchecked(method, x, n, confidence,
+                                               detail::normal_critical_value(confidence));
+}
+
+Interval mean_interval(MeanIntervalMethod method, double mean, double sd, int64_t n,
+                       double confidence) {
+  constexpr const char* FUNCTION = "mean_interval";
+  if (method != MeanIntervalMethod::STUDENT_T && method != MeanIntervalMethod::NORMAL) {
+    detail::fail(FUNCTION, "method = " + std::to_string(static_cast<int>(method)) +
+                               "; not a valid MeanIntervalMethod");
+  }
+  if (n < 1) detail::fail(FUNCTION, "n = " + std::to_string(n) + "; must be >= 1");
+  if (sd < 0.0) {
+    detail::fail(FUNCTION, "sd = " + detail::format_number(sd) + "; must be >= 0 (or NaN)");
+  }
+  detail::check_confidence(FUNCTION, confidence);
+  if (n < 2 || std::isnan(sd) || std::isnan(mean)) return {detail::NaN, detail::NaN};
+  if (sd == 0.0) return {mean, mean};
+  const double critical =
+      method == MeanIntervalMethod::STUDENT_T
+          ? detail::student_t_critical_value(static_cast<double>(n - 1), confidence)
+          : detail::normal_critical_value(confidence);
+  const double half = critical * sd / std::sqrt(static_cast<double>(n));
+  return {mean - half, mean + half};
+}
+
+Moments moments_from_sums(int64_t sum, int64_t sum_sq, int64_t n) {
+  constexpr const char* FUNCTION = "moments_from_sums";
+  if (n < 1) detail::fail(FUNCTION, "n = " + std::to_string(n) + "; must be >= 1");
+  if (sum_sq < 0) {
+    detail::fail(FUNCTION, "sum_sq = " + std::to_string(sum_sq) + "; must be >= 0");
+  }
+  const long double mean = static_cast<long double>(sum) / static_cast<long double>(n);
+  if (n < 2) return {static_cast<double>(mean), detail::NaN};
+  // |sum|^2 and n * sum_sq are below 2^126 for any int64 inputs, so the numerator of the
+  // variance is exact: no cancellation, and negative only for impossible inputs.
+  const detail::Int128 numerator =
+      static_cast<detail::Int128>(n) * sum_sq - static_cast<detail::Int128>(sum) * sum;
+  if (numerator < 0) {
+    detail::fail(FUNCTION, "sum = " + std::to_string(sum) + ", sum_sq = " + std::to_string(sum_sq) +
+                               ", n = " + std::to_string(n) +
+                               "; inconsistent (integer data need sum^2 <= n * sum_sq)");
+  }
+  const long double denominator = static_cast<long double>(n) * static_cast<long double>(n - 1);
+  const long double variance = static_cast<long double>(numerator) / denominator;
+  return {static_cast<double>(mean), static_cast<double>(std::sqrt(variance))};
+}
+
+double quantile_sorted(const double* sorted, size_t n, double prob) {
+  constexpr const char* FUNCTION = "quantile_sorted";
+  if (sorted == nullptr) detail::fail(FUNCTION, "sorted = null; must point to n values");
+  if (n == 0) detail::fail(FUNCTION, "n = 0; must be >= 1");
+  if (!(prob >= 0.0 && prob <= 1.0)) {
+    detail::fail(FUNCTION, "prob = " + detail::format_number(prob) + "; must be in [0, 1]");
+  }
+  for (size_t i = 0; i < n; ++i) {
+    if (std::isnan(sorted[i])) {
+      detail::fail(FUNCTION, "sorted[" + std::to_string(i) + "] = NaN; values must be numbers");
+    }
+    if (i > 0 && sorted[i] < sorted[i - 1]) {
+      detail::fail(FUNCTION,
+                   "sorted[" + std::to_string(i) + "] = " + detail::format_number(sorted[i]) +
+                       " < sorted[" + std::to_string(i - 1) + "] = " +
+                       detail::format_number(sorted[i - 1]) + "; values must be sorted ascending");
+    }
+  }
+  // Hyndman & Fan (1996) type 7: h = (n - 1) prob, interpolate between order statistics
+  // floor(h) and floor(h) + 1 (0-based).
+  const double h = static_cast<double>(n - 1) * prob;
+  const double j = std::floor(h);
+  const size_t lo = static_cast<size_t>(j);
+  if (lo + 1 >= n) return sorted[n - 1];
+  const double t = h - j;
+  const double a = sorted[lo];
+  const double b = sorted[lo + 1];
+  if (t == 0.0 || a == b) return a;
+  if (std::isinf(a) || std::isinf(b)) {
+    // With 0 < t < 1 the interpolant takes the infinite neighbour's value; between -inf and
+    // +inf it is undefined.
+    if (std::isinf(a) && std::isinf(b)) return detail::NaN;
+    return std::isinf(a) ? a : b;
+  }
+  const double diff = b - a;
+  if (!std::isfinite(diff)) return (1.0 - t) * a + t * b;  // b - a overflowed
+  // numpy's _lerp: interpolate from the nearer end, so t -> 1 gives exactly b.
+  return t >= 0.5 ? b - diff * (1.0 - t) : a + diff * t;
+}
+
+ReplicateSummary summarize_replicates(const double* estimate, const double* low, const double* high,
+                                      size_t replicates, double expected) {
+  constexpr const char* FUNCTION = "summarize_replicates";
+  if (replicates == 0) detail::fail(FUNCTION, "replicates = 0; must be >= 1");
+  if (estimate == nullptr || low == nullptr || high == nullptr) {
+    detail::fail(FUNCTION, std::string(estimate == nullptr ? "estimate"
+                                       : low == nullptr    ? "low"
+                                                           : "high") +
+                               " = null; must point to `replicates` values");
+  }
+  std::vector<double> values;
+  values.reserve(replicates);
+  size_t zeros = 0;
+  size_t covering = 0;
+  size_t finite_intervals = 0;
+  double width_sum = 0.0;
+  for (size_t r = 0; r < replicates; ++r) {
+    if (!std::isnan(estimate[r])) values.push_back(estimate[r]);
+    if (estimate[r] == 0.0) ++zeros;
+    // A NaN end makes both comparisons false: the replicate does not cover.
+    if (low[r] <= expected && expected <= high[r]) ++covering;
+    if (std::isfinite(low[r]) && std::isfinite(high[r])) {
+      ++finite_intervals;
+      width_sum += high[r] - low[r];
+    }
+  }
+  const double count = static_cast<double>(replicates);
+  ReplicateSummary summary{};
+  summary.p_zero = static_cast<double>(zeros) / count;
+  summary.coverage = std::isnan(expected) ? detail::NaN : static_cast<double>(covering) / count;
+  summary.mean_ci_width =
+      finite_intervals == 0 ? detail::NaN : width_sum / static_cast<double>(finite_intervals);
+  const size_t m = values.size();
+  if (m == 0) {
+    summary.mean = summary.sd = summary.q025 = summary.q500 = summary.q975 = detail::NaN;
+    return summary;
+  }
+  // Two passes: the mean first, then squared deviations from it (no cancellation).
+  double sum = 0.0;
+  for (const double v : values) sum += v;
+  summary.mean = sum / static_cast<double>(m);
+  if (m < 2) {
+    summary.sd = detail::NaN;
+  } else {
+    double squares = 0.0;
+    for (const double v : values) squares += (v - summary.mean) * (v - summary.mean);
+    summary.sd = std::sqrt(squares / static_cast<double>(m - 1));
+  }
+  std::sort(values.begin(), values.end());
+  summary.q025 = quantile_sorted(values.data(), m, 0.025);
+  summary.q500 = quantile_sorted(values.data(), m, 0.5);
+  summary.q975 = quantile_sorted(values.data(), m, 0.975);
+  return summary;
+}
+
+double emergence_score(const double* y, size_t count) {
+  if (count > 0 && y == nullptr) {
+    detail::fail("emergence_score",
+                 "y = null with count = " + std::to_string(count) + "; must point to count values");
+  }
+  if (count < 2) return detail::NaN;
+  for (size_t i = 0; i < count; ++i) {
+    if (!std::isfinite(y[i])) return detail::NaN;
+  }
+  size_t argmax = 0;
+  size_t argmin = 0;
+  for (size_t i = 1; i < count; ++i) {
+    if (y[i] > y[argmax]) argmax = i;  // strict: the first index attaining the max is kept
+    if (y[i] < y[argmin]) argmin = i;
+  }
+  const double range = y[argmax] - y[argmin];
+  if (range == 0.0) return 0.0;
+  const double sign = argmax > argmin ? 1.0 : -1.0;  // argmax != argmin when range > 0
+  // The squared steps order like the absolute steps, so take the median of |y_i - y_{i-1}|
+  // and square-root the median of squares without forming squares that could underflow
+  // or overflow: sqrt(d^2) = d for an odd count, sqrt((a^2 + b^2) / 2) = hypot(a, b) /
+  // sqrt(2) for the two middle steps a, b of an even count.
+  std::vector<double> steps(count - 1);
+  for (size_t i = 1; i < count; ++i) steps[i - 1] = std::fabs(y[i] - y[i - 1]);
+  const size_t m = steps.size();
+  const size_t mid = m / 2;
+  std::nth_element(steps.begin(), steps.begin() + mid, steps.end());
+  const double upper = steps[mid];
+  double root_median;
+  if (m % 2 == 1) {
+    root_median = upper;
+  } else {
+    const double lower = *std::max_element(steps.begin(), steps.begin() + mid);
+    root_median = std::hypot(lower, upper) / std::sqrt(2.0);
+  }
+  // A zero median step with a nonzero range is a pure jump: +/- infinity.
+  if (root_median == 0.0) return sign * detail::INF;
+  return sign * range / root_median;
+}
+
+double exact_binomial_coverage(IntervalMethod method, int64_t n, double p, double confidence) {
+  constexpr const char* FUNCTION = "exact_binomial_coverage";
+  detail::check_proportion_arguments(FUNCTION, method, n, confidence);
+  if (!(p >= 0.0 && p <= 1.0)) {
+    detail::fail(FUNCTION, "p = " + detail::format_number(p) + "; must be in [0, 1]");
+  }
+  const double z = detail::normal_critical_value(confidence);
+  const auto covers = [&](int64_t x) {
+    const Interval ci = detail::proportion_interval_unchecked(method, x, n, confidence, z);
+    return ci.low <= p && p <= ci.high;
+  };
+  if (p == 0.0) return covers(0) ? 1.0 : 0.0;
+  if (p == 1.0) return covers(n) ? 1.0 : 0.0;
+
+  const boost::math::binomial_distribution<double> binomial(static_cast<double>(n), p);
+  const double nd = static_cast<double>(n);
+  const double odds = p / (1.0 - p);
+  const auto pmf = [&](int64_t x) { return boost::math::pdf(binomial, static_cast<double>(x)); };
+  // Sum outward from the mode. The binomial pmf is log-concave, so the ratio of successive
+  // terms only shrinks moving away from the mode: once a term f has ratio r < 1 to its
+  // outer neighbour, everything further out is below f r / (1 - r) (a geometric series).
+  const int64_t mode =
+      std::min<int64_t>(n, std::max<int64_t>(0, static_cast<int64_t>(std::floor((nd + 1.0) * p))));
+  double upper_sum = 0.0;
+  for (int64_t x = mode; x <= n; ++x) {
+    const double f = pmf(x);
+    if (covers(x)) upper_sum += f;
+    const double r = (nd - static_cast<double>(x)) / (static_cast<double>(x) + 1.0) * odds;
+    if (r < 1.0 && f * r / (1.0 - r) < detail::COVERAGE_TAIL_BOUND) break;
+  }
+  double lower_sum = 0.0;
+  for (int64_t x = mode - 1; x >= 0; --x) {
+    const double f = pmf(x);
+    if (covers(x)) lower_sum += f;
+    const double r = static_cast<double>(x) / (nd - static_cast<double>(x) + 1.0) / odds;
+    if (r < 1.0 && f * r / (1.0 - r) < detail::COVERAGE_TAIL_BOUND) break;
+  }
+  return std::min(1.0, upper_sum + lower_sum);
+}
+
+double visible_probability(double accuracy, int64_t test_size) {
+  constexpr const char* FUNCTION = "visible_probability";
+  if (!(accuracy >= 0.0 && accuracy <= 1.0)) {
+    detail::fail(FUNCTION, "accuracy = " + detail::format_number(accuracy) + "; must be in [0, 1]");
+  }
+  if (test_size < 0) {
+    detail::fail(FUNCTION, "test_size = " + std::to_string(test_size) + "; must be >= 0");
+  }
+  if (test_size == 0) return 0.0;
+  // (1 - a)^n = exp(n log1p(-a)); expm1 keeps the relative accuracy of 1 - that for tiny a.
+  return -std::expm1(static_cast<double>(test_size) * std::log1p(-accuracy));
+}
+
+double test_size_for_visibility(double accuracy) {
+  constexpr const char* FUNCTION = "test_size_for_visibility";
+  if (!(accuracy >= 0.0 && accuracy <= 1.0)) {
+    detail::fail(FUNCTION, "accuracy = " + detail::format_number(accuracy) + "; must be in [0, 1]");
+  }
+  if (accuracy == 0.0) return detail::INF;
+  if (accuracy >= 0.5) return 1.0;
+  double n = std::ceil(std::log(0.5) / std::log1p(-accuracy));
+  // The quotient can round across an integer; settle on the exact definition wherever n
+  // is an exactly representable test size.
+  constexpr double EXACT_LIMIT = 9007199254740992.0;  // 2^53
+  if (n < EXACT_LIMIT) {
+    while (n > 1.0 && visible_probability(accuracy, static_cast<int64_t>(n) - 1) >= 0.5) n -= 1.0;
+    while (visible_probability(accuracy, static_cast<int64_t>(n)) < 0.5) n += 1.0;
+  }
+  return n;
+}
+
+}  // namespace mirage

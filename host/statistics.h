@@ -1,0 +1,173 @@
+// Copyright (c) Mirage developers.
+//! \file statistics.h
+//! Host statistics of DESIGN.md section 5: confidence intervals for a binomial proportion
+//! (exact_match) and for a mean (token_edit_distance, token_accuracy) per replicate, the
+//! summary of an estimate across replicates, the emergence score of a curve over scales,
+//! the exact coverage of an interval method, and the probability that a test set shows an
+//! ability at all.
+//!
+//! Interval notation follows Brown, Cai & DasGupta (2001), "Interval Estimation for a
+//! Binomial Proportion", Statistical Science 16(2):101-133: x successes in n trials,
+//! phat = x / n, alpha = 1 - confidence, z = the 1 - alpha/2 quantile of N(0, 1).
+//! Quantiles of the normal, Student-t and beta distributions come from Boost.Math.
+//!
+//! Every function throws std::invalid_argument, naming the argument, its value and what is
+//! allowed, for an argument outside its stated range; nothing here exits or prints.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <string>
+#include <vector>
+
+namespace mirage {
+
+//! Interval methods for a binomial proportion (Brown, Cai & DasGupta 2001).
+enum class IntervalMethod {
+  WILSON,           //!< Wilson (1927) score interval; the default
+  CLOPPER_PEARSON,  //!< Clopper & Pearson (1934) "exact" interval, from beta quantiles
+  JEFFREYS,         //!< equal-tailed Jeffreys-prior interval, Beta(x + 1/2, n - x + 1/2)
+  AGRESTI_COULL,    //!< Agresti & Coull (1998) "add z^2/2 successes and failures"
+  WALD,             //!< the textbook phat +/- z sqrt(phat (1 - phat) / n)
+};
+
+//! All proportion interval methods in declaration order: wilson, clopper-pearson, jeffreys,
+//! agresti-coull, wald.
+const std::vector<IntervalMethod>& all_interval_methods();
+
+//! The method's command-line name: "wilson", "clopper-pearson", "jeffreys", "agresti-coull"
+//! or "wald".
+std::string to_string(IntervalMethod method);
+
+//! Inverse of to_string(IntervalMethod); the match is exact (lower case, hyphens). Throws
+//! std::invalid_argument "--interval: unknown method '<name>'; allowed: wilson, ..." otherwise.
+IntervalMethod parse_interval_method(const std::string& name);
+
+//! Interval methods for a mean.
+enum class MeanIntervalMethod {
+  STUDENT_T,  //!< mean +/- t_{n-1, 1-alpha/2} sd / sqrt(n); the default
+  NORMAL,     //!< mean +/- z_{1-alpha/2} sd / sqrt(n)
+};
+
+//! All mean interval methods in declaration order: student-t, normal.
+const std::vector<MeanIntervalMethod>& all_mean_interval_methods();
+
+//! The method's command-line name: "student-t" or "normal".
+std::string to_string(MeanIntervalMethod method);
+
+//! Inverse of to_string(MeanIntervalMethod); exact match. Throws std::invalid_argument
+//! "--mean-interval: unknown method '<name>'; allowed: student-t, normal" otherwise.
+MeanIntervalMethod parse_mean_interval_method(const std::string& name);
+
+//! A closed interval [low, high] in the units of the estimate. Both ends are NaN when the
+//! interval is undefined.
+struct Interval {
+  double low;
+  double high;
+};
+
+//! Two-sided confidence interval for a binomial proportion from x successes in n trials,
+//! 0 <= x <= n, n >= 1, confidence in (0, 1) (e.g. 0.95). Returns 0 <= low <= high <= 1:
+//! - WALD: phat +/- z sqrt(phat (1 - phat) / n), clipped to [0, 1]; at x = 0 or x = n it
+//!   has zero width ([0, 0] or [1, 1]), the well-known failure of this interval.
+//! - WILSON: (x + z^2/2) / (n + z^2) +/- z sqrt(n) / (n + z^2) sqrt(phat (1 - phat) +
+//!   z^2 / (4n)); low is exactly 0 at x = 0 and high exactly 1 at x = n.
+//! - AGRESTI_COULL: ptilde +/- z sqrt(ptilde (1 - ptilde) / ntilde) with ntilde = n + z^2,
+//!   ptilde = (x + z^2/2) / ntilde, clipped to [0, 1].
+//! - CLOPPER_PEARSON: low = Beta(x, n - x + 1) quantile at alpha/2 (0 at x = 0), high =
+//!   Beta(x + 1, n - x) quantile at 1 - alpha/2 (1 at x = n).
+//! - JEFFREYS: Beta(x + 1/2, n - x + 1/2) quantiles at alpha/2 and 1 - alpha/2, with low = 0
+//!   at x = 0 and high = 1 at x = n (Brown, Cai & DasGupta 2001, section 4.1.2).
+Interval proportion_interval(IntervalMethod method, int64_t x, int64_t n, double confidence);
+
+//! Two-sided confidence interval for a mean from the sample mean, the sample standard
+//! deviation sd (n - 1 denominator, sd >= 0 or NaN) and the sample size n >= 1; confidence
+//! in (0, 1). STUDENT_T uses t with n - 1 degrees of freedom, NORMAL uses z. For n < 2 the
+//! interval is {NaN, NaN} (sd is undefined); a NaN sd or mean gives {NaN, NaN}; sd == 0
+//! gives {mean, mean}.
+Interval mean_interval(MeanIntervalMethod method, double mean, double sd, int64_t n,
+                       double confidence);
+
+//! Mean and sample standard deviation of per-item values.
+struct Moments {
+  double mean;  //!< sum / n
+  double sd;    //!< sample sd, n - 1 denominator; NaN when n < 2
+};
+
+//! Mean and sample sd (n - 1 denominator; NaN when n < 2) of n >= 1 integer per-item values
+//! from their exact sum and sum of squares (sum_sq >= 0). The variance (n sum_sq - sum^2) /
+//! (n (n - 1)) is formed in exact 128-bit integer arithmetic, so there is no cancellation
+//! and it is never negative for consistent sums; any int64 inputs fit. Throws when
+//! sum^2 > n sum_sq, which no set of n integers can produce.
+Moments moments_from_sums(int64_t sum, int64_t sum_sq, int64_t n);
+
+//! The prob-quantile, prob in [0, 1], of n >= 1 values sorted ascending (no NaN), by linear
+//! interpolation between order statistics: Hyndman & Fan (1996) type 7, numpy's default.
+//! With h = (n - 1) prob, j = floor(h): sorted[j] + (h - j) (sorted[j+1] - sorted[j]),
+//! evaluated as numpy does. Infinite values: when the weight h - j is 0 or both neighbours
+//! are equal the neighbour itself is returned (so two equal infinities give that infinity);
+//! one infinite neighbour gives that infinity; -inf and +inf as neighbours give NaN.
+//! Throws if sorted is null, n == 0, prob is outside [0, 1], or the data are not sorted or
+//! contain NaN.
+double quantile_sorted(const double* sorted, size_t n, double prob);
+
+//! Summary across replicates of one (scale, length, test size) and metric.
+struct ReplicateSummary {
+  double mean;           //!< mean of the estimates
+  double sd;             //!< sd of the estimates, R - 1 denominator (NaN with < 2 estimates)
+  double q025;           //!< 2.5 % quantile of the estimates (type 7)
+  double q500;           //!< median of the estimates (type 7)
+  double q975;           //!< 97.5 % quantile of the estimates (type 7)
+  double p_zero;         //!< fraction of replicates whose estimate is exactly 0
+  double coverage;       //!< fraction of replicates with low <= expected <= high
+  double mean_ci_width;  //!< mean of high - low over replicates with finite intervals
+};
+
+//! Summary across R = replicates >= 1 replicates of their estimates and interval ends
+//! (arrays of length R) against the analytic value `expected`:
+//! - mean, sd (R - 1 denominator) and the 2.5 / 50 / 97.5 % type-7 quantiles use only the
+//!   estimates that are not NaN; each is NaN when too few remain (mean and quantiles need
+//!   1, sd needs 2).
+//! - p_zero = (number of estimates == 0) / R; a NaN estimate is not zero.
+//! - coverage = (number of replicates with low <= expected <= high) / R; a replicate whose
+//!   interval has a NaN end does not cover. NaN when expected is NaN.
+//! - mean_ci_width = mean of (high - low) over replicates whose low and high are both
+//!   finite; NaN when there are none.
+ReplicateSummary summarize_replicates(const double* estimate, const double* low, const double* high,
+                                      size_t replicates, double expected);
+
+//! The emergence score (BIG-bench's "breakthroughness": Srivastava et al. 2022, "Beyond the
+//! Imitation Game"; as used by Schaeffer, Miranda & Koyejo 2023, section 4) of a curve
+//! y_0..y_{count-1} ordered by increasing scale:
+//!   sign(argmax y - argmin y) (max y - min y) / sqrt(median_{i=1..count-1} (y_i - y_{i-1})^2)
+//! argmax and argmin take the FIRST index attaining the max / min; the median of an even
+//! number of squared steps is the mean of the two middle ones. Dimensionless.
+//! - count < 2: NaN. Any NaN or infinite y: NaN.
+//! - A constant curve: 0.
+//! - Zero median step with a nonzero range (most steps are flat, a few jump): +infinity or
+//!   -infinity with the sign above, i.e. a pure jump is infinitely "emergent".
+//! Higher y must mean better: pass y = -distance for token_edit_distance.
+//! Throws if y is null while count > 0.
+double emergence_score(const double* y, size_t count);
+
+//! Exact coverage probability of an interval method for X ~ Binomial(n, p): the sum over
+//! x = 0..n of P(X = x) [low(x) <= p <= high(x)], with n >= 1, p in [0, 1], confidence in
+//! (0, 1). Only the central x whose probabilities matter are visited (O(sqrt(n p (1 - p)))
+//! intervals, so n = 1e5 takes milliseconds); the skipped tails hold less than 2e-14 of
+//! probability (a bound from the log-concavity of the binomial pmf), so the result is
+//! within 1e-12 of the full sum.
+double exact_binomial_coverage(IntervalMethod method, int64_t n, double p, double confidence);
+
+//! Probability, in [0, 1], that a test set of test_size >= 0 items shows at least one exact
+//! match when each item is exactly right with probability accuracy in [0, 1] (accuracy =
+//! p^L): 1 - (1 - accuracy)^test_size, evaluated as -expm1(test_size log1p(-accuracy)) so
+//! that it stays accurate for tiny accuracy.
+double visible_probability(double accuracy, int64_t test_size);
+
+//! The smallest test size n with visible_probability(accuracy, n) >= 1/2, for accuracy in
+//! [0, 1]: ceil(log(1/2) / log1p(-accuracy)), checked against visible_probability so that
+//! rounding cannot move it by one; +infinity when accuracy == 0; 1 when accuracy >= 1/2.
+//! Returned as a double because it can exceed any integer type (accuracy = 1e-300).
+double test_size_for_visibility(double accuracy);
+
+}  // namespace mirage
