@@ -13,6 +13,7 @@
 #include "config.h"
 #include "mirage/build_info.h"
 #include "mirage/sweep.h"
+#include "summarize.h"
 
 namespace mirage {
 namespace {
@@ -169,6 +170,15 @@ int cli_main(int argc, char** argv) {
     if (arg == "--config" && i + 1 < argc) check_config_syntax(argv[i + 1]);
     if (arg.rfind("--config=", 0) == 0) check_config_syntax(arg.substr(9));
   }
+  SummarizeOptions summarize_options;
+  std::string summarize_length, summarize_test_size;
+  CLI::App* summary = app.add_subcommand("summarize", "print a table from an existing result file");
+  summary->add_option("file", summarize_options.path, "Mirage HDF5 result file")->required();
+  summary->add_option("--metric", summarize_options.metric,
+                      "exact_match | token_edit_distance | token_accuracy [default exact_match]");
+  summary->add_option("--length", summarize_length, "target length [default: the longest]");
+  summary->add_option("--test-size", summarize_test_size, "test size [default: the largest]");
+
   try {
     app.parse(argc, argv);
   } catch (const CLI::CallForHelp& e) {
@@ -191,6 +201,14 @@ int cli_main(int argc, char** argv) {
     return run_command(config, join_args(argc, argv));
   }
   if (*info) return info_command();
+  if (*summary) {
+    if (!summarize_length.empty()) summarize_options.length = parse_integer("--length", summarize_length);
+    if (!summarize_test_size.empty()) {
+      summarize_options.test_size = parse_integer("--test-size", summarize_test_size);
+    }
+    std::cout << summarize(summarize_options);
+    return 0;
+  }
   if (*bench) {
     if (bench_options.backend != "cpu" && bench_options.backend != "cuda") {
       throw std::invalid_argument("--backend: unknown backend '" + bench_options.backend +

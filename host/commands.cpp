@@ -14,6 +14,7 @@
 #include <iostream>
 #include <sstream>
 
+#include "analysis.h"
 #include "backend.h"
 #include "cuda_backend.h"
 #include "mirage/build_info.h"
@@ -44,6 +45,7 @@ Results simulate(const Config& config, const std::string& command_line, std::str
   results.model = sweep.model();
   results.counts = nested_counts(sweep.spec(), segment);
   compute_metrics(results);
+  analyze(results);
   results.info.command_line = command_line;
   results.info.created_utc = utc_now();
   results.info.backend = backend->name();
@@ -78,6 +80,34 @@ std::string summary_table(const Results& results) {
                   edit->expected[size_t(s) * K + k]);
     out << line;
     if (s == S - 1) break;
+  }
+  // Resolution frontier and emergence scores at the longest length, every test size.
+  const Frontier& fr = results.frontier;
+  if (!fr.simulated_scale.empty()) {
+    out << "\nResolution frontier at L = " << L
+        << " (smallest scale where at least half the replicates see a nonzero exact match):\n";
+    out << "  test size  simulated  analytic (grid)  analytic (exact)\n";
+    for (int32_t tt = 0; tt < T; ++tt) {
+      const size_t kt = size_t(k) * T + tt;
+      std::snprintf(line, sizeof(line), "  %9lld  %9.3g  %15.3g  %16.3g\n",
+                    static_cast<long long>(results.config.test_sizes[tt]), fr.simulated_scale[kt],
+                    fr.analytic_scale[kt], fr.analytic_scale_exact[kt]);
+      out << line;
+    }
+  }
+  const Emergence* e_exact = results.emergence_of("exact_match");
+  const Emergence* e_edit = results.emergence_of("token_edit_distance");
+  if (e_exact && e_edit) {
+    out << "\nEmergence score at L = " << L
+        << " (median over replicates; large = looks emergent):\n";
+    out << "  test size  exact match  edit distance\n";
+    for (int32_t tt = 0; tt < T; ++tt) {
+      const size_t kt = size_t(k) * T + tt;
+      std::snprintf(line, sizeof(line), "  %9lld  %11.3g  %13.3g\n",
+                    static_cast<long long>(results.config.test_sizes[tt]), e_exact->median[kt],
+                    e_edit->median[kt]);
+      out << line;
+    }
   }
   return out.str();
 }

@@ -5,6 +5,7 @@
 #include <ctime>
 #include <fstream>
 #include <iomanip>
+#include <limits>
 #include <sstream>
 #include <stdexcept>
 
@@ -21,6 +22,31 @@ std::string utc_now() {
   char buffer[32];
   std::strftime(buffer, sizeof(buffer), "%Y-%m-%dT%H:%M:%SZ", &tm);
   return buffer;
+}
+
+h5::File open_result_file(const std::string& option, const std::string& path) {
+  h5::File file = [&] {
+    try {
+      return h5::File::open_read(path);
+    } catch (const std::runtime_error& e) {
+      throw std::invalid_argument(option + ": " + e.what());
+    }
+  }();
+  const std::string filetype =
+      file.has_attr("/", "filetype") ? file.attr_string("/", "filetype") : "(none)";
+  if (filetype != RESULT_FILETYPE) {
+    throw std::invalid_argument(option + ": '" + path + "' is not a Mirage result file (filetype " +
+                                filetype + ", expected " + RESULT_FILETYPE + ")");
+  }
+  const std::vector<int32_t> version = file.attr_int32s("/", "format_version");
+  if (version.size() != 2 || version[0] != FORMAT_VERSION_MAJOR) {
+    std::string found = version.empty() ? "?" : std::to_string(version[0]);
+    if (version.size() > 1) found += "." + std::to_string(version[1]);
+    throw std::invalid_argument(option + ": '" + path + "' has format version " + found +
+                                ", which this mirage cannot read (it reads " +
+                                std::to_string(FORMAT_VERSION_MAJOR) + ".x)");
+  }
+  return file;
 }
 
 void write_hdf5(const Results& results, const std::string& path) {
@@ -81,6 +107,45 @@ void write_hdf5(const Results& results, const std::string& path) {
       f.attr(summary, "interval", m.interval);
       f.attr(summary, "confidence", m.confidence);
     }
+
+    for (const IntervalComparison& c : results.interval_comparison) {
+      const std::string group = "/interval_comparison/" + c.method;
+      f.write(group + "/coverage", c.coverage, per_cell);
+      f.write(group + "/mean_ci_width", c.mean_ci_width, per_cell);
+    }
+    if (!results.interval_comparison.empty()) {
+      f.attr("/interval_comparison", "metric", std::string("exact_match"));
+      f.attr("/interval_comparison", "confidence", results.config.confidence);
+    }
+
+    const Frontier& fr = results.frontier;
+    if (!fr.simulated_scale.empty()) {
+      const std::vector<hsize_t> per_kt = {K, T};
+      f.write("/frontier/simulated_scale", fr.simulated_scale, per_kt);
+      f.write("/frontier/analytic_scale", fr.analytic_scale, per_kt);
+      f.write("/frontier/analytic_scale_exact", fr.analytic_scale_exact, per_kt);
+      f.write("/frontier/required_test_size", fr.required_test_size, analytic);
+      f.attr("/frontier", "definition",
+             std::string("smallest scale at which at least half the replicates observe a nonzero "
+                         "exact match; analytic: 1 - (1 - p^L)^n >= 1/2"));
+    }
+
+    for (const Emergence& e : results.emergence) {
+      const std::string group = "/emergence/" + e.metric;
+      f.write(group + "/score", e.score, {K, T, R});
+      f.write(group + "/median", e.median, {K, T});
+      f.write(group + "/q025", e.q025, {K, T});
+      f.write(group + "/q975", e.q975, {K, T});
+      f.write(group + "/expected", e.expected, {K});
+      f.attr(group, "curve", std::string(e.metric == "token_edit_distance" ? "-estimate" : "estimate"));
+    }
+    if (!results.emergence.empty()) {
+      f.attr("/emergence", "definition",
+             std::string("sign(argmax y - argmin y) * (max y - min y) / sqrt(median_i (y_i - "
+                         "y_{i-1})^2) over increasing scale (Srivastava et al. 2022; Schaeffer et "
+                         "al. 2023 section 4); +/-inf when the median step is 0 and the range is "
+                         "not, 0 for a constant curve"));
+    }
   });
 }
 
@@ -113,7 +178,11 @@ void write_csv(const Results& results, const std::string& path) {
   std::ostringstream out;
   out << std::setprecision(10);
   out << "scale,length,test_size,metric,kind,expected,mean,sd,q025,q500,q975,p_zero,coverage,"
-         "mean_ci_width,interval,confidence,replicates\n";
+         "mean_ci_width,interval,confidence,replicates,frontier_scale,frontier_scale_analytic,"
+         "emergence_median,emergence_q025,emergence_q975\n";
+  const Frontier& fr = results.frontier;
+  const double nan = std::numeric_limits<double>::quiet_NaN();
+  auto at = [nan](const std::vector<double>& v, size_t i) { return i < v.size() ? v[i] : nan; };
   for (const MetricResult& m : results.metrics) {
     for (int32_t s = 0; s < S; ++s) {
       for (int32_t k = 0; k < K; ++k) {
@@ -125,7 +194,13 @@ void write_csv(const Results& results, const std::string& path) {
               << m.expected[size_t(s) * K + k] << ',' << a.mean[g] << ',' << a.sd[g] << ','
               << a.q025[g] << ',' << a.q500[g] << ',' << a.q975[g] << ',' << a.p_zero[g] << ','
               << a.coverage[g] << ',' << a.mean_ci_width[g] << ',' << m.interval << ','
-              << m.confidence << ',' << results.config.replicates << '\n';
+              << m.confidence << ',' << results.config.replicates << ',';
+          // Per (length, test size): repeated on each scale's row so the table stays tidy.
+          const size_t kt = size_t(k) * T + t;
+          const Emergence* e = results.emergence_of(m.name);
+          out << at(fr.simulated_scale, kt) << ',' << at(fr.analytic_scale, kt) << ','
+              << (e ? e->median[kt] : nan) << ',' << (e ? e->q025[kt] : nan) << ','
+              << (e ? e->q975[kt] : nan) << '\n';
         }
       }
     }

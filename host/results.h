@@ -29,6 +29,34 @@ struct MetricResult {
   SummaryArrays summary;
 };
 
+//! Coverage and width of one exact-match interval method, each [S][K][T]: how often a
+//! researcher's interval would contain p^L, and how wide it is.
+struct IntervalComparison {
+  std::string method;
+  std::vector<double> coverage, mean_ci_width;
+};
+
+//! The resolution frontier (DESIGN.md section 5).
+struct Frontier {
+  //! [K][T] smallest scale at which at least half the replicates see a nonzero exact match;
+  //! NaN when no scale of the grid does.
+  std::vector<double> simulated_scale;
+  //! [K][T] the same from the formula 1 - (1 - p^L)^n >= 1/2 on the scale grid (NaN: none).
+  std::vector<double> analytic_scale;
+  //! [K][T] the scale (not restricted to the grid) where 1 - (1 - p^L)^n = 1/2 exactly.
+  std::vector<double> analytic_scale_exact;
+  //! [S][K] the test size needed to see accuracy p^L with probability 1/2.
+  std::vector<double> required_test_size;
+};
+
+//! Emergence scores of one metric over the scale axis.
+struct Emergence {
+  std::string metric;
+  std::vector<double> score;               //!< [K][T][R] per replicate curve
+  std::vector<double> median, q025, q975;  //!< [K][T] across replicates
+  std::vector<double> expected;            //!< [K] score of the analytic curve
+};
+
 //! Provenance written as root attributes.
 struct RunInfo {
   std::string command_line;
@@ -45,11 +73,21 @@ struct Results {
   ModelTable model;
   Counts counts;
   std::vector<MetricResult> metrics;
+  std::vector<IntervalComparison> interval_comparison;  //!< one per method, for exact_match
+  Frontier frontier;
+  std::vector<Emergence> emergence;  //!< one per metric
 
   int32_t num_scales() const { return static_cast<int32_t>(config.scales.size()); }
   int32_t num_lengths() const { return static_cast<int32_t>(config.lengths.size()); }
   int32_t num_test_sizes() const { return static_cast<int32_t>(config.test_sizes.size()); }
   int32_t num_replicates() const { return config.replicates; }
+  //! The emergence scores of `metric`, or nullptr.
+  const Emergence* emergence_of(const std::string& metric) const {
+    for (const auto& e : emergence) {
+      if (e.metric == metric) return &e;
+    }
+    return nullptr;
+  }
   //! The metric called `name`, or nullptr.
   const MetricResult* metric(const std::string& name) const {
     for (const auto& m : metrics) {

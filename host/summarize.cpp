@@ -1,0 +1,111 @@
+// Copyright (c) Mirage developers.
+#include "summarize.h"
+
+#include <cmath>
+#include <cstdio>
+#include <sstream>
+#include <stdexcept>
+#include <vector>
+
+#include "output.h"
+
+namespace mirage {
+namespace {
+
+template <class T>
+std::string list(const std::vector<T>& values) {
+  std::ostringstream out;
+  for (size_t i = 0; i < values.size(); ++i) out << (i ? ", " : "") << values[i];
+  return out.str();
+}
+
+template <class T>
+size_t index_of(const std::vector<T>& values, int64_t wanted, const std::string& option) {
+  for (size_t i = 0; i < values.size(); ++i) {
+    if (int64_t(values[i]) == wanted) return i;
+  }
+  throw std::invalid_argument(option + ": value " + std::to_string(wanted) +
+                              " is not in the file; available: " + list(values));
+}
+
+}  // namespace
+
+std::string summarize(const SummarizeOptions& options) {
+  const h5::File f = open_result_file("summarize", options.path);
+  const std::vector<double> scale = f.read_double("/model/scale");
+  const std::vector<double> p = f.read_double("/model/p_token");
+  const std::vector<int32_t> lengths = f.read_int32("/task/length");
+  const std::vector<int64_t> sizes = f.read_int64("/task/test_size");
+  const int64_t R = f.attr_int64("/task/test_size", "replicates");
+  const std::string metric_group = "/summary/" + options.metric;
+  if (!f.exists(metric_group)) {
+    std::vector<std::string> available;
+    for (const char* m : {"exact_match", "token_edit_distance", "token_accuracy",
+                          "multiple_choice_grade", "brier_score"}) {
+      if (f.exists(std::string("/summary/") + m)) available.push_back(m);
+    }
+    throw std::invalid_argument("--metric: '" + options.metric +
+                                "' is not in the file; available: " + list(available));
+  }
+  const size_t S = scale.size(), K = lengths.size(), T = sizes.size();
+  const size_t k = options.length ? index_of(lengths, options.length, "--length") : K - 1;
+  const size_t t = options.test_size ? index_of(sizes, options.test_size, "--test-size") : T - 1;
+
+  auto read = [&](const std::string& name) { return f.read_double(metric_group + "/" + name); };
+  const std::vector<double> mean = read("mean"), q025 = read("q025"), q975 = read("q975"),
+                            p_zero = read("p_zero"), coverage = read("coverage"),
+                            width = read("mean_ci_width");
+  const std::vector<double> expected = f.read_double("/metrics/" + options.metric + "/expected");
+  const std::string interval = f.attr_string(metric_group, "interval");
+  const double confidence = f.attr_double(metric_group, "confidence");
+
+  std::ostringstream out;
+  char line[256];
+  out << options.path << ": " << options.metric << " at length L = " << lengths[k]
+      << ", test size n = " << sizes[t] << ", " << R << " replicates\n"
+      << "(" << interval << " intervals at confidence " << confidence
+      << "; coverage = fraction of replicate intervals containing the analytic value)\n\n";
+  out << "       scale   p_token        mean     q025     q975    analytic   p_zero  coverage  "
+         "mean width\n";
+  for (size_t s = 0; s < S; ++s) {
+    const size_t g = (s * K + k) * T + t;
+    std::snprintf(line, sizeof(line),
+                  "  %10.3e  %8.4f  %10.4g %8.4g %8.4g  %10.4g  %7.3f  %8.3f  %10.4g\n", scale[s],
+                  p[s], mean[g], q025[g], q975[g], expected[s * K + k], p_zero[g], coverage[g],
+                  width[g]);
+    out << line;
+  }
+  if (f.exists("/frontier/simulated_scale")) {
+    const std::vector<double> sim = f.read_double("/frontier/simulated_scale"),
+                              grid = f.read_double("/frontier/analytic_scale"),
+                              exact = f.read_double("/frontier/analytic_scale_exact");
+    out << "\nResolution frontier at L = " << lengths[k]
+        << " (smallest scale where >= half the replicates see a nonzero exact match):\n"
+        << "  test size   simulated   analytic (grid)   analytic (exact)\n";
+    for (size_t tt = 0; tt < T; ++tt) {
+      std::snprintf(line, sizeof(line), "  %9lld  %10.3g  %16.3g  %17.3g\n",
+                    static_cast<long long>(sizes[tt]), sim[k * T + tt], grid[k * T + tt],
+                    exact[k * T + tt]);
+      out << line;
+    }
+  }
+  const std::string emergence = "/emergence/" + options.metric;
+  if (f.exists(emergence + "/median")) {
+    const std::vector<double> med = f.read_double(emergence + "/median"),
+                              lo = f.read_double(emergence + "/q025"),
+                              hi = f.read_double(emergence + "/q975"),
+                              analytic = f.read_double(emergence + "/expected");
+    out << "\nEmergence score of " << options.metric << " at L = " << lengths[k]
+        << " over " << S << " scales (analytic curve: " << analytic[k] << "):\n"
+        << "  test size   median     q025     q975\n";
+    for (size_t tt = 0; tt < T; ++tt) {
+      std::snprintf(line, sizeof(line), "  %9lld  %7.3g  %7.3g  %7.3g\n",
+                    static_cast<long long>(sizes[tt]), med[k * T + tt], lo[k * T + tt],
+                    hi[k * T + tt]);
+      out << line;
+    }
+  }
+  return out.str();
+}
+
+}  // namespace mirage
