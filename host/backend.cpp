@@ -20,7 +20,12 @@ class CudaBackend final : public Backend {
 
   void sample(const UnitGrid& grid, const int64_t* unit_ids, int64_t count,
               int64_t* segment_tallies, const ProgressFn& progress) override {
-    cuda::sample_units(grid, devices_, unit_ids, count, segment_tallies, progress);
+    // The CUDA backend reports cumulative draws; ProgressFn takes increments.
+    int64_t reported = 0;
+    cuda::sample_units(grid, devices_, unit_ids, count, segment_tallies, [&](int64_t cumulative) {
+      if (progress) progress(cumulative - reported);
+      reported = cumulative;
+    });
   }
 
  private:

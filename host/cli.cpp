@@ -3,7 +3,11 @@
 
 #include <CLI/CLI.hpp>
 
+#include <unistd.h>
+
 #include <cerrno>
+#include <filesystem>
+#include <fstream>
 #include <cstdlib>
 #include <iostream>
 #include <limits>
@@ -23,6 +27,7 @@ namespace {
 struct RunText {
   std::vector<std::string> scales, lengths, test_sizes, devices;
   std::string loss_scale, loss_exponent, replicates, seed, threads, items_per_unit, confidence;
+  std::string shard, checkpoint_every;
 };
 
 std::string join_args(int argc, char** argv) {
@@ -96,6 +101,17 @@ void add_run_options(CLI::App& run, Config& c, RunText& text) {
       ->group("Statistics");
   run.add_option("--confidence", text.confidence, "interval confidence in (0,1) [default 0.95]")
       ->group("Statistics");
+  run.add_option("--shard", text.shard,
+                 "sample only shard K of N (K/N, 0 <= K < N) and write a partial file for "
+                 "mirage merge")
+      ->group("Scale-out");
+  run.add_option("--checkpoint", c.checkpoint,
+                 "save completed work here every --checkpoint-every seconds and on SIGTERM/SIGINT")
+      ->group("Scale-out");
+  run.add_option("--checkpoint-every", text.checkpoint_every, "seconds between checkpoints [600]")
+      ->group("Scale-out");
+  run.add_option("--resume", c.resume, "continue from this checkpoint (same configuration)")
+      ->group("Scale-out");
   run.add_option("-o,--output", c.output, "HDF5 result file [default results/mirage.h5]")->group("Output");
   run.add_option("--csv", c.csv, "also write the tidy summary CSV here")->group("Output");
   run.add_flag("-q,--quiet", c.quiet, "no progress or summary table")->group("Output");
@@ -131,27 +147,104 @@ void resolve(const CLI::App& run, Config& c, const RunText& text) {
   }
   if (!text.items_per_unit.empty()) c.items_per_unit = parse_integer("--items-per-unit", text.items_per_unit);
   if (!text.confidence.empty()) c.confidence = parse_double("--confidence", text.confidence);
+  if (!text.shard.empty()) {
+    const size_t slash = text.shard.find('/');
+    if (slash == std::string::npos) {
+      throw std::invalid_argument("--shard: value '" + text.shard + "' is not allowed; K/N, e.g. 0/4");
+    }
+    c.shard_index = parse_int32("--shard", text.shard.substr(0, slash), 0, 1 << 20);
+    c.shard_count = parse_int32("--shard", text.shard.substr(slash + 1), 1, 1 << 20);
+  }
+  if (!text.checkpoint_every.empty()) {
+    c.checkpoint_every = parse_double("--checkpoint-every", text.checkpoint_every);
+  }
+}
+
+// The top-level app with `run` and its options; `mirage` and config_from_toml share it.
+struct RunParser {
+  CLI::App app{"Mirage: Monte Carlo simulation of emergent abilities and the metrics that "
+               "measure them (Schaeffer, Miranda & Koyejo, NeurIPS 2023)",
+               "mirage"};
+  Config config = default_config();
+  RunText text;
+  CLI::App* run = nullptr;
+
+  RunParser() {
+    // The config file belongs to `run`; CLI11 reads it on the top-level app and maps its
+    // [run] table onto the subcommand's options. Flags on the command line win.
+    app.set_config("--config", "", "TOML config file with a [run] table (see README)");
+    app.allow_config_extras(CLI::config_extras_mode::error);
+    run = app.add_subcommand("run", "sample a sweep and write the HDF5 result file");
+    run->fallthrough();
+    add_run_options(*run, config, text);
+  }
+};
+
+// CLI11's reader is lenient with malformed lines; check a config file's syntax first.
+void check_config_arguments(int argc, char** argv) {
+  for (int i = 1; i < argc; ++i) {
+    const std::string arg = argv[i];
+    if (arg == "--config" && i + 1 < argc) check_config_syntax(argv[i + 1]);
+    if (arg.rfind("--config=", 0) == 0) check_config_syntax(arg.substr(9));
+  }
+}
+
+// Runs CLI11's parser, turning its errors into std::invalid_argument; returns false when
+// help or the version was printed (exit code in *exit_code).
+bool parse_or_throw(CLI::App& app, int argc, char** argv, int* exit_code) {
+  try {
+    app.parse(argc, argv);
+    return true;
+  } catch (const CLI::CallForHelp& e) {
+    *exit_code = app.exit(e);
+  } catch (const CLI::CallForAllHelp& e) {
+    *exit_code = app.exit(e);
+  } catch (const CLI::CallForVersion& e) {
+    *exit_code = app.exit(e);
+  } catch (const CLI::ConfigError& e) {
+    throw std::invalid_argument("--config: " + std::string(e.what()) +
+                                " (the file needs a [run] table whose keys are run's long options "
+                                "without dashes, e.g. lengths = [1, 2, 5])");
+  } catch (const CLI::ParseError& e) {
+    throw std::invalid_argument(e.what());
+  }
+  return false;
 }
 
 }  // namespace
 
+Config config_from_toml(const std::string& config_toml, const std::string& source) {
+  const std::string path = (std::filesystem::temp_directory_path() /
+                            ("mirage-config-" + std::to_string(::getpid()) + ".toml"))
+                               .string();
+  {
+    std::ofstream out(path);
+    out << config_toml;
+  }
+  RunParser parser;
+  std::string args[] = {"mirage", "run", "--config", path};
+  char* argv[] = {args[0].data(), args[1].data(), args[2].data(), args[3].data()};
+  int exit_code = 0;
+  try {
+    check_config_syntax(path);
+    parse_or_throw(parser.app, 4, argv, &exit_code);
+    resolve(*parser.run, parser.config, parser.text);
+  } catch (const std::invalid_argument& e) {
+    std::filesystem::remove(path);
+    throw std::invalid_argument(source + ": stored configuration is invalid: " + e.what());
+  }
+  std::filesystem::remove(path);
+  return parser.config;
+}
+
 int cli_main(int argc, char** argv) {
-  CLI::App app{"Mirage: Monte Carlo simulation of emergent abilities and the metrics that measure "
-               "them (Schaeffer, Miranda & Koyejo, NeurIPS 2023)",
-               "mirage"};
+  RunParser parser;
+  CLI::App& app = parser.app;
   app.set_version_flag("--version", std::string("mirage ") + MIRAGE_VERSION_STRING + " (git " +
                                         MIRAGE_GIT_SHA + ")");
   app.require_subcommand(1);
-  // The config file belongs to `run`; CLI11 reads it on the top-level app and maps its [run]
-  // table onto the subcommand's options. Flags on the command line win.
-  app.set_config("--config", "", "TOML config file with a [run] table (see examples/)");
-  app.allow_config_extras(CLI::config_extras_mode::error);
-
-  Config config = default_config();
-  RunText text;
-  CLI::App* run = app.add_subcommand("run", "sample a sweep and write the HDF5 result file");
-  run->fallthrough();
-  add_run_options(*run, config, text);
+  CLI::App* run = parser.run;
+  Config& config = parser.config;
 
   CLI::App* info = app.add_subcommand("info", "build, backends and devices");
 
@@ -164,12 +257,6 @@ int cli_main(int argc, char** argv) {
   bench->add_option("--json", bench_options.json, "also write the figures as JSON here");
   bench->add_flag("-q,--quiet", bench_options.quiet, "no progress");
 
-  // CLI11's reader is lenient with malformed lines; check the file's syntax first.
-  for (int i = 1; i < argc; ++i) {
-    const std::string arg = argv[i];
-    if (arg == "--config" && i + 1 < argc) check_config_syntax(argv[i + 1]);
-    if (arg.rfind("--config=", 0) == 0) check_config_syntax(arg.substr(9));
-  }
   SummarizeOptions summarize_options;
   std::string summarize_length, summarize_test_size;
   CLI::App* summary = app.add_subcommand("summarize", "print a table from an existing result file");
@@ -179,26 +266,25 @@ int cli_main(int argc, char** argv) {
   summary->add_option("--length", summarize_length, "target length [default: the longest]");
   summary->add_option("--test-size", summarize_test_size, "test size [default: the largest]");
 
-  try {
-    app.parse(argc, argv);
-  } catch (const CLI::CallForHelp& e) {
-    return app.exit(e);
-  } catch (const CLI::CallForAllHelp& e) {
-    return app.exit(e);
-  } catch (const CLI::CallForVersion& e) {
-    return app.exit(e);
-  } catch (const CLI::ConfigError& e) {
-    throw std::invalid_argument("--config: " + std::string(e.what()) +
-                                " (the file needs a [run] table whose keys are run's long options "
-                                "without dashes, e.g. lengths = [1, 2, 5])");
-  } catch (const CLI::ParseError& e) {
-    throw std::invalid_argument(e.what());
-  }
+  MergeOptions merge_options;
+  CLI::App* merge = app.add_subcommand("merge", "combine shard files into one complete result");
+  merge->add_option("parts", merge_options.parts, "files written by mirage run --shard K/N")->required();
+  merge->add_option("-o,--output", merge_options.output, "HDF5 result file")->required();
+  merge->add_option("--csv", merge_options.csv, "also write the tidy summary CSV here");
+  merge->add_flag("-q,--quiet", merge_options.quiet, "no summary table");
+
+  check_config_arguments(argc, argv);
+  int exit_code = 0;
+  if (!parse_or_throw(app, argc, argv, &exit_code)) return exit_code;
 
   if (*run) {
-    resolve(*run, config, text);
+    resolve(*run, config, parser.text);
     validate(config);
     return run_command(config, join_args(argc, argv));
+  }
+  if (*merge) {
+    merge_options.command_line = join_args(argc, argv);
+    return merge_command(merge_options);
   }
   if (*info) return info_command();
   if (*summary) {

@@ -4,7 +4,15 @@
 //! table; flags win over the file).
 #pragma once
 
+#include <string>
+
+#include "config.h"
+
 namespace mirage {
+
+//! The configuration that `config_toml` (as written by to_toml) describes, parsed by the same
+//! rules as `mirage run --config`. Throws std::invalid_argument naming `source` for a bad text.
+Config config_from_toml(const std::string& config_toml, const std::string& source);
 
 //! Parses the command line, validates, runs the subcommand. Throws std::invalid_argument for
 //! bad input (main turns it into exit code 2) and std::runtime_error for failures.

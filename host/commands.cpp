@@ -16,6 +16,9 @@
 
 #include "analysis.h"
 #include "backend.h"
+#include "distributed.h"
+#include "runner.h"
+#include "tally_file.h"
 #include "cuda_backend.h"
 #include "mirage/build_info.h"
 #include "output.h"
@@ -33,24 +36,17 @@ double seconds_since(std::chrono::steady_clock::time_point start) {
 }  // namespace
 
 Results simulate(const Config& config, const std::string& command_line, std::string* note) {
+  const SampledSweep sampled = sample_sweep(config, Communicator::world(), note);
+  if (sampled.interrupted) throw std::runtime_error("sampling was interrupted by a signal");
   const auto start = std::chrono::steady_clock::now();
-  std::unique_ptr<Backend> backend = make_backend(config, note);
-  if (!config.quiet && note) std::cerr << "mirage: " << *note << "\n";
-  Sweep sweep(config);
-  const UnitGrid grid = sweep.grid();
-  std::vector<int64_t> segment(size_t(NUM_TALLIES) * size_t(tally_cells(sweep.spec())), 0);
-  Results results;
-  results.config = config;
-  results.info.draws = sample_units(*backend, grid, all_unit_ids(grid), segment, !config.quiet);
-  results.model = sweep.model();
-  results.counts = nested_counts(sweep.spec(), segment);
-  compute_metrics(results);
-  analyze(results);
-  results.info.command_line = command_line;
-  results.info.created_utc = utc_now();
-  results.info.backend = backend->name();
-  results.info.devices = backend->devices();
-  results.info.elapsed_s = seconds_since(start);
+  RunInfo info;
+  info.command_line = command_line;
+  info.created_utc = utc_now();
+  info.backend = sampled.backend;
+  info.devices = sampled.devices;
+  info.draws = sampled.draws;
+  Results results = reduce_tallies(config, sampled.segment, std::move(info));
+  results.info.elapsed_s = sampled.elapsed_s + seconds_since(start);
   return results;
 }
 
@@ -113,8 +109,46 @@ std::string summary_table(const Results& results) {
 }
 
 int run_command(const Config& config, const std::string& command_line) {
+  Communicator& comm = Communicator::world();
   std::string note;
-  const Results results = simulate(config, command_line, &note);
+  const SampledSweep sampled = sample_sweep(config, comm, &note);
+  if (sampled.interrupted) {
+    if (comm.is_root()) {
+      std::cerr << "mirage: stopped by a signal; checkpoint saved to " << config.checkpoint
+                << "; finish the sweep with the same command plus --resume " << config.checkpoint
+                << "\n";
+    }
+    return EXIT_INTERRUPTED;
+  }
+  if (!comm.is_root()) return 0;
+  if (config.shard_count > 1) {
+    TallyFile part;
+    part.kind = "shard";
+    part.config = config;
+    part.config_toml = to_toml(config);
+    part.identity = sampling_identity(config);
+    part.shard_index = config.shard_index;
+    part.shard_count = config.shard_count;
+    part.done = sampled.done;
+    part.segment = sampled.segment;
+    write_tally_file(part, config.output);
+    if (!config.quiet) {
+      std::cout << "sampled shard " << config.shard_index << "/" << config.shard_count << ": "
+                << format_si(double(sampled.draws)) << " token draws in " << std::fixed
+                << std::setprecision(2) << sampled.elapsed_s << " s; wrote " << config.output
+                << " (combine the parts with mirage merge)\n";
+    }
+    return 0;
+  }
+  const auto start = std::chrono::steady_clock::now();
+  RunInfo info;
+  info.command_line = command_line;
+  info.created_utc = utc_now();
+  info.backend = sampled.backend;
+  info.devices = sampled.devices;
+  info.draws = sampled.draws;
+  Results results = reduce_tallies(config, sampled.segment, std::move(info));
+  results.info.elapsed_s = sampled.elapsed_s + seconds_since(start);
   write_hdf5(results, config.output);
   if (!config.csv.empty()) write_csv(results, config.csv);
   if (!config.quiet) {
@@ -127,6 +161,84 @@ int run_command(const Config& config, const std::string& command_line) {
     std::cout << "wrote " << config.output;
     if (!config.csv.empty()) std::cout << " and " << config.csv;
     std::cout << "\n";
+  }
+  return 0;
+}
+
+int merge_command(const MergeOptions& options) {
+  if (options.parts.empty()) throw std::invalid_argument("merge: no part files given");
+  check_writable("--output", options.output);
+  if (!options.csv.empty()) check_writable("--csv", options.csv);
+  std::vector<TallyFile> parts;
+  for (const std::string& path : options.parts) {
+    parts.push_back(read_tally_file("merge", path));
+    const TallyFile& part = parts.back();
+    if (part.kind != "shard") {
+      throw std::invalid_argument("merge: '" + path + "' is a " + part.kind +
+                                  ", not a finished shard; resume it with mirage run --resume first");
+    }
+  }
+  const TallyFile& first = parts.front();
+  std::vector<std::string> by_shard(size_t(first.shard_count));
+  for (size_t i = 0; i < parts.size(); ++i) {
+    const TallyFile& part = parts[i];
+    const std::string& path = options.parts[i];
+    if (part.identity != first.identity) {
+      throw std::invalid_argument("merge: '" + path + "' was sampled with a different configuration "
+                                  "or seed than '" + options.parts[0] + "' (" +
+                                  (part.config.seed != first.config.seed
+                                       ? "seed " + std::to_string(part.config.seed) + " vs " +
+                                             std::to_string(first.config.seed)
+                                       : std::string("model, task or work units differ")) +
+                                  ")");
+    }
+    if (part.shard_count != first.shard_count) {
+      throw std::invalid_argument("merge: '" + path + "' is shard " + std::to_string(part.shard_index) +
+                                  "/" + std::to_string(part.shard_count) + " but '" + options.parts[0] +
+                                  "' is one of " + std::to_string(first.shard_count) + " shards");
+    }
+    std::string& owner = by_shard[size_t(part.shard_index)];
+    if (!owner.empty()) {
+      throw std::invalid_argument("merge: shard " + std::to_string(part.shard_index) + "/" +
+                                  std::to_string(part.shard_count) + " is given twice: '" + owner +
+                                  "' and '" + path + "'");
+    }
+    owner = path;
+  }
+  std::string missing;
+  for (size_t k = 0; k < by_shard.size(); ++k) {
+    if (by_shard[k].empty()) missing += (missing.empty() ? "" : ", ") + std::to_string(k) + "/" + std::to_string(first.shard_count);
+  }
+  if (!missing.empty()) throw std::invalid_argument("merge: missing shard(s) " + missing);
+  // Every work unit exactly once.
+  std::vector<int64_t> segment(first.segment.size(), 0);
+  std::vector<int> cover(first.done.size(), 0);
+  for (const TallyFile& part : parts) {
+    for (size_t i = 0; i < segment.size(); ++i) segment[i] += part.segment[i];
+    for (size_t u = 0; u < cover.size(); ++u) cover[u] += part.done[u];
+  }
+  for (size_t u = 0; u < cover.size(); ++u) {
+    if (cover[u] != 1) {
+      throw std::invalid_argument("merge: work unit " + std::to_string(u) + " is covered " +
+                                  std::to_string(cover[u]) + " times by the parts (expected once)");
+    }
+  }
+  Config config = first.config;
+  config.output = options.output;
+  config.csv = options.csv;
+  config.shard_index = 0;
+  config.shard_count = 1;
+  RunInfo info;
+  info.command_line = options.command_line;
+  info.created_utc = utc_now();
+  info.backend = "merged";
+  for (size_t i = 0; i < parts.size(); ++i) info.devices += (i ? ", " : "") + options.parts[i];
+  Results results = reduce_tallies(config, segment, std::move(info));
+  write_hdf5(results, options.output);
+  if (!options.csv.empty()) write_csv(results, options.csv);
+  if (!options.quiet) {
+    std::cout << summary_table(results) << "\nmerged " << parts.size() << " shards into "
+              << options.output << "\n";
   }
   return 0;
 }

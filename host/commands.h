@@ -5,6 +5,7 @@
 
 #include <cstdint>
 #include <string>
+#include <vector>
 
 #include "config.h"
 #include "results.h"
@@ -18,6 +19,18 @@ Results simulate(const Config& config, const std::string& command_line, std::str
 //! `mirage run`: simulate, write the HDF5 file (and CSV), print the summary table to `out`.
 //! Returns the process exit code.
 int run_command(const Config& config, const std::string& command_line);
+
+//! Options of `mirage merge`.
+struct MergeOptions {
+  std::vector<std::string> parts;  //!< shard files written by `mirage run --shard k/N`
+  std::string output;
+  std::string csv;
+  bool quiet = false;
+  std::string command_line;
+};
+//! `mirage merge`: checks that the parts share one configuration and seed and together cover
+//! every work unit exactly once, then writes the complete result with all statistics.
+int merge_command(const MergeOptions& options);
 
 //! `mirage info`: build, backends and devices.
 int info_command();

@@ -250,6 +250,22 @@ void validate(const Config& config) {
     fail("--items-per-unit", "value " + std::to_string(config.items_per_unit) +
                                  " is not allowed; a multiple of 4 from 4 to 2^30");
   }
+  if (config.shard_count < 1 || config.shard_index < 0 || config.shard_index >= config.shard_count) {
+    fail("--shard", "value " + std::to_string(config.shard_index) + "/" +
+                        std::to_string(config.shard_count) +
+                        " is not allowed; K/N with N >= 1 and 0 <= K < N");
+  }
+  if (!(config.checkpoint_every > 0.0) || !std::isfinite(config.checkpoint_every)) {
+    fail("--checkpoint-every", "value " + format_double(config.checkpoint_every) +
+                                   " is not allowed; seconds > 0");
+  }
+  if (!config.checkpoint.empty()) check_writable("--checkpoint", config.checkpoint);
+  if (!config.resume.empty()) {
+    std::error_code ec;
+    if (!std::filesystem::is_regular_file(config.resume, ec)) {
+      fail("--resume", "checkpoint " + quote(config.resume) + " does not exist");
+    }
+  }
   // Statistics.
   parse_interval_method(config.interval);
   parse_mean_interval_method(config.mean_interval);
@@ -326,9 +342,8 @@ void check_config_syntax(const std::string& path) {
   }
 }
 
-std::string to_toml(const Config& config) {
+std::string sampling_identity(const Config& config) {
   std::ostringstream out;
-  out << "# Mirage configuration (mirage run --config FILE reads this)\n[run]\n";
   out << "scales = [" << join(config.scales, ", ") << "]\n";
   out << "loss-scale = " << format_double(config.loss_scale) << "\n";
   out << "loss-exponent = " << format_double(config.loss_exponent) << "\n";
@@ -336,10 +351,17 @@ std::string to_toml(const Config& config) {
   out << "test-sizes = [" << join(config.test_sizes, ", ") << "]\n";
   out << "replicates = " << config.replicates << "\n";
   out << "seed = " << config.seed << "\n";
+  out << "items-per-unit = " << config.items_per_unit << "\n";
+  return out.str();
+}
+
+std::string to_toml(const Config& config) {
+  std::ostringstream out;
+  out << "# Mirage configuration (mirage run --config FILE reads this)\n[run]\n";
+  out << sampling_identity(config);
   out << "backend = " << toml_string(config.backend) << "\n";
   out << "threads = " << config.threads << "\n";
   if (!config.devices.empty()) out << "devices = [" << join(config.devices, ", ") << "]\n";
-  out << "items-per-unit = " << config.items_per_unit << "\n";
   out << "interval = " << toml_string(config.interval) << "\n";
   out << "mean-interval = " << toml_string(config.mean_interval) << "\n";
   out << "confidence = " << format_double(config.confidence) << "\n";

@@ -32,6 +32,12 @@ struct Config {
   std::string interval = "wilson";          //!< exact_match interval method
   std::string mean_interval = "student-t";  //!< interval for the linear metrics
   double confidence = 0.95;                 //!< in (0, 1)
+  // Scale-out (not part of the sweep's identity: they change how, not what, is sampled).
+  int32_t shard_index = 0;      //!< this process samples shard shard_index of shard_count
+  int32_t shard_count = 1;      //!< 1 = no sharding; >1 writes a partial file for `mirage merge`
+  std::string checkpoint;       //!< "" = no checkpoints
+  double checkpoint_every = 600.0;  //!< seconds between checkpoints, > 0
+  std::string resume;           //!< checkpoint to resume from ("" = start afresh)
   // Output.
   std::string output = "results/mirage.h5";
   std::string csv;  //!< "" = no CSV
@@ -72,6 +78,11 @@ void check_config_syntax(const std::string& path);
 
 //! The configuration as TOML that `mirage run --config` reads back (a [run] table).
 std::string to_toml(const Config& config);
+
+//! The keys that determine the tallies (model, task, seed, work-unit size) as TOML: two runs
+//! whose identities are equal sample the same numbers, so their tallies may be merged and a
+//! checkpoint of one may be resumed by the other.
+std::string sampling_identity(const Config& config);
 
 //! Checks that `path` could be created or replaced: its directory exists and is writable and
 //! `path` is not a directory. Throws std::invalid_argument naming `option`.

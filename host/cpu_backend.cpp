@@ -3,36 +3,321 @@
 
 #include <omp.h>
 
+#include <algorithm>
 #include <sstream>
+#include <stdexcept>
 #include <vector>
 
 #include "backend.h"
+#include "mirage/philox_batch.h"
 
 namespace mirage {
+namespace {
 
-void sample_unit_cpu(const SweepSpec& spec, const WorkUnit& unit, ItemTally* per_length) {
+// How sample_unit_cpu works. A unit's items [item_begin, item_end) split into
+//  - blocks of GROUPS_PER_BLOCK whole item groups, sampled by a block kernel (portable or
+//    AVX2) that keeps the block's per-item counts k in registers across all tokens and
+//    accumulates, per length, the sums over items of k, k^2 and [k = L];
+//  - the few groups left over at either end (partial groups cut by the unit's bounds, and
+//    whole groups that do not fill a block), sampled by the reference sample_group() with a
+//    per-item mask.
+// The tallies follow from the sums exactly, in integers: over m items at length L,
+//   exact_match = #[k = L], token_errors = m L - sum k, token_errors_sq = m L^2 - 2 L sum k
+//   + sum k^2.
+// So no tally depends on which path sampled an item, and every kernel agrees with
+// sample_unit_reference() bit for bit (tests/test_cpu_sampler.cpp).
+//
+// Philox is evaluated through the token-stream split of philox_batch.h: per block the group
+// prefixes (rounds 1..3 parts that depend on the group only) are computed once, per token
+// the token prefix once, and each call finishes with rounds 3..10.
+
+constexpr int GROUPS_PER_BLOCK = 8;
+constexpr int ITEMS_PER_BLOCK = GROUPS_PER_BLOCK * ITEMS_PER_GROUP;
+
+// Sums over the items sampled by a block kernel, for one length.
+struct LengthSums {
+  uint64_t k = 0;      // sum of k
+  uint64_t k_sq = 0;   // sum of k^2
+  uint64_t exact = 0;  // number of items with k = L
+};
+
+// Per-thread scratch, grown (never shrunk) when a sweep has more lengths than any before,
+// so a unit allocates nothing once a thread has seen its sweep.
+struct Scratch {
+  std::vector<LengthSums> sums;  // [K]
+  std::vector<uint32_t> lanes;   // AVX2 kernel: [K][3][8] 32-bit lane accumulators
+};
+
+Scratch& thread_scratch(int32_t num_lengths) {
+  thread_local Scratch scratch;
+  const size_t k = static_cast<size_t>(num_lengths);
+  if (scratch.sums.size() < k) {
+    scratch.sums.resize(k);
+    scratch.lanes.resize(k * 3 * 8);
+  }
+  return scratch;
+}
+
+// Tallies of `items` items whose k is the same known value at every length: 0 (threshold 0,
+// no token is ever correct) or L (threshold 2^32, every token is). No draw can change them.
+void add_constant_tallies(const SweepSpec& spec, int64_t items, bool all_correct,
+                          ItemTally* per_length) {
+  for (int32_t i = 0; i < spec.num_lengths; ++i) {
+    const int64_t length = spec.length[i];
+    if (all_correct) {
+      per_length[i].exact_match += items;
+    } else {
+      per_length[i].token_errors += items * length;
+      per_length[i].token_errors_sq += items * length * length;
+    }
+  }
+}
+
+// The reference path for groups [g_begin, g_end), counting only items inside the unit.
+void sample_groups_masked(const SweepSpec& spec, const WorkUnit& unit, int64_t g_begin,
+                          int64_t g_end, ItemTally* per_length) {
   const uint64_t threshold = spec.threshold[unit.scale];
-  const auto replicate = static_cast<uint32_t>(unit.replicate);
-  const auto scale = static_cast<uint32_t>(unit.scale);
-  const int64_t first_group = unit.item_begin / ITEMS_PER_GROUP;
-  const int64_t end_group = (unit.item_end + ITEMS_PER_GROUP - 1) / ITEMS_PER_GROUP;
-  // Groups wholly inside the unit need no per-item mask.
-  const int64_t full_begin = (unit.item_begin + ITEMS_PER_GROUP - 1) / ITEMS_PER_GROUP;
-  const int64_t full_end = unit.item_end / ITEMS_PER_GROUP;
-  for (int64_t g = first_group; g < end_group; ++g) {
-    const bool full = g >= full_begin && g < full_end;
+  for (int64_t g = g_begin; g < g_end; ++g) {
     const int64_t item0 = g * ITEMS_PER_GROUP;
-    sample_group(spec.seed, replicate, scale, static_cast<uint32_t>(g), threshold, spec.length,
-                 spec.num_lengths, [&](int32_t index, int32_t length, const uint32_t* k) {
-                   ItemTally& tally = per_length[index];
+    sample_group(spec.seed, static_cast<uint32_t>(unit.replicate),
+                 static_cast<uint32_t>(unit.scale), static_cast<uint32_t>(g), threshold,
+                 spec.length, spec.num_lengths,
+                 [&](int32_t index, int32_t length, const uint32_t* k) {
                    for (int w = 0; w < ITEMS_PER_GROUP; ++w) {
                      const int64_t item = item0 + w;
-                     if (full || (item >= unit.item_begin && item < unit.item_end)) {
-                       tally.add(length, k[w]);
+                     if (item >= unit.item_begin && item < unit.item_end) {
+                       per_length[index].add(length, k[w]);
                      }
                    }
                  });
   }
+}
+
+// Portable block kernel: `blocks` blocks of GROUPS_PER_BLOCK groups from `group_begin`, at a
+// threshold in [1, 2^32). Plain loops over the groups of a block, which compilers vectorize.
+void sample_blocks_portable(const PhiloxStreamPrefix& prefix, uint32_t threshold,
+                            const int32_t* lengths, int32_t num_lengths, uint32_t group_begin,
+                            int64_t blocks, LengthSums* sums) {
+  for (int64_t b = 0; b < blocks; ++b) {
+    const uint32_t group0 = group_begin + static_cast<uint32_t>(b * GROUPS_PER_BLOCK);
+    PhiloxGroupPrefix group[GROUPS_PER_BLOCK];
+    for (int g = 0; g < GROUPS_PER_BLOCK; ++g) {
+      group[g] = philox_group_prefix(prefix, group0 + static_cast<uint32_t>(g));
+    }
+    uint32_t k[ITEMS_PER_BLOCK] = {};
+    int32_t token = 0;
+    for (int32_t i = 0; i < num_lengths; ++i) {
+      const int32_t length = lengths[i];
+      for (; token < length; ++token) {
+        const PhiloxTokenPrefix t =
+            philox_token_prefix(prefix, static_cast<uint32_t>(token) | (STREAM_TOKEN << TOKEN_BITS));
+        for (int g = 0; g < GROUPS_PER_BLOCK; ++g) {
+          const PhiloxCounter x = philox_finish(prefix, group[g], t);
+          for (int w = 0; w < ITEMS_PER_GROUP; ++w) {
+            k[g * ITEMS_PER_GROUP + w] += x.v[w] < threshold ? 1u : 0u;
+          }
+        }
+      }
+      LengthSums& s = sums[i];
+      for (int item = 0; item < ITEMS_PER_BLOCK; ++item) {
+        s.k += k[item];
+        s.k_sq += uint64_t{k[item]} * k[item];
+        s.exact += k[item] == static_cast<uint32_t>(length) ? 1u : 0u;
+      }
+    }
+  }
+}
+
+// Adds the AVX2 kernel's 32-bit lane sums ([K][k, k^2, exact][8]) into the 64-bit sums and
+// clears them.
+void flush_lane_sums(uint32_t* lanes, int32_t num_lengths, LengthSums* sums) {
+  for (int32_t i = 0; i < num_lengths; ++i) {
+    uint64_t* dst[3] = {&sums[i].k, &sums[i].k_sq, &sums[i].exact};
+    for (int which = 0; which < 3; ++which) {
+      uint32_t* src = lanes + (static_cast<size_t>(i) * 3 + static_cast<size_t>(which)) * 8;
+      uint64_t total = 0;
+      for (int lane = 0; lane < 8; ++lane) {
+        total += src[lane];
+        src[lane] = 0;
+      }
+      *dst[which] += total;
+    }
+  }
+}
+
+#if MIRAGE_HAVE_AVX2_PATH
+
+// AVX2 block kernel, same contract as sample_blocks_portable. A block is two sets of four
+// groups; Philox runs with one group per 64-bit lane (philox_batch.h), and each output word
+// of the two sets is packed into one register of eight 32-bit lanes (lane 2q: group q of the
+// first set, lane 2q+1: group q of the second), which hold the per-item counts k.
+//
+// The comparison u < T is unsigned; AVX2 compares signed 32-bit lanes, so both sides are
+// offset by 2^31 (x ^ 0x80000000), which preserves order. For output words 0 and 2 the
+// offset is folded into the last round key (those words end with a key xor); words 1 and 3
+// take one xor each.
+__attribute__((target("avx2"))) void sample_blocks_avx2(const PhiloxStreamPrefix& prefix,
+                                                        uint32_t threshold,
+                                                        const int32_t* lengths,
+                                                        int32_t num_lengths, uint32_t group_begin,
+                                                        int64_t blocks, LengthSums* sums,
+                                                        uint32_t* lanes) {
+  PhiloxStreamAvx2 v = philox_stream_avx2(prefix);
+  const __m256i sign = _mm256_set1_epi32(static_cast<int32_t>(0x80000000u));
+  v.k0[PHILOX_ROUNDS - 1] = _mm256_xor_si256(v.k0[PHILOX_ROUNDS - 1], sign);
+  v.k1[PHILOX_ROUNDS - 1] = _mm256_xor_si256(v.k1[PHILOX_ROUNDS - 1], sign);
+  const __m256i t_signed = _mm256_set1_epi32(static_cast<int32_t>(threshold ^ 0x80000000u));
+
+  // 32-bit lane accumulators [K][k, k^2, exact][8], flushed into the 64-bit sums before
+  // they can overflow: per block a lane gains at most 4 L^2 (four items of k <= L).
+  const int64_t max_length = lengths[num_lengths - 1];
+  const int64_t flush_every =
+      std::max<int64_t>(1, static_cast<int64_t>(0xFFFFFFFFull / (4 * max_length * max_length)));
+  const size_t lane_words = static_cast<size_t>(num_lengths) * 3 * 8;
+  std::fill(lanes, lanes + lane_words, 0u);
+  const __m256i lane_index = _mm256_setr_epi64x(0, 1, 2, 3);
+  int64_t since_flush = 0;
+  for (int64_t b = 0; b < blocks; ++b) {
+    // group0 + 7 < 2^32 (groups are addressed by 32-bit counter words), so the 64-bit lane
+    // adds give the counter words exactly.
+    const int64_t group0 = int64_t{group_begin} + b * GROUPS_PER_BLOCK;
+    const PhiloxGroups4 g_lo =
+        philox_group_prefix_avx2(v, _mm256_add_epi64(_mm256_set1_epi64x(group0), lane_index));
+    const PhiloxGroups4 g_hi = philox_group_prefix_avx2(
+        v, _mm256_add_epi64(_mm256_set1_epi64x(group0 + 4), lane_index));
+    __m256i k0 = _mm256_setzero_si256(), k1 = k0, k2 = k0, k3 = k0;
+    int32_t token = 0;
+    for (int32_t i = 0; i < num_lengths; ++i) {
+      const int32_t length = lengths[i];
+      for (; token < length; ++token) {
+        const PhiloxTokenPrefix t =
+            philox_token_prefix(prefix, static_cast<uint32_t>(token) | (STREAM_TOKEN << TOKEN_BITS));
+        const __m256i hb_key = _mm256_set1_epi64x(t.hb_key);
+        const __m256i lo_b = _mm256_set1_epi64x(t.lo_b);
+        const detail::Philox4Lanes a = philox_finish_avx2(v, g_lo, hb_key, lo_b);
+        const detail::Philox4Lanes c = philox_finish_avx2(v, g_hi, hb_key, lo_b);
+        const __m256i u0 = _mm256_blend_epi32(a.x0, _mm256_slli_epi64(c.x0, 32), 0xAA);
+        const __m256i u1 = _mm256_xor_si256(
+            _mm256_blend_epi32(a.x1, _mm256_slli_epi64(c.x1, 32), 0xAA), sign);
+        const __m256i u2 = _mm256_blend_epi32(a.x2, _mm256_slli_epi64(c.x2, 32), 0xAA);
+        const __m256i u3 = _mm256_xor_si256(
+            _mm256_blend_epi32(a.x3, _mm256_slli_epi64(c.x3, 32), 0xAA), sign);
+        // The comparison gives -1 where u < T: subtracting it counts a correct token.
+        k0 = _mm256_sub_epi32(k0, _mm256_cmpgt_epi32(t_signed, u0));
+        k1 = _mm256_sub_epi32(k1, _mm256_cmpgt_epi32(t_signed, u1));
+        k2 = _mm256_sub_epi32(k2, _mm256_cmpgt_epi32(t_signed, u2));
+        k3 = _mm256_sub_epi32(k3, _mm256_cmpgt_epi32(t_signed, u3));
+      }
+      // k <= 4096 < 2^15, so vpmaddwd(k, k) (16-bit products, pairs summed) is k^2.
+      const __m256i len = _mm256_set1_epi32(length);
+      const __m256i sum_k = _mm256_add_epi32(_mm256_add_epi32(k0, k1), _mm256_add_epi32(k2, k3));
+      const __m256i sum_sq =
+          _mm256_add_epi32(_mm256_add_epi32(_mm256_madd_epi16(k0, k0), _mm256_madd_epi16(k1, k1)),
+                           _mm256_add_epi32(_mm256_madd_epi16(k2, k2), _mm256_madd_epi16(k3, k3)));
+      const __m256i minus_exact =
+          _mm256_add_epi32(_mm256_add_epi32(_mm256_cmpeq_epi32(k0, len), _mm256_cmpeq_epi32(k1, len)),
+                           _mm256_add_epi32(_mm256_cmpeq_epi32(k2, len), _mm256_cmpeq_epi32(k3, len)));
+      auto* acc = reinterpret_cast<__m256i*>(lanes + static_cast<size_t>(i) * 24);
+      _mm256_storeu_si256(acc, _mm256_add_epi32(_mm256_loadu_si256(acc), sum_k));
+      _mm256_storeu_si256(acc + 1, _mm256_add_epi32(_mm256_loadu_si256(acc + 1), sum_sq));
+      _mm256_storeu_si256(acc + 2, _mm256_sub_epi32(_mm256_loadu_si256(acc + 2), minus_exact));
+    }
+    if (++since_flush == flush_every || b + 1 == blocks) {
+      flush_lane_sums(lanes, num_lengths, sums);
+      since_flush = 0;
+    }
+  }
+}
+
+#endif  // MIRAGE_HAVE_AVX2_PATH
+
+CpuKernel resolve(CpuKernel kernel) {
+  if (kernel == CpuKernel::automatic) return cpu_kernel_selected();
+  if (!cpu_kernel_available(kernel)) {
+    throw std::invalid_argument(std::string("CPU kernel '") + cpu_kernel_name(kernel) +
+                                "' is not supported by this CPU or build");
+  }
+  return kernel;
+}
+
+}  // namespace
+
+bool cpu_kernel_available(CpuKernel kernel) {
+  switch (kernel) {
+    case CpuKernel::automatic:
+    case CpuKernel::portable:
+      return true;
+    case CpuKernel::avx2:
+      return cpu_has_avx2();
+  }
+  return false;
+}
+
+CpuKernel cpu_kernel_selected() {
+  static const CpuKernel selected = cpu_has_avx2() ? CpuKernel::avx2 : CpuKernel::portable;
+  return selected;
+}
+
+const char* cpu_kernel_name(CpuKernel kernel) {
+  switch (kernel) {
+    case CpuKernel::automatic:
+      return cpu_kernel_name(cpu_kernel_selected());
+    case CpuKernel::portable:
+      return "portable";
+    case CpuKernel::avx2:
+      return "AVX2";
+  }
+  return "unknown";
+}
+
+void sample_unit_cpu(const SweepSpec& spec, const WorkUnit& unit, ItemTally* per_length,
+                     CpuKernel kernel) {
+  kernel = resolve(kernel);
+  const int64_t items = unit.item_end - unit.item_begin;
+  if (items <= 0) return;
+  const uint64_t threshold = spec.threshold[unit.scale];
+  if (threshold == 0 || threshold >= THRESHOLD_ONE) {
+    add_constant_tallies(spec, items, threshold != 0, per_length);
+    return;
+  }
+
+  const int64_t first_group = unit.item_begin / ITEMS_PER_GROUP;
+  const int64_t end_group = (unit.item_end + ITEMS_PER_GROUP - 1) / ITEMS_PER_GROUP;
+  // Whole groups start at full_begin; blocks of them run on the block kernel.
+  const int64_t full_begin = (unit.item_begin + ITEMS_PER_GROUP - 1) / ITEMS_PER_GROUP;
+  const int64_t full_end = unit.item_end / ITEMS_PER_GROUP;
+  const int64_t blocks = full_end > full_begin ? (full_end - full_begin) / GROUPS_PER_BLOCK : 0;
+  const int64_t block_end = full_begin + blocks * GROUPS_PER_BLOCK;
+  if (blocks > 0) {
+    Scratch& scratch = thread_scratch(spec.num_lengths);
+    LengthSums* sums = scratch.sums.data();
+    for (int32_t i = 0; i < spec.num_lengths; ++i) sums[i] = LengthSums{};
+    const PhiloxStreamPrefix prefix = philox_stream_prefix(
+        philox_key(spec.seed), static_cast<uint32_t>(unit.scale), static_cast<uint32_t>(unit.replicate));
+    const auto t = static_cast<uint32_t>(threshold);
+    const auto g0 = static_cast<uint32_t>(full_begin);
+#if MIRAGE_HAVE_AVX2_PATH
+    if (kernel == CpuKernel::avx2) {
+      sample_blocks_avx2(prefix, t, spec.length, spec.num_lengths, g0, blocks, sums,
+                         scratch.lanes.data());
+    } else {
+      sample_blocks_portable(prefix, t, spec.length, spec.num_lengths, g0, blocks, sums);
+    }
+#else
+    sample_blocks_portable(prefix, t, spec.length, spec.num_lengths, g0, blocks, sums);
+#endif
+    const int64_t m = blocks * ITEMS_PER_BLOCK;
+    for (int32_t i = 0; i < spec.num_lengths; ++i) {
+      const int64_t length = spec.length[i];
+      const auto sum_k = static_cast<int64_t>(sums[i].k);
+      per_length[i].exact_match += static_cast<int64_t>(sums[i].exact);
+      per_length[i].token_errors += m * length - sum_k;
+      per_length[i].token_errors_sq +=
+          m * length * length - 2 * length * sum_k + static_cast<int64_t>(sums[i].k_sq);
+    }
+  }
+  sample_groups_masked(spec, unit, first_group, full_begin, per_length);
+  sample_groups_masked(spec, unit, blocks > 0 ? block_end : full_begin, end_group, per_length);
 }
 
 namespace {
@@ -45,7 +330,8 @@ class CpuBackend final : public Backend {
 
   std::string devices() const override {
     std::ostringstream out;
-    out << "OpenMP, " << threads_ << (threads_ == 1 ? " thread" : " threads");
+    out << "OpenMP, " << threads_ << (threads_ == 1 ? " thread" : " threads") << ", "
+        << cpu_kernel_name(CpuKernel::automatic) << " kernel";
     return out.str();
   }
 

@@ -1,0 +1,53 @@
+// Copyright (c) Mirage developers.
+//! \file distributed.h
+//! The process group of a run: one process, or the ranks of `mpirun -np K mirage run ...`
+//! when Mirage is built with MPI and started by an MPI launcher. Work units are dealt to
+//! ranks; integer tallies are summed to rank 0, which alone writes files and prints.
+#pragma once
+
+#include <cstdint>
+#include <vector>
+
+namespace mirage {
+
+class Communicator {
+ public:
+  //! Joins the MPI job when this build has MPI and the process was started by an MPI
+  //! launcher (Open MPI, MPICH/PMI or PMIx environment); otherwise a group of one.
+  static Communicator& world();
+
+  int rank() const { return rank_; }
+  int size() const { return size_; }
+  //! This process's index among the ranks on its node (for choosing a local GPU).
+  int local_rank() const { return local_rank_; }
+  bool is_root() const { return rank_ == 0; }
+  //! Ranks that an MPI launcher started although this build has no MPI (0 when none): each
+  //! would sample the whole sweep, so runs refuse this.
+  int unsupported_launch_size() const { return unsupported_launch_size_; }
+  //! True when running under MPI with more than one rank.
+  bool distributed() const { return size_ > 1; }
+
+  //! Sums `values` element-wise over all ranks into rank 0's `values` (other ranks' values
+  //! are left unspecified). Collective.
+  void sum_to_root(std::vector<int64_t>& values) const;
+  //! Element-wise max over all ranks, result on every rank. Collective.
+  void max_all(std::vector<uint8_t>& values) const;
+  //! Largest of `value` over all ranks, on every rank. Collective.
+  int64_t max_all(int64_t value) const;
+  //! Whether `flag` is set on any rank, on every rank. Collective.
+  bool any(bool flag) const;
+  //! Aborts every rank with `code` (used when rank 0 fails after others have started).
+  [[noreturn]] void abort(int code) const;
+  //! Ends MPI (call once, before exit, when distributed or initialized).
+  void finalize();
+
+ private:
+  Communicator() = default;
+  int rank_ = 0;
+  int size_ = 1;
+  int local_rank_ = 0;
+  bool initialized_ = false;
+  int unsupported_launch_size_ = 0;
+};
+
+}  // namespace mirage

@@ -1,0 +1,230 @@
+// Copyright (c) Mirage developers.
+#include "runner.h"
+
+#include <chrono>
+#include <csignal>
+#include <iostream>
+#include <sstream>
+#include <stdexcept>
+
+#include "analysis.h"
+#include "backend.h"
+#include "cuda_backend.h"
+#include "output.h"
+#include "progress.h"
+#include "reduction.h"
+#include "simulation.h"
+#include "tally_file.h"
+
+namespace mirage {
+namespace {
+
+// Set by the SIGTERM/SIGINT handler; read between batches. A signal handler can touch
+// nothing but a lock-free atomic, so this one flag is the only global of the program.
+volatile std::sig_atomic_t g_stop_signal = 0;
+
+extern "C" void on_stop_signal(int signal) { g_stop_signal = signal; }
+
+// Installs the handlers for the lifetime of a run that can checkpoint, restoring the
+// previous ones afterwards.
+class StopSignals {
+ public:
+  explicit StopSignals(bool enabled) : enabled_(enabled) {
+    if (!enabled_) return;
+    g_stop_signal = 0;
+    previous_term_ = std::signal(SIGTERM, on_stop_signal);
+    previous_int_ = std::signal(SIGINT, on_stop_signal);
+  }
+  ~StopSignals() {
+    if (!enabled_) return;
+    std::signal(SIGTERM, previous_term_);
+    std::signal(SIGINT, previous_int_);
+  }
+  bool raised() const { return enabled_ && g_stop_signal != 0; }
+
+ private:
+  bool enabled_;
+  void (*previous_term_)(int) = SIG_DFL;
+  void (*previous_int_)(int) = SIG_DFL;
+};
+
+double seconds_since(std::chrono::steady_clock::time_point start) {
+  return std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+}
+
+// The first line where two TOML texts differ, for messages.
+std::string first_difference(const std::string& a, const std::string& b) {
+  std::istringstream sa(a), sb(b);
+  std::string la, lb;
+  while (true) {
+    const bool ga = bool(std::getline(sa, la)), gb = bool(std::getline(sb, lb));
+    if (!ga && !gb) return "";
+    if (!ga || !gb || la != lb) return "'" + (ga ? la : "(end)") + "' vs '" + (gb ? lb : "(end)") + "'";
+  }
+}
+
+// Groups work units into batches worth at least `min_draws` token draws each; progress,
+// checkpoints and signals are handled between batches.
+std::vector<std::vector<int64_t>> make_batches(const UnitGrid& grid, const std::vector<int64_t>& ids,
+                                               double min_draws) {
+  std::vector<std::vector<int64_t>> batches;
+  std::vector<int64_t> batch;
+  double draws = 0;
+  for (int64_t id : ids) {
+    batch.push_back(id);
+    draws += double(unit_draws(grid.spec, unit_at(grid, id)));
+    if (draws >= min_draws) {
+      batches.push_back(std::move(batch));
+      batch.clear();
+      draws = 0;
+    }
+  }
+  if (!batch.empty()) batches.push_back(std::move(batch));
+  return batches;
+}
+
+}  // namespace
+
+SampledSweep sample_sweep(const Config& input, const Communicator& comm, std::string* note) {
+  const auto start = std::chrono::steady_clock::now();
+  if (comm.unsupported_launch_size() > 1) {
+    throw std::invalid_argument(
+        "mpirun: this mirage was built without MPI, so each of the " +
+        std::to_string(comm.unsupported_launch_size()) +
+        " ranks would sample the whole sweep; rebuild with libopenmpi-dev installed, or use "
+        "--shard k/N and mirage merge");
+  }
+  Config config = input;
+  // Under MPI each rank takes the GPU of its local rank unless --devices says otherwise.
+  if (comm.distributed() && config.devices.empty() && config.backend != "cpu") {
+    const auto devices = cuda::list_devices(nullptr);
+    if (!devices.empty()) config.devices = {devices[size_t(comm.local_rank()) % devices.size()].index};
+  }
+  std::unique_ptr<Backend> backend = make_backend(config, note);
+  if (!config.quiet && note && comm.is_root()) std::cerr << "mirage: " << *note << "\n";
+
+  Sweep sweep(config);
+  const UnitGrid grid = sweep.grid();
+  const int64_t units = num_units(grid);
+  const size_t tally_size = size_t(NUM_TALLIES) * size_t(tally_cells(sweep.spec()));
+
+  SampledSweep out;
+  out.backend = backend->name();
+  out.devices = backend->devices();
+  if (comm.distributed()) out.devices += " x " + std::to_string(comm.size()) + " MPI ranks";
+
+  // What a checkpoint already holds (rank 0 keeps it and adds it at the end).
+  std::vector<int64_t> base(tally_size, 0);
+  std::vector<uint8_t> base_done(size_t(units), 0);
+  if (!config.resume.empty()) {
+    TallyFile checkpoint = read_tally_file("--resume", config.resume);
+    if (checkpoint.identity != sampling_identity(config)) {
+      throw std::invalid_argument("--resume: checkpoint '" + config.resume +
+                                  "' was written for a different configuration (" +
+                                  first_difference(checkpoint.identity, sampling_identity(config)) +
+                                  "); run it with the configuration that wrote it");
+    }
+    if (checkpoint.shard_index != config.shard_index || checkpoint.shard_count != config.shard_count) {
+      throw std::invalid_argument("--resume: checkpoint '" + config.resume + "' belongs to shard " +
+                                  std::to_string(checkpoint.shard_index) + "/" +
+                                  std::to_string(checkpoint.shard_count));
+    }
+    if (checkpoint.done.size() != size_t(units)) {
+      throw std::invalid_argument("--resume: checkpoint '" + config.resume + "' has " +
+                                  std::to_string(checkpoint.done.size()) + " work units, this run " +
+                                  std::to_string(units));
+    }
+    base = std::move(checkpoint.segment);
+    base_done = std::move(checkpoint.done);
+  }
+
+  // This process's units: its shard's (id mod N = k) not yet done, dealt round-robin to ranks.
+  std::vector<int64_t> mine;
+  int64_t position = 0;
+  for (int64_t id = 0; id < units; ++id) {
+    if (id % config.shard_count != config.shard_index || base_done[size_t(id)]) continue;
+    if (position++ % comm.size() == comm.rank()) mine.push_back(id);
+  }
+  const double min_draws = backend->name() == "cuda" ? 2e11 : 2e8;
+  const std::vector<std::vector<int64_t>> batches = make_batches(grid, mine, min_draws);
+  const int64_t rounds = comm.max_all(int64_t(batches.size()));
+
+  int64_t my_draws = 0;
+  for (int64_t id : mine) my_draws += unit_draws(grid.spec, unit_at(grid, id));
+  // Progress shows this rank's share (rank 0 alone draws it).
+  Progress progress("sampling", my_draws, !config.quiet && comm.is_root());
+
+  std::vector<int64_t> local(tally_size, 0);
+  std::vector<uint8_t> local_done(size_t(units), 0);
+  const bool can_checkpoint = !config.checkpoint.empty();
+  StopSignals signals(can_checkpoint);
+  auto last_checkpoint = std::chrono::steady_clock::now();
+
+  // Sums every rank's tallies and unit records with the checkpoint's into rank 0's `out`.
+  auto gather = [&](std::vector<int64_t>& segment, std::vector<uint8_t>& done) {
+    segment = local;
+    comm.sum_to_root(segment);
+    done = local_done;
+    comm.max_all(done);
+    if (comm.is_root()) {
+      for (size_t i = 0; i < segment.size(); ++i) segment[i] += base[i];
+      for (size_t i = 0; i < done.size(); ++i) done[i] = done[i] | base_done[i];
+    }
+  };
+  auto save_checkpoint = [&] {
+    TallyFile file;
+    gather(file.segment, file.done);
+    if (!comm.is_root()) return;
+    file.kind = "checkpoint";
+    file.config = config;
+    file.config_toml = to_toml(config);
+    file.identity = sampling_identity(config);
+    file.shard_index = config.shard_index;
+    file.shard_count = config.shard_count;
+    write_tally_file(file, config.checkpoint);
+  };
+
+  for (int64_t round = 0; round < rounds; ++round) {
+    if (round < int64_t(batches.size())) {
+      const std::vector<int64_t>& batch = batches[size_t(round)];
+      backend->sample(grid, batch.data(), int64_t(batch.size()), local.data(),
+                      [&](int64_t draws) { progress.add(draws); });
+      for (int64_t id : batch) local_done[size_t(id)] = 1;
+    }
+    if (!can_checkpoint || round + 1 == rounds) continue;
+    const bool stop = comm.any(signals.raised());
+    const bool due = comm.any(comm.is_root() && seconds_since(last_checkpoint) >= config.checkpoint_every);
+    if (stop || due) {
+      save_checkpoint();
+      last_checkpoint = std::chrono::steady_clock::now();
+    }
+    if (stop) {
+      progress.finish();
+      out.interrupted = true;
+      out.elapsed_s = seconds_since(start);
+      return out;
+    }
+  }
+  progress.finish();
+  gather(out.segment, out.done);
+  std::vector<int64_t> draws = {progress.done()};
+  comm.sum_to_root(draws);
+  out.draws = draws[0];
+  if (can_checkpoint) save_checkpoint();
+  out.elapsed_s = seconds_since(start);
+  return out;
+}
+
+Results reduce_tallies(const Config& config, const std::vector<int64_t>& segment, RunInfo info) {
+  Sweep sweep(config);
+  Results results;
+  results.config = config;
+  results.info = std::move(info);
+  results.model = sweep.model();
+  results.counts = nested_counts(sweep.spec(), segment);
+  compute_metrics(results);
+  analyze(results);
+  return results;
+}
+
+}  // namespace mirage

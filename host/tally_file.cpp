@@ -1,0 +1,102 @@
+// Copyright (c) Mirage developers.
+#include "tally_file.h"
+
+#include <stdexcept>
+
+#include "cli.h"
+#include "format.h"
+#include "hdf5_file.h"
+#include "mirage/build_info.h"
+#include "mirage/sweep.h"
+#include "output.h"
+
+namespace mirage {
+namespace {
+
+uint64_t fnv1a(uint64_t hash, const void* data, size_t bytes) {
+  const auto* p = static_cast<const unsigned char*>(data);
+  for (size_t i = 0; i < bytes; ++i) {
+    hash ^= p[i];
+    hash *= 1099511628211ull;
+  }
+  return hash;
+}
+
+}  // namespace
+
+uint64_t tally_checksum(const std::vector<uint8_t>& done, const std::vector<int64_t>& segment) {
+  uint64_t hash = 14695981039346656037ull;
+  hash = fnv1a(hash, done.data(), done.size());
+  return fnv1a(hash, segment.data(), segment.size() * sizeof(int64_t));
+}
+
+void write_tally_file(const TallyFile& file, const std::string& path) {
+  const Config& c = file.config;
+  const hsize_t S = c.scales.size(), K = c.lengths.size(), T = c.test_sizes.size(),
+                R = static_cast<hsize_t>(c.replicates);
+  h5::write_atomically(path, [&](h5::File& f) {
+    f.attr("/", "filetype", std::string(TALLY_FILETYPE));
+    f.attr("/", "format_version", std::vector<int32_t>{FORMAT_VERSION_MAJOR, FORMAT_VERSION_MINOR});
+    f.attr("/", "kind", file.kind);
+    f.attr("/", "mirage_version", std::string(MIRAGE_VERSION_STRING));
+    f.attr("/", "git_sha", std::string(MIRAGE_GIT_SHA));
+    f.attr("/", "created_utc", utc_now());
+    f.attr("/", "seed", c.seed);
+    f.attr("/", "shard_index", int64_t{file.shard_index});
+    f.attr("/", "shard_count", int64_t{file.shard_count});
+    f.attr("/", "num_units", int64_t(file.done.size()));
+    int64_t units_done = 0;
+    for (uint8_t d : file.done) units_done += d;
+    f.attr("/", "units_done", units_done);
+    f.attr("/", "checksum", tally_checksum(file.done, file.segment));
+    f.create_group("/config");
+    f.attr("/config", "config_toml", file.config_toml);
+    f.attr("/config", "sampling_identity", file.identity);
+    f.write("/units/done", file.done, {hsize_t(file.done.size())});
+    f.write("/tallies/segment", file.segment, {hsize_t(NUM_TALLIES), S, K, T, R});
+  });
+}
+
+TallyFile read_tally_file(const std::string& option, const std::string& path) {
+  auto refuse = [&](const std::string& why) -> std::invalid_argument {
+    return std::invalid_argument(option + ": '" + path + "' " + why);
+  };
+  try {
+    const h5::File f = h5::File::open_read(path);
+    if (!f.has_attr("/", "filetype") || f.attr_string("/", "filetype") != TALLY_FILETYPE) {
+      throw refuse("is not a Mirage checkpoint or shard file (filetype " +
+                   (f.has_attr("/", "filetype") ? f.attr_string("/", "filetype") : "missing") + ")");
+    }
+    const std::vector<int32_t> version = f.attr_int32s("/", "format_version");
+    if (version.empty() || version[0] != FORMAT_VERSION_MAJOR) {
+      throw refuse("has a format version this mirage cannot read");
+    }
+    TallyFile file;
+    file.kind = f.attr_string("/", "kind");
+    file.shard_index = int32_t(f.attr_int64("/", "shard_index"));
+    file.shard_count = int32_t(f.attr_int64("/", "shard_count"));
+    file.config_toml = f.attr_string("/config", "config_toml");
+    file.identity = f.attr_string("/config", "sampling_identity");
+    file.done = f.read_uint8("/units/done");
+    file.segment = f.read_int64("/tallies/segment");
+    if (int64_t(file.done.size()) != f.attr_int64("/", "num_units")) {
+      throw refuse("is corrupted: the unit record has the wrong length");
+    }
+    if (tally_checksum(file.done, file.segment) != f.attr_uint64("/", "checksum")) {
+      throw refuse("is corrupted: its checksum does not match its contents");
+    }
+    file.config = config_from_toml(file.config_toml, option + " '" + path + "'");
+    const Config& c = file.config;
+    const size_t cells = c.scales.size() * c.lengths.size() * c.test_sizes.size() * size_t(c.replicates);
+    if (file.segment.size() != size_t(NUM_TALLIES) * cells || sampling_identity(c) != file.identity) {
+      throw refuse("is corrupted: its tallies do not match its configuration");
+    }
+    return file;
+  } catch (const std::invalid_argument&) {
+    throw;
+  } catch (const std::exception& e) {
+    throw refuse(std::string("cannot be read (truncated or corrupted?): ") + e.what());
+  }
+}
+
+}  // namespace mirage
