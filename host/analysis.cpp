@@ -6,6 +6,7 @@
 #include <limits>
 #include <unordered_map>
 
+#include "loss_table.h"
 #include "reduction.h"
 #include "statistics.h"
 
@@ -62,6 +63,9 @@ std::vector<IntervalComparison> compare_intervals(const Results& results) {
 
 double scale_for_loss(const Config& config, double loss) {
   if (!(loss > 0.0) || !std::isfinite(loss)) return NaN;
+  if (!config.loss_table_scales.empty()) {
+    return table_scale_for_loss(LossTable{config.loss_table_scales, config.loss_table_losses}, loss);
+  }
   // L(N) = (N / c)^alpha  =>  N = c * L^(1 / alpha).
   const double scale = config.loss_scale * std::pow(loss, 1.0 / config.loss_exponent);
   return std::isfinite(scale) ? scale : NaN;

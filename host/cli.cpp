@@ -8,12 +8,15 @@
 #include <cerrno>
 #include <filesystem>
 #include <fstream>
+#include <iomanip>
+#include <sstream>
 #include <cstdlib>
 #include <iostream>
 #include <limits>
 #include <stdexcept>
 
 #include "commands.h"
+#include "loss_table.h"
 #include "config.h"
 #include "mirage/build_info.h"
 #include "mirage/sweep.h"
@@ -27,7 +30,8 @@ namespace {
 struct RunText {
   std::vector<std::string> scales, lengths, test_sizes, devices;
   std::string loss_scale, loss_exponent, replicates, seed, threads, items_per_unit, confidence;
-  std::string shard, checkpoint_every;
+  std::string shard, checkpoint_every, loss_table;
+  std::vector<std::string> loss_table_scales, loss_table_losses;
 };
 
 std::string join_args(int argc, char** argv) {
@@ -39,6 +43,12 @@ std::string join_args(int argc, char** argv) {
     line += plain ? arg : "'" + arg + "'";
   }
   return line;
+}
+
+std::string format_scale(double value) {
+  std::ostringstream out;
+  out << std::setprecision(17) << value;
+  return out.str();
 }
 
 uint64_t parse_seed(const std::string& text) {
@@ -75,6 +85,16 @@ void add_run_options(CLI::App& run, Config& c, RunText& text) {
       ->group("Model");
   run.add_option("--loss-exponent", text.loss_exponent, "alpha in L(N) = (N/c)^alpha [default -0.5]")
       ->group("Model");
+  run.add_option("--loss-table", text.loss_table,
+                 "CSV with columns scale,loss (header required): a measured loss curve, "
+                 "interpolated in log N - log loss; replaces c and alpha")
+      ->group("Model");
+  run.add_flag("--extrapolate", c.extrapolate,
+               "allow scales outside the loss table, extending its end segments' power laws")
+      ->group("Model");
+  // The same table inline, as config files and stored configurations hold it.
+  run.add_option("--loss-table-scales", text.loss_table_scales)->delimiter(',')->group("");
+  run.add_option("--loss-table-losses", text.loss_table_losses)->delimiter(',')->group("");
   run.add_option("--lengths", text.lengths, "target lengths, strictly increasing [default 1,2,3,4,5]")
       ->delimiter(',')
       ->group("Task");
@@ -126,6 +146,32 @@ void resolve(const CLI::App& run, Config& c, const RunText& text) {
   }
   if (c.preset == "gpt3") c.scales = gpt3_scales();
   if (scales_given) c.scales = parse_scales("--scales", text.scales);
+  const bool inline_table = run.count("--loss-table-scales") + run.count("--loss-table-losses") > 0;
+  if (!text.loss_table.empty() || inline_table) {
+    if (!text.loss_scale.empty() || !text.loss_exponent.empty()) {
+      throw std::invalid_argument("--loss-table: a loss table replaces the power law; do not also "
+                                  "give --loss-scale or --loss-exponent");
+    }
+    if (!text.loss_table.empty() && inline_table) {
+      throw std::invalid_argument("--loss-table: give the table as a file or inline, not both");
+    }
+  }
+  if (!text.loss_table.empty()) {
+    const LossTable table = read_loss_table(text.loss_table);
+    c.loss_table_scales = table.scale;
+    c.loss_table_losses = table.loss;
+  }
+  for (const auto& t : text.loss_table_scales) {
+    c.loss_table_scales.push_back(parse_double("--loss-table-scales", t));
+  }
+  for (const auto& t : text.loss_table_losses) {
+    c.loss_table_losses.push_back(parse_double("--loss-table-losses", t));
+  }
+  // With a table and no scales given, sweep the table's own range (41 log-spaced points).
+  if (!c.loss_table_scales.empty() && !scales_given && c.preset.empty()) {
+    c.scales = parse_scales("--loss-table", {format_scale(c.loss_table_scales.front()) + ":" +
+                                             format_scale(c.loss_table_scales.back()) + ":41"});
+  }
   if (!text.loss_scale.empty()) c.loss_scale = parse_double("--loss-scale", text.loss_scale);
   if (!text.loss_exponent.empty()) c.loss_exponent = parse_double("--loss-exponent", text.loss_exponent);
   if (run.count("--lengths") > 0) {

@@ -14,6 +14,7 @@
 #include <sstream>
 #include <stdexcept>
 
+#include "loss_table.h"
 #include "mirage/stream.h"
 #include "mirage/sweep.h"
 #include "statistics.h"
@@ -202,6 +203,18 @@ void validate(const Config& config) {
     fail("--loss-exponent", "value " + format_double(config.loss_exponent) +
                                 " is not allowed; alpha must be finite and < 0 (loss falls with scale)");
   }
+  if (!config.loss_table_scales.empty() || !config.loss_table_losses.empty()) {
+    const LossTable table{config.loss_table_scales, config.loss_table_losses};
+    validate_loss_table(table, "the loss table");
+    for (double s : config.scales) {
+      if (!config.extrapolate && (s < table.scale.front() || s > table.scale.back())) {
+        fail("--scales", "value " + format_double(s) + " is outside the loss table's range [" +
+                             format_double(table.scale.front()) + ", " +
+                             format_double(table.scale.back()) +
+                             "]; give --extrapolate to extend its end segments' power laws");
+      }
+    }
+  }
   if (!config.preset.empty() && config.preset != "gpt3") {
     fail("--preset", "unknown preset " + quote(config.preset) + "; allowed: gpt3");
   }
@@ -345,8 +358,14 @@ void check_config_syntax(const std::string& path) {
 std::string sampling_identity(const Config& config) {
   std::ostringstream out;
   out << "scales = [" << join(config.scales, ", ") << "]\n";
-  out << "loss-scale = " << format_double(config.loss_scale) << "\n";
-  out << "loss-exponent = " << format_double(config.loss_exponent) << "\n";
+  if (config.loss_table_scales.empty()) {
+    out << "loss-scale = " << format_double(config.loss_scale) << "\n";
+    out << "loss-exponent = " << format_double(config.loss_exponent) << "\n";
+  } else {
+    out << "loss-table-scales = [" << join(config.loss_table_scales, ", ") << "]\n";
+    out << "loss-table-losses = [" << join(config.loss_table_losses, ", ") << "]\n";
+    out << "extrapolate = " << (config.extrapolate ? "true" : "false") << "\n";
+  }
   out << "lengths = [" << join(config.lengths, ", ") << "]\n";
   out << "test-sizes = [" << join(config.test_sizes, ", ") << "]\n";
   out << "replicates = " << config.replicates << "\n";

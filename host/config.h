@@ -18,6 +18,10 @@ struct Config {
   double loss_scale = 2e9;       //!< c in L(N) = (N / c)^alpha, > 0
   double loss_exponent = -0.5;   //!< alpha, < 0
   std::string preset;            //!< "" or "gpt3" (the four GPT-3-family sizes)
+  //! A measured loss curve (--loss-table, or loss-table-scales/-losses in a config file);
+  //! when non-empty it replaces the power law.
+  std::vector<double> loss_table_scales, loss_table_losses;
+  bool extrapolate = false;      //!< allow scales outside the loss table's range
   // Task.
   std::vector<int32_t> lengths;     //!< strictly increasing target lengths, 1..MAX_LENGTH
   std::vector<int64_t> test_sizes;  //!< strictly increasing nested test sizes, 1..MAX_ITEMS

@@ -4,6 +4,7 @@
 #include <algorithm>
 #include <numeric>
 
+#include "loss_table.h"
 #include "mirage/model.h"
 #include "progress.h"
 
@@ -12,8 +13,11 @@ namespace mirage {
 ModelTable make_model(const Config& config) {
   ModelTable model;
   model.scale = config.scales;
+  const LossTable table{config.loss_table_scales, config.loss_table_losses};
   for (double scale : config.scales) {
-    const double loss = power_law_loss(scale, config.loss_scale, config.loss_exponent);
+    const double loss = table.scale.empty()
+                            ? power_law_loss(scale, config.loss_scale, config.loss_exponent)
+                            : table_loss(table, scale);
     const double p = token_probability(loss);
     model.loss.push_back(loss);
     model.p_token.push_back(p);
