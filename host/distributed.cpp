@@ -19,7 +19,7 @@ bool launched_by_mpi() {
   return false;
 }
 
-int env_int(const char* name, int fallback) {
+[[maybe_unused]] int env_int(const char* name, int fallback) {
   const char* value = std::getenv(name);
   return value ? std::atoi(value) : fallback;
 }

@@ -1,0 +1,38 @@
+// Copyright (c) Mirage developers.
+//! \file sample_kernels.cuh
+//! The sampling kernels' parameters and launchers (the kernels are in sample_kernels.cu).
+#pragma once
+
+#include <cuda_runtime.h>
+
+#include <cstdint>
+
+#include "mirage/sweep.h"
+#include "tiles.h"
+
+namespace mirage::cuda::detail {
+
+//! Everything a sampling launch reads, passed by value (it lives in the kernel's constant
+//! parameter space, so the fast kernels read their lengths without a memory load).
+struct KernelParams {
+  SweepSpec spec;                              //!< threshold and length point to device copies
+  const Tile* tiles = nullptr;                 //!< [num_tiles] device tile descriptors
+  unsigned long long* tallies = nullptr;       //!< [NUM_TALLIES * tally_cells] device tallies
+  int32_t fast_length[FAST_MAX_LENGTHS] = {};  //!< spec.length[0..min(K, 8)) for fast kernels
+};
+
+//! Prepares `choice` on the current device: opts the general kernel into the dynamic shared
+//! memory it needs. Throws std::runtime_error if the device cannot give that much.
+void prepare_kernel(const KernelChoice& choice);
+
+//! Samples tiles params.tiles[0..num_tiles) (1 <= num_tiles <= MAX_BATCH_TILES) with the
+//! chosen kernel on `stream`, adding into params.tallies; one block per tile. Checks the
+//! launch (errors during execution surface at the next synchronizing call).
+void launch_sample_tiles(const KernelChoice& choice, const KernelParams& params, int64_t num_tiles,
+                         cudaStream_t stream);
+
+//! cudaSuccess when the sampling kernels can run on the current device (this build holds
+//! machine code or PTX for it); otherwise the error that loading them gives.
+cudaError_t probe_kernel_image();
+
+}  // namespace mirage::cuda::detail

@@ -1,0 +1,658 @@
+// Copyright (c) Mirage developers.
+//! \file test_cuda_backend.cpp
+//! Tests of the CUDA backend. The host reference is mirage::sample_unit_reference
+//! (mirage/sampler.h); the GPU tallies must equal it element for element, for any unit size,
+//! split, order, batch size and device list. Tests that need a device skip, saying why, when
+//! list_devices finds none; the planning tests and a host emulation of the kernels' per-tile
+//! arithmetic run everywhere.
+
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <cmath>
+#include <cstdint>
+#include <functional>
+#include <numeric>
+#include <random>
+#include <stdexcept>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "cuda_backend.h"
+#include "known_answer_kernel.h"
+#include "mirage/model.h"
+#include "mirage/sampler.h"
+#include "mirage/stream.h"
+#include "mirage/sweep.h"
+#include "tiles.h"
+
+namespace mirage::cuda {
+namespace {
+
+using test::PhiloxInput;
+using test::PhiloxOutput;
+using test::TokenQuery;
+
+// ---- Sweeps and the host reference ---------------------------------------------------------
+
+//! A sweep that owns its arrays; spec() borrows them.
+struct Sweep {
+  std::string name;
+  uint64_t seed = 0;
+  std::vector<uint64_t> threshold;
+  std::vector<int32_t> length;
+  std::vector<int64_t> test_size;
+  int32_t replicates = 1;
+
+  SweepSpec spec() const {
+    SweepSpec s;
+    s.seed = seed;
+    s.num_scales = static_cast<int32_t>(threshold.size());
+    s.num_lengths = static_cast<int32_t>(length.size());
+    s.num_test_sizes = static_cast<int32_t>(test_size.size());
+    s.num_replicates = replicates;
+    s.threshold = threshold.data();
+    s.length = length.data();
+    s.test_size = test_size.data();
+    return s;
+  }
+  UnitGrid grid(int64_t items_per_unit) const {
+    UnitGrid g;
+    g.spec = spec();
+    g.items_per_unit = items_per_unit;
+    return g;
+  }
+};
+
+//! `count` thresholds: p = 0 and p = 1 exactly, p = 0.999, the largest threshold below 1, then
+//! the paper's toy law (model.h) over scales 1e8..1e13.
+std::vector<uint64_t> thresholds(int count) {
+  std::vector<uint64_t> t;
+  t.push_back(0);
+  t.push_back(THRESHOLD_ONE);
+  t.push_back(token_threshold(0.999));
+  t.push_back(THRESHOLD_ONE - 1);
+  for (int s = 0; static_cast<int>(t.size()) < count; ++s) {
+    const double scale = std::pow(10.0, 8.0 + 5.0 * s / std::max(1, count - 5));
+    t.push_back(token_threshold(
+        token_probability(power_law_loss(scale, DEFAULT_LOSS_SCALE, DEFAULT_LOSS_EXPONENT))));
+  }
+  t.resize(static_cast<std::size_t>(count));
+  return t;
+}
+
+std::vector<int32_t> lengths_up_to(int32_t last) {
+  std::vector<int32_t> l(static_cast<std::size_t>(last));
+  std::iota(l.begin(), l.end(), 1);
+  return l;
+}
+
+//! The sweeps every equality test runs: odd sizes, one item, partial groups, p = 0 and 1,
+//! each fast kernel (1, 2, 4, 8 lengths, up to FAST_MAX_LENGTH) and the general kernel (more
+//! than 8 lengths, lengths past FAST_MAX_LENGTH, all MAX_LENGTH lengths).
+std::vector<Sweep> sweeps() {
+  std::vector<Sweep> all;
+  all.push_back({"odd_sizes", 20231210, thresholds(37), {1, 3, 17, 64}, {1, 7, 1000, 4099}, 3});
+  all.push_back({"one_item", 7, {0, THRESHOLD_ONE, token_threshold(0.5)}, {5}, {1}, 2});
+  all.push_back({"one_length", 11, thresholds(6), {10}, {4099, 20000}, 2});
+  all.push_back({"two_lengths", 12, thresholds(5), {2, detail::FAST_MAX_LENGTH}, {33, 5000}, 2});
+  all.push_back(
+      {"eight_lengths", 13, thresholds(5), {1, 2, 3, 4, 5, 8, 13, 21}, {10, 100, 1000, 10000}, 2});
+  {
+    std::vector<int32_t> l = lengths_up_to(12);
+    l.insert(l.end(), {50, 100, 300});
+    all.push_back({"general_fifteen_lengths", 14, thresholds(5), l, {5, 333, 2000}, 2});
+  }
+  all.push_back({"general_long", 15, thresholds(5), {1, 257, 1000}, {9, 100}, 2});
+  all.push_back({"general_max_lengths",
+                 16,
+                 {THRESHOLD_ONE - 1, THRESHOLD_ONE, token_threshold(0.999), 0},
+                 lengths_up_to(MAX_LENGTH),
+                 {3, 21},
+                 1});
+  all.push_back({"tile_boundaries",
+                 17,
+                 thresholds(5),
+                 {1, 7},
+                 {3 * detail::TILE_ITEMS + 5, 5 * detail::TILE_ITEMS + 2},
+                 2});
+  return all;
+}
+
+//! A sweep whose last items reach MAX_ITEMS (group indices up to 2^32 - 1), and the ids of its
+//! units nearest the end: the last chunk of segment 0 (which ends inside a group) and the
+//! 13-item segment 1, for every replicate and scale. Sampling all of it would take 2^34 items.
+struct HighItems {
+  Sweep sweep{"high_items",
+              0x5eed,
+              thresholds(5),
+              {1, 5},
+              {int64_t(MAX_ITEMS) - 13, int64_t(MAX_ITEMS)},
+              2};
+  UnitGrid grid = sweep.grid(int64_t{1} << 20);
+  std::vector<int64_t> ids() const {
+    std::vector<int64_t> out;
+    const int64_t per_rs = chunks_per_replicate_scale(grid);
+    for (int64_t rs = 0; rs < int64_t{grid.spec.num_replicates} * grid.spec.num_scales; ++rs) {
+      out.push_back(rs * per_rs + per_rs - 2);
+      out.push_back(rs * per_rs + per_rs - 1);
+    }
+    return out;
+  }
+};
+
+//! Unit sizes every equality test runs (multiples of 4; 65536 spans several tiles).
+const int64_t ITEMS_PER_UNIT[] = {4, 1000, 65536};
+
+std::vector<int64_t> all_ids(const UnitGrid& grid) {
+  std::vector<int64_t> ids(static_cast<std::size_t>(num_units(grid)));
+  std::iota(ids.begin(), ids.end(), int64_t{0});
+  return ids;
+}
+
+std::size_t tally_size(const SweepSpec& spec) {
+  return static_cast<std::size_t>(NUM_TALLIES * tally_cells(spec));
+}
+
+//! The CPU reference: sample_unit_reference for each unit, added with add_unit_tallies.
+std::vector<int64_t> reference_tallies(const UnitGrid& grid, const std::vector<int64_t>& ids) {
+  std::vector<int64_t> out(tally_size(grid.spec), 0);
+  std::vector<ItemTally> per_length(static_cast<std::size_t>(grid.spec.num_lengths));
+  for (int64_t id : ids) {
+    std::fill(per_length.begin(), per_length.end(), ItemTally{});
+    const WorkUnit unit = unit_at(grid, id);
+    sample_unit_reference(grid.spec, unit, per_length.data());
+    add_unit_tallies(grid.spec, unit, per_length.data(), out.data());
+  }
+  return out;
+}
+
+int64_t total_draws(const UnitGrid& grid, const std::vector<int64_t>& ids) {
+  int64_t draws = 0;
+  for (int64_t id : ids) draws += unit_draws(grid.spec, unit_at(grid, id));
+  return draws;
+}
+
+//! One group of a tile as a kernel thread samples it, adding its per-length sums.
+template <class Word>
+void emulate_group(const SweepSpec& spec, const detail::Tile& tile, int64_t group, Word threshold,
+                   std::vector<int64_t>& exact, std::vector<int64_t>& correct,
+                   std::vector<int64_t>& correct_sq) {
+  Word item_threshold[ITEMS_PER_GROUP];
+  detail::item_thresholds(tile, group, threshold, item_threshold);
+  uint32_t k[ITEMS_PER_GROUP] = {0u, 0u, 0u, 0u};
+  int32_t token = 0;
+  for (int32_t kk = 0; kk < spec.num_lengths; ++kk) {
+    detail::count_correct_tokens(
+        philox_key(spec.seed), static_cast<uint32_t>(group), static_cast<uint32_t>(tile.scale),
+        static_cast<uint32_t>(tile.replicate), item_threshold, token, spec.length[kk], k);
+    token = spec.length[kk];
+    const detail::GroupSums sums = detail::group_sums(k, spec.length[kk]);
+    exact[static_cast<std::size_t>(kk)] += sums.exact_match;
+    correct[static_cast<std::size_t>(kk)] += sums.correct;
+    correct_sq[static_cast<std::size_t>(kk)] += sums.correct_sq;
+  }
+}
+
+//! The kernels' per-tile arithmetic run on the host (tiles.h), with the same planning the
+//! backend uses (batches of odd sizes), without the CUDA reductions.
+std::vector<int64_t> emulate_tiles(const UnitGrid& grid, const std::vector<int64_t>& ids) {
+  const SweepSpec& spec = grid.spec;
+  std::vector<WorkUnit> units;
+  for (int64_t id : ids) units.push_back(unit_at(grid, id));
+  const detail::TileSequence sequence(units.data(), static_cast<int64_t>(units.size()));
+  detail::BatchCursor cursor(sequence, 0, sequence.size(), max_length(spec));
+  detail::BatchLimits limits;
+  limits.target_draws = 12345;
+  limits.min_tiles = 2;
+  limits.max_tiles = 7;
+  std::vector<detail::Tile> batch(static_cast<std::size_t>(limits.max_tiles));
+  std::vector<int64_t> out(tally_size(spec), 0);
+  const auto K = static_cast<std::size_t>(spec.num_lengths);
+  std::vector<int64_t> exact(K), correct(K), correct_sq(K);
+  int64_t draws = 0, n = 0;
+  while ((n = cursor.next(limits, batch.data(), &draws)) > 0) {
+    for (int64_t b = 0; b < n; ++b) {
+      const detail::Tile& tile = batch[static_cast<std::size_t>(b)];
+      std::fill(exact.begin(), exact.end(), 0);
+      std::fill(correct.begin(), correct.end(), 0);
+      std::fill(correct_sq.begin(), correct_sq.end(), 0);
+      const uint64_t threshold = spec.threshold[tile.scale];
+      for (int32_t local = 0; local < tile.num_groups; ++local) {
+        const int64_t group = tile.group_begin + local;
+        if (threshold < THRESHOLD_ONE) {
+          emulate_group(spec, tile, group, static_cast<uint32_t>(threshold), exact, correct,
+                        correct_sq);
+        } else {
+          emulate_group(spec, tile, group, THRESHOLD_ONE, exact, correct, correct_sq);
+        }
+      }
+      for (std::size_t kk = 0; kk < K; ++kk) {
+        const detail::LengthTallies t = detail::length_tallies(
+            detail::tile_items(tile), spec.length[kk], exact[kk], correct[kk], correct_sq[kk]);
+        const auto k32 = static_cast<int32_t>(kk);
+        out[tally_array_index(spec, TALLY_EXACT_MATCH, tile.scale, k32, tile.segment,
+                              tile.replicate)] += t.exact_match;
+        out[tally_array_index(spec, TALLY_TOKEN_ERRORS, tile.scale, k32, tile.segment,
+                              tile.replicate)] += t.token_errors;
+        out[tally_array_index(spec, TALLY_TOKEN_ERRORS_SQ, tile.scale, k32, tile.segment,
+                              tile.replicate)] += t.token_errors_sq;
+      }
+    }
+  }
+  return out;
+}
+
+//! Checks equality element for element and names the first differing cell.
+void expect_same_tallies(const SweepSpec& spec, const std::vector<int64_t>& expected,
+                         const std::vector<int64_t>& actual, const std::string& what) {
+  ASSERT_EQ(expected.size(), actual.size()) << what;
+  const int64_t cells = tally_cells(spec);
+  int64_t differing = 0;
+  for (std::size_t i = 0; i < expected.size(); ++i) {
+    if (expected[i] == actual[i]) continue;
+    if (differing++ == 0) {
+      const int64_t cell = static_cast<int64_t>(i) % cells;
+      const int64_t r = cell % spec.num_replicates;
+      const int64_t t = cell / spec.num_replicates % spec.num_test_sizes;
+      const int64_t k = cell / spec.num_replicates / spec.num_test_sizes % spec.num_lengths;
+      const int64_t s = cell / spec.num_replicates / spec.num_test_sizes / spec.num_lengths;
+      ADD_FAILURE() << what << ": first difference at tally " << static_cast<int64_t>(i) / cells
+                    << " scale " << s << " length " << spec.length[k] << " segment " << t
+                    << " replicate " << r << ": expected " << expected[i] << ", got " << actual[i];
+    }
+  }
+  EXPECT_EQ(differing, 0) << what << ": " << differing << " of " << expected.size()
+                          << " tallies differ";
+}
+
+// ---- Known answers ---------------------------------------------------------------------------
+
+struct KnownToken {
+  TokenQuery query;
+  uint32_t expected;
+};
+
+//! u(seed, r, s, i, j) = mirage::token_uniform, i.e. Philox4x32-10 from Random123 (1.14,
+//! librandom123-dev) with the counter layout of mirage/stream.h, computed on the host with
+//! that function when this test was written. The first four are Random123's own published
+//! known-answer vector for counter 0, key 0 (kat_vectors: 6627e8d5 e169c58d bc57ac4c
+//! 9b00dbd8), which is items 0..3, token 0, of seed 0, replicate 0, scale 0.
+const KnownToken KNOWN_TOKENS[] = {
+    {{0x0000000000000000ull, 0u, 0u, 0ull, 0u}, 0x6627e8d5u},
+    {{0x0000000000000000ull, 0u, 0u, 1ull, 0u}, 0xe169c58du},
+    {{0x0000000000000000ull, 0u, 0u, 2ull, 0u}, 0xbc57ac4cu},
+    {{0x0000000000000000ull, 0u, 0u, 3ull, 0u}, 0x9b00dbd8u},
+    {{0x000000000134b42aull, 3u, 17u, 123457ull, 63u}, 0xebadb5fbu},
+    {{0x0123456789abcdefull, 99u, 40u, 17179869183ull, 4095u}, 0x864c13bbu},
+    {{0x0000000000000001ull, 0u, 0u, 5ull, 1u}, 0xb53e90b6u},
+    {{0x000000000000002aull, 1u, 2u, 1000003ull, 16777215u}, 0xf0b02dddu},
+    {{0xffffffffffffffffull, 4294967295u, 4294967295u, 17179869183ull, 0u}, 0xcd81a4c4u},
+};
+
+struct KnownPhilox {
+  PhiloxInput input;
+  PhiloxOutput expected;
+};
+
+//! Random123's published known-answer vectors for philox4x32 with 10 rounds (kat_vectors in
+//! the Random123 distribution): counter words, key words -> output words.
+const KnownPhilox KNOWN_PHILOX[] = {
+    {{{0u, 0u, 0u, 0u}, {0u, 0u}}, {{0x6627e8d5u, 0xe169c58du, 0xbc57ac4cu, 0x9b00dbd8u}}},
+    {{{0xffffffffu, 0xffffffffu, 0xffffffffu, 0xffffffffu}, {0xffffffffu, 0xffffffffu}},
+     {{0x408f276du, 0x41c83b0eu, 0xa20bc7c6u, 0x6d5451fdu}}},
+    {{{0x243f6a88u, 0x85a308d3u, 0x13198a2eu, 0x03707344u}, {0xa4093822u, 0x299f31d0u}},
+     {{0xd16cfe09u, 0x94fdccebu, 0x5001e420u, 0x24126ea1u}}},
+};
+
+// ---- Tests that run everywhere -----------------------------------------------------------------
+
+TEST(CudaBackendBuild, IsBuilt) {
+  EXPECT_TRUE(built());
+}
+
+TEST(CudaBackendBuild, ListDevicesExplainsAnEmptyList) {
+  std::string why = "unset";
+  const std::vector<DeviceInfo> devices = list_devices(&why);
+  if (devices.empty()) {
+    EXPECT_FALSE(why.empty());
+    EXPECT_NE(why, "unset");
+  } else {
+    EXPECT_TRUE(why.empty());
+    for (const DeviceInfo& d : devices) {
+      EXPECT_FALSE(d.name.empty());
+      EXPECT_GT(d.total_memory, 0u);
+      EXPECT_GT(d.multiprocessors, 0);
+    }
+  }
+  EXPECT_EQ(list_devices(nullptr).size(), devices.size());
+}
+
+TEST(CudaKnownAnswer, HostTokenUniformsArePinned) {
+  for (const KnownToken& k : KNOWN_TOKENS) {
+    const TokenQuery& q = k.query;
+    EXPECT_EQ(token_uniform(q.seed, q.replicate, q.scale, q.item, q.token), k.expected)
+        << "seed " << q.seed << " replicate " << q.replicate << " scale " << q.scale << " item "
+        << q.item << " token " << q.token;
+  }
+  for (const KnownPhilox& k : KNOWN_PHILOX) {
+    PhiloxCounter ctr;
+    PhiloxKey key;
+    for (int w = 0; w < 4; ++w) ctr.v[w] = k.input.counter[w];
+    key.v[0] = k.input.key[0];
+    key.v[1] = k.input.key[1];
+    const PhiloxCounter x = philox4x32_10(ctr, key);
+    for (int w = 0; w < 4; ++w) EXPECT_EQ(x.v[w], k.expected.v[w]);
+  }
+}
+
+TEST(CudaTilePlan, TilesCoverEachUnitOnce) {
+  for (const Sweep& sweep : sweeps()) {
+    for (int64_t items_per_unit : ITEMS_PER_UNIT) {
+      const UnitGrid grid = sweep.grid(items_per_unit);
+      std::vector<WorkUnit> units;
+      for (int64_t id : all_ids(grid)) units.push_back(unit_at(grid, id));
+      const detail::TileSequence sequence(units.data(), static_cast<int64_t>(units.size()));
+      int64_t tile_index = 0;
+      for (const WorkUnit& unit : units) {
+        int64_t next_group = detail::unit_first_group(unit);
+        int64_t items = 0;
+        for (int64_t t = 0; t < detail::unit_tile_count(unit); ++t, ++tile_index) {
+          const detail::Tile tile = detail::unit_tile(unit, t);
+          ASSERT_EQ(tile.group_begin, next_group);
+          ASSERT_GE(tile.num_groups, 1);
+          ASSERT_LE(tile.num_groups, detail::TILE_GROUPS);
+          ASSERT_EQ(&sequence.unit(sequence.unit_of(tile_index)), &unit);
+          next_group += tile.num_groups;
+          items += detail::tile_items(tile);
+        }
+        ASSERT_EQ(next_group, detail::unit_end_group(unit));
+        ASSERT_EQ(items, unit.item_end - unit.item_begin);
+      }
+      ASSERT_EQ(tile_index, sequence.size());
+    }
+  }
+}
+
+TEST(CudaTilePlan, BatchesHandOutEveryTileInOrderWithinLimits) {
+  const Sweep sweep = sweeps()[0];
+  const UnitGrid grid = sweep.grid(1000);
+  std::vector<WorkUnit> units;
+  for (int64_t id : all_ids(grid)) units.push_back(unit_at(grid, id));
+  const detail::TileSequence sequence(units.data(), static_cast<int64_t>(units.size()));
+  const detail::BatchLimits cases[] = {
+      {1, 1, 1}, {1, 0, 5}, {1000000, 3, 10}, {detail::TARGET_BATCH_DRAWS, 1, 1 << 17}};
+  for (const detail::BatchLimits& limits : cases) {
+    for (int parts : {1, 2, 3, 7}) {
+      const std::vector<int64_t> bounds = detail::split_evenly(sequence.size(), parts);
+      ASSERT_EQ(bounds.front(), 0);
+      ASSERT_EQ(bounds.back(), sequence.size());
+      int64_t expected_tile = 0, all_draws = 0;
+      for (int p = 0; p < parts; ++p) {
+        ASSERT_LE(bounds[p + 1] - bounds[p] - (sequence.size() / parts), 1);
+        detail::BatchCursor cursor(sequence, bounds[p], bounds[p + 1], max_length(grid.spec));
+        std::vector<detail::Tile> out(static_cast<std::size_t>(limits.max_tiles));
+        int64_t draws = 0, n = 0;
+        while ((n = cursor.next(limits, out.data(), &draws)) > 0) {
+          ASSERT_LE(n, limits.max_tiles);
+          int64_t batch_draws = 0;
+          for (int64_t b = 0; b < n; ++b, ++expected_tile) {
+            const int64_t u = sequence.unit_of(expected_tile);
+            const detail::Tile want =
+                detail::unit_tile(sequence.unit(u), expected_tile - sequence.first_tile(u));
+            const detail::Tile& got = out[static_cast<std::size_t>(b)];
+            ASSERT_EQ(got.group_begin, want.group_begin);
+            ASSERT_EQ(got.num_groups, want.num_groups);
+            ASSERT_EQ(got.item_begin, want.item_begin);
+            ASSERT_EQ(got.scale, want.scale);
+            ASSERT_EQ(got.replicate, want.replicate);
+            ASSERT_EQ(got.segment, want.segment);
+            batch_draws += detail::tile_items(got) * max_length(grid.spec);
+          }
+          ASSERT_EQ(draws, batch_draws);
+          all_draws += draws;
+        }
+        ASSERT_EQ(expected_tile, bounds[p + 1]);
+      }
+      ASSERT_EQ(all_draws, total_draws(grid, all_ids(grid)));
+    }
+  }
+}
+
+TEST(CudaTilePlan, ChoosesTheKernelByLengths) {
+  auto choice = [](std::vector<int32_t> lengths) {
+    SweepSpec spec;
+    spec.num_lengths = static_cast<int32_t>(lengths.size());
+    spec.length = lengths.data();
+    return detail::choose_kernel(spec);
+  };
+  EXPECT_EQ(choice({5}).fast_lengths, 1);
+  EXPECT_EQ(choice({1, 2}).fast_lengths, 2);
+  EXPECT_EQ(choice({1, 3, 17}).fast_lengths, 4);
+  EXPECT_EQ(choice({1, 3, 17, 64}).fast_lengths, 4);
+  EXPECT_EQ(choice({1, 2, 3, 4, 5}).fast_lengths, 8);
+  EXPECT_EQ(choice({1, 2, 3, 4, 5, 6, 7, detail::FAST_MAX_LENGTH}).fast_lengths, 8);
+  EXPECT_EQ(choice({1, detail::FAST_MAX_LENGTH + 1}).fast_lengths, 0);
+  EXPECT_EQ(choice(lengths_up_to(9)).fast_lengths, 0);
+  const detail::KernelChoice general = choice(lengths_up_to(MAX_LENGTH));
+  EXPECT_EQ(general.fast_lengths, 0);
+  EXPECT_EQ(general.shared_bytes, detail::general_shared_bytes(MAX_LENGTH));
+  EXPECT_EQ(general.shared_bytes, 64u * 1024u);  // within every device's opt-in limit since sm_70
+}
+
+// The per-tile arithmetic of the kernels (thresholds 0 outside the unit, sums of k and k^2,
+// then nL - sum k and nL^2 - 2L sum k + sum k^2) equals the reference on the host.
+TEST(CudaTilePlan, HostEmulationOfTheKernelsMatchesTheReference) {
+  for (const Sweep& sweep : sweeps()) {
+    const std::vector<int64_t> expected =
+        reference_tallies(sweep.grid(65536), all_ids(sweep.grid(65536)));
+    for (int64_t items_per_unit : ITEMS_PER_UNIT) {
+      const UnitGrid grid = sweep.grid(items_per_unit);
+      expect_same_tallies(grid.spec, expected, emulate_tiles(grid, all_ids(grid)),
+                          sweep.name + ", items_per_unit " + std::to_string(items_per_unit));
+    }
+  }
+}
+
+TEST(CudaTilePlan, HostEmulationMatchesTheReferenceAtTheLastItems) {
+  const HighItems high;
+  const std::vector<int64_t> ids = high.ids();
+  ASSERT_EQ(unit_at(high.grid, ids[1]).item_end, int64_t(MAX_ITEMS));
+  ASSERT_EQ(unit_at(high.grid, ids[0]).item_end % ITEMS_PER_GROUP, 3);
+  expect_same_tallies(high.grid.spec, reference_tallies(high.grid, ids),
+                      emulate_tiles(high.grid, ids), "high items");
+}
+
+// ---- Tests that need a CUDA device -------------------------------------------------------------
+
+class CudaBackendTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    std::string why;
+    const std::vector<DeviceInfo> found = list_devices(&why);
+    if (found.empty()) GTEST_SKIP() << "no CUDA device: " << why;
+    for (const DeviceInfo& d : found) all_devices_.push_back(d.index);
+  }
+
+  //! GPU tallies of `ids`, added into a zeroed array.
+  std::vector<int64_t> gpu(const UnitGrid& grid, const std::vector<int64_t>& ids,
+                           const std::vector<int>& devices) {
+    std::vector<int64_t> out(tally_size(grid.spec), 0);
+    sample_units(grid, devices, ids.data(), static_cast<int64_t>(ids.size()), out.data(), {});
+    return out;
+  }
+
+  std::vector<int> all_devices_;
+};
+
+TEST_F(CudaBackendTest, KnownAnswersOnTheDevice) {
+  std::vector<TokenQuery> queries;
+  for (const KnownToken& k : KNOWN_TOKENS) queries.push_back(k.query);
+  const std::vector<uint32_t> device = test::device_token_uniforms(all_devices_[0], queries);
+  ASSERT_EQ(device.size(), queries.size());
+  for (std::size_t i = 0; i < queries.size(); ++i) {
+    const TokenQuery& q = queries[i];
+    EXPECT_EQ(device[i], KNOWN_TOKENS[i].expected) << "query " << i;
+    EXPECT_EQ(device[i], token_uniform(q.seed, q.replicate, q.scale, q.item, q.token))
+        << "query " << i;
+  }
+
+  std::vector<PhiloxInput> inputs;
+  for (const KnownPhilox& k : KNOWN_PHILOX) inputs.push_back(k.input);
+  const std::vector<PhiloxOutput> outputs = test::device_philox(all_devices_[0], inputs);
+  ASSERT_EQ(outputs.size(), inputs.size());
+  for (std::size_t i = 0; i < inputs.size(); ++i) {
+    for (int w = 0; w < 4; ++w) {
+      EXPECT_EQ(outputs[i].v[w], KNOWN_PHILOX[i].expected.v[w]) << "vector " << i << " word " << w;
+    }
+  }
+
+  // A block of consecutive tokens and items, against the host.
+  std::vector<TokenQuery> block;
+  for (uint64_t item = 0; item < 37; ++item) {
+    for (uint32_t token = 0; token < 70; token += 3) {
+      block.push_back({0x9e3779b97f4a7c15ull, 2u, 5u, item * 1000003u, token});
+    }
+  }
+  const std::vector<uint32_t> block_device = test::device_token_uniforms(all_devices_[0], block);
+  for (std::size_t i = 0; i < block.size(); ++i) {
+    const TokenQuery& q = block[i];
+    ASSERT_EQ(block_device[i], token_uniform(q.seed, q.replicate, q.scale, q.item, q.token));
+  }
+}
+
+TEST_F(CudaBackendTest, MatchesTheReferenceExactly) {
+  for (const Sweep& sweep : sweeps()) {
+    const UnitGrid reference_grid = sweep.grid(65536);
+    const std::vector<int64_t> expected =
+        reference_tallies(reference_grid, all_ids(reference_grid));
+    for (int64_t items_per_unit : ITEMS_PER_UNIT) {
+      const UnitGrid grid = sweep.grid(items_per_unit);
+      expect_same_tallies(grid.spec, expected, gpu(grid, all_ids(grid), {all_devices_[0]}),
+                          sweep.name + ", items_per_unit " + std::to_string(items_per_unit));
+    }
+  }
+}
+
+TEST_F(CudaBackendTest, MatchesTheReferenceAtTheLastItems) {
+  const HighItems high;
+  const std::vector<int64_t> ids = high.ids();
+  expect_same_tallies(high.grid.spec, reference_tallies(high.grid, ids),
+                      gpu(high.grid, ids, all_devices_), "high items");
+}
+
+TEST_F(CudaBackendTest, SplitsAndOrderDoNotChangeABit) {
+  for (const Sweep& sweep : sweeps()) {
+    const UnitGrid grid = sweep.grid(1000);
+    const std::vector<int64_t> ids = all_ids(grid);
+    const std::vector<int64_t> expected = gpu(grid, ids, {all_devices_[0]});
+    expect_same_tallies(grid.spec, reference_tallies(grid, ids), expected, sweep.name);
+
+    // Two calls, one per half, adding into the same array.
+    std::vector<int64_t> halves(expected.size(), 0);
+    const auto half = static_cast<int64_t>(ids.size() / 2);
+    sample_units(grid, {all_devices_[0]}, ids.data(), half, halves.data(), {});
+    sample_units(grid, {all_devices_[0]}, ids.data() + half,
+                 static_cast<int64_t>(ids.size()) - half, halves.data(), {});
+    expect_same_tallies(grid.spec, expected, halves, sweep.name + ", two halves");
+
+    // Shuffled ids.
+    std::vector<int64_t> shuffled = ids;
+    std::shuffle(shuffled.begin(), shuffled.end(), std::mt19937_64(42));
+    expect_same_tallies(grid.spec, expected, gpu(grid, shuffled, {all_devices_[0]}),
+                        sweep.name + ", shuffled");
+
+    // Every device, and device 0 three times over (three shares, three host threads).
+    expect_same_tallies(grid.spec, expected, gpu(grid, shuffled, all_devices_),
+                        sweep.name + ", all devices");
+    const int d0 = all_devices_[0];
+    expect_same_tallies(grid.spec, expected, gpu(grid, ids, {d0, d0, d0}),
+                        sweep.name + ", one device three times");
+  }
+}
+
+TEST_F(CudaBackendTest, ManySmallLaunchesGiveTheSameTallies) {
+  const Sweep sweep = sweeps()[0];
+  const UnitGrid grid = sweep.grid(1000);
+  const std::vector<int64_t> ids = all_ids(grid);
+  const std::vector<int64_t> expected = reference_tallies(grid, ids);
+  const detail::BatchLimits cases[] = {{1, 1, 1}, {1, 1, 3}, {1 << 20, 2, 50}};
+  for (const detail::BatchLimits& limits : cases) {
+    std::vector<int64_t> out(expected.size(), 0);
+    std::vector<int64_t> reports;
+    detail::sample_units_with_limits(
+        grid, {all_devices_[0], all_devices_[0]}, ids.data(), static_cast<int64_t>(ids.size()),
+        out.data(), [&](int64_t done) { reports.push_back(done); }, &limits);
+    expect_same_tallies(grid.spec, expected, out, "max_tiles " + std::to_string(limits.max_tiles));
+    ASSERT_FALSE(reports.empty());
+    EXPECT_TRUE(std::is_sorted(reports.begin(), reports.end()));
+    EXPECT_EQ(reports.back(), total_draws(grid, ids));
+  }
+}
+
+TEST_F(CudaBackendTest, AddsIntoTheTalliesAndReportsProgressOnTheCallingThread) {
+  const Sweep sweep = sweeps()[4];
+  const UnitGrid grid = sweep.grid(1000);
+  const std::vector<int64_t> ids = all_ids(grid);
+  const std::vector<int64_t> expected = reference_tallies(grid, ids);
+  std::vector<int64_t> out(expected.size(), 5);
+  std::vector<int64_t> reports;
+  const std::thread::id caller = std::this_thread::get_id();
+  bool on_caller = true;
+  sample_units(grid, all_devices_, ids.data(), static_cast<int64_t>(ids.size()), out.data(),
+               [&](int64_t done) {
+                 reports.push_back(done);
+                 on_caller = on_caller && std::this_thread::get_id() == caller;
+               });
+  for (std::size_t i = 0; i < out.size(); ++i) ASSERT_EQ(out[i], expected[i] + 5) << i;
+  ASSERT_FALSE(reports.empty());
+  EXPECT_TRUE(on_caller);
+  EXPECT_TRUE(std::is_sorted(reports.begin(), reports.end()));
+  EXPECT_EQ(reports.back(), total_draws(grid, ids));
+
+  // No units: nothing changes, nothing is reported.
+  std::vector<int64_t> untouched(expected.size(), 3);
+  bool called = false;
+  sample_units(grid, all_devices_, ids.data(), 0, untouched.data(),
+               [&](int64_t) { called = true; });
+  EXPECT_FALSE(called);
+  EXPECT_TRUE(std::all_of(untouched.begin(), untouched.end(), [](int64_t v) { return v == 3; }));
+}
+
+TEST_F(CudaBackendTest, AThrowFromProgressLeavesTheTalliesUntouched) {
+  const Sweep sweep = sweeps()[0];
+  const UnitGrid grid = sweep.grid(4);
+  const std::vector<int64_t> ids = all_ids(grid);
+  std::vector<int64_t> out(tally_size(grid.spec), 7);
+  const detail::BatchLimits limits{1, 1, 2};
+  EXPECT_THROW(detail::sample_units_with_limits(
+                   grid, {all_devices_[0]}, ids.data(), static_cast<int64_t>(ids.size()),
+                   out.data(), [](int64_t) { throw std::runtime_error("interrupted"); }, &limits),
+               std::runtime_error);
+  EXPECT_TRUE(std::all_of(out.begin(), out.end(), [](int64_t v) { return v == 7; }));
+}
+
+TEST_F(CudaBackendTest, RejectsBadArguments) {
+  const Sweep sweep = sweeps()[1];
+  const UnitGrid grid = sweep.grid(4);
+  std::vector<int64_t> out(tally_size(grid.spec), 0);
+  const int64_t good = 0;
+  const int64_t too_big = num_units(grid);
+  int device_count = static_cast<int>(all_devices_.size());
+  EXPECT_THROW(sample_units(grid, {}, &good, 1, out.data(), {}), std::invalid_argument);
+  EXPECT_THROW(sample_units(grid, {-1}, &good, 1, out.data(), {}), std::invalid_argument);
+  EXPECT_THROW(
+      sample_units(grid, {all_devices_.back() + 1000 + device_count}, &good, 1, out.data(), {}),
+      std::invalid_argument);
+  EXPECT_THROW(sample_units(grid, {all_devices_[0]}, &too_big, 1, out.data(), {}),
+               std::invalid_argument);
+  UnitGrid bad = grid;
+  bad.items_per_unit = 6;
+  EXPECT_THROW(sample_units(bad, {all_devices_[0]}, &good, 1, out.data(), {}),
+               std::invalid_argument);
+  EXPECT_TRUE(std::all_of(out.begin(), out.end(), [](int64_t v) { return v == 0; }));
+}
+
+}  // namespace
+}  // namespace mirage::cuda
