@@ -81,9 +81,12 @@ Frontier resolution_frontier(const Results& results) {
   f.required_test_size.assign(size_t(S) * K, NaN);
   for (int32_t k = 0; k < K; ++k) {
     const int32_t L = results.config.lengths[k];
+    // Per-item exact-match probability (averaged over difficulty bins when there are any:
+    // items are independent, so a test set of n sees X ~ Binomial(n, a)).
+    std::vector<double> accuracy(S);
     for (int32_t s = 0; s < S; ++s) {
-      f.required_test_size[size_t(s) * K + k] =
-          test_size_for_visibility(std::pow(results.model.p_token[s], L));
+      accuracy[s] = expected_value(results.model, "exact_match", s, L, results.config.choices);
+      f.required_test_size[size_t(s) * K + k] = test_size_for_visibility(accuracy[s]);
     }
     for (int32_t t = 0; t < T; ++t) {
       const int64_t n = results.config.test_sizes[t];
@@ -99,15 +102,18 @@ Frontier resolution_frontier(const Results& results) {
         }
       }
       for (int32_t s = 0; s < S; ++s) {
-        if (visible_probability(std::pow(results.model.p_token[s], L), n) >= 0.5) {
+        if (visible_probability(accuracy[s], n) >= 0.5) {
           f.analytic_scale[kt] = results.model.scale[s];
           break;
         }
       }
       // Accuracy a* with 1 - (1 - a*)^n = 1/2, per-token p* = a*^(1/L), loss* = -ln p*.
-      const double accuracy = -std::expm1(-std::log(2.0) / double(n));
-      const double loss = -std::log(accuracy) / L;
-      f.analytic_scale_exact[kt] = scale_for_loss(results.config, loss);
+      // With item difficulty a is a mixture with no closed-form inverse: left NaN.
+      if (results.model.num_bins() == 0) {
+        const double needed = -std::expm1(-std::log(2.0) / double(n));
+        const double loss = -std::log(needed) / L;
+        f.analytic_scale_exact[kt] = scale_for_loss(results.config, loss);
+      }
     }
   }
   return f;
@@ -118,8 +124,9 @@ std::vector<Emergence> emergence_scores(const Results& results) {
                 R = results.num_replicates();
   std::vector<Emergence> out;
   for (const MetricResult& m : results.metrics) {
-    // Lower edit distance is better: score -distance so that improvement is positive.
-    const double sign = m.name == "token_edit_distance" ? -1.0 : 1.0;
+    // Lower edit distance and Brier score are better: score their negatives so that
+    // improvement is positive.
+    const double sign = m.name == "token_edit_distance" || m.name == "brier_score" ? -1.0 : 1.0;
     Emergence e;
     e.metric = m.name;
     e.score.assign(size_t(K) * T * R, NaN);

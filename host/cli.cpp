@@ -30,7 +30,7 @@ namespace {
 struct RunText {
   std::vector<std::string> scales, lengths, test_sizes, devices;
   std::string loss_scale, loss_exponent, replicates, seed, threads, items_per_unit, confidence;
-  std::string shard, checkpoint_every, loss_table;
+  std::string shard, checkpoint_every, loss_table, difficulty_sd, difficulty_bins, choices;
   std::vector<std::string> loss_table_scales, loss_table_losses;
 };
 
@@ -95,6 +95,15 @@ void add_run_options(CLI::App& run, Config& c, RunText& text) {
   // The same table inline, as config files and stored configurations hold it.
   run.add_option("--loss-table-scales", text.loss_table_scales)->delimiter(',')->group("");
   run.add_option("--loss-table-losses", text.loss_table_losses)->delimiter(',')->group("");
+  run.add_option("--difficulty-sd", text.difficulty_sd,
+                 "item difficulty: SD in logits of a Normal shift of each item's per-token logit "
+                 "[default 0: all items equally hard]")
+      ->group("Model");
+  run.add_option("--difficulty-bins", text.difficulty_bins,
+                 "equal-probability bins that quantize the difficulty [default 256]")
+      ->group("Model");
+  run.add_option("--task", c.task, "free-form | multiple-choice [default free-form]")->group("Task");
+  run.add_option("--choices", text.choices, "options per multiple-choice item [default 4]")->group("Task");
   run.add_option("--lengths", text.lengths, "target lengths, strictly increasing [default 1,2,3,4,5]")
       ->delimiter(',')
       ->group("Task");
@@ -182,6 +191,11 @@ void resolve(const CLI::App& run, Config& c, const RunText& text) {
     c.test_sizes.clear();
     for (const auto& t : text.test_sizes) c.test_sizes.push_back(parse_integer("--test-sizes", t));
   }
+  if (!text.difficulty_sd.empty()) c.difficulty_sd = parse_double("--difficulty-sd", text.difficulty_sd);
+  if (!text.difficulty_bins.empty()) {
+    c.difficulty_bins = parse_int32("--difficulty-bins", text.difficulty_bins, 1, 65536);
+  }
+  if (!text.choices.empty()) c.choices = parse_int32("--choices", text.choices, 2, 1000000);
   if (!text.replicates.empty()) {
     c.replicates = parse_int32("--replicates", text.replicates, 1, std::numeric_limits<int32_t>::max());
   }

@@ -91,18 +91,41 @@ std::string summary_table(const Results& results) {
       out << line;
     }
   }
+  const MetricResult* grade = results.metric("multiple_choice_grade");
+  const MetricResult* brier = results.metric("brier_score");
+  if (grade && brier) {
+    out << "\nMultiple choice (" << results.config.choices << " options) at L = " << L
+        << ", n = " << n << ": grade (nonlinear) vs Brier score (linear)\n";
+    out << "     scale  grade mean  analytic  brier mean  analytic\n";
+    for (int32_t s = 0; s < S; s += (s + step < S || s == S - 1) ? step : (S - 1 - s)) {
+      const size_t g = (size_t(s) * K + k) * T + t;
+      std::snprintf(line, sizeof(line), "  %8.2e  %10.4f  %8.4f  %10.4f  %8.4f\n", results.model.scale[s],
+                    grade->summary.mean[g], grade->expected[size_t(s) * K + k], brier->summary.mean[g],
+                    brier->expected[size_t(s) * K + k]);
+      out << line;
+      if (s == S - 1) break;
+    }
+  }
   const Emergence* e_exact = results.emergence_of("exact_match");
   const Emergence* e_edit = results.emergence_of("token_edit_distance");
+  const Emergence* e_grade = results.emergence_of("multiple_choice_grade");
+  const Emergence* e_brier = results.emergence_of("brier_score");
   if (e_exact && e_edit) {
     out << "\nEmergence score at L = " << L
         << " (median over replicates; large = looks emergent):\n";
-    out << "  test size  exact match  edit distance\n";
+    out << "  test size  exact match  edit distance" << (e_grade ? "  MC grade  Brier score" : "")
+        << "\n";
     for (int32_t tt = 0; tt < T; ++tt) {
       const size_t kt = size_t(k) * T + tt;
-      std::snprintf(line, sizeof(line), "  %9lld  %11.3g  %13.3g\n",
+      std::snprintf(line, sizeof(line), "  %9lld  %11.3g  %13.3g",
                     static_cast<long long>(results.config.test_sizes[tt]), e_exact->median[kt],
                     e_edit->median[kt]);
       out << line;
+      if (e_grade && e_brier) {
+        std::snprintf(line, sizeof(line), "  %8.3g  %11.3g", e_grade->median[kt], e_brier->median[kt]);
+        out << line;
+      }
+      out << "\n";
     }
   }
   return out.str();
@@ -303,12 +326,12 @@ int bench_command(const BenchOptions& options) {
   std::unique_ptr<Backend> backend = make_backend(config, &note);
   Sweep sweep(config);
   const UnitGrid grid = sweep.grid();
-  std::vector<int64_t> segment(size_t(NUM_TALLIES) * size_t(tally_cells(sweep.spec())), 0);
+  std::vector<int64_t> segment = sweep.zero_tallies();
   // Warm-up on a small sweep (thread pool, CUDA context and module load).
   {
     Config warm = bench_config(options, 1e7);
     Sweep warm_sweep(warm);
-    std::vector<int64_t> warm_segment(size_t(NUM_TALLIES) * size_t(tally_cells(warm_sweep.spec())));
+    std::vector<int64_t> warm_segment = warm_sweep.zero_tallies();
     sample_units(*backend, warm_sweep.grid(), all_unit_ids(warm_sweep.grid()), warm_segment, false);
   }
   auto start = std::chrono::steady_clock::now();

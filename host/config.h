@@ -22,7 +22,13 @@ struct Config {
   //! when non-empty it replaces the power law.
   std::vector<double> loss_table_scales, loss_table_losses;
   bool extrapolate = false;      //!< allow scales outside the loss table's range
+  // Item difficulty: d_i ~ Normal(0, difficulty_sd) shifts each item's per-token logit,
+  // quantized into difficulty_bins equal-probability bins (difficulty.h).
+  double difficulty_sd = 0.0;      //!< >= 0; 0 = every item equally hard (the paper's model)
+  int32_t difficulty_bins = 256;   //!< 1..65536
   // Task.
+  std::string task = "free-form";  //!< free-form | multiple-choice
+  int32_t choices = 4;             //!< options of a multiple-choice item, >= 2
   std::vector<int32_t> lengths;     //!< strictly increasing target lengths, 1..MAX_LENGTH
   std::vector<int64_t> test_sizes;  //!< strictly increasing nested test sizes, 1..MAX_ITEMS
   int32_t replicates = 100;         //!< independent test sets, >= 1

@@ -31,8 +31,14 @@ namespace {
 // prefixes (rounds 1..3 parts that depend on the group only) are computed once, per token
 // the token prefix once, and each call finishes with rounds 3..10.
 
+// Groups per block of the portable kernel.
 constexpr int GROUPS_PER_BLOCK = 8;
 constexpr int ITEMS_PER_BLOCK = GROUPS_PER_BLOCK * ITEMS_PER_GROUP;
+// The AVX2 kernel runs AVX2_PAIRS pairs of four-group sets per block.
+// One pair (8 groups): with two, the 16 Philox state registers alone fill AVX2's 16 ymm
+// registers and the spills cost more than the extra overlap gains (measured on Zen 1).
+constexpr int AVX2_PAIRS = 1;
+constexpr int AVX2_GROUPS_PER_BLOCK = 8 * AVX2_PAIRS;
 
 // Sums over the items sampled by a block kernel, for one length.
 struct LengthSums {
@@ -147,10 +153,11 @@ void flush_lane_sums(uint32_t* lanes, int32_t num_lengths, LengthSums* sums) {
 
 #if MIRAGE_HAVE_AVX2_PATH
 
-// AVX2 block kernel, same contract as sample_blocks_portable. A block is two sets of four
-// groups; Philox runs with one group per 64-bit lane (philox_batch.h), and each output word
-// of the two sets is packed into one register of eight 32-bit lanes (lane 2q: group q of the
-// first set, lane 2q+1: group q of the second), which hold the per-item counts k.
+// AVX2 block kernel, same contract as sample_blocks_portable but with blocks of
+// AVX2_GROUPS_PER_BLOCK groups: AVX2_PAIRS pairs of sets of four groups. Philox runs with one
+// group per 64-bit lane (philox_batch.h), and each output word of a pair of sets is packed
+// into one register of eight 32-bit lanes (lane 2q: group q of the first set, lane 2q+1:
+// group q of the second), which hold the per-item counts k.
 //
 // The comparison u < T is unsigned; AVX2 compares signed 32-bit lanes, so both sides are
 // offset by 2^31 (x ^ 0x80000000), which preserves order. For output words 0 and 2 the
@@ -162,6 +169,7 @@ __attribute__((target("avx2"))) void sample_blocks_avx2(const PhiloxStreamPrefix
                                                         int32_t num_lengths, uint32_t group_begin,
                                                         int64_t blocks, LengthSums* sums,
                                                         uint32_t* lanes) {
+  constexpr int SETS = 2 * AVX2_PAIRS;
   PhiloxStreamAvx2 v = philox_stream_avx2(prefix);
   const __m256i sign = _mm256_set1_epi32(static_cast<int32_t>(0x80000000u));
   v.k0[PHILOX_ROUNDS - 1] = _mm256_xor_si256(v.k0[PHILOX_ROUNDS - 1], sign);
@@ -169,54 +177,59 @@ __attribute__((target("avx2"))) void sample_blocks_avx2(const PhiloxStreamPrefix
   const __m256i t_signed = _mm256_set1_epi32(static_cast<int32_t>(threshold ^ 0x80000000u));
 
   // 32-bit lane accumulators [K][k, k^2, exact][8], flushed into the 64-bit sums before
-  // they can overflow: per block a lane gains at most 4 L^2 (four items of k <= L).
+  // they can overflow: per block a lane gains at most 4 AVX2_PAIRS L^2 (that many items,
+  // each k <= L).
   const int64_t max_length = lengths[num_lengths - 1];
-  const int64_t flush_every =
-      std::max<int64_t>(1, static_cast<int64_t>(0xFFFFFFFFull / (4 * max_length * max_length)));
-  const size_t lane_words = static_cast<size_t>(num_lengths) * 3 * 8;
-  std::fill(lanes, lanes + lane_words, 0u);
+  const int64_t flush_every = std::max<int64_t>(
+      1, static_cast<int64_t>(0xFFFFFFFFull / (4 * AVX2_PAIRS * max_length * max_length)));
+  std::fill(lanes, lanes + static_cast<size_t>(num_lengths) * 3 * 8, 0u);
   const __m256i lane_index = _mm256_setr_epi64x(0, 1, 2, 3);
   int64_t since_flush = 0;
   for (int64_t b = 0; b < blocks; ++b) {
-    // group0 + 7 < 2^32 (groups are addressed by 32-bit counter words), so the 64-bit lane
-    // adds give the counter words exactly.
-    const int64_t group0 = int64_t{group_begin} + b * GROUPS_PER_BLOCK;
-    const PhiloxGroups4 g_lo =
-        philox_group_prefix_avx2(v, _mm256_add_epi64(_mm256_set1_epi64x(group0), lane_index));
-    const PhiloxGroups4 g_hi = philox_group_prefix_avx2(
-        v, _mm256_add_epi64(_mm256_set1_epi64x(group0 + 4), lane_index));
-    __m256i k0 = _mm256_setzero_si256(), k1 = k0, k2 = k0, k3 = k0;
+    // The block's last group is < 2^32 (groups are addressed by 32-bit counter words), so
+    // the 64-bit lane adds give the counter words exactly.
+    const int64_t group0 = int64_t{group_begin} + b * AVX2_GROUPS_PER_BLOCK;
+    PhiloxGroups4 group[SETS];
+    for (int q = 0; q < SETS; ++q) {
+      group[q] = philox_group_prefix_avx2(
+          v, _mm256_add_epi64(_mm256_set1_epi64x(group0 + 4 * q), lane_index));
+    }
+    __m256i k[AVX2_PAIRS][ITEMS_PER_GROUP];
+    for (auto& pair : k) {
+      for (auto& word : pair) word = _mm256_setzero_si256();
+    }
     int32_t token = 0;
     for (int32_t i = 0; i < num_lengths; ++i) {
       const int32_t length = lengths[i];
       for (; token < length; ++token) {
         const PhiloxTokenPrefix t =
             philox_token_prefix(prefix, static_cast<uint32_t>(token) | (STREAM_TOKEN << TOKEN_BITS));
-        const __m256i hb_key = _mm256_set1_epi64x(t.hb_key);
-        const __m256i lo_b = _mm256_set1_epi64x(t.lo_b);
-        const detail::Philox4Lanes a = philox_finish_avx2(v, g_lo, hb_key, lo_b);
-        const detail::Philox4Lanes c = philox_finish_avx2(v, g_hi, hb_key, lo_b);
-        const __m256i u0 = _mm256_blend_epi32(a.x0, _mm256_slli_epi64(c.x0, 32), 0xAA);
-        const __m256i u1 = _mm256_xor_si256(
-            _mm256_blend_epi32(a.x1, _mm256_slli_epi64(c.x1, 32), 0xAA), sign);
-        const __m256i u2 = _mm256_blend_epi32(a.x2, _mm256_slli_epi64(c.x2, 32), 0xAA);
-        const __m256i u3 = _mm256_xor_si256(
-            _mm256_blend_epi32(a.x3, _mm256_slli_epi64(c.x3, 32), 0xAA), sign);
-        // The comparison gives -1 where u < T: subtracting it counts a correct token.
-        k0 = _mm256_sub_epi32(k0, _mm256_cmpgt_epi32(t_signed, u0));
-        k1 = _mm256_sub_epi32(k1, _mm256_cmpgt_epi32(t_signed, u1));
-        k2 = _mm256_sub_epi32(k2, _mm256_cmpgt_epi32(t_signed, u2));
-        k3 = _mm256_sub_epi32(k3, _mm256_cmpgt_epi32(t_signed, u3));
+        detail::Philox4Lanes x[SETS];
+        philox_finish_avx2(v, group, _mm256_set1_epi64x(t.hb_key), _mm256_set1_epi64x(t.lo_b), x);
+        for (int pair = 0; pair < AVX2_PAIRS; ++pair) {
+          const detail::Philox4Lanes& a = x[2 * pair];
+          const detail::Philox4Lanes& c = x[2 * pair + 1];
+          const __m256i u[ITEMS_PER_GROUP] = {
+              _mm256_blend_epi32(a.x0, _mm256_slli_epi64(c.x0, 32), 0xAA),
+              _mm256_xor_si256(_mm256_blend_epi32(a.x1, _mm256_slli_epi64(c.x1, 32), 0xAA), sign),
+              _mm256_blend_epi32(a.x2, _mm256_slli_epi64(c.x2, 32), 0xAA),
+              _mm256_xor_si256(_mm256_blend_epi32(a.x3, _mm256_slli_epi64(c.x3, 32), 0xAA), sign)};
+          // The comparison gives -1 where u < T: subtracting it counts a correct token.
+          for (int w = 0; w < ITEMS_PER_GROUP; ++w) {
+            k[pair][w] = _mm256_sub_epi32(k[pair][w], _mm256_cmpgt_epi32(t_signed, u[w]));
+          }
+        }
       }
       // k <= 4096 < 2^15, so vpmaddwd(k, k) (16-bit products, pairs summed) is k^2.
       const __m256i len = _mm256_set1_epi32(length);
-      const __m256i sum_k = _mm256_add_epi32(_mm256_add_epi32(k0, k1), _mm256_add_epi32(k2, k3));
-      const __m256i sum_sq =
-          _mm256_add_epi32(_mm256_add_epi32(_mm256_madd_epi16(k0, k0), _mm256_madd_epi16(k1, k1)),
-                           _mm256_add_epi32(_mm256_madd_epi16(k2, k2), _mm256_madd_epi16(k3, k3)));
-      const __m256i minus_exact =
-          _mm256_add_epi32(_mm256_add_epi32(_mm256_cmpeq_epi32(k0, len), _mm256_cmpeq_epi32(k1, len)),
-                           _mm256_add_epi32(_mm256_cmpeq_epi32(k2, len), _mm256_cmpeq_epi32(k3, len)));
+      __m256i sum_k = _mm256_setzero_si256(), sum_sq = sum_k, minus_exact = sum_k;
+      for (const auto& pair : k) {
+        for (const __m256i& kw : pair) {
+          sum_k = _mm256_add_epi32(sum_k, kw);
+          sum_sq = _mm256_add_epi32(sum_sq, _mm256_madd_epi16(kw, kw));
+          minus_exact = _mm256_add_epi32(minus_exact, _mm256_cmpeq_epi32(kw, len));
+        }
+      }
       auto* acc = reinterpret_cast<__m256i*>(lanes + static_cast<size_t>(i) * 24);
       _mm256_storeu_si256(acc, _mm256_add_epi32(_mm256_loadu_si256(acc), sum_k));
       _mm256_storeu_si256(acc + 1, _mm256_add_epi32(_mm256_loadu_si256(acc + 1), sum_sq));
@@ -286,8 +299,10 @@ void sample_unit_cpu(const SweepSpec& spec, const WorkUnit& unit, ItemTally* per
   // Whole groups start at full_begin; blocks of them run on the block kernel.
   const int64_t full_begin = (unit.item_begin + ITEMS_PER_GROUP - 1) / ITEMS_PER_GROUP;
   const int64_t full_end = unit.item_end / ITEMS_PER_GROUP;
-  const int64_t blocks = full_end > full_begin ? (full_end - full_begin) / GROUPS_PER_BLOCK : 0;
-  const int64_t block_end = full_begin + blocks * GROUPS_PER_BLOCK;
+  const int64_t block_groups =
+      kernel == CpuKernel::avx2 ? AVX2_GROUPS_PER_BLOCK : GROUPS_PER_BLOCK;
+  const int64_t blocks = full_end > full_begin ? (full_end - full_begin) / block_groups : 0;
+  const int64_t block_end = full_begin + blocks * block_groups;
   if (blocks > 0) {
     Scratch& scratch = thread_scratch(spec.num_lengths);
     LengthSums* sums = scratch.sums.data();
@@ -306,7 +321,7 @@ void sample_unit_cpu(const SweepSpec& spec, const WorkUnit& unit, ItemTally* per
 #else
     sample_blocks_portable(prefix, t, spec.length, spec.num_lengths, g0, blocks, sums);
 #endif
-    const int64_t m = blocks * ITEMS_PER_BLOCK;
+    const int64_t m = blocks * block_groups * ITEMS_PER_GROUP;
     for (int32_t i = 0; i < spec.num_lengths; ++i) {
       const int64_t length = spec.length[i];
       const auto sum_k = static_cast<int64_t>(sums[i].k);
@@ -321,6 +336,21 @@ void sample_unit_cpu(const SweepSpec& spec, const WorkUnit& unit, ItemTally* per
 }
 
 namespace {
+
+// Counts the unit's items per difficulty bin in `local`, then adds them to the shared array
+// with one atomic per nonzero bin: units of one (segment, replicate) may run on different
+// threads.
+void add_bin_counts(const SweepSpec& spec, const WorkUnit& unit, std::vector<int64_t>& local,
+                    int64_t* segment_tallies) {
+  std::fill(local.begin(), local.end(), 0);
+  count_unit_bins(spec, unit, local.data());
+  for (uint32_t b = 0; b < local.size(); ++b) {
+    if (local[b] == 0) continue;
+    int64_t& cell = segment_tallies[bin_count_index(spec, unit.segment, unit.replicate, b)];
+#pragma omp atomic
+    cell += local[b];
+  }
+}
 
 class CpuBackend final : public Backend {
  public:
@@ -341,12 +371,19 @@ class CpuBackend final : public Backend {
 #pragma omp parallel num_threads(threads_)
     {
       std::vector<ItemTally> per_length(static_cast<size_t>(spec.num_lengths));
+      std::vector<int64_t> bin_counts(static_cast<size_t>(spec.num_bins));
       // Dynamic scheduling: units differ in size (segments of nested test sets).
 #pragma omp for schedule(dynamic, 1)
       for (int64_t u = 0; u < count; ++u) {
         const WorkUnit unit = unit_at(grid, unit_ids[u]);
         for (ItemTally& t : per_length) t = ItemTally{};
-        sample_unit_cpu(spec, unit, per_length.data());
+        if (spec.num_bins > 0) {
+          // Item difficulty: per-item thresholds, on the core's scalar sampler.
+          sample_unit_reference(spec, unit, per_length.data());
+          if (unit.scale == 0) add_bin_counts(spec, unit, bin_counts, segment_tallies);
+        } else {
+          sample_unit_cpu(spec, unit, per_length.data());
+        }
         for (int32_t k = 0; k < spec.num_lengths; ++k) {
           const int64_t values[NUM_TALLIES] = {per_length[k].exact_match, per_length[k].token_errors,
                                                per_length[k].token_errors_sq};

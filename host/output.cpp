@@ -76,6 +76,21 @@ void write_hdf5(const Results& results, const std::string& path) {
     f.write("/task/test_size", results.config.test_sizes, {T});
     f.attr("/task/test_size", "replicates", int64_t{results.config.replicates});
 
+    if (results.model.num_bins() > 0) {
+      const hsize_t B = hsize_t(results.model.num_bins());
+      f.write("/model/difficulty/bin_probability", results.model.bin_probability, {B});
+      f.write("/model/difficulty/bin_shift", results.model.bin_shift, {B});
+      f.write("/model/difficulty/p_token", results.model.bin_p_token, {S, B});
+      f.attr("/model/difficulty", "sd", results.config.difficulty_sd);
+      f.attr("/model/difficulty", "definition",
+             std::string("p_i = sigmoid(logit(p) + d_i), d_i ~ Normal(0, sd) quantized into "
+                         "equal-probability bins represented by their conditional medians"));
+      f.write("/counts/difficulty_bin", results.counts.difficulty_bin, {T, R, B});
+    }
+    f.attr("/task", "kind", results.config.task);
+    if (results.config.task == "multiple-choice") {
+      f.attr("/task", "choices", int64_t{results.config.choices});
+    }
     f.write("/counts/exact_match", results.counts.exact_match, per_replicate);
     f.write("/counts/token_errors", results.counts.token_errors, per_replicate);
     f.write("/counts/token_errors_sq", results.counts.token_errors_sq, per_replicate);
@@ -137,7 +152,8 @@ void write_hdf5(const Results& results, const std::string& path) {
       f.write(group + "/q025", e.q025, {K, T});
       f.write(group + "/q975", e.q975, {K, T});
       f.write(group + "/expected", e.expected, {K});
-      f.attr(group, "curve", std::string(e.metric == "token_edit_distance" ? "-estimate" : "estimate"));
+      const bool lower_is_better = e.metric == "token_edit_distance" || e.metric == "brier_score";
+      f.attr(group, "curve", std::string(lower_is_better ? "-estimate" : "estimate"));
     }
     if (!results.emergence.empty()) {
       f.attr("/emergence", "definition",

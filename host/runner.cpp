@@ -106,7 +106,7 @@ SampledSweep sample_sweep(const Config& input, const Communicator& comm, std::st
   Sweep sweep(config);
   const UnitGrid grid = sweep.grid();
   const int64_t units = num_units(grid);
-  const size_t tally_size = size_t(NUM_TALLIES) * size_t(tally_cells(sweep.spec()));
+  const size_t tally_size = size_t(segment_tally_size(sweep.spec()));
 
   SampledSweep out;
   out.backend = backend->name();

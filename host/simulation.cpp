@@ -4,6 +4,7 @@
 #include <algorithm>
 #include <numeric>
 
+#include "difficulty.h"
 #include "loss_table.h"
 #include "mirage/model.h"
 #include "progress.h"
@@ -23,6 +24,18 @@ ModelTable make_model(const Config& config) {
     model.p_token.push_back(p);
     model.threshold.push_back(token_threshold(p));
   }
+  if (config.difficulty_sd > 0.0) {
+    const DifficultyBins bins = make_difficulty_bins(config.difficulty_sd, config.difficulty_bins);
+    model.bin_probability = bins.probability;
+    model.bin_shift = bins.representative;
+    for (double p : model.p_token) {
+      for (double shift : bins.representative) {
+        const double q = shifted_probability(p, shift);
+        model.bin_p_token.push_back(q);
+        model.bin_threshold.push_back(token_threshold(q));
+      }
+    }
+  }
   return model;
 }
 
@@ -39,6 +52,8 @@ Sweep::Sweep(const Config& config)
   spec_.threshold = model_.threshold.data();
   spec_.length = lengths_.data();
   spec_.test_size = test_sizes_.data();
+  spec_.num_bins = model_.num_bins();
+  spec_.bin_threshold = model_.bin_threshold.empty() ? nullptr : model_.bin_threshold.data();
 }
 
 int64_t Sweep::total_draws() const {
@@ -62,6 +77,19 @@ Counts nested_counts(const SweepSpec& spec, const std::vector<int64_t>& segment_
             running += segment_tallies[tally_array_index(spec, tally, s, k, t, r)];
             dst[tally_index(spec, s, k, t, r)] = running;
           }
+        }
+      }
+    }
+  }
+  const int32_t B = spec.num_bins;
+  if (B > 0) {
+    counts.difficulty_bin.assign(size_t(spec.num_test_sizes) * spec.num_replicates * B, 0);
+    for (int32_t r = 0; r < spec.num_replicates; ++r) {
+      for (int32_t b = 0; b < B; ++b) {
+        int64_t running = 0;
+        for (int32_t t = 0; t < spec.num_test_sizes; ++t) {
+          running += segment_tallies[size_t(bin_count_index(spec, t, r, uint32_t(b)))];
+          counts.difficulty_bin[(size_t(t) * spec.num_replicates + r) * B + b] = running;
         }
       }
     }

@@ -31,9 +31,6 @@ uint64_t tally_checksum(const std::vector<uint8_t>& done, const std::vector<int6
 }
 
 void write_tally_file(const TallyFile& file, const std::string& path) {
-  const Config& c = file.config;
-  const hsize_t S = c.scales.size(), K = c.lengths.size(), T = c.test_sizes.size(),
-                R = static_cast<hsize_t>(c.replicates);
   h5::write_atomically(path, [&](h5::File& f) {
     f.attr("/", "filetype", std::string(TALLY_FILETYPE));
     f.attr("/", "format_version", std::vector<int32_t>{FORMAT_VERSION_MAJOR, FORMAT_VERSION_MINOR});
@@ -41,7 +38,7 @@ void write_tally_file(const TallyFile& file, const std::string& path) {
     f.attr("/", "mirage_version", std::string(MIRAGE_VERSION_STRING));
     f.attr("/", "git_sha", std::string(MIRAGE_GIT_SHA));
     f.attr("/", "created_utc", utc_now());
-    f.attr("/", "seed", c.seed);
+    f.attr("/", "seed", file.config.seed);
     f.attr("/", "shard_index", int64_t{file.shard_index});
     f.attr("/", "shard_count", int64_t{file.shard_count});
     f.attr("/", "num_units", int64_t(file.done.size()));
@@ -53,7 +50,11 @@ void write_tally_file(const TallyFile& file, const std::string& path) {
     f.attr("/config", "config_toml", file.config_toml);
     f.attr("/config", "sampling_identity", file.identity);
     f.write("/units/done", file.done, {hsize_t(file.done.size())});
-    f.write("/tallies/segment", file.segment, {hsize_t(NUM_TALLIES), S, K, T, R});
+    // Flat: the NUM_TALLIES [S][K][T][R] arrays, then [T][R][B] difficulty-bin counts.
+    f.write("/tallies/segment", file.segment, {hsize_t(file.segment.size())});
+    f.attr("/tallies/segment", "layout",
+           std::string("int64 [3][S][K][T][R] (exact_match, token_errors, token_errors_sq) per "
+                       "segment, then [T][R][B] items per difficulty bin"));
   });
 }
 
@@ -88,7 +89,8 @@ TallyFile read_tally_file(const std::string& option, const std::string& path) {
     file.config = config_from_toml(file.config_toml, option + " '" + path + "'");
     const Config& c = file.config;
     const size_t cells = c.scales.size() * c.lengths.size() * c.test_sizes.size() * size_t(c.replicates);
-    if (file.segment.size() != size_t(NUM_TALLIES) * cells || sampling_identity(c) != file.identity) {
+    const size_t bins = c.difficulty_sd > 0 ? c.test_sizes.size() * size_t(c.replicates) * size_t(c.difficulty_bins) : 0;
+    if (file.segment.size() != size_t(NUM_TALLIES) * cells + bins || sampling_identity(c) != file.identity) {
       throw refuse("is corrupted: its tallies do not match its configuration");
     }
     return file;

@@ -128,6 +128,23 @@ TEST(Config, RefusesBadTask) {
   expect_refused(c, {"--replicates", "0", "at least 1"});
 }
 
+TEST(Config, RefusesBadDifficultyAndTask) {
+  Config c = valid();
+  c.difficulty_sd = -0.5;
+  expect_refused(c, {"--difficulty-sd", "-0.5", "0 to 50"});
+  c.difficulty_sd = std::numeric_limits<double>::quiet_NaN();
+  expect_refused(c, {"--difficulty-sd", "nan"});
+  c = valid();
+  c.difficulty_bins = 0;
+  expect_refused(c, {"--difficulty-bins", "0", "1 to 65536"});
+  c = valid();
+  c.task = "essay";
+  expect_refused(c, {"--task", "essay", "free-form, multiple-choice"});
+  c = valid();
+  c.choices = 1;
+  expect_refused(c, {"--choices", "1", "2 to"});
+}
+
 TEST(Config, RefusesBadExecutionAndStatistics) {
   Config c = valid();
   c.backend = "tpu";

@@ -7,8 +7,14 @@
 #include <filesystem>
 #include <fstream>
 
+#include <boost/math/distributions/normal.hpp>
+
 #include "analysis.h"
 #include "cli.h"
+#include "commands.h"
+#include "difficulty.h"
+#include "mirage/model.h"
+#include "mirage/sampler.h"
 #include "config.h"
 #include "loss_table.h"
 #include "simulation.h"
@@ -140,6 +146,222 @@ TEST(LossTableConfig, ExampleTableReads) {
   EXPECT_EQ(t.scale.size(), 8u);
   EXPECT_EQ(t.scale.front(), 7e7);
   EXPECT_EQ(t.loss.back(), 1.9366);
+}
+
+}  // namespace
+}  // namespace mirage
+
+// ---------------------------------------------------------------------------------------
+// Item difficulty and multiple choice.
+
+namespace mirage {
+namespace {
+
+TEST(Difficulty, BinsHaveEqualMassAndConditionalMedians) {
+  for (int32_t B : {1, 7, 256}) {
+    const DifficultyBins bins = make_difficulty_bins(1.5, B);
+    ASSERT_EQ(bins.probability.size(), size_t(B));
+    double total = 0.0;
+    for (int32_t b = 0; b < B; ++b) {
+      // Exact sampler probabilities: within one word (2^-32) of 1/B.
+      EXPECT_NEAR(bins.probability[b], 1.0 / B, 0x1p-32) << "B " << B << " bin " << b;
+      total += bins.probability[b];
+      // The representative splits the bin's mass in half: Phi(rep / sigma) = (b + 1/2) / B
+      // (Boost.Math normal CDF, independent of the quantile used to build it).
+      const boost::math::normal_distribution<double> normal(0.0, 1.5);
+      EXPECT_NEAR(boost::math::cdf(normal, bins.representative[b]), (b + 0.5) / B, 1e-12);
+      // Symmetric about 0.
+      EXPECT_NEAR(bins.representative[b], -bins.representative[B - 1 - b], 1e-12);
+    }
+    EXPECT_NEAR(total, 1.0, 1e-15);
+  }
+  // 256 divides 2^32: exactly equal.
+  const DifficultyBins bins = make_difficulty_bins(1.0, 256);
+  for (double p : bins.probability) EXPECT_EQ(p, 1.0 / 256);
+  // The sampler's bin of a word: floor(u B / 2^32).
+  EXPECT_EQ(difficulty_bin(0u, 256), 0u);
+  EXPECT_EQ(difficulty_bin(0xffffffffu, 256), 255u);
+  EXPECT_EQ(difficulty_bin(0x80000000u, 3), 1u);
+}
+
+TEST(Difficulty, ShiftedProbability) {
+  EXPECT_DOUBLE_EQ(shifted_probability(0.5, 0.0), 0.5);
+  EXPECT_NEAR(shifted_probability(0.5, std::log(3.0)), 0.75, 1e-15);  // odds 1 -> 3
+  EXPECT_NEAR(shifted_probability(0.2, -std::log(4.0)), 1.0 / 17, 1e-15);  // odds 1/4 -> 1/16
+  EXPECT_EQ(shifted_probability(0.0, 5.0), 0.0);
+  EXPECT_EQ(shifted_probability(1.0, -5.0), 1.0);
+}
+
+TEST(MultipleChoice, GradeAndBrierByHand) {
+  EXPECT_EQ(choice_grade(0.3, 4), 1.0);
+  EXPECT_EQ(choice_grade(0.25, 4), 0.0);  // ties with the distractors: not the largest mass
+  EXPECT_EQ(choice_grade(0.5, 2), 0.0);
+  EXPECT_EQ(choice_grade(0.51, 2), 1.0);
+  // (1 - q)^2 + (K - 1) ((1 - q) / (K - 1))^2
+  EXPECT_NEAR(brier_score(0.3, 4), 0.49 + 3 * (0.7 / 3) * (0.7 / 3), 1e-15);
+  EXPECT_NEAR(brier_score(0.5, 2), 0.5, 1e-15);
+  EXPECT_EQ(brier_score(1.0, 5), 0.0);
+  EXPECT_NEAR(brier_score(0.0, 4), 1.0 + 1.0 / 3, 1e-15);
+}
+
+Config small_sweep() {
+  Config c = default_config();
+  c.scales = parse_scales("--scales", {"1e8:1e12:9"});
+  c.lengths = {1, 3, 5};
+  c.test_sizes = {2000};
+  c.replicates = 20;
+  c.seed = 8080;
+  c.backend = "cpu";
+  c.quiet = true;
+  return c;
+}
+
+// Sigma = 0 leaves the token stream untouched: these sums were recorded from mirage before
+// item difficulty existed (sample_unit_reference of commit 74b1e17) for small_sweep().
+constexpr int64_t PINNED_EXACT = 419320;
+constexpr int64_t PINNED_ERRORS = 1457024;
+constexpr int64_t PINNED_ERRORS_SQ = 4472522;
+TEST(Difficulty, ZeroSigmaReproducesThePinnedTallies) {
+  Config c = small_sweep();
+  const Results r = simulate(c, "test", nullptr);
+  int64_t exact = 0, errors = 0, errors_sq = 0;
+  for (size_t i = 0; i < r.counts.exact_match.size(); ++i) {
+    exact += r.counts.exact_match[i];
+    errors += r.counts.token_errors[i];
+    errors_sq += r.counts.token_errors_sq[i];
+  }
+  EXPECT_EQ(exact, PINNED_EXACT);
+  EXPECT_EQ(errors, PINNED_ERRORS);
+  EXPECT_EQ(errors_sq, PINNED_ERRORS_SQ);
+  EXPECT_TRUE(r.counts.difficulty_bin.empty());
+}
+
+// With sigma > 0 the simulated means match the bin-averaged analytic values within 4 SE at
+// every (scale, length); per-item variances of the mixture computed here independently.
+TEST(Difficulty, MeansMatchBinAveragedValues) {
+  Config c = small_sweep();
+  c.difficulty_sd = 1.5;
+  c.difficulty_bins = 64;
+  const Results r = simulate(c, "test", nullptr);
+  ASSERT_EQ(r.model.num_bins(), 64);
+  const MetricResult* exact = r.metric("exact_match");
+  const MetricResult* edit = r.metric("token_edit_distance");
+  const double items = double(c.test_sizes[0]) * c.replicates;
+  const int32_t K = r.num_lengths();
+  for (int32_t s = 0; s < r.num_scales(); ++s) {
+    for (int32_t k = 0; k < K; ++k) {
+      const int32_t L = c.lengths[k];
+      double a = 0, e1 = 0, e2 = 0;
+      for (int32_t b = 0; b < 64; ++b) {
+        const double w = r.model.bin_probability[b];
+        const double p = threshold_probability(r.model.bin_threshold[size_t(s) * 64 + b]);
+        a += w * std::pow(p, L);
+        e1 += w * L * (1 - p);
+        e2 += w * (L * p * (1 - p) + L * L * (1 - p) * (1 - p));
+      }
+      const size_t g = size_t(s) * K + k;
+      EXPECT_NEAR(exact->expected[g], a, 1e-9);
+      if (a > 0 && a < 1) {
+        EXPECT_LT(std::fabs(exact->summary.mean[g] - a) / std::sqrt(a * (1 - a) / items), 4.0)
+            << "scale " << c.scales[s] << " L " << L;
+      }
+      const double var = e2 - e1 * e1;
+      EXPECT_LT(std::fabs(edit->summary.mean[g] - e1) / std::sqrt(var / items), 4.0)
+          << "scale " << c.scales[s] << " L " << L;
+    }
+  }
+  // Bins are counted once per item and replicate.
+  int64_t counted = 0;
+  for (int64_t x : r.counts.difficulty_bin) counted += x;
+  EXPECT_EQ(counted, int64_t(c.test_sizes[0]) * c.replicates);
+}
+
+// A spread of difficulty smooths exact match: at the scale where p^5 = 1/2 for the average
+// item, the curve's slope in log N is lower with sigma = 2 than with sigma = 0.
+TEST(Difficulty, SpreadSmoothsExactMatch) {
+  Config c = small_sweep();
+  c.scales = parse_scales("--scales", {"1e9:1e12:31"});
+  c.lengths = {5};
+  c.replicates = 2;
+  c.test_sizes = {100};
+  const Results sharp = simulate(c, "test", nullptr);
+  c.difficulty_sd = 2.0;
+  const Results smooth = simulate(c, "test", nullptr);
+  double steepest_sharp = 0, steepest_smooth = 0;
+  for (int32_t s = 1; s < 31; ++s) {
+    steepest_sharp = std::max(steepest_sharp, sharp.metric("exact_match")->expected[s] -
+                                                  sharp.metric("exact_match")->expected[s - 1]);
+    steepest_smooth = std::max(steepest_smooth, smooth.metric("exact_match")->expected[s] -
+                                                    smooth.metric("exact_match")->expected[s - 1]);
+  }
+  EXPECT_LT(steepest_smooth, 0.8 * steepest_sharp);
+}
+
+TEST(MultipleChoice, WithoutDifficultyGradeIsAStepAndBrierIsSmooth) {
+  Config c = small_sweep();
+  c.task = "multiple-choice";
+  c.choices = 4;
+  c.scales = parse_scales("--scales", {"1e8:1e12:41"});
+  c.replicates = 3;
+  const Results r = simulate(c, "test", nullptr);
+  const MetricResult* grade = r.metric("multiple_choice_grade");
+  const MetricResult* brier = r.metric("brier_score");
+  ASSERT_NE(grade, nullptr);
+  ASSERT_NE(brier, nullptr);
+  const int32_t K = r.num_lengths();
+  for (int32_t s = 0; s < r.num_scales(); ++s) {
+    for (int32_t k = 0; k < K; ++k) {
+      const double q = std::pow(r.model.p_token[s], c.lengths[k]);
+      const size_t g = size_t(s) * K + k;
+      // Every item is identical: the estimates equal the analytic values exactly.
+      EXPECT_EQ(grade->summary.mean[g], q > 0.25 ? 1.0 : 0.0);
+      EXPECT_NEAR(brier->summary.mean[g], brier_score(q, 4), 1e-12);
+      EXPECT_NEAR(brier->expected[g], brier_score(q, 4), 1e-15);
+    }
+  }
+  const Emergence* e_grade = r.emergence_of("multiple_choice_grade");
+  const Emergence* e_brier = r.emergence_of("brier_score");
+  ASSERT_NE(e_grade, nullptr);
+  // The grade jumps (an infinite score: its median step is 0), the Brier score improves
+  // smoothly (finite and positive, since the curve is -Brier).
+  EXPECT_TRUE(std::isinf(e_grade->expected[2]));
+  EXPECT_TRUE(std::isfinite(e_brier->expected[2]));
+  EXPECT_GT(e_brier->expected[2], 0.0);
+}
+
+TEST(MultipleChoice, WithDifficultyMeansMatchAnalyticWithinFourSE) {
+  Config c = small_sweep();
+  c.task = "multiple-choice";
+  c.choices = 4;
+  c.difficulty_sd = 1.0;
+  c.difficulty_bins = 32;
+  const Results r = simulate(c, "test", nullptr);
+  const MetricResult* grade = r.metric("multiple_choice_grade");
+  const MetricResult* brier = r.metric("brier_score");
+  const double items = double(c.test_sizes[0]) * c.replicates;
+  const int32_t K = r.num_lengths();
+  for (int32_t s = 0; s < r.num_scales(); ++s) {
+    for (int32_t k = 0; k < K; ++k) {
+      const size_t g = size_t(s) * K + k;
+      double a = 0, m1 = 0, m2 = 0;
+      for (int32_t b = 0; b < 32; ++b) {
+        const double q = std::pow(r.model.bin_p_token[size_t(s) * 32 + b], c.lengths[k]);
+        const double w = r.model.bin_probability[b];
+        a += w * choice_grade(q, 4);
+        m1 += w * brier_score(q, 4);
+        m2 += w * brier_score(q, 4) * brier_score(q, 4);
+      }
+      EXPECT_NEAR(grade->expected[g], a, 1e-12);
+      EXPECT_NEAR(brier->expected[g], m1, 1e-12);
+      if (a > 0 && a < 1) {
+        EXPECT_LT(std::fabs(grade->summary.mean[g] - a) / std::sqrt(a * (1 - a) / items), 4.0);
+      }
+      const double var = m2 - m1 * m1;
+      if (var > 1e-15) {
+        EXPECT_LT(std::fabs(brier->summary.mean[g] - m1) / std::sqrt(var / items), 4.0);
+      }
+    }
+  }
 }
 
 }  // namespace

@@ -75,7 +75,7 @@ TEST_F(OutputTest, HdfFileHasTheDesignSchema) {
   EXPECT_EQ(f.read_int64("/counts/exact_match"), results_.counts.exact_match);
   EXPECT_EQ(f.read_int64("/counts/token_errors"), results_.counts.token_errors);
   EXPECT_EQ(f.read_int64("/counts/token_errors_sq"), results_.counts.token_errors_sq);
-  for (const std::string& metric : metric_names()) {
+  for (const std::string& metric : metric_names(config_)) {
     const std::string g = "/metrics/" + metric;
     for (const char* d : {"estimate", "ci_low", "ci_high"}) {
       EXPECT_EQ(f.dims(g + "/" + d), SKTR) << g << "/" << d;

@@ -49,14 +49,48 @@ MIRAGE_HD inline void add_unit_tallies(const SweepSpec& spec, const WorkUnit& un
   }
 }
 
-//! Samples tokens 0..max_length-1 of items 4*group..4*group+3 of replicate r at scale s and
-//! calls `visit(length_index, length, k)` after token length[length_index]-1 for every length,
+//! The difficulty bin of an item whose difficulty-stream word is u: floor(u * B / 2^32), in
+//! [0, B). Integer-only, so every backend bins identically.
+MIRAGE_HD inline uint32_t difficulty_bin(uint32_t u, uint32_t bins) {
+  return static_cast<uint32_t>((static_cast<uint64_t>(u) * bins) >> 32);
+}
+
+//! Difficulty bins of items 4*group..4*group+3 of replicate r: one Philox call of the
+//! difficulty stream (token index 0, scale 0: an item's difficulty does not depend on the
+//! scale), word w for item 4*group+w. Precondition: spec.num_bins > 0.
+MIRAGE_HD inline void group_bins(const SweepSpec& spec, uint32_t replicate, uint32_t group,
+                                 uint32_t* bins) {
+  const PhiloxCounter x = philox4x32_10(
+      philox_counter(group, 0u, STREAM_DIFFICULTY, 0u, replicate), philox_key(spec.seed));
+  for (int w = 0; w < ITEMS_PER_GROUP; ++w) {
+    bins[w] = difficulty_bin(x.v[w], static_cast<uint32_t>(spec.num_bins));
+  }
+}
+
+//! Token thresholds of items 4*group..4*group+3 at scale s: threshold[s] for all four without
+//! difficulty, else each item's (scale, bin) threshold.
+MIRAGE_HD inline void group_thresholds(const SweepSpec& spec, uint32_t replicate, uint32_t scale,
+                                       uint32_t group, uint64_t* thresholds) {
+  if (spec.num_bins == 0) {
+    for (int w = 0; w < ITEMS_PER_GROUP; ++w) thresholds[w] = spec.threshold[scale];
+    return;
+  }
+  uint32_t bins[ITEMS_PER_GROUP];
+  group_bins(spec, replicate, group, bins);
+  for (int w = 0; w < ITEMS_PER_GROUP; ++w) {
+    thresholds[w] = spec.bin_threshold[int64_t{scale} * spec.num_bins + bins[w]];
+  }
+}
+
+//! Samples tokens 0..max_length-1 of items 4*group..4*group+3 of replicate r at scale s, item
+//! 4*group+w being correct on a token iff its uniform < thresholds[w], and calls
+//! `visit(length_index, length, k)` after token length[length_index]-1 for every length,
 //! where k[w] is the number of correct tokens of item 4*group+w among the first `length`.
 //! `lengths` must be strictly increasing and >= 1.
 template <class Visitor>
 MIRAGE_HD inline void sample_group(uint64_t seed, uint32_t replicate, uint32_t scale,
-                                   uint32_t group, uint64_t threshold, const int32_t* lengths,
-                                   int32_t num_lengths, Visitor&& visit) {
+                                   uint32_t group, const uint64_t* thresholds,
+                                   const int32_t* lengths, int32_t num_lengths, Visitor&& visit) {
   const PhiloxKey key = philox_key(seed);
   uint32_t k[ITEMS_PER_GROUP] = {0u, 0u, 0u, 0u};
   int32_t next = 0;
@@ -64,12 +98,45 @@ MIRAGE_HD inline void sample_group(uint64_t seed, uint32_t replicate, uint32_t s
   for (int32_t j = 0; j < last; ++j) {
     const PhiloxCounter x = philox4x32_10(
         philox_counter(group, static_cast<uint32_t>(j), STREAM_TOKEN, scale, replicate), key);
-    for (int w = 0; w < ITEMS_PER_GROUP; ++w) k[w] += token_correct(x.v[w], threshold);
+    for (int w = 0; w < ITEMS_PER_GROUP; ++w) k[w] += token_correct(x.v[w], thresholds[w]);
     if (j + 1 == lengths[next]) {
       visit(next, lengths[next], k);
       ++next;
     }
   }
+}
+
+//! sample_group with one threshold for all four items (no item difficulty).
+template <class Visitor>
+MIRAGE_HD inline void sample_group(uint64_t seed, uint32_t replicate, uint32_t scale,
+                                   uint32_t group, uint64_t threshold, const int32_t* lengths,
+                                   int32_t num_lengths, Visitor&& visit) {
+  const uint64_t thresholds[ITEMS_PER_GROUP] = {threshold, threshold, threshold, threshold};
+  sample_group(seed, replicate, scale, group, thresholds, lengths, num_lengths, visit);
+}
+
+//! Adds the unit's items per difficulty bin into counts[0..B) (whatever the unit's scale).
+MIRAGE_HD inline void count_unit_bins(const SweepSpec& spec, const WorkUnit& unit, int64_t* counts) {
+  const int64_t first_group = unit.item_begin / ITEMS_PER_GROUP;
+  const int64_t end_group = (unit.item_end + ITEMS_PER_GROUP - 1) / ITEMS_PER_GROUP;
+  for (int64_t g = first_group; g < end_group; ++g) {
+    uint32_t bins[ITEMS_PER_GROUP];
+    group_bins(spec, static_cast<uint32_t>(unit.replicate), static_cast<uint32_t>(g), bins);
+    for (int w = 0; w < ITEMS_PER_GROUP; ++w) {
+      const int64_t item = g * ITEMS_PER_GROUP + w;
+      if (item >= unit.item_begin && item < unit.item_end) ++counts[bins[w]];
+    }
+  }
+}
+
+//! Adds the difficulty-bin counts of the unit's items into a segment-tally array. Only units
+//! of scale 0 count (an item's bin does not depend on the scale, and each item must be
+//! counted once per replicate). No-op without difficulty bins. Not atomic.
+MIRAGE_HD inline void add_unit_bin_counts(const SweepSpec& spec, const WorkUnit& unit,
+                                          int64_t* segment_tallies) {
+  if (spec.num_bins == 0 || unit.scale != 0) return;
+  count_unit_bins(spec, unit,
+                  segment_tallies + bin_count_index(spec, unit.segment, unit.replicate, 0u));
 }
 
 //! Reference sampler for one work unit: adds the unit's tallies, one ItemTally per length, to
@@ -78,13 +145,15 @@ MIRAGE_HD inline void sample_group(uint64_t seed, uint32_t replicate, uint32_t s
 //! with this bit for bit.
 MIRAGE_HD inline void sample_unit_reference(const SweepSpec& spec, const WorkUnit& unit,
                                             ItemTally* out) {
-  const uint64_t threshold = spec.threshold[unit.scale];
   const int64_t first_group = unit.item_begin / ITEMS_PER_GROUP;
   const int64_t end_group = (unit.item_end + ITEMS_PER_GROUP - 1) / ITEMS_PER_GROUP;
   for (int64_t g = first_group; g < end_group; ++g) {
     const int64_t item0 = g * ITEMS_PER_GROUP;
+    uint64_t thresholds[ITEMS_PER_GROUP];
+    group_thresholds(spec, static_cast<uint32_t>(unit.replicate), static_cast<uint32_t>(unit.scale),
+                     static_cast<uint32_t>(g), thresholds);
     sample_group(spec.seed, static_cast<uint32_t>(unit.replicate),
-                 static_cast<uint32_t>(unit.scale), static_cast<uint32_t>(g), threshold,
+                 static_cast<uint32_t>(unit.scale), static_cast<uint32_t>(g), thresholds,
                  spec.length, spec.num_lengths,
                  [&](int32_t index, int32_t length, const uint32_t* k) {
                    for (int w = 0; w < ITEMS_PER_GROUP; ++w) {

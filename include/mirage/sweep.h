@@ -40,6 +40,11 @@ struct SweepSpec {
   const uint64_t* threshold = nullptr;  //!< [S] token thresholds, see model.h
   const int32_t* length = nullptr;      //!< [K] strictly increasing target lengths >= 1
   const int64_t* test_size = nullptr;   //!< [T] strictly increasing nested test sizes >= 1
+  //! Item difficulty bins B (0: every item uses threshold[s]). When B > 0 each item draws a
+  //! bin from the difficulty stream and uses bin_threshold[s * B + bin], and the sampler also
+  //! counts items per (segment, replicate, bin); `threshold` is then unused.
+  int32_t num_bins = 0;
+  const uint64_t* bin_threshold = nullptr;  //!< [S][B] when num_bins > 0
 };
 
 //! Longest target length of the sweep.
@@ -71,6 +76,20 @@ MIRAGE_HD inline int64_t tally_array_index(const SweepSpec& spec, int tally, int
                                            int32_t length_index, int32_t test_index,
                                            int32_t replicate) {
   return tally * tally_cells(spec) + tally_index(spec, scale, length_index, test_index, replicate);
+}
+
+//! Number of int64 in a segment-tally array: the NUM_TALLIES tally arrays, then, when the
+//! sweep has difficulty bins, the item counts per [segment][replicate][bin].
+MIRAGE_HD inline int64_t segment_tally_size(const SweepSpec& spec) {
+  return NUM_TALLIES * tally_cells(spec) +
+         int64_t{spec.num_test_sizes} * spec.num_replicates * spec.num_bins;
+}
+
+//! Index of the item count of (segment, replicate, bin) in a segment-tally array.
+MIRAGE_HD inline int64_t bin_count_index(const SweepSpec& spec, int32_t segment, int32_t replicate,
+                                         uint32_t bin) {
+  return NUM_TALLIES * tally_cells(spec) +
+         (int64_t{segment} * spec.num_replicates + replicate) * spec.num_bins + bin;
 }
 
 //! First item of segment t.
