@@ -4,7 +4,7 @@ refuses files and options it cannot honour.
 
   test_plot.py [--mirage PATH] [--workdir DIR] [--only figures,skip,refusal] [--dpi N]
 
-With --mirage the figures are drawn from a real `mirage run` (21 scales, L = 1,2,5,
+With --mirage the figures are drawn from a real `mirage run` (multiple choice, 21 scales, L = 1,2,5,
 n = 10,100,1000, 20 replicates, seed 7); without it from a file that make_fixture.py writes
 with h5py (the whole format 1.0 schema, optional groups included). The `skip` and `refusal`
 groups always use fixtures. Every check is an assertion that can fail; the script prints
@@ -198,14 +198,19 @@ def group_figures(checks, args):
     if args.mirage:
         h5 = os.path.join(work, "small.h5")
         csv = os.path.join(work, "small.csv")
+        # A multiple-choice task with item difficulty, so that every figure, the
+        # grade-vs-Brier one included, is drawn from a real file.
         rc, out, err = run([args.mirage, "run", "--scales", "1e8:1e13:21", "--lengths", "1,2,5",
                             "--test-sizes", "10,100,1000", "--replicates", "20", "--seed", "7",
+                            "--task", "multiple-choice", "--choices", "4", "--difficulty-sd", "1",
                             "--quiet", "-o", h5, "--csv", csv], timeout=240)
         checks.check("mirage run exits 0", rc == 0, f"rc={rc}: {tail(err)}")
         checks.check("mirage run wrote the HDF5 file", os.path.isfile(h5), h5)
         checks.check("mirage run wrote the CSV file", os.path.isfile(csv), csv)
         if not os.path.isfile(h5):
             return
+        checks.check("the mirage file has every figure's data",
+                     expected_figures(h5) == list(PLOT_MODULE.FIGURES), str(expected_figures(h5)))
     else:
         h5 = make_fixture(os.path.join(work, "fixture.h5"))
         print(f"note: no --mirage given; drawing from the fixture {h5}")
