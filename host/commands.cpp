@@ -35,9 +35,10 @@ double seconds_since(std::chrono::steady_clock::time_point start) {
 
 }  // namespace
 
-Results simulate(const Config& config, const std::string& command_line, std::string* note) {
-  const SampledSweep sampled = sample_sweep(config, Communicator::world(), note);
-  if (sampled.interrupted) throw std::runtime_error("sampling was interrupted by a signal");
+namespace {
+
+// Reduces a complete sweep's tallies to Results, with the provenance of the run.
+Results finish(const Config& config, const SampledSweep& sampled, const std::string& command_line) {
   const auto start = std::chrono::steady_clock::now();
   RunInfo info;
   info.command_line = command_line;
@@ -48,6 +49,14 @@ Results simulate(const Config& config, const std::string& command_line, std::str
   Results results = reduce_tallies(config, sampled.segment, std::move(info));
   results.info.elapsed_s = sampled.elapsed_s + seconds_since(start);
   return results;
+}
+
+}  // namespace
+
+Results simulate(const Config& config, const std::string& command_line, std::string* note) {
+  const SampledSweep sampled = sample_sweep(config, Communicator::world(), note);
+  if (sampled.interrupted) throw std::runtime_error("sampling was interrupted by a signal");
+  return finish(config, sampled, command_line);
 }
 
 std::string summary_table(const Results& results) {
@@ -145,16 +154,7 @@ int run_command(const Config& config, const std::string& command_line) {
   }
   if (!comm.is_root()) return 0;
   if (config.shard_count > 1) {
-    TallyFile part;
-    part.kind = "shard";
-    part.config = config;
-    part.config_toml = to_toml(config);
-    part.identity = sampling_identity(config);
-    part.shard_index = config.shard_index;
-    part.shard_count = config.shard_count;
-    part.done = sampled.done;
-    part.segment = sampled.segment;
-    write_tally_file(part, config.output);
+    write_tally_file(make_tally_file("shard", config, sampled.segment, sampled.done), config.output);
     if (!config.quiet) {
       std::cout << "sampled shard " << config.shard_index << "/" << config.shard_count << ": "
                 << format_si(double(sampled.draws)) << " token draws in " << std::fixed
@@ -163,15 +163,7 @@ int run_command(const Config& config, const std::string& command_line) {
     }
     return 0;
   }
-  const auto start = std::chrono::steady_clock::now();
-  RunInfo info;
-  info.command_line = command_line;
-  info.created_utc = utc_now();
-  info.backend = sampled.backend;
-  info.devices = sampled.devices;
-  info.draws = sampled.draws;
-  Results results = reduce_tallies(config, sampled.segment, std::move(info));
-  results.info.elapsed_s = sampled.elapsed_s + seconds_since(start);
+  const Results results = finish(config, sampled, command_line);
   write_hdf5(results, config.output);
   if (!config.csv.empty()) write_csv(results, config.csv);
   if (!config.quiet) {

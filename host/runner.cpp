@@ -172,16 +172,12 @@ SampledSweep sample_sweep(const Config& input, const Communicator& comm, std::st
     }
   };
   auto save_checkpoint = [&] {
-    TallyFile file;
-    gather(file.segment, file.done);
+    std::vector<int64_t> segment;
+    std::vector<uint8_t> done;
+    gather(segment, done);
     if (!comm.is_root()) return;
-    file.kind = "checkpoint";
-    file.config = config;
-    file.config_toml = to_toml(config);
-    file.identity = sampling_identity(config);
-    file.shard_index = config.shard_index;
-    file.shard_count = config.shard_count;
-    write_tally_file(file, config.checkpoint);
+    write_tally_file(make_tally_file("checkpoint", config, std::move(segment), std::move(done)),
+                     config.checkpoint);
   };
 
   for (int64_t round = 0; round < rounds; ++round) {

@@ -30,6 +30,20 @@ uint64_t tally_checksum(const std::vector<uint8_t>& done, const std::vector<int6
   return fnv1a(hash, segment.data(), segment.size() * sizeof(int64_t));
 }
 
+TallyFile make_tally_file(const std::string& kind, const Config& config,
+                          std::vector<int64_t> segment, std::vector<uint8_t> done) {
+  TallyFile file;
+  file.kind = kind;
+  file.config = config;
+  file.config_toml = to_toml(config);
+  file.identity = sampling_identity(config);
+  file.shard_index = config.shard_index;
+  file.shard_count = config.shard_count;
+  file.segment = std::move(segment);
+  file.done = std::move(done);
+  return file;
+}
+
 void write_tally_file(const TallyFile& file, const std::string& path) {
   h5::write_atomically(path, [&](h5::File& f) {
     f.attr("/", "filetype", std::string(TALLY_FILETYPE));

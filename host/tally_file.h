@@ -33,6 +33,11 @@ struct TallyFile {
   std::vector<int64_t> segment;   //!< NUM_TALLIES * S*K*T*R
 };
 
+//! A tally file of `kind` for the run of `config` (its shard, configuration and identity)
+//! holding `segment` and `done`.
+TallyFile make_tally_file(const std::string& kind, const Config& config,
+                          std::vector<int64_t> segment, std::vector<uint8_t> done);
+
 //! Writes `file` to `path` atomically (temporary name, then rename).
 void write_tally_file(const TallyFile& file, const std::string& path);
 
