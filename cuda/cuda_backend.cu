@@ -4,10 +4,12 @@
 //! units into tiles (tiles.h), splits the tiles between devices and runs one host thread per
 //! device. Each device thread streams its tiles through the sampling kernel in launches of
 //! about TARGET_BATCH_DRAWS draws, preparing the next launch's tile descriptors while the
-//! current one runs, and keeps its tallies on the device until its share is done.
+//! current one runs, and keeps its tallies (with difficulty, the bin counts too: the whole
+//! segment_tally_size array) on the device until its share is done.
 //!
-//! Determinism: the tallies are int64 sums of the integers sample_unit_reference gives, so
-//! neither the split between devices, nor batches, nor the order of atomics can change a bit.
+//! Determinism: the tallies are int64 sums of the integers sample_unit_reference (and, for the
+//! bin counts, add_unit_bin_counts) gives, so neither the split between devices, nor batches,
+//! nor the order of atomics can change a bit.
 
 // First: it configures Random123 for the device pass.
 
@@ -82,8 +84,18 @@ void check_arguments(const UnitGrid& grid, const std::vector<int>& devices, cons
       spec.num_replicates < 1) {
     fail("the sweep needs at least one scale, length, test size and replicate");
   }
-  if (spec.threshold == nullptr || spec.length == nullptr || spec.test_size == nullptr) {
-    fail("the sweep's threshold, length and test_size arrays must not be null");
+  if (spec.length == nullptr || spec.test_size == nullptr) {
+    fail("the sweep's length and test_size arrays must not be null");
+  }
+  if (spec.num_bins < 0) {
+    fail("the number of difficulty bins must be >= 0, got " + std::to_string(spec.num_bins));
+  }
+  if (spec.num_bins == 0 && spec.threshold == nullptr) {
+    fail("the sweep's threshold array must not be null");
+  }
+  if (spec.num_bins > 0 && spec.bin_threshold == nullptr) {
+    fail("the sweep has " + std::to_string(spec.num_bins) +
+         " difficulty bins, so its bin_threshold array must not be null");
   }
   if (spec.num_lengths > MAX_LENGTH) {
     fail("at most " + std::to_string(MAX_LENGTH) + " target lengths, got " +
@@ -96,10 +108,22 @@ void check_arguments(const UnitGrid& grid, const std::vector<int>& devices, cons
            "], got " + std::to_string(spec.length[k]) + " at index " + std::to_string(k));
     }
   }
-  for (int32_t s = 0; s < spec.num_scales; ++s) {
-    if (spec.threshold[s] > THRESHOLD_ONE) {
-      fail("token thresholds must be <= 2^32, got " + std::to_string(spec.threshold[s]) +
-           " at scale " + std::to_string(s));
+  if (spec.num_bins == 0) {
+    for (int32_t s = 0; s < spec.num_scales; ++s) {
+      if (spec.threshold[s] > THRESHOLD_ONE) {
+        fail("token thresholds must be <= 2^32, got " + std::to_string(spec.threshold[s]) +
+             " at scale " + std::to_string(s));
+      }
+    }
+  } else {
+    for (int32_t s = 0; s < spec.num_scales; ++s) {
+      for (int32_t b = 0; b < spec.num_bins; ++b) {
+        const uint64_t t = spec.bin_threshold[int64_t{s} * spec.num_bins + b];
+        if (t > THRESHOLD_ONE) {
+          fail("token thresholds must be <= 2^32, got " + std::to_string(t) + " at scale " +
+               std::to_string(s) + ", difficulty bin " + std::to_string(b));
+        }
+      }
     }
   }
   for (int32_t t = 0; t < spec.num_test_sizes; ++t) {
@@ -204,13 +228,18 @@ void run_device(const SweepSpec& spec, const TileSequence& sequence, const Devic
     limits.min_tiles = MIN_BATCH_TILES_PER_SM * multiprocessors;
   }
   const int64_t capacity = std::min(limits.max_tiles, share.tile_end - share.tile_begin);
-  const std::size_t cells = static_cast<std::size_t>(NUM_TALLIES * tally_cells(spec));
+  // The tally arrays and, with difficulty, the bin counts behind them.
+  const std::size_t cells = static_cast<std::size_t>(segment_tally_size(spec));
+  const bool difficulty = spec.num_bins > 0;
+  const std::size_t scales = static_cast<std::size_t>(spec.num_scales);
+  const std::size_t bin_thresholds = scales * static_cast<std::size_t>(spec.num_bins);
 
-  const KernelChoice choice = choose_kernel(spec);
-  prepare_kernel(choice);
+  const KernelChoice choice = prepare_kernel(choose_kernel(spec));
 
   Stream stream;
-  DeviceBuffer<uint64_t> d_threshold(static_cast<std::size_t>(spec.num_scales));
+  // Without difficulty the kernels read threshold[S], with it bin_threshold[S][B].
+  DeviceBuffer<uint64_t> d_threshold(difficulty ? 0 : scales);
+  DeviceBuffer<uint64_t> d_bin_threshold(bin_thresholds);
   DeviceBuffer<int32_t> d_length(static_cast<std::size_t>(spec.num_lengths));
   DeviceBuffer<unsigned long long> d_tallies(cells);
   DeviceBuffer<Tile> d_tiles[2] = {DeviceBuffer<Tile>(static_cast<std::size_t>(capacity)),
@@ -221,9 +250,14 @@ void run_device(const SweepSpec& spec, const TileSequence& sequence, const Devic
   // Destroyed first: nothing above is freed while queued work may still use it.
   StreamDrain drain(stream.get());
 
-  MIRAGE_CUDA_CHECK(cudaMemcpyAsync(d_threshold.get(), spec.threshold,
-                                    sizeof(uint64_t) * spec.num_scales, cudaMemcpyHostToDevice,
-                                    stream.get()));
+  if (difficulty) {
+    MIRAGE_CUDA_CHECK(cudaMemcpyAsync(d_bin_threshold.get(), spec.bin_threshold,
+                                      sizeof(uint64_t) * bin_thresholds, cudaMemcpyHostToDevice,
+                                      stream.get()));
+  } else {
+    MIRAGE_CUDA_CHECK(cudaMemcpyAsync(d_threshold.get(), spec.threshold, sizeof(uint64_t) * scales,
+                                      cudaMemcpyHostToDevice, stream.get()));
+  }
   MIRAGE_CUDA_CHECK(cudaMemcpyAsync(d_length.get(), spec.length, sizeof(int32_t) * spec.num_lengths,
                                     cudaMemcpyHostToDevice, stream.get()));
   MIRAGE_CUDA_CHECK(
@@ -231,7 +265,8 @@ void run_device(const SweepSpec& spec, const TileSequence& sequence, const Devic
 
   KernelParams params;
   params.spec = spec;
-  params.spec.threshold = d_threshold.get();
+  params.spec.threshold = d_threshold.get();          // null with difficulty
+  params.spec.bin_threshold = d_bin_threshold.get();  // null without
   params.spec.length = d_length.get();
   params.spec.test_size = nullptr;  // the kernels never read it
   params.tallies = d_tallies.get();
@@ -363,7 +398,7 @@ void sample_units_with_limits(const UnitGrid& grid, const std::vector<int>& devi
   // The last report comes before the tallies are added, so that a throw from it still leaves
   // segment_tallies untouched.
   if (progress) progress(total_draws);
-  const std::size_t cells = static_cast<std::size_t>(NUM_TALLIES * tally_cells(spec));
+  const std::size_t cells = static_cast<std::size_t>(segment_tally_size(spec));
   for (const DeviceResult& result : results) {
     if (result.tallies.empty()) continue;
     for (std::size_t i = 0; i < cells; ++i) segment_tallies[i] += result.tallies[i];

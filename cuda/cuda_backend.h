@@ -4,10 +4,11 @@
 //! cuda/cuda_backend.cu when the build has the backend (MIRAGE_HAVE_CUDA), and by
 //! host/cuda_stub.cpp otherwise, which reports that the backend is missing.
 //!
-//! Determinism: sample_units adds exactly the integers that sample_unit_reference
-//! (mirage/sampler.h) gives for each unit. Every tally is an int64 sum and int64 addition is
-//! associative, so the result is bit for bit the same for any number or order of devices,
-//! launches, blocks and threads, and for any split of the units between calls.
+//! Determinism: sample_units adds exactly the integers that sample_unit_reference and
+//! add_unit_bin_counts (mirage/sampler.h) give for each unit. Every tally is an int64 sum and
+//! int64 addition is associative, so the result is bit for bit the same for any number or
+//! order of devices, launches, blocks and threads, and for any split of the units between
+//! calls.
 #pragma once
 
 #include <cstddef>
@@ -44,20 +45,26 @@ std::vector<DeviceInfo> list_devices(std::string* why_none);
 //! Samples the work units unit_ids[0..count) of `grid` (unit_at(grid, id); each id in
 //! [0, num_units(grid)), ids may come in any order) on the CUDA devices `devices` (ordinals
 //! from list_devices; an ordinal may repeat, each entry taking its own share), and ADDS their
-//! tallies into `segment_tallies`, a host array of NUM_TALLIES * tally_cells(grid.spec) int64
-//! indexed by tally_array_index(spec, tally, scale, length_index, segment, replicate).
+//! tallies into `segment_tallies`, a host array of segment_tally_size(grid.spec) int64:
+//! the tallies indexed by tally_array_index(spec, tally, scale, length_index, segment,
+//! replicate), then, when spec.num_bins > 0, the item counts per difficulty bin indexed by
+//! bin_count_index(spec, segment, replicate, bin).
+//! With difficulty (num_bins > 0) spec.bin_threshold ([S][B], each <= 2^32) gives the token
+//! thresholds and spec.threshold is not read (it may be null).
 //! The tiles of the units are split into contiguous, equal shares, one per entry of
-//! `devices`, each run by its own host thread; the sum is bit-identical to adding
-//! sample_unit_reference() for every unit, for any device list.
+//! `devices`, each run by its own host thread; the sum is bit-identical to adding, for every
+//! unit, add_unit_tallies of sample_unit_reference() and add_unit_bin_counts(), for any device
+//! list.
 //! `progress`, when not empty, is called on the calling thread with the cumulative number of
 //! token draws completed so far in this call (draws counted as by unit_draws(); monotonic,
 //! the last call giving the sum of unit_draws over all the units); a throw from it cancels
 //! the work and is rethrown.
-//! Throws std::invalid_argument for an inconsistent grid, an id out of range, an empty device
-//! list or a device ordinal out of range; std::runtime_error naming the device and the failed
-//! CUDA call for any CUDA error (out of memory, launch failure, device lost). On a throw,
-//! segment_tallies is left unmodified: results are added to it only after every device
-//! finished.
+//! Throws std::invalid_argument for an inconsistent grid (including a null threshold or
+//! bin_threshold array that the sweep needs, num_bins < 0, or a threshold above 2^32), an id
+//! out of range, an empty device list or a device ordinal out of range; std::runtime_error naming
+//! the device and the failed CUDA call for any CUDA error (out of memory, launch failure, device
+//! lost). On a throw, segment_tallies is left unmodified: results are added to it only after every
+//! device finished.
 void sample_units(const UnitGrid& grid, const std::vector<int>& devices, const int64_t* unit_ids,
                   int64_t count, int64_t* segment_tallies,
                   const std::function<void(int64_t)>& progress);

@@ -6,9 +6,15 @@
 //! At the end of the tile the block adds its sums (warp reductions, then shared memory) and
 //! issues one 64-bit atomicAdd per tally per target length into the device tally array.
 //!
+//! Each kernel has an instantiation without item difficulty (one threshold per tile) and one
+//! with it (DIFFICULTY: per-item 32-bit thresholds from the difficulty bins, see
+//! item_bin_thresholds, and bin counts in the tiles of scale 0); the sweep picks one, so the
+//! path without difficulty compiles to the same code as before difficulty existed.
+//!
 //! Determinism: each thread computes exactly the per-item counts of sample_group (the same
 //! Philox counters and threshold comparisons), and all sums are integers, so the tallies are
-//! bit-identical to sample_unit_reference whatever the order in which blocks and atomics run.
+//! bit-identical to sample_unit_reference (and the bin counts to add_unit_bin_counts) whatever
+//! the order in which blocks and atomics run.
 
 // First: it configures Random123 for the device pass.
 
@@ -62,12 +68,87 @@ __device__ __forceinline__ void add_length_tallies(const KernelParams& p, const 
   add_tally(p, tile, TALLY_TOKEN_ERRORS_SQ, length_index, t.token_errors_sq);
 }
 
+// ---- Item difficulty -------------------------------------------------------------------------
+
+//! Counts the difficulty bins of the tile's items inside its unit and adds them to the device's
+//! bin counts of the tile's (segment, replicate), as add_unit_bin_counts does for the unit.
+//! Called by the whole block, for tiles with tile_counts_bins only (a block-uniform
+//! condition: it synchronizes the block). With a shared histogram (`s_bins`, num_bins counts,
+//! p.shared_bins) the block flushes one 64-bit atomic per nonzero bin; otherwise each warp adds
+//! straight into the device's counts. Either way the lanes of a warp holding the same bin add
+//! together, so that few bins (B = 1: every item) do not serialize on one address.
+//! Recomputes the group's bins (one more Philox call per group, scale-0 tiles only) so that the
+//! sampling loop stays as it is and this loop can stay warp-uniform.
+__device__ __forceinline__ void count_tile_bins(const KernelParams& p, const Tile& tile,
+                                                uint32_t* s_bins) {
+  const int32_t num_bins = p.spec.num_bins;
+  const bool shared = p.shared_bins;
+  unsigned long long* d_bins =
+      p.tallies + bin_count_index(p.spec, tile.segment, tile.replicate, 0u);
+  if (shared) {
+    for (int32_t b = threadIdx.x; b < num_bins; b += BLOCK_THREADS) s_bins[b] = 0u;
+    __syncthreads();
+  }
+  const int lane = threadIdx.x % WARP_THREADS;
+  const int32_t warp_first = static_cast<int32_t>(threadIdx.x) - lane;
+  // Warp-uniform exit: every lane of a warp reaches each __match_any_sync; lanes past the
+  // tile's last group label their items NO_BIN.
+  for (int32_t step = 0; step * BLOCK_THREADS + warp_first < tile.num_groups; ++step) {
+    uint32_t labels[ITEMS_PER_GROUP];
+    item_bin_labels(p.spec, tile, step * BLOCK_THREADS + static_cast<int32_t>(threadIdx.x), labels);
+#pragma unroll
+    for (int w = 0; w < ITEMS_PER_GROUP; ++w) {
+      const uint32_t bin = labels[w];
+#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 700
+      const uint32_t peers = __match_any_sync(0xffffffffu, bin);
+      const bool leader = lane == __ffs(peers) - 1;
+      const uint32_t count = static_cast<uint32_t>(__popc(peers));
+#else
+      const bool leader = true;
+      const uint32_t count = 1u;
+#endif
+      if (bin != NO_BIN && leader) {
+        if (shared) {
+          atomicAdd(s_bins + bin, count);
+        } else {
+          atomicAdd(d_bins + bin, static_cast<unsigned long long>(count));
+        }
+      }
+    }
+  }
+  if (shared) {
+    __syncthreads();
+    for (int32_t b = threadIdx.x; b < num_bins; b += BLOCK_THREADS) {
+      const uint32_t count = s_bins[b];
+      if (count != 0u) atomicAdd(d_bins + b, static_cast<unsigned long long>(count));
+    }
+  }
+}
+
+//! The per-item thresholds of `group`: without difficulty `threshold` for the items inside the
+//! unit (when `active`), 0 for the others, and returns 0; with it each item's 32-bit bin
+//! threshold (`threshold` is unused, Word is uint32_t), returning the items whose threshold is
+//! 2^32 (item_bin_thresholds), for set_always_correct.
+template <bool DIFFICULTY, class Word>
+__device__ __forceinline__ uint32_t group_item_thresholds(const KernelParams& p, const Tile& tile,
+                                                          int64_t group, bool active,
+                                                          Word threshold,
+                                                          Word (&thresholds)[ITEMS_PER_GROUP]) {
+  if constexpr (DIFFICULTY) {
+    static_assert(sizeof(Word) == sizeof(uint32_t), "the difficulty path compares in 32 bits");
+    return item_bin_thresholds(p.spec, tile, group, active, thresholds);
+  } else {
+    item_thresholds(tile, group, active ? threshold : Word{0}, thresholds);
+    return 0u;
+  }
+}
+
 // ---- Fast kernels: at most MAX_K <= 8 lengths, all <= FAST_MAX_LENGTH -----------------------
 
 //! Samples this thread's groups of the tile and adds their per-length sums into registers.
 //! MAX_K is a compile-time bound so that the per-length arrays are indexed by constants
 //! (registers, not local memory); num_lengths <= MAX_K is the runtime count.
-template <int MAX_K, class Word>
+template <int MAX_K, bool DIFFICULTY, class Word>
 __device__ __forceinline__ void accumulate_fast(const KernelParams& p, const Tile& tile,
                                                 Word threshold, uint32_t (&exact)[MAX_K],
                                                 uint32_t (&correct)[MAX_K],
@@ -79,7 +160,8 @@ __device__ __forceinline__ void accumulate_fast(const KernelParams& p, const Til
   for (int32_t local = threadIdx.x; local < tile.num_groups; local += BLOCK_THREADS) {
     const int64_t group = tile.group_begin + local;
     Word thresholds[ITEMS_PER_GROUP];
-    item_thresholds(tile, group, threshold, thresholds);
+    const uint32_t always =
+        group_item_thresholds<DIFFICULTY>(p, tile, group, true, threshold, thresholds);
     uint32_t k[ITEMS_PER_GROUP] = {0u, 0u, 0u, 0u};
     int32_t token = 0;
 #pragma unroll
@@ -88,6 +170,7 @@ __device__ __forceinline__ void accumulate_fast(const KernelParams& p, const Til
         const int32_t length = p.fast_length[kk];
         count_correct_tokens(key, static_cast<uint32_t>(group), scale, replicate, thresholds, token,
                              length, k);
+        if constexpr (DIFFICULTY) set_always_correct(always, length, k);
         token = length;
         const GroupSums sums = group_sums(k, length);
         exact[kk] += sums.exact_match;
@@ -98,20 +181,33 @@ __device__ __forceinline__ void accumulate_fast(const KernelParams& p, const Til
   }
 }
 
-template <int MAX_K>
+template <int MAX_K, bool DIFFICULTY>
 __device__ __forceinline__ void sample_tile_fast(const KernelParams& p, const Tile& tile) {
   __shared__ uint32_t s_sums[3][MAX_K][BLOCK_WARPS];
+  if constexpr (DIFFICULTY) {
+    // The fast kernels' dynamic shared memory holds only the bin histogram.
+    extern __shared__ unsigned long long s_dynamic[];
+    if (tile_counts_bins(p.spec, tile)) {
+      count_tile_bins(p, tile, reinterpret_cast<uint32_t*>(s_dynamic));
+    }
+  }
   uint32_t exact[MAX_K], correct[MAX_K], correct_sq[MAX_K];
 #pragma unroll
   for (int kk = 0; kk < MAX_K; ++kk) exact[kk] = correct[kk] = correct_sq[kk] = 0u;
 
-  // A threshold below 2^32 goes in as 32 bits, so the per-token comparison is one 32-bit
-  // compare; p = 1 (threshold 2^32) takes the 64-bit instantiation.
-  const uint64_t threshold = p.spec.threshold[tile.scale];
-  if (threshold < THRESHOLD_ONE) {
-    accumulate_fast<MAX_K>(p, tile, static_cast<uint32_t>(threshold), exact, correct, correct_sq);
+  if constexpr (DIFFICULTY) {
+    // Per-item 32-bit thresholds (item_bin_thresholds).
+    accumulate_fast<MAX_K, true>(p, tile, 0u, exact, correct, correct_sq);
   } else {
-    accumulate_fast<MAX_K>(p, tile, THRESHOLD_ONE, exact, correct, correct_sq);
+    // A threshold below 2^32 goes in as 32 bits, so the per-token comparison is one 32-bit
+    // compare; p = 1 (threshold 2^32) takes the 64-bit instantiation.
+    const uint64_t threshold = p.spec.threshold[tile.scale];
+    if (threshold < THRESHOLD_ONE) {
+      accumulate_fast<MAX_K, false>(p, tile, static_cast<uint32_t>(threshold), exact, correct,
+                                    correct_sq);
+    } else {
+      accumulate_fast<MAX_K, false>(p, tile, THRESHOLD_ONE, exact, correct, correct_sq);
+    }
   }
 
   const int lane = threadIdx.x % WARP_THREADS;
@@ -143,18 +239,18 @@ __device__ __forceinline__ void sample_tile_fast(const KernelParams& p, const Ti
   }
 }
 
-template <int MAX_K>
+template <int MAX_K, bool DIFFICULTY>
 __global__ void __launch_bounds__(BLOCK_THREADS)
     sample_tiles_fast_kernel(const KernelParams params) {
   const Tile tile = params.tiles[blockIdx.x];
-  sample_tile_fast<MAX_K>(params, tile);
+  sample_tile_fast<MAX_K, DIFFICULTY>(params, tile);
 }
 
 // ---- General kernel: any number of lengths up to MAX_LENGTH ---------------------------------
 
 //! Samples this thread's groups of the tile; at each length the warp adds its sums (32 bits
 //! hold one warp's step, tiles.h) into the block's shared per-length sums.
-template <class Word>
+template <bool DIFFICULTY, class Word>
 __device__ __forceinline__ void accumulate_general(const KernelParams& p, const Tile& tile,
                                                    Word threshold, uint32_t* s_exact,
                                                    uint32_t* s_correct,
@@ -173,13 +269,15 @@ __device__ __forceinline__ void accumulate_general(const KernelParams& p, const 
     const bool active = local < tile.num_groups;
     const int64_t group = tile.group_begin + local;
     Word thresholds[ITEMS_PER_GROUP];
-    item_thresholds(tile, group, active ? threshold : Word{0}, thresholds);
+    const uint32_t always =
+        group_item_thresholds<DIFFICULTY>(p, tile, group, active, threshold, thresholds);
     uint32_t k[ITEMS_PER_GROUP] = {0u, 0u, 0u, 0u};
     int32_t token = 0;
     for (int32_t kk = 0; kk < num_lengths; ++kk) {
       const int32_t length = __ldg(p.spec.length + kk);
       count_correct_tokens(key, static_cast<uint32_t>(group), scale, replicate, thresholds, token,
                            length, k);
+      if constexpr (DIFFICULTY) set_always_correct(always, length, k);
       token = length;
       const GroupSums sums = group_sums(k, length);
       const uint32_t e = warp_sum(sums.exact_match);
@@ -194,14 +292,20 @@ __device__ __forceinline__ void accumulate_general(const KernelParams& p, const 
   }
 }
 
+template <bool DIFFICULTY>
 __device__ __forceinline__ void sample_tile_general(const KernelParams& p, const Tile& tile) {
   // Per length: a 64-bit sum of k^2, then 32-bit sums of exact matches and of k
-  // (general_shared_bytes).
+  // (general_shared_bytes); then, with difficulty, the bin histogram (bin_shared_bytes).
+  // (Declared here rather than in a helper function, which makes nvcc wrap the atomics below
+  // in a needless warp aggregation.)
   extern __shared__ unsigned long long s_dynamic[];
   const int32_t num_lengths = p.spec.num_lengths;
   unsigned long long* s_correct_sq = s_dynamic;
   uint32_t* s_exact = reinterpret_cast<uint32_t*>(s_dynamic + num_lengths);
   uint32_t* s_correct = s_exact + num_lengths;
+  if constexpr (DIFFICULTY) {
+    if (tile_counts_bins(p.spec, tile)) count_tile_bins(p, tile, s_correct + num_lengths);
+  }
   for (int32_t kk = threadIdx.x; kk < num_lengths; kk += BLOCK_THREADS) {
     s_correct_sq[kk] = 0ull;
     s_exact[kk] = 0u;
@@ -209,11 +313,16 @@ __device__ __forceinline__ void sample_tile_general(const KernelParams& p, const
   }
   __syncthreads();
 
-  const uint64_t threshold = p.spec.threshold[tile.scale];
-  if (threshold < THRESHOLD_ONE) {
-    accumulate_general(p, tile, static_cast<uint32_t>(threshold), s_exact, s_correct, s_correct_sq);
+  if constexpr (DIFFICULTY) {
+    accumulate_general<true>(p, tile, 0u, s_exact, s_correct, s_correct_sq);
   } else {
-    accumulate_general(p, tile, THRESHOLD_ONE, s_exact, s_correct, s_correct_sq);
+    const uint64_t threshold = p.spec.threshold[tile.scale];
+    if (threshold < THRESHOLD_ONE) {
+      accumulate_general<false>(p, tile, static_cast<uint32_t>(threshold), s_exact, s_correct,
+                                s_correct_sq);
+    } else {
+      accumulate_general<false>(p, tile, THRESHOLD_ONE, s_exact, s_correct, s_correct_sq);
+    }
   }
   __syncthreads();
 
@@ -224,24 +333,56 @@ __device__ __forceinline__ void sample_tile_general(const KernelParams& p, const
   }
 }
 
+template <bool DIFFICULTY>
 __global__ void __launch_bounds__(BLOCK_THREADS)
     sample_tiles_general_kernel(const KernelParams params) {
   const Tile tile = params.tiles[blockIdx.x];
-  sample_tile_general(params, tile);
+  sample_tile_general<DIFFICULTY>(params, tile);
 }
 
 //! Largest dynamic shared memory a kernel may use without opting in.
 constexpr std::size_t DEFAULT_SHARED_LIMIT = 48 * 1024;
 
+using SampleKernel = void (*)(KernelParams);
+
+template <bool DIFFICULTY>
+SampleKernel kernel_for_lengths(int fast_lengths) {
+  switch (fast_lengths) {
+    case 1:
+      return sample_tiles_fast_kernel<1, DIFFICULTY>;
+    case 2:
+      return sample_tiles_fast_kernel<2, DIFFICULTY>;
+    case 4:
+      return sample_tiles_fast_kernel<4, DIFFICULTY>;
+    case 8:
+      return sample_tiles_fast_kernel<8, DIFFICULTY>;
+    default:
+      return sample_tiles_general_kernel<DIFFICULTY>;
+  }
+}
+
+//! The kernel that `choice` names.
+SampleKernel sample_kernel(const KernelChoice& choice) {
+  return choice.difficulty ? kernel_for_lengths<true>(choice.fast_lengths)
+                           : kernel_for_lengths<false>(choice.fast_lengths);
+}
+
 }  // namespace
 
-void prepare_kernel(const KernelChoice& choice) {
-  if (choice.fast_lengths != 0 || choice.shared_bytes <= DEFAULT_SHARED_LIMIT) return;
+KernelChoice prepare_kernel(const KernelChoice& requested) {
+  KernelChoice choice = requested;
+  if (choice.shared_bytes <= DEFAULT_SHARED_LIMIT) return choice;
   int device = 0;
   MIRAGE_CUDA_CHECK(cudaGetDevice(&device));
   int optin = 0;
   MIRAGE_CUDA_CHECK(
       cudaDeviceGetAttribute(&optin, cudaDevAttrMaxSharedMemoryPerBlockOptin, device));
+  if (static_cast<std::size_t>(optin) < choice.shared_bytes && choice.shared_bin_bytes > 0) {
+    // The same counts, added with global atomics instead.
+    choice.shared_bytes -= choice.shared_bin_bytes;
+    choice.shared_bin_bytes = 0;
+    if (choice.shared_bytes <= DEFAULT_SHARED_LIMIT) return choice;
+  }
   if (static_cast<std::size_t>(optin) < choice.shared_bytes) {
     throw std::runtime_error("CUDA device " + std::to_string(device) + " offers " +
                              std::to_string(optin) +
@@ -249,38 +390,25 @@ void prepare_kernel(const KernelChoice& choice) {
                              "lengths needs " +
                              std::to_string(choice.shared_bytes));
   }
-  MIRAGE_CUDA_CHECK(cudaFuncSetAttribute(sample_tiles_general_kernel,
+  MIRAGE_CUDA_CHECK(cudaFuncSetAttribute(sample_kernel(choice),
                                          cudaFuncAttributeMaxDynamicSharedMemorySize,
                                          static_cast<int>(choice.shared_bytes)));
+  return choice;
 }
 
 void launch_sample_tiles(const KernelChoice& choice, const KernelParams& params, int64_t num_tiles,
                          cudaStream_t stream) {
   const dim3 grid(static_cast<unsigned int>(num_tiles));
   const dim3 block(BLOCK_THREADS);
-  switch (choice.fast_lengths) {
-    case 1:
-      sample_tiles_fast_kernel<1><<<grid, block, 0, stream>>>(params);
-      break;
-    case 2:
-      sample_tiles_fast_kernel<2><<<grid, block, 0, stream>>>(params);
-      break;
-    case 4:
-      sample_tiles_fast_kernel<4><<<grid, block, 0, stream>>>(params);
-      break;
-    case 8:
-      sample_tiles_fast_kernel<8><<<grid, block, 0, stream>>>(params);
-      break;
-    default:
-      sample_tiles_general_kernel<<<grid, block, choice.shared_bytes, stream>>>(params);
-      break;
-  }
+  KernelParams launch_params = params;
+  launch_params.shared_bins = choice.shared_bin_bytes > 0;
+  sample_kernel(choice)<<<grid, block, choice.shared_bytes, stream>>>(launch_params);
   MIRAGE_CUDA_CHECK(cudaGetLastError());
 }
 
 cudaError_t probe_kernel_image() {
   cudaFuncAttributes attributes;
-  return cudaFuncGetAttributes(&attributes, sample_tiles_fast_kernel<1>);
+  return cudaFuncGetAttributes(&attributes, sample_tiles_fast_kernel<1, false>);
 }
 
 }  // namespace mirage::cuda::detail

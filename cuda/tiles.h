@@ -17,6 +17,13 @@
 //! sum (L - k)^2 = nL^2 - 2L sum k + sum k^2, exact in integers. Items of a partial group that
 //! lie outside the unit sample with threshold 0: they are never correct, so they add 0 to all
 //! three sums and are left out of n.
+//!
+//! Item difficulty (spec.num_bins = B > 0): a thread first draws its group's four difficulty
+//! bins with the core's group_bins (one Philox call of the difficulty stream per group) and
+//! reads each item's threshold from the [S][B] table, then samples exactly as above. Tiles of
+//! scale 0 also count their items per bin (each item once per replicate, as
+//! add_unit_bin_counts does), in a shared histogram for B <= SHARED_BIN_LIMIT, else directly
+//! with global atomics.
 #pragma once
 
 #include <cstddef>
@@ -26,6 +33,7 @@
 
 #include "mirage/macros.h"
 #include "mirage/model.h"
+#include "mirage/sampler.h"
 #include "mirage/stream.h"
 #include "mirage/sweep.h"
 
@@ -68,6 +76,10 @@ constexpr int32_t FAST_MAX_LENGTH = 256;
 constexpr int64_t TARGET_BATCH_DRAWS = int64_t{1} << 32;
 //! At most this many tiles per launch (bounds the pinned descriptor buffers: 5 MiB each).
 constexpr int64_t MAX_BATCH_TILES = int64_t{1} << 17;
+//! Scale-0 tiles count difficulty bins in a shared-memory histogram (4 bytes per bin, 16 KiB at
+//! most) when there are at most this many bins, else with one global atomic per distinct bin
+//! of a warp.
+constexpr int32_t SHARED_BIN_LIMIT = 4096;
 //! A launch has at least this many tiles per multiprocessor (unless fewer remain), so that
 //! long tiles (large L) still fill the GPU.
 constexpr int64_t MIN_BATCH_TILES_PER_SM = 16;
@@ -85,6 +97,8 @@ static_assert(TILE_ITEMS * MAX_LENGTH <= int64_t{0xffffffff},
               "general-path tile sums of k must fit in 32 bits");
 static_assert(MAX_LENGTH - 1 <= static_cast<int32_t>(MAX_TOKEN_INDEX),
               "every target length must be addressable by the token counter");
+// A tile's bin counts are kept in 32 bits in the shared histogram.
+static_assert(TILE_ITEMS <= int64_t{0xffffffff}, "a tile's bin counts must fit in 32 bits");
 
 // ---- Tiles ---------------------------------------------------------------------------------
 
@@ -121,6 +135,75 @@ MIRAGE_HD MIRAGE_CUDA_INLINE void item_thresholds(const Tile& tile, int64_t grou
     const int64_t item = item0 + w;
     const bool inside = item >= tile.item_begin && item < tile.item_end;
     thresholds[w] = inside ? threshold : Word{0};
+  }
+}
+
+//! Per-item thresholds of `group` with item difficulty (spec.num_bins > 0), in 32 bits: for
+//! each item inside the tile's unit, when `active`, the (scale, bin) threshold T of the item's
+//! difficulty bin (group_bins: one Philox call) from spec.bin_threshold (a device copy in the
+//! kernels), 0 for the others. A bin threshold of 2^32 (every token correct) does not fit: it
+//! goes in as 2^32 - 1 and the item's bit w is set in the returned mask, for
+//! set_always_correct to give it k = L at every length. So the token loop compares in 32 bits
+//! whatever the thresholds.
+MIRAGE_HD MIRAGE_CUDA_INLINE uint32_t item_bin_thresholds(const SweepSpec& spec, const Tile& tile,
+                                                          int64_t group, bool active,
+                                                          uint32_t (&thresholds)[ITEMS_PER_GROUP]) {
+  uint32_t bins[ITEMS_PER_GROUP];
+  // For an inactive lane the group may lie past 2^32 - 1; the wrapped draw is never used.
+  group_bins(spec, static_cast<uint32_t>(tile.replicate), static_cast<uint32_t>(group), bins);
+  const uint64_t* row = spec.bin_threshold + int64_t{tile.scale} * spec.num_bins;
+  const int64_t item0 = group * ITEMS_PER_GROUP;
+  uint32_t always = 0u;
+  for (int w = 0; w < ITEMS_PER_GROUP; ++w) {
+    const int64_t item = item0 + w;
+    const bool inside = active && item >= tile.item_begin && item < tile.item_end;
+#if defined(__CUDA_ARCH__)
+    const uint64_t t = __ldg(row + bins[w]);  // read-only for the whole launch
+#else
+    const uint64_t t = row[bins[w]];
+#endif
+    const bool all = t >= THRESHOLD_ONE;
+    thresholds[w] = inside ? (all ? 0xffffffffu : static_cast<uint32_t>(t)) : 0u;
+    always |= (inside && all ? 1u : 0u) << w;
+  }
+  return always;
+}
+
+//! Sets k[w] = length for each item whose bit w is set in `always` (item_bin_thresholds): such
+//! an item has threshold 2^32, so every token is correct, but it was counted with 2^32 - 1,
+//! which misses the tokens whose uniform is 2^32 - 1. Called at every target length, after the
+//! counts reach it; the next length's count continues from k = length, so it stays exact.
+MIRAGE_HD MIRAGE_CUDA_INLINE void set_always_correct(uint32_t always, int32_t length,
+                                                     uint32_t (&k)[ITEMS_PER_GROUP]) {
+  for (int w = 0; w < ITEMS_PER_GROUP; ++w) {
+    if ((always >> w) & 1u) k[w] = static_cast<uint32_t>(length);
+  }
+}
+
+//! The label of an item that no bin counts.
+constexpr uint32_t NO_BIN = 0xffffffffu;
+
+//! Whether a tile counts its items' difficulty bins: with difficulty, the tiles of scale 0
+//! (an item's bin does not depend on the scale; each item is counted once per replicate).
+MIRAGE_HD inline bool tile_counts_bins(const SweepSpec& spec, const Tile& tile) {
+  return spec.num_bins > 0 && tile.scale == 0;
+}
+
+//! The difficulty bins of the items of the tile's group `local` (0 <= local; groups at or past
+//! tile.num_groups are inactive lanes): labels[w] is the bin of item 4 * group + w if that item
+//! is inside the tile's unit and the group is in the tile, else NO_BIN.
+MIRAGE_HD MIRAGE_CUDA_INLINE void item_bin_labels(const SweepSpec& spec, const Tile& tile,
+                                                  int32_t local,
+                                                  uint32_t (&labels)[ITEMS_PER_GROUP]) {
+  const int64_t group = tile.group_begin + local;
+  uint32_t bins[ITEMS_PER_GROUP];
+  group_bins(spec, static_cast<uint32_t>(tile.replicate), static_cast<uint32_t>(group), bins);
+  const bool active = local < tile.num_groups;
+  const int64_t item0 = group * ITEMS_PER_GROUP;
+  for (int w = 0; w < ITEMS_PER_GROUP; ++w) {
+    const int64_t item = item0 + w;
+    const bool inside = active && item >= tile.item_begin && item < tile.item_end;
+    labels[w] = inside ? bins[w] : NO_BIN;
   }
 }
 
@@ -187,10 +270,17 @@ MIRAGE_HD inline LengthTallies length_tallies(int64_t items, int32_t length, int
 
 //! Which kernel samples a sweep: a fast one keeping its per-length sums in registers
 //! (instantiated for up to 1, 2, 4 or 8 lengths, all <= FAST_MAX_LENGTH), or the general one
-//! that adds per-length sums into shared memory (any number of lengths up to MAX_LENGTH).
+//! that adds per-length sums into shared memory (any number of lengths up to MAX_LENGTH); each
+//! without item difficulty or with it.
 struct KernelChoice {
-  int fast_lengths = 0;          //!< 1, 2, 4 or 8 for a fast kernel, 0 for the general one
-  std::size_t shared_bytes = 0;  //!< dynamic shared memory per block (general kernel)
+  int fast_lengths = 0;     //!< 1, 2, 4 or 8 for a fast kernel, 0 for the general one
+  bool difficulty = false;  //!< the sweep has difficulty bins (spec.num_bins > 0)
+  //! Dynamic shared memory per block: the general kernel's per-length sums, then the bin
+  //! histogram when there is one.
+  std::size_t shared_bytes = 0;
+  //! Bytes of shared_bytes that hold the bin histogram; 0 when scale-0 tiles count bins with
+  //! global atomics (or the sweep has no difficulty).
+  std::size_t shared_bin_bytes = 0;
 };
 
 //! Bytes of dynamic shared memory the general kernel needs per block for K lengths:
@@ -199,7 +289,13 @@ inline std::size_t general_shared_bytes(int32_t num_lengths) {
   return static_cast<std::size_t>(num_lengths) * (sizeof(uint64_t) + 2 * sizeof(uint32_t));
 }
 
-//! The kernel for `spec` (num_lengths in [1, MAX_LENGTH], lengths increasing).
+//! Bytes of the shared bin histogram (after the general kernel's per-length sums).
+inline std::size_t bin_shared_bytes(int32_t num_bins) {
+  return static_cast<std::size_t>(num_bins) * sizeof(uint32_t);
+}
+
+//! The kernel for `spec` (num_lengths in [1, MAX_LENGTH], lengths increasing, num_bins >= 0).
+//! A device that cannot give the shared bytes may count bins globally instead (prepare_kernel).
 inline KernelChoice choose_kernel(const SweepSpec& spec) {
   KernelChoice choice;
   if (spec.num_lengths <= FAST_MAX_LENGTHS && max_length(spec) <= FAST_MAX_LENGTH) {
@@ -207,6 +303,11 @@ inline KernelChoice choose_kernel(const SweepSpec& spec) {
     while (choice.fast_lengths < spec.num_lengths) choice.fast_lengths *= 2;
   } else {
     choice.shared_bytes = general_shared_bytes(spec.num_lengths);
+  }
+  choice.difficulty = spec.num_bins > 0;
+  if (choice.difficulty && spec.num_bins <= SHARED_BIN_LIMIT) {
+    choice.shared_bin_bytes = bin_shared_bytes(spec.num_bins);
+    choice.shared_bytes += choice.shared_bin_bytes;
   }
   return choice;
 }

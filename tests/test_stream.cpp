@@ -4,6 +4,7 @@
 #include <gtest/gtest.h>
 
 #include "mirage/model.h"
+#include "mirage/sampler.h"
 #include "mirage/stream.h"
 
 namespace mirage {
@@ -62,6 +63,18 @@ TEST(TokenStream, KnownAnswers) {
 TEST(TokenStream, ItemStreamKnownAnswers) {
   EXPECT_EQ(item_uniform(2023, STREAM_DIFFICULTY, 0, 0), 0x0667aa6eu);
   EXPECT_EQ(item_uniform(2023, STREAM_DIFFICULTY, 5, 17), 0x07a94a20u);
+  // Their difficulty bins with B = 256: floor(u * 256 / 2^32) is the top byte.
+  EXPECT_EQ(difficulty_bin(0x0667aa6eu, 256), 0x06u);
+  EXPECT_EQ(difficulty_bin(0x07a94a20u, 256), 0x07u);
+  // group_bins reads the same words: item 17 is word 1 of group 4 of replicate 5.
+  SweepSpec spec;
+  spec.seed = 2023;
+  spec.num_bins = 256;
+  uint32_t bins[ITEMS_PER_GROUP];
+  group_bins(spec, 5, 4, bins);
+  EXPECT_EQ(bins[1], 0x07u);
+  group_bins(spec, 0, 0, bins);
+  EXPECT_EQ(bins[0], 0x06u);
 }
 
 // One Philox call serves token j of four consecutive items: word w is item 4q + w.

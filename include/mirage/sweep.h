@@ -44,7 +44,7 @@ struct SweepSpec {
   //! bin from the difficulty stream and uses bin_threshold[s * B + bin], and the sampler also
   //! counts items per (segment, replicate, bin); `threshold` is then unused.
   int32_t num_bins = 0;
-  const uint64_t* bin_threshold = nullptr;  //!< [S][B] when num_bins > 0
+  const uint64_t* bin_threshold = nullptr;  //!< [S][B] when num_bins > 0, each <= 2^32
 };
 
 //! Longest target length of the sweep.
