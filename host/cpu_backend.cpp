@@ -155,9 +155,9 @@ void flush_lane_sums(uint32_t* lanes, int32_t num_lengths, LengthSums* sums) {
 
 // AVX2 block kernel, same contract as sample_blocks_portable but with blocks of
 // AVX2_GROUPS_PER_BLOCK groups: AVX2_PAIRS pairs of sets of four groups. Philox runs with one
-// group per 64-bit lane (philox_batch.h), and each output word of a pair of sets is packed
-// into one register of eight 32-bit lanes (lane 2q: group q of the first set, lane 2q+1:
-// group q of the second), which hold the per-item counts k.
+// group per 64-bit lane (philox_batch.h); each output word of a pair of sets is packed into
+// one register of eight 32-bit lanes (lane 2q: group q of the first set, lane 2q+1: group q
+// of the second) for the comparison, and the per-item counts k are kept in 16-bit lanes.
 //
 // The comparison u < T is unsigned; AVX2 compares signed 32-bit lanes, so both sides are
 // offset by 2^31 (x ^ 0x80000000), which preserves order. For output words 0 and 2 the
@@ -194,10 +194,9 @@ __attribute__((target("avx2"))) void sample_blocks_avx2(const PhiloxStreamPrefix
       group[q] = philox_group_prefix_avx2(
           v, _mm256_add_epi64(_mm256_set1_epi64x(group0 + 4 * q), lane_index));
     }
-    __m256i k[AVX2_PAIRS][ITEMS_PER_GROUP];
-    for (auto& pair : k) {
-      for (auto& word : pair) word = _mm256_setzero_si256();
-    }
+    // Per-item counts k as 16-bit lanes (k <= 4096): two registers per pair of sets.
+    __m256i k[AVX2_PAIRS][2];
+    for (auto& pair : k) pair[0] = pair[1] = _mm256_setzero_si256();
     int32_t token = 0;
     for (int32_t i = 0; i < num_lengths; ++i) {
       const int32_t length = lengths[i];
@@ -209,26 +208,36 @@ __attribute__((target("avx2"))) void sample_blocks_avx2(const PhiloxStreamPrefix
         for (int pair = 0; pair < AVX2_PAIRS; ++pair) {
           const detail::Philox4Lanes& a = x[2 * pair];
           const detail::Philox4Lanes& c = x[2 * pair + 1];
-          const __m256i u[ITEMS_PER_GROUP] = {
-              _mm256_blend_epi32(a.x0, _mm256_slli_epi64(c.x0, 32), 0xAA),
-              _mm256_xor_si256(_mm256_blend_epi32(a.x1, _mm256_slli_epi64(c.x1, 32), 0xAA), sign),
-              _mm256_blend_epi32(a.x2, _mm256_slli_epi64(c.x2, 32), 0xAA),
-              _mm256_xor_si256(_mm256_blend_epi32(a.x3, _mm256_slli_epi64(c.x3, 32), 0xAA), sign)};
-          // The comparison gives -1 where u < T: subtracting it counts a correct token.
-          for (int w = 0; w < ITEMS_PER_GROUP; ++w) {
-            k[pair][w] = _mm256_sub_epi32(k[pair][w], _mm256_cmpgt_epi32(t_signed, u[w]));
-          }
+          const __m256i u0 = _mm256_blend_epi32(a.x0, _mm256_slli_epi64(c.x0, 32), 0xAA);
+          const __m256i u1 =
+              _mm256_xor_si256(_mm256_blend_epi32(a.x1, _mm256_slli_epi64(c.x1, 32), 0xAA), sign);
+          const __m256i u2 = _mm256_blend_epi32(a.x2, _mm256_slli_epi64(c.x2, 32), 0xAA);
+          const __m256i u3 =
+              _mm256_xor_si256(_mm256_blend_epi32(a.x3, _mm256_slli_epi64(c.x3, 32), 0xAA), sign);
+          // The comparison gives -1 where u < T; packed to 16 bits (-1 stays -1) and
+          // subtracted, it counts a correct token. Which item lands in which 16-bit lane
+          // does not matter: the lanes are only ever summed.
+          const __m256i correct01 = _mm256_packs_epi32(_mm256_cmpgt_epi32(t_signed, u0),
+                                                       _mm256_cmpgt_epi32(t_signed, u1));
+          const __m256i correct23 = _mm256_packs_epi32(_mm256_cmpgt_epi32(t_signed, u2),
+                                                       _mm256_cmpgt_epi32(t_signed, u3));
+          k[pair][0] = _mm256_sub_epi16(k[pair][0], correct01);
+          k[pair][1] = _mm256_sub_epi16(k[pair][1], correct23);
         }
       }
-      // k <= 4096 < 2^15, so vpmaddwd(k, k) (16-bit products, pairs summed) is k^2.
-      const __m256i len = _mm256_set1_epi32(length);
+      // vpmaddwd multiplies 16-bit lanes and adds neighbouring products into 32-bit lanes:
+      // with ones it sums pairs of k, with k itself it sums pairs of k^2 (k <= 4096 < 2^15).
+      const __m256i ones = _mm256_set1_epi16(1);
+      const __m256i len = _mm256_set1_epi16(static_cast<int16_t>(length));
       __m256i sum_k = _mm256_setzero_si256(), sum_sq = sum_k, minus_exact = sum_k;
       for (const auto& pair : k) {
-        for (const __m256i& kw : pair) {
-          sum_k = _mm256_add_epi32(sum_k, kw);
-          sum_sq = _mm256_add_epi32(sum_sq, _mm256_madd_epi16(kw, kw));
-          minus_exact = _mm256_add_epi32(minus_exact, _mm256_cmpeq_epi32(kw, len));
-        }
+        sum_k = _mm256_add_epi32(sum_k, _mm256_add_epi32(_mm256_madd_epi16(pair[0], ones),
+                                                         _mm256_madd_epi16(pair[1], ones)));
+        sum_sq = _mm256_add_epi32(sum_sq, _mm256_add_epi32(_mm256_madd_epi16(pair[0], pair[0]),
+                                                           _mm256_madd_epi16(pair[1], pair[1])));
+        const __m256i exact = _mm256_add_epi16(_mm256_cmpeq_epi16(pair[0], len),
+                                               _mm256_cmpeq_epi16(pair[1], len));
+        minus_exact = _mm256_add_epi32(minus_exact, _mm256_madd_epi16(exact, ones));
       }
       auto* acc = reinterpret_cast<__m256i*>(lanes + static_cast<size_t>(i) * 24);
       _mm256_storeu_si256(acc, _mm256_add_epi32(_mm256_loadu_si256(acc), sum_k));

@@ -1,0 +1,214 @@
+// Copyright (c) Mirage developers.
+// Micro-benchmarks of the CPU sampling path, in token draws per second (one draw = one 32-bit
+// uniform = one token of one item; a Philox4x32-10 call gives four). docs/BENCHMARKS.md
+// lists the figures and the commands.
+//   BM_Philox*     the random stream alone: Random123's scalar call, the SoA batch and the
+//                  token-stream batch of philox_batch.h (portable and AVX2)
+//   BM_SampleUnit  one 65536-item work unit (the default unit size) through the per-item
+//                  sampler: the reference (sample_unit_reference) and the kernels of
+//                  sample_unit_cpu, for longest target lengths L = 1, 5 and 32
+//   BM_CpuBackend  the CPU backend on the sweep of `mirage bench` (8 scales, lengths 1..5,
+//                  4 replicates), wall-clock time, 1 and 2 threads
+// Single-thread benchmarks report draws per CPU-second of the benchmark thread; the backend
+// benchmark reports draws per wall-clock second.
+#include <benchmark/benchmark.h>
+
+#include <cmath>
+#include <cstdint>
+#include <vector>
+
+#include "backend.h"
+#include "config.h"
+#include "cpu_backend.h"
+#include "mirage/model.h"
+#include "mirage/philox_batch.h"
+#include "mirage/sampler.h"
+#include "mirage/stream.h"
+#include "simulation.h"
+
+namespace mirage {
+namespace {
+
+constexpr int64_t PHILOX_BATCH = 1024;  // counters per benchmark iteration
+
+void set_draws(benchmark::State& state, int64_t draws_per_iteration) {
+  state.counters["draws/s"] = benchmark::Counter(
+      static_cast<double>(draws_per_iteration) * static_cast<double>(state.iterations()),
+      benchmark::Counter::kIsRate);
+}
+
+// Random123's philox4x32_R(10, ...) one call at a time, over the token stream of one
+// scale and replicate (what sample_group does).
+void BM_PhiloxRandom123(benchmark::State& state) {
+  const PhiloxKey key = philox_key(2023);
+  uint32_t group = 0;
+  for (auto _ : state) {
+    uint32_t acc = 0;
+    for (int64_t i = 0; i < PHILOX_BATCH; ++i) {
+      const PhiloxCounter x = philox4x32_10(philox_counter(group++, 3, STREAM_TOKEN, 5, 1), key);
+      acc ^= x.v[0] ^ x.v[1] ^ x.v[2] ^ x.v[3];
+    }
+    benchmark::DoNotOptimize(acc);
+  }
+  set_draws(state, 4 * PHILOX_BATCH);
+}
+BENCHMARK(BM_PhiloxRandom123);
+
+bool skip_without_avx2(benchmark::State& state, CpuKernel kernel) {
+  if (kernel == CpuKernel::avx2 && !cpu_kernel_available(CpuKernel::avx2)) {
+    state.SkipWithError("this CPU has no AVX2");
+    return true;
+  }
+  return false;
+}
+
+// philox4x32_10_soa / _avx2: counters with all four words varying (general batch).
+void BM_PhiloxSoa(benchmark::State& state) {
+  const auto kernel = static_cast<CpuKernel>(state.range(0));
+  if (skip_without_avx2(state, kernel)) return;
+  const PhiloxKey key = philox_key(2023);
+  std::vector<uint32_t> c[4];
+  for (auto& words : c) words.assign(PHILOX_BATCH, 0u);
+  uint32_t next = 0;
+  for (auto _ : state) {
+    for (int64_t i = 0; i < PHILOX_BATCH; ++i) {
+      c[0][size_t(i)] = next++;
+      c[1][size_t(i)] = 3;
+      c[2][size_t(i)] = 5;
+      c[3][size_t(i)] = 1;
+    }
+#if MIRAGE_HAVE_AVX2_PATH
+    if (kernel == CpuKernel::avx2) {
+      philox4x32_10_soa_avx2(key, PHILOX_BATCH, c[0].data(), c[1].data(), c[2].data(), c[3].data());
+    } else {
+      philox4x32_10_soa(key, PHILOX_BATCH, c[0].data(), c[1].data(), c[2].data(), c[3].data());
+    }
+#else
+    philox4x32_10_soa(key, PHILOX_BATCH, c[0].data(), c[1].data(), c[2].data(), c[3].data());
+#endif
+    benchmark::DoNotOptimize(c[0].data());
+    benchmark::ClobberMemory();
+  }
+  set_draws(state, 4 * PHILOX_BATCH);
+}
+BENCHMARK(BM_PhiloxSoa)
+    ->ArgName("kernel")
+    ->Arg(static_cast<int>(CpuKernel::portable))
+    ->Arg(static_cast<int>(CpuKernel::avx2));
+
+// philox_token_batch / _avx2: token j of PHILOX_BATCH consecutive item groups, through the
+// token-stream split (group prefixes recomputed every call, as for a length-1 target).
+void BM_PhiloxTokenBatch(benchmark::State& state) {
+  const auto kernel = static_cast<CpuKernel>(state.range(0));
+  if (skip_without_avx2(state, kernel)) return;
+  const PhiloxStreamPrefix prefix = philox_stream_prefix(philox_key(2023), 5, 1);
+  std::vector<uint32_t> out[4];
+  for (auto& words : out) words.assign(PHILOX_BATCH, 0u);
+  uint32_t group = 0;
+  for (auto _ : state) {
+#if MIRAGE_HAVE_AVX2_PATH
+    if (kernel == CpuKernel::avx2) {
+      philox_token_batch_avx2(prefix, group, PHILOX_BATCH, 3, out[0].data(), out[1].data(),
+                              out[2].data(), out[3].data());
+    } else {
+      philox_token_batch(prefix, group, PHILOX_BATCH, 3, out[0].data(), out[1].data(),
+                         out[2].data(), out[3].data());
+    }
+#else
+    philox_token_batch(prefix, group, PHILOX_BATCH, 3, out[0].data(), out[1].data(),
+                       out[2].data(), out[3].data());
+#endif
+    group += PHILOX_BATCH;
+    benchmark::DoNotOptimize(out[0].data());
+    benchmark::ClobberMemory();
+  }
+  set_draws(state, 4 * PHILOX_BATCH);
+}
+BENCHMARK(BM_PhiloxTokenBatch)
+    ->ArgName("kernel")
+    ->Arg(static_cast<int>(CpuKernel::portable))
+    ->Arg(static_cast<int>(CpuKernel::avx2));
+
+// One work unit of 65536 items at p = 0.5791 (the paper's toy model at 6.7e9 parameters).
+// Args: sampler (-1 = sample_unit_reference, else a CpuKernel), longest length L, and
+// nested (1: lengths 1..L, a tally at every token, as in the default sweep; 0: the single
+// length L).
+void BM_SampleUnit(benchmark::State& state) {
+  const int sampler = static_cast<int>(state.range(0));
+  const auto max_len = static_cast<int32_t>(state.range(1));
+  const bool nested = state.range(2) != 0;
+  if (sampler >= 0 && skip_without_avx2(state, static_cast<CpuKernel>(sampler))) return;
+  const uint64_t threshold = token_threshold(0.5791);
+  std::vector<int32_t> lengths;
+  if (nested) {
+    for (int32_t L = 1; L <= max_len; ++L) lengths.push_back(L);
+  } else {
+    lengths.push_back(max_len);
+  }
+  const int64_t items = 65536;
+  const int64_t test_size = int64_t{1} << 30;
+  SweepSpec spec;
+  spec.seed = 2023;
+  spec.num_scales = spec.num_test_sizes = spec.num_replicates = 1;
+  spec.num_lengths = static_cast<int32_t>(lengths.size());
+  spec.threshold = &threshold;
+  spec.length = lengths.data();
+  spec.test_size = &test_size;
+  std::vector<ItemTally> tallies(lengths.size());
+  int64_t begin = 0;
+  for (auto _ : state) {
+    const WorkUnit unit{0, 0, 0, begin, begin + items};
+    if (sampler < 0) {
+      sample_unit_reference(spec, unit, tallies.data());
+    } else {
+      sample_unit_cpu(spec, unit, tallies.data(), static_cast<CpuKernel>(sampler));
+    }
+    begin = (begin + items) % (test_size - items);
+    benchmark::DoNotOptimize(tallies.data());
+    benchmark::ClobberMemory();
+  }
+  set_draws(state, items * max_len);
+}
+void sample_unit_args(benchmark::internal::Benchmark* b) {
+  b->ArgNames({"sampler", "L", "nested"});
+  for (int sampler : {-1, static_cast<int>(CpuKernel::portable), static_cast<int>(CpuKernel::avx2)}) {
+    for (int64_t L : {1, 5, 32}) b->Args({sampler, L, 0});
+    b->Args({sampler, 5, 1});
+    b->Args({sampler, 32, 1});
+  }
+}
+BENCHMARK(BM_SampleUnit)->Apply(sample_unit_args);
+
+// The CPU backend on the sweep of `mirage bench` (host/commands.cpp: 8 scales 1e8..1e13,
+// lengths 1..5, 4 replicates, nested test sizes by decades, units of 2^20 items), scaled to
+// 2e8 draws per iteration. Arg: threads. Wall-clock rate.
+void BM_CpuBackend(benchmark::State& state) {
+  const auto threads = static_cast<int32_t>(state.range(0));
+  Config config = default_config();
+  config.scales = parse_scales("--scales", {"1e8:1e13:8"});
+  config.replicates = 4;
+  const double draws = 2e8;
+  const double per_item = double(config.scales.size()) * config.replicates * 5;
+  const auto n_max = static_cast<int64_t>(std::llround(draws / per_item));
+  config.test_sizes.clear();
+  for (int64_t n = 10; n < n_max; n *= 10) config.test_sizes.push_back(n);
+  config.test_sizes.push_back(n_max);
+  config.items_per_unit = 1 << 20;
+  Sweep sweep(config);
+  const UnitGrid grid = sweep.grid();
+  const std::vector<int64_t> ids = all_unit_ids(grid);
+  auto backend = make_cpu_backend(threads);
+  std::vector<int64_t> segment(size_t(NUM_TALLIES) * size_t(tally_cells(sweep.spec())), 0);
+  for (auto _ : state) {
+    backend->sample(grid, ids.data(), static_cast<int64_t>(ids.size()), segment.data(), nullptr);
+    benchmark::ClobberMemory();
+  }
+  set_draws(state, sweep.total_draws());
+  state.counters["draws/s/thread"] = benchmark::Counter(
+      static_cast<double>(sweep.total_draws()) * static_cast<double>(state.iterations()) / threads,
+      benchmark::Counter::kIsRate);
+}
+BENCHMARK(BM_CpuBackend)->ArgName("threads")->Arg(1)->Arg(2)->UseRealTime()->Unit(benchmark::kMillisecond);
+
+}  // namespace
+}  // namespace mirage
