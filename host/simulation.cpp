@@ -56,11 +56,6 @@ Sweep::Sweep(const Config& config)
   spec_.bin_threshold = model_.bin_threshold.empty() ? nullptr : model_.bin_threshold.data();
 }
 
-int64_t Sweep::total_draws() const {
-  return int64_t{spec_.num_replicates} * spec_.num_scales * max_test_size(spec_) *
-         max_length(spec_);
-}
-
 Counts nested_counts(const SweepSpec& spec, const std::vector<int64_t>& segment_tallies) {
   const int64_t cells = tally_cells(spec);
   Counts counts;

@@ -54,8 +54,6 @@ class Sweep {
   const SweepSpec& spec() const { return spec_; }
   UnitGrid grid() const { return UnitGrid{spec_, items_per_unit_}; }
   const ModelTable& model() const { return model_; }
-  //! Total token draws of the whole sweep.
-  int64_t total_draws() const;
   //! A zeroed segment-tally array for this sweep.
   std::vector<int64_t> zero_tallies() const {
     return std::vector<int64_t>(size_t(segment_tally_size(spec_)), 0);

@@ -29,7 +29,7 @@ Config small_config() {
 
 std::vector<int64_t> run_segments(const Config& config, int32_t threads) {
   Sweep sweep(config);
-  std::vector<int64_t> segment(size_t(NUM_TALLIES) * size_t(tally_cells(sweep.spec())), 0);
+  std::vector<int64_t> segment = sweep.zero_tallies();
   auto backend = make_cpu_backend(threads);
   sample_units(*backend, sweep.grid(), all_unit_ids(sweep.grid()), segment, false);
   return segment;
@@ -82,7 +82,7 @@ TEST(CpuBackend, UnitOrderDoesNotMatter) {
   const Config config = small_config();
   Sweep sweep(config);
   std::vector<int64_t> ids = all_unit_ids(sweep.grid());
-  std::vector<int64_t> forward(size_t(NUM_TALLIES) * size_t(tally_cells(sweep.spec())), 0);
+  std::vector<int64_t> forward = sweep.zero_tallies();
   std::vector<int64_t> backward = forward;
   auto backend = make_cpu_backend(2);
   sample_units(*backend, sweep.grid(), ids, forward, false);
@@ -144,7 +144,7 @@ TEST(CpuBackend, ProbabilityZeroAndOneAreExact) {
   spec.length = lengths.data();
   spec.test_size = test_sizes.data();
   const UnitGrid grid{spec, 64};
-  std::vector<int64_t> segment(size_t(NUM_TALLIES) * size_t(tally_cells(spec)), 0);
+  std::vector<int64_t> segment(size_t(segment_tally_size(spec)), 0);
   auto backend = make_cpu_backend(2);
   sample_units(*backend, grid, all_unit_ids(grid), segment, false);
   const Counts counts = nested_counts(spec, segment);
