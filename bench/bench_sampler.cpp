@@ -9,8 +9,11 @@
 //                  sample_unit_cpu, for longest target lengths L = 1, 5 and 32
 //   BM_CpuBackend  the CPU backend on the sweep of `mirage bench` (8 scales, lengths 1..5,
 //                  4 replicates), wall-clock time, 1 and 2 threads
-// Single-thread benchmarks report draws per CPU-second of the benchmark thread; the backend
-// benchmark reports draws per wall-clock second.
+//   BM_Probe*      the machine: clock rate and AVX2 instruction throughputs (x86-64 only)
+// Counters are rates: "draws" in token draws per second (per CPU-second of the benchmark
+// thread for the single-thread benchmarks, per wall-clock second for BM_CpuBackend), "Gadd"
+// in 1e9 dependent adds per second (the clock in GHz), "Gymm" in 1e9 ymm instructions per
+// second.
 #include <benchmark/benchmark.h>
 
 #include <cmath>
@@ -32,7 +35,7 @@ namespace {
 constexpr int64_t PHILOX_BATCH = 1024;  // counters per benchmark iteration
 
 void set_draws(benchmark::State& state, int64_t draws_per_iteration) {
-  state.counters["draws/s"] = benchmark::Counter(
+  state.counters["draws"] = benchmark::Counter(
       static_cast<double>(draws_per_iteration) * static_cast<double>(state.iterations()),
       benchmark::Counter::kIsRate);
 }
@@ -115,8 +118,8 @@ void BM_PhiloxTokenBatch(benchmark::State& state) {
                          out[2].data(), out[3].data());
     }
 #else
-    philox_token_batch(prefix, group, PHILOX_BATCH, 3, out[0].data(), out[1].data(),
-                       out[2].data(), out[3].data());
+    philox_token_batch(prefix, group, PHILOX_BATCH, 3, out[0].data(), out[1].data(), out[2].data(),
+                       out[3].data());
 #endif
     group += PHILOX_BATCH;
     benchmark::DoNotOptimize(out[0].data());
@@ -171,7 +174,8 @@ void BM_SampleUnit(benchmark::State& state) {
 }
 void sample_unit_args(benchmark::internal::Benchmark* b) {
   b->ArgNames({"sampler", "L", "nested"});
-  for (int sampler : {-1, static_cast<int>(CpuKernel::portable), static_cast<int>(CpuKernel::avx2)}) {
+  for (int sampler :
+       {-1, static_cast<int>(CpuKernel::portable), static_cast<int>(CpuKernel::avx2)}) {
     for (int64_t L : {1, 5, 32}) b->Args({sampler, L, 0});
     b->Args({sampler, 5, 1});
     b->Args({sampler, 32, 1});
@@ -197,18 +201,92 @@ void BM_CpuBackend(benchmark::State& state) {
   Sweep sweep(config);
   const UnitGrid grid = sweep.grid();
   const std::vector<int64_t> ids = all_unit_ids(grid);
+  int64_t sweep_draws = 0;
+  for (int64_t id : ids) sweep_draws += unit_draws(grid.spec, unit_at(grid, id));
   auto backend = make_cpu_backend(threads);
   std::vector<int64_t> segment(size_t(NUM_TALLIES) * size_t(tally_cells(sweep.spec())), 0);
   for (auto _ : state) {
     backend->sample(grid, ids.data(), static_cast<int64_t>(ids.size()), segment.data(), nullptr);
     benchmark::ClobberMemory();
   }
-  set_draws(state, sweep.total_draws());
-  state.counters["draws/s/thread"] = benchmark::Counter(
-      static_cast<double>(sweep.total_draws()) * static_cast<double>(state.iterations()) / threads,
+  set_draws(state, sweep_draws);
+  state.counters["draws_per_thread"] = benchmark::Counter(
+      static_cast<double>(sweep_draws) * static_cast<double>(state.iterations()) / threads,
       benchmark::Counter::kIsRate);
 }
-BENCHMARK(BM_CpuBackend)->ArgName("threads")->Arg(1)->Arg(2)->UseRealTime()->Unit(benchmark::kMillisecond);
+BENCHMARK(BM_CpuBackend)
+    ->ArgName("threads")
+    ->Arg(1)
+    ->Arg(2)
+    ->UseRealTime()
+    ->Unit(benchmark::kMillisecond);
+
+#if MIRAGE_HAVE_AVX2_PATH && defined(__x86_64__)
+// Probes of the machine itself, to put the figures above in cycles (docs/BENCHMARKS.md):
+// the clock (a chain of dependent 64-bit adds runs one add per cycle on any x86-64 core)
+// and the AVX2 instruction throughputs that bound the Philox kernel, each as eight
+// independent chains so that latency does not limit them. Rates are per CPU-second.
+void BM_ProbeClock(benchmark::State& state) {
+  uint64_t x = 0;
+  for (auto _ : state) {
+    for (int i = 0; i < 256; ++i) {
+      asm volatile("add $1, %0\n\tadd $1, %0\n\tadd $1, %0\n\tadd $1, %0" : "+r"(x));
+    }
+  }
+  state.counters["Gadd"] = benchmark::Counter(1024e-9 * static_cast<double>(state.iterations()),
+                                              benchmark::Counter::kIsRate);
+}
+BENCHMARK(BM_ProbeClock);
+
+#define MIRAGE_PROBE_8(op)                                                          \
+  asm volatile(op " %%ymm8, %%ymm0, %%ymm0\n\t" op " %%ymm8, %%ymm1, %%ymm1\n\t" op \
+                  " %%ymm8, %%ymm2, %%ymm2\n\t" op " %%ymm8, %%ymm3, %%ymm3\n\t" op \
+                  " %%ymm8, %%ymm4, %%ymm4\n\t" op " %%ymm8, %%ymm5, %%ymm5\n\t" op \
+                  " %%ymm8, %%ymm6, %%ymm6\n\t" op " %%ymm8, %%ymm7, %%ymm7" ::     \
+                      : "xmm0", "xmm1", "xmm2", "xmm3", "xmm4", "xmm5", "xmm6", "xmm7")
+
+// Arg 0: vpmuludq, 1: vpxor, 2: vpsrlq, 3: the instruction mix of one Philox round on two
+// sets of lanes (2 vpmuludq, 2 vpsrlq, 4 vpxor).
+void BM_ProbeAvx2(benchmark::State& state) {
+  if (!cpu_has_avx2()) {
+    state.SkipWithError("this CPU has no AVX2");
+    return;
+  }
+  const int64_t which = state.range(0);
+  for (auto _ : state) {
+    for (int i = 0; i < 64; ++i) {
+      switch (which) {
+        case 0:
+          MIRAGE_PROBE_8("vpmuludq");
+          break;
+        case 1:
+          MIRAGE_PROBE_8("vpxor");
+          break;
+        case 2:
+          asm volatile(
+              "vpsrlq $1, %%ymm0, %%ymm0\n\tvpsrlq $1, %%ymm1, %%ymm1\n\t"
+              "vpsrlq $1, %%ymm2, %%ymm2\n\tvpsrlq $1, %%ymm3, %%ymm3\n\t"
+              "vpsrlq $1, %%ymm4, %%ymm4\n\tvpsrlq $1, %%ymm5, %%ymm5\n\t"
+              "vpsrlq $1, %%ymm6, %%ymm6\n\tvpsrlq $1, %%ymm7, %%ymm7" ::
+                  : "xmm0", "xmm1", "xmm2", "xmm3", "xmm4", "xmm5", "xmm6", "xmm7");
+          break;
+        default:
+          asm volatile(
+              "vpmuludq %%ymm8, %%ymm0, %%ymm0\n\tvpmuludq %%ymm8, %%ymm1, %%ymm1\n\t"
+              "vpsrlq $1, %%ymm2, %%ymm2\n\tvpsrlq $1, %%ymm3, %%ymm3\n\t"
+              "vpxor %%ymm8, %%ymm4, %%ymm4\n\tvpxor %%ymm8, %%ymm5, %%ymm5\n\t"
+              "vpxor %%ymm8, %%ymm6, %%ymm6\n\tvpxor %%ymm8, %%ymm7, %%ymm7" ::
+                  : "xmm0", "xmm1", "xmm2", "xmm3", "xmm4", "xmm5", "xmm6", "xmm7");
+          break;
+      }
+    }
+  }
+  state.counters["Gymm"] = benchmark::Counter(512e-9 * static_cast<double>(state.iterations()),
+                                              benchmark::Counter::kIsRate);
+}
+BENCHMARK(BM_ProbeAvx2)->ArgName("op")->DenseRange(0, 3);
+#undef MIRAGE_PROBE_8
+#endif
 
 }  // namespace
 }  // namespace mirage

@@ -67,7 +67,9 @@ void expect_soa_equals_random123(SoaFunction soa) {
   }
 }
 
-TEST(PhiloxBatch, PortableSoaEqualsRandom123) { expect_soa_equals_random123(philox4x32_10_soa); }
+TEST(PhiloxBatch, PortableSoaEqualsRandom123) {
+  expect_soa_equals_random123(philox4x32_10_soa);
+}
 
 TEST(PhiloxBatch, Avx2SoaEqualsRandom123) {
 #if MIRAGE_HAVE_AVX2_PATH
@@ -174,13 +176,13 @@ TEST(CpuKernels, AvailabilityAndNames) {
 
 // One scale per threshold under test.
 const std::vector<uint64_t> THRESHOLDS = {
-    0u,                        // p = 0: no token correct
-    1u,                        // only u = 0 is correct
-    uint64_t{1} << 31,         // p = 1/2, the AVX2 sign-offset boundary
-    token_threshold(0.0916),   // the paper's toy model at 3.5e8 parameters
-    token_threshold(0.9048),   // ... and at 2e11
-    0xFFFFFFFFu,               // only u = 2^32 - 1 is wrong
-    THRESHOLD_ONE,             // p = 1: every token correct
+    0u,                       // p = 0: no token correct
+    1u,                       // only u = 0 is correct
+    uint64_t{1} << 31,        // p = 1/2, the AVX2 sign-offset boundary
+    token_threshold(0.0916),  // the paper's toy model at 3.5e8 parameters
+    token_threshold(0.9048),  // ... and at 2e11
+    0xFFFFFFFFu,              // only u = 2^32 - 1 is wrong
+    THRESHOLD_ONE,            // p = 1: every token correct
 };
 
 // Units as the grid can make them and beyond: tiny ones, unaligned begins and ends, sizes
@@ -190,9 +192,24 @@ struct UnitRange {
   int64_t begin, end;
 };
 const UnitRange UNITS[] = {
-    {0, 1},       {5, 6},       {3, 4},       {0, 4},       {1, 3},     {0, 32},
-    {0, 31},      {1, 33},      {2, 35},      {3, 64},      {4, 36},    {7, 200},
-    {32, 64},     {13, 1000},   {0, 1024},    {1023, 2049}, {100, 101}, {0, 256 + 4 + 3},
+    {0, 1},
+    {5, 6},
+    {3, 4},
+    {0, 4},
+    {1, 3},
+    {0, 32},
+    {0, 31},
+    {1, 33},
+    {2, 35},
+    {3, 64},
+    {4, 36},
+    {7, 200},
+    {32, 64},
+    {13, 1000},
+    {0, 1024},
+    {1023, 2049},
+    {100, 101},
+    {0, 256 + 4 + 3},
     {(int64_t{1} << 34) - 101, int64_t{1} << 34},
     {(int64_t{1} << 34) - 64, int64_t{1} << 34},
 };

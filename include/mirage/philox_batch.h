@@ -17,7 +17,9 @@
 //! token only and one that depends on the group only, and round 3 multiplies one value that
 //! depends on the group only. So 5 of the 20 32x32-bit products of a call can be computed
 //! once per group or once per token (PhiloxGroupPrefix, PhiloxTokenPrefix) and the hot loop
-//! does rounds 3..10 (15 products) per call. This is the same function, only regrouped.
+//! does the rest of round 3 and rounds 4..10 (15 products) per call. This is the same
+//! function, only regrouped; a round maps {x0, x1, x2, x3} under key {k0, k1} to
+//! {hi(M1 x2) ^ x1 ^ k0, lo(M1 x2), hi(M0 x0) ^ x3 ^ k1, lo(M0 x0)}.
 #pragma once
 
 #include <cstdint>
@@ -42,13 +44,9 @@ constexpr uint32_t PHILOX_WEYL1 = 0xBB67AE85u;
 //! Rounds of Philox4x32-10.
 constexpr int PHILOX_ROUNDS = 10;
 
-//! High word of the 64-bit product a * b.
-inline uint32_t mul_hi32(uint32_t a, uint32_t b) {
-  return static_cast<uint32_t>((static_cast<uint64_t>(a) * b) >> 32);
-}
-
-//! The round keys of Philox4x32-10: round r (0..9) uses {k0[r], k1[r]}, the seed key plus
-//! r times the Weyl increments (mod 2^32).
+//! The round keys of Philox4x32-10. Rounds are numbered 1..10 in the comments of this file;
+//! round r uses {k0[r - 1], k1[r - 1]}, the seed key plus r - 1 times the Weyl increments
+//! (mod 2^32).
 struct PhiloxKeySchedule {
   uint32_t k0[PHILOX_ROUNDS];
   uint32_t k1[PHILOX_ROUNDS];
@@ -91,9 +89,9 @@ inline void philox4x32_10_soa(PhiloxKey key, int64_t n, uint32_t* MIRAGE_RESTRIC
 //! What stays fixed along one token stream: the key, counter word 2 and counter word 3 (in
 //! stream.h's layout, the scale and the replicate).
 struct PhiloxStreamPrefix {
-  uint32_t a_base;   //!< hi(M1 * c2) ^ k0[0]: round-1 word 0 is a_base ^ c1
-  uint32_t b_base;   //!< c3 ^ k1[0]: round-1 word 2 is hi(M0 * c0) ^ b_base
-  uint32_t c_base;   //!< lo(M1 * c2) ^ k0[1]: round-2 word 0 is hi(M1 * b) ^ c_base
+  uint32_t a_base;  //!< hi(M1 * c2) ^ k0[0]: round-1 word 0 is a_base ^ c1
+  uint32_t b_base;  //!< c3 ^ k1[0]: round-1 word 2 is hi(M0 * c0) ^ b_base
+  uint32_t c_base;  //!< lo(M1 * c2) ^ k0[1]: round-2 word 0 is hi(M1 * b) ^ c_base
   PhiloxKeySchedule keys;
 };
 
@@ -147,8 +145,8 @@ inline PhiloxTokenPrefix philox_token_prefix(const PhiloxStreamPrefix& p, uint32
   return t;
 }
 
-//! philox4x32_R(10, {c0, c1, c2, c3}, key) from the three prefixes of that counter: rounds
-//! 3..10, with 15 of the 20 products.
+//! philox4x32_R(10, {c0, c1, c2, c3}, key) from the three prefixes of that counter: the rest
+//! of round 3 and rounds 4..10, with 15 of the 20 products.
 inline PhiloxCounter philox_finish(const PhiloxStreamPrefix& p, const PhiloxGroupPrefix& g,
                                    const PhiloxTokenPrefix& t) {
   const uint64_t e = static_cast<uint64_t>(PHILOX_MUL1) * (t.hb_key ^ g.lo_a);
@@ -156,7 +154,7 @@ inline PhiloxCounter philox_finish(const PhiloxStreamPrefix& p, const PhiloxGrou
   uint32_t x1 = static_cast<uint32_t>(e);
   uint32_t x2 = g.hd_key ^ t.lo_b;
   uint32_t x3 = g.lo_d;
-  for (int r = 3; r < PHILOX_ROUNDS; ++r) {
+  for (int r = 3; r < PHILOX_ROUNDS; ++r) {  // rounds 4..10
     const uint64_t p0 = static_cast<uint64_t>(PHILOX_MUL0) * x0;
     const uint64_t p1 = static_cast<uint64_t>(PHILOX_MUL1) * x2;
     x0 = static_cast<uint32_t>(p1 >> 32) ^ x1 ^ p.keys.k0[r];
@@ -194,22 +192,26 @@ inline void philox_token_batch(const PhiloxStreamPrefix& p, uint32_t c0_first, i
 #if MIRAGE_HAVE_AVX2_PATH
 
 //! Whether this CPU runs AVX2 (checked at run time, once per call site that caches it).
-inline bool cpu_has_avx2() { return __builtin_cpu_supports("avx2") != 0; }
+inline bool cpu_has_avx2() {
+  return __builtin_cpu_supports("avx2") != 0;
+}
 
-namespace detail {
-
-// Four Philox lanes in one __m256i: each 32-bit word sits in the low half of a 64-bit lane,
-// which is what vpmuludq multiplies. The high halves hold garbage that no later step reads
-// (products and xors only ever look at the low halves), so no masking is needed.
+//! Four Philox counters or outputs, word w in x<w>: each 32-bit word sits in the low half of a
+//! 64-bit lane, which is what vpmuludq multiplies. The high halves hold garbage that no later
+//! step reads (products and xors only ever look at the low halves), so no masking is needed.
 struct Philox4Lanes {
   __m256i x0, x1, x2, x3;
 };
 
+namespace detail {
+
 // One Philox round on four lanes: {hi(M1 x2) ^ x1 ^ k0, lo(M1 x2), hi(M0 x0) ^ x3 ^ k1,
 // lo(M0 x0)}; m0, m1 hold the multipliers, k0, k1 the round key, each broadcast. The key is
 // xored into x1 and x3 first, off the multiply-shift-xor chain that links the rounds.
-__attribute__((target("avx2"), always_inline)) inline void philox_round_avx2(
-    Philox4Lanes& x, __m256i m0, __m256i m1, __m256i k0, __m256i k1) {
+__attribute__((target("avx2"), always_inline)) inline void philox_round_avx2(Philox4Lanes& x,
+                                                                             __m256i m0, __m256i m1,
+                                                                             __m256i k0,
+                                                                             __m256i k1) {
   const __m256i p0 = _mm256_mul_epu32(x.x0, m0);
   const __m256i p1 = _mm256_mul_epu32(x.x2, m1);
   x.x0 = _mm256_xor_si256(_mm256_srli_epi64(p1, 32), _mm256_xor_si256(x.x1, k0));
@@ -221,8 +223,7 @@ __attribute__((target("avx2"), always_inline)) inline void philox_round_avx2(
 // Eight consecutive 32-bit words as two sets of four lanes: the even-indexed words in the low
 // halves of `even`, the odd-indexed ones in the low halves of `odd` (high halves garbage).
 __attribute__((target("avx2"), always_inline)) inline void load8_avx2(const uint32_t* p,
-                                                                      __m256i& even,
-                                                                      __m256i& odd) {
+                                                                      __m256i& even, __m256i& odd) {
   even = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(p));
   odd = _mm256_srli_epi64(even, 32);
 }
@@ -238,9 +239,11 @@ __attribute__((target("avx2"), always_inline)) inline void store8_avx2(uint32_t*
 
 //! The AVX2 twin of philox4x32_10_soa(): the same words, eight counters per loop (two sets
 //! of four 64-bit lanes, whose rounds interleave). Only call it where cpu_has_avx2() is true.
-__attribute__((target("avx2"))) inline void philox4x32_10_soa_avx2(
-    PhiloxKey key, int64_t n, uint32_t* MIRAGE_RESTRICT c0, uint32_t* MIRAGE_RESTRICT c1,
-    uint32_t* MIRAGE_RESTRICT c2, uint32_t* MIRAGE_RESTRICT c3) {
+__attribute__((target("avx2"))) inline void philox4x32_10_soa_avx2(PhiloxKey key, int64_t n,
+                                                                   uint32_t* MIRAGE_RESTRICT c0,
+                                                                   uint32_t* MIRAGE_RESTRICT c1,
+                                                                   uint32_t* MIRAGE_RESTRICT c2,
+                                                                   uint32_t* MIRAGE_RESTRICT c3) {
   const PhiloxKeySchedule ks = philox_key_schedule(key);
   const __m256i m0 = _mm256_set1_epi64x(PHILOX_MUL0);
   const __m256i m1 = _mm256_set1_epi64x(PHILOX_MUL1);
@@ -251,7 +254,7 @@ __attribute__((target("avx2"))) inline void philox4x32_10_soa_avx2(
   }
   int64_t i = 0;
   for (; i + 8 <= n; i += 8) {
-    detail::Philox4Lanes x[2];
+    Philox4Lanes x[2];
     detail::load8_avx2(c0 + i, x[0].x0, x[1].x0);
     detail::load8_avx2(c1 + i, x[0].x1, x[1].x1);
     detail::load8_avx2(c2 + i, x[0].x2, x[1].x2);
@@ -270,8 +273,8 @@ __attribute__((target("avx2"))) inline void philox4x32_10_soa_avx2(
 
 //! A PhiloxStreamPrefix broadcast to every 64-bit lane, for the AVX2 token-stream functions.
 struct PhiloxStreamAvx2 {
-  __m256i m0, m1;                        //!< PHILOX_MUL0, PHILOX_MUL1
-  __m256i b_base, c_base;                //!< as in PhiloxStreamPrefix
+  __m256i m0, m1;                                //!< PHILOX_MUL0, PHILOX_MUL1
+  __m256i b_base, c_base;                        //!< as in PhiloxStreamPrefix
   __m256i k0[PHILOX_ROUNDS], k1[PHILOX_ROUNDS];  //!< round keys
 };
 
@@ -318,7 +321,7 @@ __attribute__((target("avx2"), always_inline)) inline PhiloxGroups4 philox_group
 template <int N>
 __attribute__((target("avx2"), always_inline)) inline void philox_finish_avx2(
     const PhiloxStreamAvx2& v, const PhiloxGroups4 (&g)[N], __m256i hb_key, __m256i lo_b,
-    detail::Philox4Lanes (&x)[N]) {
+    Philox4Lanes (&x)[N]) {
   for (int q = 0; q < N; ++q) {
     const __m256i e = _mm256_mul_epu32(_mm256_xor_si256(hb_key, g[q].lo_a), v.m1);
     x[q].x0 = _mm256_xor_si256(_mm256_srli_epi64(e, 32), g[q].d_key);
@@ -326,7 +329,7 @@ __attribute__((target("avx2"), always_inline)) inline void philox_finish_avx2(
     x[q].x2 = _mm256_xor_si256(g[q].hd_key, lo_b);
     x[q].x3 = g[q].lo_d;
   }
-  for (int r = 3; r < PHILOX_ROUNDS; ++r) {
+  for (int r = 3; r < PHILOX_ROUNDS; ++r) {  // rounds 4..10
     for (int q = 0; q < N; ++q) detail::philox_round_avx2(x[q], v.m0, v.m1, v.k0[r], v.k1[r]);
   }
 }
@@ -335,8 +338,8 @@ __attribute__((target("avx2"), always_inline)) inline void philox_finish_avx2(
 //! it where cpu_has_avx2() is true.
 __attribute__((target("avx2"))) inline void philox_token_batch_avx2(
     const PhiloxStreamPrefix& p, uint32_t c0_first, int64_t n, uint32_t c1,
-    uint32_t* MIRAGE_RESTRICT out0, uint32_t* MIRAGE_RESTRICT out1,
-    uint32_t* MIRAGE_RESTRICT out2, uint32_t* MIRAGE_RESTRICT out3) {
+    uint32_t* MIRAGE_RESTRICT out0, uint32_t* MIRAGE_RESTRICT out1, uint32_t* MIRAGE_RESTRICT out2,
+    uint32_t* MIRAGE_RESTRICT out3) {
   const PhiloxStreamAvx2 v = philox_stream_avx2(p);
   const PhiloxTokenPrefix t = philox_token_prefix(p, c1);
   const __m256i hb_key = _mm256_set1_epi64x(t.hb_key);
@@ -347,10 +350,9 @@ __attribute__((target("avx2"))) inline void philox_token_batch_avx2(
   for (; i + 8 <= n; i += 8) {
     // c0_first + i + 7 < 2^32, so 64-bit adds give the counter words exactly.
     const __m256i first = _mm256_set1_epi64x(int64_t{c0_first} + i);
-    const PhiloxGroups4 g[2] = {
-        philox_group_prefix_avx2(v, _mm256_add_epi64(first, even_lanes)),
-        philox_group_prefix_avx2(v, _mm256_add_epi64(first, odd_lanes))};
-    detail::Philox4Lanes x[2];
+    const PhiloxGroups4 g[2] = {philox_group_prefix_avx2(v, _mm256_add_epi64(first, even_lanes)),
+                                philox_group_prefix_avx2(v, _mm256_add_epi64(first, odd_lanes))};
+    Philox4Lanes x[2];
     philox_finish_avx2(v, g, hb_key, lo_b, x);
     detail::store8_avx2(out0 + i, x[0].x0, x[1].x0);
     detail::store8_avx2(out1 + i, x[0].x1, x[1].x1);
@@ -363,7 +365,9 @@ __attribute__((target("avx2"))) inline void philox_token_batch_avx2(
 
 #else
 
-inline bool cpu_has_avx2() { return false; }
+inline bool cpu_has_avx2() {
+  return false;
+}
 
 #endif  // MIRAGE_HAVE_AVX2_PATH
 
