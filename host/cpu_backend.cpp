@@ -83,21 +83,10 @@ void add_constant_tallies(const SweepSpec& spec, int64_t items, bool all_correct
 // The reference path for groups [g_begin, g_end), counting only items inside the unit.
 void sample_groups_masked(const SweepSpec& spec, const WorkUnit& unit, int64_t g_begin,
                           int64_t g_end, ItemTally* per_length) {
-  const uint64_t threshold = spec.threshold[unit.scale];
-  for (int64_t g = g_begin; g < g_end; ++g) {
-    const int64_t item0 = g * ITEMS_PER_GROUP;
-    sample_group(spec.seed, static_cast<uint32_t>(unit.replicate),
-                 static_cast<uint32_t>(unit.scale), static_cast<uint32_t>(g), threshold,
-                 spec.length, spec.num_lengths,
-                 [&](int32_t index, int32_t length, const uint32_t* k) {
-                   for (int w = 0; w < ITEMS_PER_GROUP; ++w) {
-                     const int64_t item = item0 + w;
-                     if (item >= unit.item_begin && item < unit.item_end) {
-                       per_length[index].add(length, k[w]);
-                     }
-                   }
-                 });
-  }
+  WorkUnit part = unit;
+  part.item_begin = std::max(unit.item_begin, g_begin * ITEMS_PER_GROUP);
+  part.item_end = std::min(unit.item_end, g_end * ITEMS_PER_GROUP);
+  if (part.item_end > part.item_begin) sample_unit_reference(spec, part, per_length);
 }
 
 // Portable block kernel: `blocks` blocks of GROUPS_PER_BLOCK groups from `group_begin`, at a
