@@ -42,16 +42,18 @@ std::vector<IntervalComparison> compare_intervals(const Results& results) {
             const int64_t x = results.counts.exact_match[((size_t(s) * K + k) * T + t) * R + r];
             auto it = cache.find(x);
             if (it == cache.end()) {
-              it = cache.emplace(x, proportion_interval(methods[m], x, n, results.config.confidence))
-                       .first;
+              it =
+                  cache.emplace(x, proportion_interval(methods[m], x, n, results.config.confidence))
+                      .first;
             }
             estimate[r] = double(x) / double(n);
             low[r] = it->second.low;
             high[r] = it->second.high;
           }
           const size_t g = (size_t(s) * K + k) * T + t;
-          const ReplicateSummary summary = summarize_replicates(
-              estimate.data(), low.data(), high.data(), size_t(R), exact->expected[size_t(s) * K + k]);
+          const ReplicateSummary summary =
+              summarize_replicates(estimate.data(), low.data(), high.data(), size_t(R),
+                                   exact->expected[size_t(s) * K + k]);
           out[m].coverage[g] = summary.coverage;
           out[m].mean_ci_width[g] = summary.mean_ci_width;
         }
@@ -64,7 +66,8 @@ std::vector<IntervalComparison> compare_intervals(const Results& results) {
 double scale_for_loss(const Config& config, double loss) {
   if (!(loss > 0.0) || !std::isfinite(loss)) return NaN;
   if (!config.loss_table_scales.empty()) {
-    return table_scale_for_loss(LossTable{config.loss_table_scales, config.loss_table_losses}, loss);
+    return table_scale_for_loss(LossTable{config.loss_table_scales, config.loss_table_losses},
+                                loss);
   }
   // L(N) = (N / c)^alpha  =>  N = c * L^(1 / alpha).
   const double scale = config.loss_scale * std::pow(loss, 1.0 / config.loss_exponent);

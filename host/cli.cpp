@@ -6,18 +6,18 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <cstdlib>
 #include <filesystem>
 #include <fstream>
 #include <iomanip>
-#include <sstream>
-#include <cstdlib>
 #include <iostream>
 #include <limits>
+#include <sstream>
 #include <stdexcept>
 
 #include "commands.h"
-#include "loss_table.h"
 #include "config.h"
+#include "loss_table.h"
 #include "mirage/build_info.h"
 #include "mirage/sweep.h"
 #include "summarize.h"
@@ -63,8 +63,7 @@ uint64_t parse_seed(const std::string& text) {
   return value;
 }
 
-int32_t parse_int32(const std::string& option, const std::string& text, int64_t low,
-                    int64_t high) {
+int32_t parse_int32(const std::string& option, const std::string& text, int64_t low, int64_t high) {
   const int64_t value = parse_integer(option, text);
   if (value < low || value > high) {
     throw std::invalid_argument(option + ": value '" + text + "' is not allowed; " +
@@ -83,7 +82,8 @@ void add_run_options(CLI::App& run, Config& c, RunText& text) {
       ->group("Model");
   run.add_option("--loss-scale", text.loss_scale, "c in L(N) = (N/c)^alpha [default 2e9]")
       ->group("Model");
-  run.add_option("--loss-exponent", text.loss_exponent, "alpha in L(N) = (N/c)^alpha [default -0.5]")
+  run.add_option("--loss-exponent", text.loss_exponent,
+                 "alpha in L(N) = (N/c)^alpha [default -0.5]")
       ->group("Model");
   run.add_option("--loss-table", text.loss_table,
                  "CSV with columns scale,loss (header required): a measured loss curve, "
@@ -102,19 +102,24 @@ void add_run_options(CLI::App& run, Config& c, RunText& text) {
   run.add_option("--difficulty-bins", text.difficulty_bins,
                  "equal-probability bins that quantize the difficulty [default 256]")
       ->group("Model");
-  run.add_option("--task", c.task, "free-form | multiple-choice [default free-form]")->group("Task");
-  run.add_option("--choices", text.choices, "options per multiple-choice item [default 4]")->group("Task");
-  run.add_option("--lengths", text.lengths, "target lengths, strictly increasing [default 1,2,3,4,5]")
+  run.add_option("--task", c.task, "free-form | multiple-choice [default free-form]")
+      ->group("Task");
+  run.add_option("--choices", text.choices, "options per multiple-choice item [default 4]")
+      ->group("Task");
+  run.add_option("--lengths", text.lengths,
+                 "target lengths, strictly increasing [default 1,2,3,4,5]")
       ->delimiter(',')
       ->group("Task");
   run.add_option("--test-sizes", text.test_sizes,
                  "nested test-set sizes, strictly increasing [default 10,100,1000,10000,100000]")
       ->delimiter(',')
       ->group("Task");
-  run.add_option("--replicates", text.replicates, "independent test sets [default 100]")->group("Task");
+  run.add_option("--replicates", text.replicates, "independent test sets [default 100]")
+      ->group("Task");
   run.add_option("--seed", text.seed, "random seed, 0..2^64-1 [default 2023]")->group("Task");
   run.add_option("--backend", c.backend, "auto | cpu | cuda [default auto]")->group("Execution");
-  run.add_option("--threads", text.threads, "CPU threads, 0 = all cores [default 0]")->group("Execution");
+  run.add_option("--threads", text.threads, "CPU threads, 0 = all cores [default 0]")
+      ->group("Execution");
   run.add_option("--devices", text.devices, "CUDA device indices [default: all visible]")
       ->delimiter(',')
       ->group("Execution");
@@ -141,7 +146,8 @@ void add_run_options(CLI::App& run, Config& c, RunText& text) {
       ->group("Scale-out");
   run.add_option("--resume", c.resume, "continue from this checkpoint (same configuration)")
       ->group("Scale-out");
-  run.add_option("-o,--output", c.output, "HDF5 result file [default results/mirage.h5]")->group("Output");
+  run.add_option("-o,--output", c.output, "HDF5 result file [default results/mirage.h5]")
+      ->group("Output");
   run.add_option("--csv", c.csv, "also write the tidy summary CSV here")->group("Output");
   run.add_flag("-q,--quiet", c.quiet, "no progress or summary table")->group("Output");
 }
@@ -158,8 +164,9 @@ void resolve(const CLI::App& run, Config& c, const RunText& text) {
   const bool inline_table = run.count("--loss-table-scales") + run.count("--loss-table-losses") > 0;
   if (!text.loss_table.empty() || inline_table) {
     if (!text.loss_scale.empty() || !text.loss_exponent.empty()) {
-      throw std::invalid_argument("--loss-table: a loss table replaces the power law; do not also "
-                                  "give --loss-scale or --loss-exponent");
+      throw std::invalid_argument(
+          "--loss-table: a loss table replaces the power law; do not also "
+          "give --loss-scale or --loss-exponent");
     }
     if (!text.loss_table.empty() && inline_table) {
       throw std::invalid_argument("--loss-table: give the table as a file or inline, not both");
@@ -182,22 +189,26 @@ void resolve(const CLI::App& run, Config& c, const RunText& text) {
                                              format_scale(c.loss_table_scales.back()) + ":41"});
   }
   if (!text.loss_scale.empty()) c.loss_scale = parse_double("--loss-scale", text.loss_scale);
-  if (!text.loss_exponent.empty()) c.loss_exponent = parse_double("--loss-exponent", text.loss_exponent);
+  if (!text.loss_exponent.empty())
+    c.loss_exponent = parse_double("--loss-exponent", text.loss_exponent);
   if (run.count("--lengths") > 0) {
     c.lengths.clear();
-    for (const auto& t : text.lengths) c.lengths.push_back(parse_int32("--lengths", t, 1, MAX_LENGTH));
+    for (const auto& t : text.lengths)
+      c.lengths.push_back(parse_int32("--lengths", t, 1, MAX_LENGTH));
   }
   if (run.count("--test-sizes") > 0) {
     c.test_sizes.clear();
     for (const auto& t : text.test_sizes) c.test_sizes.push_back(parse_integer("--test-sizes", t));
   }
-  if (!text.difficulty_sd.empty()) c.difficulty_sd = parse_double("--difficulty-sd", text.difficulty_sd);
+  if (!text.difficulty_sd.empty())
+    c.difficulty_sd = parse_double("--difficulty-sd", text.difficulty_sd);
   if (!text.difficulty_bins.empty()) {
     c.difficulty_bins = parse_int32("--difficulty-bins", text.difficulty_bins, 1, 65536);
   }
   if (!text.choices.empty()) c.choices = parse_int32("--choices", text.choices, 2, 1000000);
   if (!text.replicates.empty()) {
-    c.replicates = parse_int32("--replicates", text.replicates, 1, std::numeric_limits<int32_t>::max());
+    c.replicates =
+        parse_int32("--replicates", text.replicates, 1, std::numeric_limits<int32_t>::max());
   }
   if (!text.seed.empty()) c.seed = parse_seed(text.seed);
   if (!text.threads.empty()) c.threads = parse_int32("--threads", text.threads, 0, 4096);
@@ -205,12 +216,14 @@ void resolve(const CLI::App& run, Config& c, const RunText& text) {
     c.devices.clear();
     for (const auto& t : text.devices) c.devices.push_back(parse_int32("--devices", t, 0, 1023));
   }
-  if (!text.items_per_unit.empty()) c.items_per_unit = parse_integer("--items-per-unit", text.items_per_unit);
+  if (!text.items_per_unit.empty())
+    c.items_per_unit = parse_integer("--items-per-unit", text.items_per_unit);
   if (!text.confidence.empty()) c.confidence = parse_double("--confidence", text.confidence);
   if (!text.shard.empty()) {
     const size_t slash = text.shard.find('/');
     if (slash == std::string::npos) {
-      throw std::invalid_argument("--shard: value '" + text.shard + "' is not allowed; K/N, e.g. 0/4");
+      throw std::invalid_argument("--shard: value '" + text.shard +
+                                  "' is not allowed; K/N, e.g. 0/4");
     }
     c.shard_index = parse_int32("--shard", text.shard.substr(0, slash), 0, 1 << 20);
     c.shard_count = parse_int32("--shard", text.shard.substr(slash + 1), 1, 1 << 20);
@@ -222,9 +235,10 @@ void resolve(const CLI::App& run, Config& c, const RunText& text) {
 
 // The top-level app with `run` and its options; `mirage` and config_from_toml share it.
 struct RunParser {
-  CLI::App app{"Mirage: Monte Carlo simulation of emergent abilities and the metrics that "
-               "measure them (Schaeffer, Miranda & Koyejo, NeurIPS 2023)",
-               "mirage"};
+  CLI::App app{
+      "Mirage: Monte Carlo simulation of emergent abilities and the metrics that "
+      "measure them (Schaeffer, Miranda & Koyejo, NeurIPS 2023)",
+      "mirage"};
   Config config = default_config();
   RunText text;
   CLI::App* run = nullptr;
@@ -328,7 +342,8 @@ int cli_main(int argc, char** argv) {
 
   MergeOptions merge_options;
   CLI::App* merge = app.add_subcommand("merge", "combine shard files into one complete result");
-  merge->add_option("parts", merge_options.parts, "files written by mirage run --shard K/N")->required();
+  merge->add_option("parts", merge_options.parts, "files written by mirage run --shard K/N")
+      ->required();
   merge->add_option("-o,--output", merge_options.output, "HDF5 result file")->required();
   merge->add_option("--csv", merge_options.csv, "also write the tidy summary CSV here");
   merge->add_flag("-q,--quiet", merge_options.quiet, "no summary table");
@@ -348,7 +363,8 @@ int cli_main(int argc, char** argv) {
   }
   if (*info) return info_command();
   if (*summary) {
-    if (!summarize_length.empty()) summarize_options.length = parse_integer("--length", summarize_length);
+    if (!summarize_length.empty())
+      summarize_options.length = parse_integer("--length", summarize_length);
     if (!summarize_test_size.empty()) {
       summarize_options.test_size = parse_integer("--test-size", summarize_test_size);
     }
@@ -363,10 +379,12 @@ int cli_main(int argc, char** argv) {
     if (!bench_draws.empty()) {
       bench_options.draws = parse_double("--draws", bench_draws);
       if (!(bench_options.draws >= 1e6 && bench_options.draws <= 1e15)) {
-        throw std::invalid_argument("--draws: value '" + bench_draws + "' is not allowed; 1e6 to 1e15");
+        throw std::invalid_argument("--draws: value '" + bench_draws +
+                                    "' is not allowed; 1e6 to 1e15");
       }
     }
-    if (!bench_threads.empty()) bench_options.threads = parse_int32("--threads", bench_threads, 0, 4096);
+    if (!bench_threads.empty())
+      bench_options.threads = parse_int32("--threads", bench_threads, 0, 4096);
     return bench_command(bench_options);
   }
   return 2;

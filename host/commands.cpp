@@ -2,8 +2,8 @@
 #include "commands.h"
 
 #include <H5public.h>
-#include <unistd.h>
 #include <omp.h>
+#include <unistd.h>
 
 #include <chrono>
 #include <cmath>
@@ -16,15 +16,15 @@
 
 #include "analysis.h"
 #include "backend.h"
-#include "distributed.h"
-#include "runner.h"
-#include "tally_file.h"
 #include "cuda_backend.h"
+#include "distributed.h"
 #include "mirage/build_info.h"
 #include "output.h"
 #include "progress.h"
 #include "reduction.h"
+#include "runner.h"
 #include "simulation.h"
+#include "tally_file.h"
 
 namespace mirage {
 namespace {
@@ -80,9 +80,9 @@ std::string summary_table(const Results& results) {
     std::snprintf(line, sizeof(line),
                   "  %8.2e %9.4f | %7.4f [%6.4f, %6.4f] %8.4f | %6.3f [%5.3f,%5.3f] %8.3f\n",
                   results.model.scale[s], results.model.p_token[s], exact->summary.mean[g],
-                  exact->summary.q025[g], exact->summary.q975[g], exact->expected[size_t(s) * K + k],
-                  edit->summary.mean[g], edit->summary.q025[g], edit->summary.q975[g],
-                  edit->expected[size_t(s) * K + k]);
+                  exact->summary.q025[g], exact->summary.q975[g],
+                  exact->expected[size_t(s) * K + k], edit->summary.mean[g], edit->summary.q025[g],
+                  edit->summary.q975[g], edit->expected[size_t(s) * K + k]);
     out << line;
     if (s == S - 1) break;
   }
@@ -108,8 +108,9 @@ std::string summary_table(const Results& results) {
     out << "     scale  grade mean  analytic  brier mean  analytic\n";
     for (int32_t s = 0; s < S; s += (s + step < S || s == S - 1) ? step : (S - 1 - s)) {
       const size_t g = (size_t(s) * K + k) * T + t;
-      std::snprintf(line, sizeof(line), "  %8.2e  %10.4f  %8.4f  %10.4f  %8.4f\n", results.model.scale[s],
-                    grade->summary.mean[g], grade->expected[size_t(s) * K + k], brier->summary.mean[g],
+      std::snprintf(line, sizeof(line), "  %8.2e  %10.4f  %8.4f  %10.4f  %8.4f\n",
+                    results.model.scale[s], grade->summary.mean[g],
+                    grade->expected[size_t(s) * K + k], brier->summary.mean[g],
                     brier->expected[size_t(s) * K + k]);
       out << line;
       if (s == S - 1) break;
@@ -131,7 +132,8 @@ std::string summary_table(const Results& results) {
                     e_edit->median[kt]);
       out << line;
       if (e_grade && e_brier) {
-        std::snprintf(line, sizeof(line), "  %8.3g  %11.3g", e_grade->median[kt], e_brier->median[kt]);
+        std::snprintf(line, sizeof(line), "  %8.3g  %11.3g", e_grade->median[kt],
+                      e_brier->median[kt]);
         out << line;
       }
       out << "\n";
@@ -154,7 +156,8 @@ int run_command(const Config& config, const std::string& command_line) {
   }
   if (!comm.is_root()) return 0;
   if (config.shard_count > 1) {
-    write_tally_file(make_tally_file("shard", config, sampled.segment, sampled.done), config.output);
+    write_tally_file(make_tally_file("shard", config, sampled.segment, sampled.done),
+                     config.output);
     if (!config.quiet) {
       std::cout << "sampled shard " << config.shard_index << "/" << config.shard_count << ": "
                 << format_si(double(sampled.draws)) << " token draws in " << std::fixed
@@ -189,8 +192,9 @@ int merge_command(const MergeOptions& options) {
     parts.push_back(read_tally_file("merge", path));
     const TallyFile& part = parts.back();
     if (part.kind != "shard") {
-      throw std::invalid_argument("merge: '" + path + "' is a " + part.kind +
-                                  ", not a finished shard; resume it with mirage run --resume first");
+      throw std::invalid_argument(
+          "merge: '" + path + "' is a " + part.kind +
+          ", not a finished shard; resume it with mirage run --resume first");
     }
   }
   const TallyFile& first = parts.front();
@@ -199,8 +203,10 @@ int merge_command(const MergeOptions& options) {
     const TallyFile& part = parts[i];
     const std::string& path = options.parts[i];
     if (part.identity != first.identity) {
-      throw std::invalid_argument("merge: '" + path + "' was sampled with a different configuration "
-                                  "or seed than '" + options.parts[0] + "' (" +
+      throw std::invalid_argument("merge: '" + path +
+                                  "' was sampled with a different configuration "
+                                  "or seed than '" +
+                                  options.parts[0] + "' (" +
                                   (part.config.seed != first.config.seed
                                        ? "seed " + std::to_string(part.config.seed) + " vs " +
                                              std::to_string(first.config.seed)
@@ -208,8 +214,9 @@ int merge_command(const MergeOptions& options) {
                                   ")");
     }
     if (part.shard_count != first.shard_count) {
-      throw std::invalid_argument("merge: '" + path + "' is shard " + std::to_string(part.shard_index) +
-                                  "/" + std::to_string(part.shard_count) + " but '" + options.parts[0] +
+      throw std::invalid_argument("merge: '" + path + "' is shard " +
+                                  std::to_string(part.shard_index) + "/" +
+                                  std::to_string(part.shard_count) + " but '" + options.parts[0] +
                                   "' is one of " + std::to_string(first.shard_count) + " shards");
     }
     std::string& owner = by_shard[size_t(part.shard_index)];
@@ -222,7 +229,9 @@ int merge_command(const MergeOptions& options) {
   }
   std::string missing;
   for (size_t k = 0; k < by_shard.size(); ++k) {
-    if (by_shard[k].empty()) missing += (missing.empty() ? "" : ", ") + std::to_string(k) + "/" + std::to_string(first.shard_count);
+    if (by_shard[k].empty())
+      missing += (missing.empty() ? "" : ", ") + std::to_string(k) + "/" +
+                 std::to_string(first.shard_count);
   }
   if (!missing.empty()) throw std::invalid_argument("merge: missing shard(s) " + missing);
   // Every work unit exactly once.
@@ -311,8 +320,7 @@ Config bench_config(const BenchOptions& options, double draws) {
 }  // namespace
 
 int bench_command(const BenchOptions& options) {
-  const double draws =
-      options.draws > 0 ? options.draws : (options.backend == "cuda" ? 1e12 : 2e9);
+  const double draws = options.draws > 0 ? options.draws : (options.backend == "cuda" ? 1e12 : 2e9);
   Config config = bench_config(options, draws);
   std::string note;
   std::unique_ptr<Backend> backend = make_backend(config, &note);

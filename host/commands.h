@@ -40,7 +40,7 @@ struct BenchOptions {
   std::string backend = "cpu";  //!< cpu | cuda
   double draws = 0;             //!< token draws to time; 0 = backend default
   int32_t threads = 0;
-  std::string json;             //!< "" = no JSON file
+  std::string json;  //!< "" = no JSON file
   bool quiet = false;
 };
 //! `mirage bench`: token draws per second of one backend on a fixed synthetic sweep, plus

@@ -22,7 +22,9 @@
 namespace mirage {
 namespace {
 
-std::string quote(const std::string& text) { return "'" + text + "'"; }
+std::string quote(const std::string& text) {
+  return "'" + text + "'";
+}
 
 [[noreturn]] void fail(const std::string& option, const std::string& message) {
   throw std::invalid_argument(option + ": " + message);
@@ -63,9 +65,13 @@ std::string toml_string(const std::string& text) {
 
 }  // namespace
 
-std::vector<double> default_scales() { return parse_scales("--scales", {"1e8:1e13:41"}); }
+std::vector<double> default_scales() {
+  return parse_scales("--scales", {"1e8:1e13:41"});
+}
 
-std::vector<double> gpt3_scales() { return {3.5e8, 1.3e9, 6.7e9, 2e11}; }
+std::vector<double> gpt3_scales() {
+  return {3.5e8, 1.3e9, 6.7e9, 2e11};
+}
 
 Config default_config() {
   Config config;
@@ -109,8 +115,7 @@ int64_t parse_integer(const std::string& option, const std::string& text) {
   return static_cast<int64_t>(real);
 }
 
-std::vector<double> parse_scales(const std::string& option,
-                                 const std::vector<std::string>& items) {
+std::vector<double> parse_scales(const std::string& option, const std::vector<std::string>& items) {
   std::vector<double> scales;
   for (const std::string& item : items) {
     const size_t colon = item.find(':');
@@ -120,7 +125,8 @@ std::vector<double> parse_scales(const std::string& option,
     }
     const size_t colon2 = item.find(':', colon + 1);
     if (colon2 == std::string::npos || item.find(':', colon2 + 1) != std::string::npos) {
-      fail(option, "grid " + quote(item) + " must have the form FIRST:LAST:COUNT, e.g. 1e7:1e12:41");
+      fail(option,
+           "grid " + quote(item) + " must have the form FIRST:LAST:COUNT, e.g. 1e7:1e12:41");
     }
     const double first = parse_double(option, item.substr(0, colon));
     const double last = parse_double(option, item.substr(colon + 1, colon2 - colon - 1));
@@ -136,18 +142,17 @@ std::vector<double> parse_scales(const std::string& option,
     const double step = (std::log(last) - log_first) / static_cast<double>(count - 1);
     for (int64_t k = 0; k < count; ++k) {
       // The ends are exact; interior points are exp of the log grid.
-      scales.push_back(k == 0 ? first
-                              : k == count - 1 ? last
-                                               : std::exp(log_first + step * static_cast<double>(k)));
+      scales.push_back(k == 0           ? first
+                       : k == count - 1 ? last
+                                        : std::exp(log_first + step * static_cast<double>(k)));
     }
   }
   return scales;
 }
 
 uint64_t result_bytes(const Config& config) {
-  const long double cells = static_cast<long double>(config.scales.size()) *
-                            config.lengths.size() * config.test_sizes.size() *
-                            static_cast<long double>(config.replicates);
+  const long double cells = static_cast<long double>(config.scales.size()) * config.lengths.size() *
+                            config.test_sizes.size() * static_cast<long double>(config.replicates);
   // Segment tallies and counts (2 x 3 int64), three metrics x (estimate, low, high) doubles,
   // and a small margin for summaries (per S*K*T, negligible next to these).
   const long double bytes = cells * (6 * 8 + 9 * 8);
@@ -172,11 +177,12 @@ void check_writable(const std::string& option, const std::string& path) {
     dir = parent;
   }
   if (!fs::is_directory(dir, ec)) {
-    fail(option, "cannot write " + quote(path) + ": " + quote(dir.string()) + " is not a directory");
+    fail(option,
+         "cannot write " + quote(path) + ": " + quote(dir.string()) + " is not a directory");
   }
   if (::access(dir.c_str(), W_OK | X_OK) != 0) {
-    fail(option, "cannot write " + quote(path) + ": directory " + quote(dir.string()) +
-                     " is not writable");
+    fail(option,
+         "cannot write " + quote(path) + ": directory " + quote(dir.string()) + " is not writable");
   }
   if (fs::exists(target, ec) && ::access(target.c_str(), W_OK) != 0) {
     fail(option, "cannot write " + quote(path) + ": the file exists and is not writable");
@@ -189,19 +195,23 @@ void validate(const Config& config) {
   for (size_t i = 0; i < config.scales.size(); ++i) {
     const double s = config.scales[i];
     if (!std::isfinite(s) || !(s > 0.0)) {
-      fail("--scales", "value " + format_double(s) + " is not allowed; scales must be finite and > 0");
+      fail("--scales",
+           "value " + format_double(s) + " is not allowed; scales must be finite and > 0");
     }
     if (i > 0 && !(s > config.scales[i - 1])) {
-      fail("--scales", "value " + format_double(s) + " follows " + format_double(config.scales[i - 1]) +
+      fail("--scales", "value " + format_double(s) + " follows " +
+                           format_double(config.scales[i - 1]) +
                            "; scales must be strictly increasing");
     }
   }
   if (!std::isfinite(config.loss_scale) || !(config.loss_scale > 0.0)) {
-    fail("--loss-scale", "value " + format_double(config.loss_scale) + " is not allowed; c must be finite and > 0");
+    fail("--loss-scale",
+         "value " + format_double(config.loss_scale) + " is not allowed; c must be finite and > 0");
   }
   if (!std::isfinite(config.loss_exponent) || !(config.loss_exponent < 0.0)) {
-    fail("--loss-exponent", "value " + format_double(config.loss_exponent) +
-                                " is not allowed; alpha must be finite and < 0 (loss falls with scale)");
+    fail("--loss-exponent",
+         "value " + format_double(config.loss_exponent) +
+             " is not allowed; alpha must be finite and < 0 (loss falls with scale)");
   }
   if (!config.loss_table_scales.empty() || !config.loss_table_losses.empty()) {
     const LossTable table{config.loss_table_scales, config.loss_table_losses};
@@ -215,19 +225,21 @@ void validate(const Config& config) {
       }
     }
   }
-  if (!std::isfinite(config.difficulty_sd) || config.difficulty_sd < 0.0 || config.difficulty_sd > 50.0) {
+  if (!std::isfinite(config.difficulty_sd) || config.difficulty_sd < 0.0 ||
+      config.difficulty_sd > 50.0) {
     fail("--difficulty-sd", "value " + format_double(config.difficulty_sd) +
                                 " is not allowed; a standard deviation in logits from 0 to 50");
   }
   if (config.difficulty_bins < 1 || config.difficulty_bins > 65536) {
-    fail("--difficulty-bins", "value " + std::to_string(config.difficulty_bins) +
-                                  " is not allowed; 1 to 65536 bins");
+    fail("--difficulty-bins",
+         "value " + std::to_string(config.difficulty_bins) + " is not allowed; 1 to 65536 bins");
   }
   if (config.task != "free-form" && config.task != "multiple-choice") {
     fail("--task", "unknown task " + quote(config.task) + "; allowed: free-form, multiple-choice");
   }
   if (config.choices < 2 || config.choices > 1000000) {
-    fail("--choices", "value " + std::to_string(config.choices) + " is not allowed; 2 to 1000000 options");
+    fail("--choices",
+         "value " + std::to_string(config.choices) + " is not allowed; 2 to 1000000 options");
   }
   if (!config.preset.empty() && config.preset != "gpt3") {
     fail("--preset", "unknown preset " + quote(config.preset) + "; allowed: gpt3");
@@ -241,7 +253,8 @@ void validate(const Config& config) {
                             std::to_string(MAX_LENGTH));
     }
     if (i > 0 && L <= config.lengths[i - 1]) {
-      fail("--lengths", "value " + std::to_string(L) + " follows " + std::to_string(config.lengths[i - 1]) +
+      fail("--lengths", "value " + std::to_string(L) + " follows " +
+                            std::to_string(config.lengths[i - 1]) +
                             "; lengths must be strictly increasing");
     }
   }
@@ -249,7 +262,8 @@ void validate(const Config& config) {
   for (size_t i = 0; i < config.test_sizes.size(); ++i) {
     const int64_t n = config.test_sizes[i];
     if (n < 1 || static_cast<uint64_t>(n) > MAX_ITEMS) {
-      fail("--test-sizes", "value " + std::to_string(n) + " is not allowed; test sizes must be 1 to " +
+      fail("--test-sizes", "value " + std::to_string(n) +
+                               " is not allowed; test sizes must be 1 to " +
                                std::to_string(MAX_ITEMS) + " (2^34)");
     }
     if (i > 0 && n <= config.test_sizes[i - 1]) {
@@ -259,7 +273,8 @@ void validate(const Config& config) {
     }
   }
   if (config.replicates < 1) {
-    fail("--replicates", "value " + std::to_string(config.replicates) + " is not allowed; at least 1 replicate");
+    fail("--replicates",
+         "value " + std::to_string(config.replicates) + " is not allowed; at least 1 replicate");
   }
   if (config.scales.size() > 0x7fffffffu) fail("--scales", "too many scales");
   // Execution.
@@ -267,24 +282,27 @@ void validate(const Config& config) {
     fail("--backend", "unknown backend " + quote(config.backend) + "; allowed: auto, cpu, cuda");
   }
   if (config.threads < 0 || config.threads > 4096) {
-    fail("--threads", "value " + std::to_string(config.threads) + " is not allowed; 0 (all cores) to 4096");
+    fail("--threads",
+         "value " + std::to_string(config.threads) + " is not allowed; 0 (all cores) to 4096");
   }
   for (int32_t d : config.devices) {
-    if (d < 0) fail("--devices", "value " + std::to_string(d) + " is not allowed; device indices are >= 0");
+    if (d < 0)
+      fail("--devices", "value " + std::to_string(d) + " is not allowed; device indices are >= 0");
   }
   if (config.items_per_unit < ITEMS_PER_GROUP || config.items_per_unit % ITEMS_PER_GROUP != 0 ||
       config.items_per_unit > (int64_t{1} << 30)) {
     fail("--items-per-unit", "value " + std::to_string(config.items_per_unit) +
                                  " is not allowed; a multiple of 4 from 4 to 2^30");
   }
-  if (config.shard_count < 1 || config.shard_index < 0 || config.shard_index >= config.shard_count) {
+  if (config.shard_count < 1 || config.shard_index < 0 ||
+      config.shard_index >= config.shard_count) {
     fail("--shard", "value " + std::to_string(config.shard_index) + "/" +
                         std::to_string(config.shard_count) +
                         " is not allowed; K/N with N >= 1 and 0 <= K < N");
   }
   if (!(config.checkpoint_every > 0.0) || !std::isfinite(config.checkpoint_every)) {
-    fail("--checkpoint-every", "value " + format_double(config.checkpoint_every) +
-                                   " is not allowed; seconds > 0");
+    fail("--checkpoint-every",
+         "value " + format_double(config.checkpoint_every) + " is not allowed; seconds > 0");
   }
   if (!config.checkpoint.empty()) check_writable("--checkpoint", config.checkpoint);
   if (!config.resume.empty()) {
@@ -297,20 +315,21 @@ void validate(const Config& config) {
   parse_interval_method(config.interval);
   parse_mean_interval_method(config.mean_interval);
   if (!(config.confidence > 0.0 && config.confidence < 1.0)) {
-    fail("--confidence", "value " + format_double(config.confidence) + " is not allowed; must be in (0, 1)");
+    fail("--confidence",
+         "value " + format_double(config.confidence) + " is not allowed; must be in (0, 1)");
   }
   // Memory: the result arrays are O(S*K*T*R); refuse what cannot fit in this machine.
   const uint64_t bytes = result_bytes(config);
   const long pages = ::sysconf(_SC_PHYS_PAGES);
   const long page_size = ::sysconf(_SC_PAGE_SIZE);
-  const uint64_t physical = pages > 0 && page_size > 0 ? uint64_t(pages) * uint64_t(page_size)
-                                                      : (uint64_t{16} << 30);
+  const uint64_t physical =
+      pages > 0 && page_size > 0 ? uint64_t(pages) * uint64_t(page_size) : (uint64_t{16} << 30);
   if (bytes > physical / 2) {
     std::ostringstream msg;
     msg << std::setprecision(3) << "the sweep needs " << static_cast<double>(bytes) / (1 << 30)
         << " GiB for its result arrays (" << config.scales.size() << " scales x "
-        << config.lengths.size() << " lengths x " << config.test_sizes.size()
-        << " test sizes x " << config.replicates << " replicates x 120 bytes); at most "
+        << config.lengths.size() << " lengths x " << config.test_sizes.size() << " test sizes x "
+        << config.replicates << " replicates x 120 bytes); at most "
         << static_cast<double>(physical / 2) / (1 << 30)
         << " GiB (half of this machine's memory) is allowed";
     fail("--replicates", msg.str());
@@ -350,7 +369,8 @@ void check_config_syntax(const std::string& path) {
     if (eq == std::string::npos) bad("expected KEY = VALUE");
     std::string key = text.substr(0, eq);
     key = key.substr(0, key.find_last_not_of(" \t") + 1);
-    if (key.empty() || key.find_first_not_of("abcdefghijklmnopqrstuvwxyz0123456789-_.") != std::string::npos) {
+    if (key.empty() ||
+        key.find_first_not_of("abcdefghijklmnopqrstuvwxyz0123456789-_.") != std::string::npos) {
       bad("malformed key");
     }
     std::string value = text.substr(eq + 1);

@@ -14,40 +14,40 @@ namespace mirage {
 //! Everything that determines a run. Defaults are DESIGN.md's default sweep.
 struct Config {
   // Model (DESIGN.md section 1).
-  std::vector<double> scales;    //!< parameters, strictly increasing, > 0
-  double loss_scale = 2e9;       //!< c in L(N) = (N / c)^alpha, > 0
-  double loss_exponent = -0.5;   //!< alpha, < 0
-  std::string preset;            //!< "" or "gpt3" (the four GPT-3-family sizes)
+  std::vector<double> scales;   //!< parameters, strictly increasing, > 0
+  double loss_scale = 2e9;      //!< c in L(N) = (N / c)^alpha, > 0
+  double loss_exponent = -0.5;  //!< alpha, < 0
+  std::string preset;           //!< "" or "gpt3" (the four GPT-3-family sizes)
   //! A measured loss curve (--loss-table, or loss-table-scales/-losses in a config file);
   //! when non-empty it replaces the power law.
   std::vector<double> loss_table_scales, loss_table_losses;
-  bool extrapolate = false;      //!< allow scales outside the loss table's range
+  bool extrapolate = false;  //!< allow scales outside the loss table's range
   // Item difficulty: d_i ~ Normal(0, difficulty_sd) shifts each item's per-token logit,
   // quantized into difficulty_bins equal-probability bins (difficulty.h).
-  double difficulty_sd = 0.0;      //!< >= 0; 0 = every item equally hard (the paper's model)
-  int32_t difficulty_bins = 256;   //!< 1..65536
+  double difficulty_sd = 0.0;     //!< >= 0; 0 = every item equally hard (the paper's model)
+  int32_t difficulty_bins = 256;  //!< 1..65536
   // Task.
-  std::string task = "free-form";  //!< free-form | multiple-choice
-  int32_t choices = 4;             //!< options of a multiple-choice item, >= 2
+  std::string task = "free-form";   //!< free-form | multiple-choice
+  int32_t choices = 4;              //!< options of a multiple-choice item, >= 2
   std::vector<int32_t> lengths;     //!< strictly increasing target lengths, 1..MAX_LENGTH
   std::vector<int64_t> test_sizes;  //!< strictly increasing nested test sizes, 1..MAX_ITEMS
   int32_t replicates = 100;         //!< independent test sets, >= 1
   uint64_t seed = 2023;
   // Execution.
-  std::string backend = "auto";  //!< auto | cpu | cuda
-  int32_t threads = 0;           //!< CPU threads; 0 = all available
-  std::vector<int32_t> devices;  //!< CUDA device indices; empty = all visible
+  std::string backend = "auto";    //!< auto | cpu | cuda
+  int32_t threads = 0;             //!< CPU threads; 0 = all available
+  std::vector<int32_t> devices;    //!< CUDA device indices; empty = all visible
   int64_t items_per_unit = 65536;  //!< work-unit size in items (multiple of 4)
   // Statistics.
   std::string interval = "wilson";          //!< exact_match interval method
   std::string mean_interval = "student-t";  //!< interval for the linear metrics
   double confidence = 0.95;                 //!< in (0, 1)
   // Scale-out (not part of the sweep's identity: they change how, not what, is sampled).
-  int32_t shard_index = 0;      //!< this process samples shard shard_index of shard_count
-  int32_t shard_count = 1;      //!< 1 = no sharding; >1 writes a partial file for `mirage merge`
-  std::string checkpoint;       //!< "" = no checkpoints
+  int32_t shard_index = 0;  //!< this process samples shard shard_index of shard_count
+  int32_t shard_count = 1;  //!< 1 = no sharding; >1 writes a partial file for `mirage merge`
+  std::string checkpoint;   //!< "" = no checkpoints
   double checkpoint_every = 600.0;  //!< seconds between checkpoints, > 0
-  std::string resume;           //!< checkpoint to resume from ("" = start afresh)
+  std::string resume;               //!< checkpoint to resume from ("" = start afresh)
   // Output.
   std::string output = "results/mirage.h5";
   std::string csv;  //!< "" = no CSV

@@ -19,7 +19,8 @@ DifficultyBins make_difficulty_bins(double sigma, int32_t bins) {
   auto first_word = [&](uint64_t b) { return (b * span + uint64_t(bins) - 1) / uint64_t(bins); };
   const boost::math::normal_distribution<double> normal(0.0, 1.0);
   for (int32_t b = 0; b < bins; ++b) {
-    d.probability[size_t(b)] = double(first_word(uint64_t(b) + 1) - first_word(uint64_t(b))) / double(span);
+    d.probability[size_t(b)] =
+        double(first_word(uint64_t(b) + 1) - first_word(uint64_t(b))) / double(span);
     d.representative[size_t(b)] =
         sigma == 0.0 ? 0.0 : sigma * boost::math::quantile(normal, (b + 0.5) / bins);
   }

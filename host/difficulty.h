@@ -36,7 +36,9 @@ DifficultyBins make_difficulty_bins(double sigma, int32_t bins);
 double shifted_probability(double p, double shift);
 
 //! Multiple Choice Grade of an item with correct-option mass q among K >= 2 options.
-inline double choice_grade(double q, int32_t choices) { return q > 1.0 / choices ? 1.0 : 0.0; }
+inline double choice_grade(double q, int32_t choices) {
+  return q > 1.0 / choices ? 1.0 : 0.0;
+}
 
 //! Brier score of an item with correct-option mass q among K >= 2 options, the rest spread
 //! evenly over the K - 1 distractors: (1 - q)^2 + (K - 1) ((1 - q) / (K - 1))^2.

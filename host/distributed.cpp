@@ -1,8 +1,8 @@
 // Copyright (c) Mirage developers.
 #include "distributed.h"
 
-#include <cstdlib>
 #include <algorithm>
+#include <cstdlib>
 #include <cstring>
 
 #if defined(MIRAGE_HAVE_MPI)
@@ -13,7 +13,8 @@ namespace mirage {
 namespace {
 
 bool launched_by_mpi() {
-  for (const char* name : {"OMPI_COMM_WORLD_SIZE", "PMI_SIZE", "PMIX_RANK", "MV2_COMM_WORLD_SIZE"}) {
+  for (const char* name :
+       {"OMPI_COMM_WORLD_SIZE", "PMI_SIZE", "PMIX_RANK", "MV2_COMM_WORLD_SIZE"}) {
     if (std::getenv(name) != nullptr) return true;
   }
   return false;
@@ -62,7 +63,8 @@ void Communicator::sum_to_root(std::vector<int64_t>& values) const {
   for (size_t offset = 0; offset < values.size(); offset += SLICE) {
     const int count = static_cast<int>(std::min(SLICE, values.size() - offset));
     if (rank_ == 0) {
-      MPI_Reduce(MPI_IN_PLACE, values.data() + offset, count, MPI_INT64_T, MPI_SUM, 0, MPI_COMM_WORLD);
+      MPI_Reduce(MPI_IN_PLACE, values.data() + offset, count, MPI_INT64_T, MPI_SUM, 0,
+                 MPI_COMM_WORLD);
     } else {
       MPI_Reduce(values.data() + offset, nullptr, count, MPI_INT64_T, MPI_SUM, 0, MPI_COMM_WORLD);
     }
@@ -78,7 +80,8 @@ void Communicator::max_all(std::vector<uint8_t>& values) const {
   constexpr size_t SLICE = size_t{1} << 28;
   for (size_t offset = 0; offset < values.size(); offset += SLICE) {
     const int count = static_cast<int>(std::min(SLICE, values.size() - offset));
-    MPI_Allreduce(MPI_IN_PLACE, values.data() + offset, count, MPI_UINT8_T, MPI_MAX, MPI_COMM_WORLD);
+    MPI_Allreduce(MPI_IN_PLACE, values.data() + offset, count, MPI_UINT8_T, MPI_MAX,
+                  MPI_COMM_WORLD);
   }
 #else
   (void)values;
@@ -94,7 +97,9 @@ int64_t Communicator::max_all(int64_t value) const {
   return value;
 }
 
-bool Communicator::any(bool flag) const { return max_all(int64_t{flag ? 1 : 0}) != 0; }
+bool Communicator::any(bool flag) const {
+  return max_all(int64_t{flag ? 1 : 0}) != 0;
+}
 
 void Communicator::abort(int code) const {
 #if defined(MIRAGE_HAVE_MPI)

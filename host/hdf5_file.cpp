@@ -70,7 +70,8 @@ File File::open_read(const std::string& path) {
     throw std::runtime_error("cannot open '" + path + "': no such file");
   }
   if (H5Fis_hdf5(path.c_str()) <= 0) {
-    throw std::runtime_error("cannot open '" + path + "': not an HDF5 file (truncated or corrupt?)");
+    throw std::runtime_error("cannot open '" + path +
+                             "': not an HDF5 file (truncated or corrupt?)");
   }
   const hid_t id = H5Fopen(path.c_str(), H5F_ACC_RDONLY, H5P_DEFAULT);
   if (id < 0) throw std::runtime_error("cannot open HDF5 file '" + path + "'");
@@ -119,9 +120,9 @@ void File::write_raw(const std::string& path, hid_t type, const void* data,
     H5Pset_shuffle(dcpl.id());
     H5Pset_deflate(dcpl.id(), DEFLATE_LEVEL);
   }
-  Handle dataset(H5Dcreate2(id(), path.c_str(), type, space.id(), H5P_DEFAULT, dcpl.id(),
-                            H5P_DEFAULT),
-                 H5Dclose);
+  Handle dataset(
+      H5Dcreate2(id(), path.c_str(), type, space.id(), H5P_DEFAULT, dcpl.id(), H5P_DEFAULT),
+      H5Dclose);
   if (dataset.id() < 0) fail("cannot create dataset " + path);
   if (count > 0 && H5Dwrite(dataset.id(), type, H5S_ALL, H5S_ALL, H5P_DEFAULT, data) < 0) {
     fail("cannot write dataset " + path);
@@ -156,8 +157,8 @@ void write_attr(hid_t file, const std::string& file_path, const std::string& obj
                                 H5P_DEFAULT, H5P_DEFAULT),
               H5Aclose);
   if (attr.id() < 0 || H5Awrite(attr.id(), type, data) < 0) {
-    throw std::runtime_error("HDF5 error in '" + file_path + "': cannot write attribute " +
-                             object + "@" + name);
+    throw std::runtime_error("HDF5 error in '" + file_path + "': cannot write attribute " + object +
+                             "@" + name);
   }
 }
 
@@ -248,15 +249,14 @@ std::vector<uint8_t> File::read_uint8(const std::string& path) const {
 }
 
 bool File::has_attr(const std::string& object, const std::string& name) const {
-  return exists(object) &&
-         H5Aexists_by_name(id(), object.c_str(), name.c_str(), H5P_DEFAULT) > 0;
+  return exists(object) && H5Aexists_by_name(id(), object.c_str(), name.c_str(), H5P_DEFAULT) > 0;
 }
 
 namespace {
 
 Handle open_attr(const File& file, const std::string& object, const std::string& name) {
-  const hid_t attr = H5Aopen_by_name(file.id(), object.c_str(), name.c_str(), H5P_DEFAULT,
-                                     H5P_DEFAULT);
+  const hid_t attr =
+      H5Aopen_by_name(file.id(), object.c_str(), name.c_str(), H5P_DEFAULT, H5P_DEFAULT);
   if (attr < 0) {
     throw std::runtime_error("HDF5 error in '" + file.path() + "': missing attribute " + object +
                              "@" + name);
@@ -269,7 +269,8 @@ Handle open_attr(const File& file, const std::string& object, const std::string&
 std::string File::attr_string(const std::string& object, const std::string& name) const {
   Handle attr = open_attr(*this, object, name);
   Handle type(H5Aget_type(attr.id()), H5Tclose);
-  if (H5Tget_class(type.id()) != H5T_STRING) fail("attribute " + object + "@" + name + " is not a string");
+  if (H5Tget_class(type.id()) != H5T_STRING)
+    fail("attribute " + object + "@" + name + " is not a string");
   if (H5Tis_variable_str(type.id()) > 0) {
     Handle mem = string_type();
     char* text = nullptr;
@@ -341,7 +342,8 @@ void create_parent_directories(const std::string& path) {
   if (parent.empty()) return;
   std::error_code ec;
   std::filesystem::create_directories(parent, ec);
-  if (ec) throw std::runtime_error("cannot create directory '" + parent.string() + "': " + ec.message());
+  if (ec)
+    throw std::runtime_error("cannot create directory '" + parent.string() + "': " + ec.message());
 }
 
 }  // namespace mirage::h5

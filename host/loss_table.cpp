@@ -55,8 +55,10 @@ void validate_loss_table(const LossTable& table, const std::string& source) {
     std::ostringstream row;
     row << "row " << i + 1 << " (scale " << n << ", loss " << l << ")";
     if (!std::isfinite(n) || !(n > 0)) fail(row.str() + ": scales must be finite and > 0");
-    if (!std::isfinite(l) || !(l > 0)) fail(row.str() + ": losses must be finite and > 0 (nats per token)");
-    if (i > 0 && !(n > table.scale[i - 1])) fail(row.str() + ": scales must be strictly increasing");
+    if (!std::isfinite(l) || !(l > 0))
+      fail(row.str() + ": losses must be finite and > 0 (nats per token)");
+    if (i > 0 && !(n > table.scale[i - 1]))
+      fail(row.str() + ": scales must be strictly increasing");
   }
 }
 
@@ -78,20 +80,24 @@ LossTable read_loss_table(const std::string& path) {
         if (fields[c] == "loss") loss_column = int(c);
       }
       if (scale_column < 0 || loss_column < 0) {
-        throw std::invalid_argument("--loss-table: '" + path + "' line " + std::to_string(number) +
-                                    ": the header must name the columns 'scale' and 'loss' (found '" +
-                                    line + "')");
+        throw std::invalid_argument(
+            "--loss-table: '" + path + "' line " + std::to_string(number) +
+            ": the header must name the columns 'scale' and 'loss' (found '" + line + "')");
       }
       continue;
     }
     const std::string where = "'" + path + "' line " + std::to_string(number);
     if (int(fields.size()) <= std::max(scale_column, loss_column)) {
-      throw std::invalid_argument("--loss-table: " + where + ": missing a column in '" + line + "'");
+      throw std::invalid_argument("--loss-table: " + where + ": missing a column in '" + line +
+                                  "'");
     }
-    table.scale.push_back(parse_double("--loss-table: " + where + ": scale", fields[size_t(scale_column)]));
-    table.loss.push_back(parse_double("--loss-table: " + where + ": loss", fields[size_t(loss_column)]));
+    table.scale.push_back(
+        parse_double("--loss-table: " + where + ": scale", fields[size_t(scale_column)]));
+    table.loss.push_back(
+        parse_double("--loss-table: " + where + ": loss", fields[size_t(loss_column)]));
   }
-  if (scale_column < 0) throw std::invalid_argument("--loss-table: '" + path + "' is empty (no header)");
+  if (scale_column < 0)
+    throw std::invalid_argument("--loss-table: '" + path + "' is empty (no header)");
   validate_loss_table(table, "'" + path + "'");
   return table;
 }

@@ -20,7 +20,9 @@ Progress::Progress(std::string label, int64_t total, bool enabled)
       start_(std::chrono::steady_clock::now()),
       last_draw_(start_) {}
 
-Progress::~Progress() { finish(); }
+Progress::~Progress() {
+  finish();
+}
 
 void Progress::add(int64_t done) {
   done_.fetch_add(done, std::memory_order_relaxed);

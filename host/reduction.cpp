@@ -125,7 +125,8 @@ MetricResult make_metric(const Results& results, const std::string& name) {
       case Kind::EDIT_DISTANCE:
       case Kind::ACCURACY: {
         const Moments moments = moments_from_sums(c.token_errors[cell], c.token_errors_sq[cell], n);
-        const Interval d = mean_interval(mean_method, moments.mean, moments.sd, n, config.confidence);
+        const Interval d =
+            mean_interval(mean_method, moments.mean, moments.sd, n, config.confidence);
         if (kind == Kind::EDIT_DISTANCE) {
           estimate = moments.mean;
           ci = d;

@@ -20,9 +20,9 @@ struct SummaryArrays {
 
 //! One metric: per-replicate estimates and intervals, analytic values, summaries.
 struct MetricResult {
-  std::string name;        //!< exact_match, token_edit_distance, token_accuracy
-  std::string kind;        //!< "nonlinear" or "linear"
-  std::string interval;    //!< interval method name
+  std::string name;      //!< exact_match, token_edit_distance, token_accuracy
+  std::string kind;      //!< "nonlinear" or "linear"
+  std::string interval;  //!< interval method name
   double confidence = 0.95;
   std::vector<double> estimate, ci_low, ci_high;  //!< [S][K][T][R]
   std::vector<double> expected;                   //!< [S][K]

@@ -23,7 +23,9 @@ namespace {
 // nothing but a lock-free atomic, so this one flag is the only global of the program.
 volatile std::sig_atomic_t g_stop_signal = 0;
 
-extern "C" void on_stop_signal(int signal) { g_stop_signal = signal; }
+extern "C" void on_stop_signal(int signal) {
+  g_stop_signal = signal;
+}
 
 // Installs the handlers for the lifetime of a run that can checkpoint, restoring the
 // previous ones afterwards.
@@ -59,14 +61,15 @@ std::string first_difference(const std::string& a, const std::string& b) {
   while (true) {
     const bool ga = bool(std::getline(sa, la)), gb = bool(std::getline(sb, lb));
     if (!ga && !gb) return "";
-    if (!ga || !gb || la != lb) return "'" + (ga ? la : "(end)") + "' vs '" + (gb ? lb : "(end)") + "'";
+    if (!ga || !gb || la != lb)
+      return "'" + (ga ? la : "(end)") + "' vs '" + (gb ? lb : "(end)") + "'";
   }
 }
 
 // Groups work units into batches worth at least `min_draws` token draws each; progress,
 // checkpoints and signals are handled between batches.
-std::vector<std::vector<int64_t>> make_batches(const UnitGrid& grid, const std::vector<int64_t>& ids,
-                                               double min_draws) {
+std::vector<std::vector<int64_t>> make_batches(const UnitGrid& grid,
+                                               const std::vector<int64_t>& ids, double min_draws) {
   std::vector<std::vector<int64_t>> batches;
   std::vector<int64_t> batch;
   double draws = 0;
@@ -98,7 +101,8 @@ SampledSweep sample_sweep(const Config& input, const Communicator& comm, std::st
   // Under MPI each rank takes the GPU of its local rank unless --devices says otherwise.
   if (comm.distributed() && config.devices.empty() && config.backend != "cpu") {
     const auto devices = cuda::list_devices(nullptr);
-    if (!devices.empty()) config.devices = {devices[size_t(comm.local_rank()) % devices.size()].index};
+    if (!devices.empty())
+      config.devices = {devices[size_t(comm.local_rank()) % devices.size()].index};
   }
   std::unique_ptr<Backend> backend = make_backend(config, note);
   if (!config.quiet && note && comm.is_root()) std::cerr << "mirage: " << *note << "\n";
@@ -112,7 +116,8 @@ SampledSweep sample_sweep(const Config& input, const Communicator& comm, std::st
   out.backend = backend->name();
   out.devices = backend->devices();
   // Per-item thresholds take the core's scalar sampler on the CPU (cpu_backend.cpp).
-  if (out.backend == "cpu" && sweep.spec().num_bins > 0) out.devices += "; scalar sampler for item difficulty";
+  if (out.backend == "cpu" && sweep.spec().num_bins > 0)
+    out.devices += "; scalar sampler for item difficulty";
   if (comm.distributed()) out.devices += " x " + std::to_string(comm.size()) + " MPI ranks";
 
   // What a checkpoint already holds (rank 0 keeps it and adds it at the end).
@@ -126,15 +131,16 @@ SampledSweep sample_sweep(const Config& input, const Communicator& comm, std::st
                                   first_difference(checkpoint.identity, sampling_identity(config)) +
                                   "); run it with the configuration that wrote it");
     }
-    if (checkpoint.shard_index != config.shard_index || checkpoint.shard_count != config.shard_count) {
+    if (checkpoint.shard_index != config.shard_index ||
+        checkpoint.shard_count != config.shard_count) {
       throw std::invalid_argument("--resume: checkpoint '" + config.resume + "' belongs to shard " +
                                   std::to_string(checkpoint.shard_index) + "/" +
                                   std::to_string(checkpoint.shard_count));
     }
     if (checkpoint.done.size() != size_t(units)) {
       throw std::invalid_argument("--resume: checkpoint '" + config.resume + "' has " +
-                                  std::to_string(checkpoint.done.size()) + " work units, this run " +
-                                  std::to_string(units));
+                                  std::to_string(checkpoint.done.size()) +
+                                  " work units, this run " + std::to_string(units));
     }
     base = std::move(checkpoint.segment);
     base_done = std::move(checkpoint.done);
@@ -191,7 +197,8 @@ SampledSweep sample_sweep(const Config& input, const Communicator& comm, std::st
     }
     if (!can_checkpoint || round + 1 == rounds) continue;
     const bool stop = comm.any(signals.raised());
-    const bool due = comm.any(comm.is_root() && seconds_since(last_checkpoint) >= config.checkpoint_every);
+    const bool due =
+        comm.any(comm.is_root() && seconds_since(last_checkpoint) >= config.checkpoint_every);
     if (stop || due) {
       save_checkpoint();
       last_checkpoint = std::chrono::steady_clock::now();

@@ -17,15 +17,15 @@ namespace mirage {
 
 //! Per-scale model values (DESIGN.md section 1).
 struct ModelTable {
-  std::vector<double> scale;         //!< parameters
-  std::vector<double> loss;          //!< nats per token
-  std::vector<double> p_token;       //!< exp(-loss)
-  std::vector<uint64_t> threshold;   //!< floor(p * 2^32), see model.h
+  std::vector<double> scale;        //!< parameters
+  std::vector<double> loss;         //!< nats per token
+  std::vector<double> p_token;      //!< exp(-loss)
+  std::vector<uint64_t> threshold;  //!< floor(p * 2^32), see model.h
   // Item difficulty (difficulty.h); empty when every item is equally hard.
-  std::vector<double> bin_probability;   //!< [B] exact probability of each bin
-  std::vector<double> bin_shift;         //!< [B] logit shift of each bin (conditional median)
-  std::vector<double> bin_p_token;       //!< [S][B] sigmoid(logit(p_s) + shift_b)
-  std::vector<uint64_t> bin_threshold;   //!< [S][B] floor(bin_p_token * 2^32)
+  std::vector<double> bin_probability;  //!< [B] exact probability of each bin
+  std::vector<double> bin_shift;        //!< [B] logit shift of each bin (conditional median)
+  std::vector<double> bin_p_token;      //!< [S][B] sigmoid(logit(p_s) + shift_b)
+  std::vector<uint64_t> bin_threshold;  //!< [S][B] floor(bin_p_token * 2^32)
 
   int32_t num_bins() const { return static_cast<int32_t>(bin_probability.size()); }
   //! Per-token probabilities and weights of scale s as a mixture: B bins with difficulty, else

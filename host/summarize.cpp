@@ -95,8 +95,8 @@ std::string summarize(const SummarizeOptions& options) {
                               lo = f.read_double(emergence + "/q025"),
                               hi = f.read_double(emergence + "/q975"),
                               analytic = f.read_double(emergence + "/expected");
-    out << "\nEmergence score of " << options.metric << " at L = " << lengths[k]
-        << " over " << S << " scales (analytic curve: " << analytic[k] << "):\n"
+    out << "\nEmergence score of " << options.metric << " at L = " << lengths[k] << " over " << S
+        << " scales (analytic curve: " << analytic[k] << "):\n"
         << "  test size   median     q025     q975\n";
     for (size_t tt = 0; tt < T; ++tt) {
       std::snprintf(line, sizeof(line), "  %9lld  %7.3g  %7.3g  %7.3g\n",

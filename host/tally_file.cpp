@@ -80,7 +80,8 @@ TallyFile read_tally_file(const std::string& option, const std::string& path) {
     const h5::File f = h5::File::open_read(path);
     if (!f.has_attr("/", "filetype") || f.attr_string("/", "filetype") != TALLY_FILETYPE) {
       throw refuse("is not a Mirage checkpoint or shard file (filetype " +
-                   (f.has_attr("/", "filetype") ? f.attr_string("/", "filetype") : "missing") + ")");
+                   (f.has_attr("/", "filetype") ? f.attr_string("/", "filetype") : "missing") +
+                   ")");
     }
     const std::vector<int32_t> version = f.attr_int32s("/", "format_version");
     if (version.empty() || version[0] != FORMAT_VERSION_MAJOR) {
@@ -102,9 +103,13 @@ TallyFile read_tally_file(const std::string& option, const std::string& path) {
     }
     file.config = config_from_toml(file.config_toml, option + " '" + path + "'");
     const Config& c = file.config;
-    const size_t cells = c.scales.size() * c.lengths.size() * c.test_sizes.size() * size_t(c.replicates);
-    const size_t bins = c.difficulty_sd > 0 ? c.test_sizes.size() * size_t(c.replicates) * size_t(c.difficulty_bins) : 0;
-    if (file.segment.size() != size_t(NUM_TALLIES) * cells + bins || sampling_identity(c) != file.identity) {
+    const size_t cells =
+        c.scales.size() * c.lengths.size() * c.test_sizes.size() * size_t(c.replicates);
+    const size_t bins = c.difficulty_sd > 0
+                            ? c.test_sizes.size() * size_t(c.replicates) * size_t(c.difficulty_bins)
+                            : 0;
+    if (file.segment.size() != size_t(NUM_TALLIES) * cells + bins ||
+        sampling_identity(c) != file.identity) {
       throw refuse("is corrupted: its tallies do not match its configuration");
     }
     return file;

@@ -29,8 +29,8 @@ struct TallyFile {
   std::string identity;  //!< sampling_identity(config)
   int32_t shard_index = 0;
   int32_t shard_count = 1;
-  std::vector<uint8_t> done;      //!< per unit id
-  std::vector<int64_t> segment;   //!< NUM_TALLIES * S*K*T*R
+  std::vector<uint8_t> done;     //!< per unit id
+  std::vector<int64_t> segment;  //!< NUM_TALLIES * S*K*T*R
 };
 
 //! A tally file of `kind` for the run of `config` (its shard, configuration and identity)

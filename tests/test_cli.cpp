@@ -26,8 +26,9 @@ struct Outcome {
 class CliTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    dir_ = fs::path(::testing::TempDir()) / ("mirage_cli_" + std::to_string(::getpid()) + "_" +
-                                             ::testing::UnitTest::GetInstance()->current_test_info()->name());
+    dir_ = fs::path(::testing::TempDir()) /
+           ("mirage_cli_" + std::to_string(::getpid()) + "_" +
+            ::testing::UnitTest::GetInstance()->current_test_info()->name());
     fs::remove_all(dir_);
     fs::create_directories(dir_);
   }
@@ -54,7 +55,8 @@ class CliTest : public ::testing::Test {
     EXPECT_EQ(o.output.rfind("mirage: error: ", 0), 0u) << o.output;
     for (const char* fragment : fragments) {
       EXPECT_NE(o.output.find(fragment), std::string::npos)
-          << args << ": message lacks '" << fragment << "':\n" << o.output;
+          << args << ": message lacks '" << fragment << "':\n"
+          << o.output;
     }
     EXPECT_FALSE(fs::exists(out("bad.h5"))) << args;
   }
@@ -85,8 +87,10 @@ TEST_F(CliTest, RunWritesFileAndCsv) {
 }
 
 TEST_F(CliTest, PrintsTheSummaryTable) {
-  const Outcome o = mirage("run --preset gpt3 --lengths 1,5 --test-sizes 100,1000 --replicates 5 "
-                           "--backend cpu -o " + out("t.h5"));
+  const Outcome o = mirage(
+      "run --preset gpt3 --lengths 1,5 --test-sizes 100,1000 --replicates 5 "
+      "--backend cpu -o " +
+      out("t.h5"));
   ASSERT_EQ(o.code, 0) << o.output;
   EXPECT_NE(o.output.find("exact match"), std::string::npos) << o.output;
   EXPECT_NE(o.output.find("edit distance"), std::string::npos);
@@ -96,8 +100,8 @@ TEST_F(CliTest, PrintsTheSummaryTable) {
 }
 
 TEST_F(CliTest, AutoBackendFallsBackToCpuAndSaysSo) {
-  const Outcome o = mirage("run --scales 1e9 --lengths 1 --test-sizes 10 --replicates 1 -o " +
-                           out("a.h5"));
+  const Outcome o =
+      mirage("run --scales 1e9 --lengths 1 --test-sizes 10 --replicates 1 -o " + out("a.h5"));
   ASSERT_EQ(o.code, 0) << o.output;
   EXPECT_NE(o.output.find("backend: cpu (auto"), std::string::npos) << o.output;
 }

@@ -67,7 +67,8 @@ TEST(Config, ParsesScaleListsAndGrids) {
   EXPECT_EQ(parse_scales("--scales", {"1e8", "1e9"}), (std::vector<double>{1e8, 1e9}));
   const std::vector<double> grid = parse_scales("--scales", {"1e7:1e12:6"});
   ASSERT_EQ(grid.size(), 6u);
-  for (int i = 0; i < 6; ++i) EXPECT_NEAR(grid[i], std::pow(10.0, 7 + i), std::pow(10.0, 7 + i) * 1e-13);
+  for (int i = 0; i < 6; ++i)
+    EXPECT_NEAR(grid[i], std::pow(10.0, 7 + i), std::pow(10.0, 7 + i) * 1e-13);
   EXPECT_THROW(parse_scales("--scales", {"1e7:1e12"}), std::invalid_argument);
   EXPECT_THROW(parse_scales("--scales", {"1e7:1e12:1"}), std::invalid_argument);
   EXPECT_THROW(parse_scales("--scales", {"1e12:1e7:5"}), std::invalid_argument);
@@ -194,11 +195,11 @@ TEST(Config, TomlListsEveryKey) {
   Config c = valid();
   c.csv = "out.csv";
   const std::string toml = to_toml(c);
-  for (const char* key : {"[run]", "scales = [100000000, ", "loss-scale = 2000000000",
-                          "loss-exponent = -0.5", "lengths = [1, 2, 3, 4, 5]",
-                          "test-sizes = [10, 100, 1000, 10000, 100000]", "replicates = 100",
-                          "seed = 2023", "backend = \"auto\"", "interval = \"wilson\"",
-                          "confidence = 0.95", "csv = \"out.csv\""}) {
+  for (const char* key :
+       {"[run]", "scales = [100000000, ", "loss-scale = 2000000000", "loss-exponent = -0.5",
+        "lengths = [1, 2, 3, 4, 5]", "test-sizes = [10, 100, 1000, 10000, 100000]",
+        "replicates = 100", "seed = 2023", "backend = \"auto\"", "interval = \"wilson\"",
+        "confidence = 0.95", "csv = \"out.csv\""}) {
     EXPECT_NE(toml.find(key), std::string::npos) << key << " not in\n" << toml;
   }
 }

@@ -12,11 +12,11 @@
 #include "analysis.h"
 #include "cli.h"
 #include "commands.h"
+#include "config.h"
 #include "difficulty.h"
+#include "loss_table.h"
 #include "mirage/model.h"
 #include "mirage/sampler.h"
-#include "config.h"
-#include "loss_table.h"
 #include "simulation.h"
 
 namespace mirage {
@@ -60,7 +60,9 @@ TEST(LossTable, ExtrapolatesTheEndSegmentsPowerLaws) {
 class TableFile : public ::testing::Test {
  protected:
   void SetUp() override {
-    path_ = (fs::path(::testing::TempDir()) / ("mirage_table_" + std::to_string(::getpid()) + ".csv")).string();
+    path_ =
+        (fs::path(::testing::TempDir()) / ("mirage_table_" + std::to_string(::getpid()) + ".csv"))
+            .string();
   }
   void TearDown() override { fs::remove(path_); }
   void expect_refused(const std::string& text, std::initializer_list<const char*> fragments) {
@@ -137,12 +139,14 @@ TEST(LossTableConfig, StoredConfigurationCarriesTheTable) {
   EXPECT_EQ(back.loss_table_losses, c.loss_table_losses);
   EXPECT_EQ(back.scales, c.scales);
   EXPECT_EQ(sampling_identity(back), sampling_identity(c));
-  EXPECT_NE(sampling_identity(back).find("loss-table-losses = [3, 2.4, 2.1, 1.9]"), std::string::npos);
+  EXPECT_NE(sampling_identity(back).find("loss-table-losses = [3, 2.4, 2.1, 1.9]"),
+            std::string::npos);
 }
 
 // The example table ships with the project and is valid.
 TEST(LossTableConfig, ExampleTableReads) {
-  const LossTable t = read_loss_table(std::string(MIRAGE_SOURCE_DIR) + "/examples/chinchilla_loss.csv");
+  const LossTable t =
+      read_loss_table(std::string(MIRAGE_SOURCE_DIR) + "/examples/chinchilla_loss.csv");
   EXPECT_EQ(t.scale.size(), 8u);
   EXPECT_EQ(t.scale.front(), 7e7);
   EXPECT_EQ(t.loss.back(), 1.9366);
@@ -186,7 +190,7 @@ TEST(Difficulty, BinsHaveEqualMassAndConditionalMedians) {
 
 TEST(Difficulty, ShiftedProbability) {
   EXPECT_DOUBLE_EQ(shifted_probability(0.5, 0.0), 0.5);
-  EXPECT_NEAR(shifted_probability(0.5, std::log(3.0)), 0.75, 1e-15);  // odds 1 -> 3
+  EXPECT_NEAR(shifted_probability(0.5, std::log(3.0)), 0.75, 1e-15);       // odds 1 -> 3
   EXPECT_NEAR(shifted_probability(0.2, -std::log(4.0)), 1.0 / 17, 1e-15);  // odds 1/4 -> 1/16
   EXPECT_EQ(shifted_probability(0.0, 5.0), 0.0);
   EXPECT_EQ(shifted_probability(1.0, -5.0), 1.0);

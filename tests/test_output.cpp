@@ -49,8 +49,8 @@ TEST_F(OutputTest, HdfFileHasTheDesignSchema) {
   const h5::File f = h5::File::open_read(config_.output);
   EXPECT_EQ(f.attr_string("/", "filetype"), "mirage-results");
   EXPECT_EQ(f.attr_int32s("/", "format_version"), (std::vector<int32_t>{1, 0}));
-  for (const char* attr : {"mirage_version", "git_sha", "created_utc", "command_line", "backend",
-                           "devices"}) {
+  for (const char* attr :
+       {"mirage_version", "git_sha", "created_utc", "command_line", "backend", "devices"}) {
     EXPECT_FALSE(f.attr_string("/", attr).empty()) << attr;
   }
   EXPECT_EQ(f.attr_string("/", "command_line"), "mirage run --test");
@@ -113,12 +113,14 @@ TEST_F(OutputTest, CsvIsTidy) {
   std::ifstream in(path);
   std::string header;
   std::getline(in, header);
-  EXPECT_EQ(header.rfind("scale,length,test_size,metric,kind,expected,mean,sd,q025,q500,q975,", 0), 0u);
+  EXPECT_EQ(header.rfind("scale,length,test_size,metric,kind,expected,mean,sd,q025,q500,q975,", 0),
+            0u);
   int rows = 0;
   std::string line;
   while (std::getline(in, line)) {
     ++rows;
-    EXPECT_EQ(std::count(line.begin(), line.end(), ','), std::count(header.begin(), header.end(), ','));
+    EXPECT_EQ(std::count(line.begin(), line.end(), ','),
+              std::count(header.begin(), header.end(), ','));
   }
   EXPECT_EQ(rows, 3 * 3 * 2 * 4);  // metrics x S x K x T
 }

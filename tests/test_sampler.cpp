@@ -44,7 +44,7 @@ TEST(CpuSampler, EqualsReferenceOnUnalignedUnits) {
   const Config config = small_config();
   Sweep sweep(config);
   const SweepSpec& spec = sweep.spec();
-  const WorkUnit units[] = {{0, 0, 0, 0, 1},    {1, 3, 2, 7, 10},   {2, 8, 3, 10, 333},
+  const WorkUnit units[] = {{0, 0, 0, 0, 1},      {1, 3, 2, 7, 10},  {2, 8, 3, 10, 333},
                             {0, 4, 4, 333, 1001}, {1, 5, 3, 13, 14}, {2, 2, 3, 11, 17}};
   for (const WorkUnit& unit : units) {
     std::vector<ItemTally> fast(spec.num_lengths), reference(spec.num_lengths);
@@ -121,8 +121,8 @@ TEST(CpuBackend, NestedCountsGrowWithTestSize) {
           const int64_t added = counts.token_errors[tally_index(spec, s, k, t, r)] -
                                 counts.token_errors[tally_index(spec, s, k, t - 1, r)];
           EXPECT_GE(added, 0);
-          EXPECT_LE(added, int64_t(config.lengths[k]) *
-                               (config.test_sizes[t] - config.test_sizes[t - 1]));
+          EXPECT_LE(added,
+                    int64_t(config.lengths[k]) * (config.test_sizes[t] - config.test_sizes[t - 1]));
         }
       }
     }
@@ -184,8 +184,8 @@ TEST(Sampler, CorrectTokensPerItemFollowBinomial) {
     const double expected = items * boost::math::pdf(binomial, k);
     chi2 += (histogram[k] - expected) * (histogram[k] - expected) / expected;
   }
-  const double critical = boost::math::quantile(boost::math::chi_squared_distribution<double>(8),
-                                                1.0 - 1e-4);
+  const double critical =
+      boost::math::quantile(boost::math::chi_squared_distribution<double>(8), 1.0 - 1e-4);
   EXPECT_LT(chi2, critical);
   // And the test has power: the histogram of p = 0.3 is far from Binomial(8, 0.31).
   const boost::math::binomial_distribution<double> wrong(8, 0.31);

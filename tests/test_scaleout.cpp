@@ -57,10 +57,12 @@ class ScaleOut : public ::testing::Test {
   }
   void expect_same_counts(const std::string& a, const std::string& b) const {
     const h5::File fa = h5::File::open_read(a), fb = h5::File::open_read(b);
-    for (const char* d : {"/counts/exact_match", "/counts/token_errors", "/counts/token_errors_sq"}) {
+    for (const char* d :
+         {"/counts/exact_match", "/counts/token_errors", "/counts/token_errors_sq"}) {
       EXPECT_EQ(fa.read_int64(d), fb.read_int64(d)) << d << ": " << a << " vs " << b;
     }
-    EXPECT_EQ(fa.read_double("/metrics/exact_match/ci_high"), fb.read_double("/metrics/exact_match/ci_high"));
+    EXPECT_EQ(fa.read_double("/metrics/exact_match/ci_high"),
+              fb.read_double("/metrics/exact_match/ci_high"));
   }
   std::string plain() const {
     const std::string path = out("plain.h5");
@@ -86,8 +88,9 @@ TEST_F(ScaleOut, MpiRanksGiveThePlainCounts) {
               0)
         << text;
     expect_same_counts(plain(), path);
-    EXPECT_NE(h5::File::open_read(path).attr_string("/", "devices").find(
-                  ranks > 1 ? std::to_string(ranks) + " MPI ranks" : "OpenMP"),
+    EXPECT_NE(h5::File::open_read(path)
+                  .attr_string("/", "devices")
+                  .find(ranks > 1 ? std::to_string(ranks) + " MPI ranks" : "OpenMP"),
               std::string::npos);
   }
 }
@@ -117,11 +120,12 @@ TEST_F(ScaleOut, MergeRefusesMissingDuplicateAndForeignParts) {
   std::string text;
   for (int k = 0; k < 3; ++k) {
     ASSERT_EQ(mirage("run " + SWEEP + " --shard " + std::to_string(k) + "/3 -o " +
-                         out("part" + std::to_string(k) + ".h5")),
+                     out("part" + std::to_string(k) + ".h5")),
               0);
   }
   ASSERT_EQ(mirage("run " + SWEEP_NO_SEED + " --seed 315 --shard 1/3 -o " + out("other.h5")), 0);
-  EXPECT_EQ(mirage("merge " + out("part0.h5") + " " + out("part1.h5") + " -o " + out("m.h5"), &text), 2);
+  EXPECT_EQ(
+      mirage("merge " + out("part0.h5") + " " + out("part1.h5") + " -o " + out("m.h5"), &text), 2);
   EXPECT_NE(text.find("missing shard(s) 2/3"), std::string::npos) << text;
   EXPECT_EQ(mirage("merge " + out("part0.h5") + " " + out("part1.h5") + " " + out("part1.h5") +
                        " " + out("part2.h5") + " -o " + out("m.h5"),
@@ -132,7 +136,8 @@ TEST_F(ScaleOut, MergeRefusesMissingDuplicateAndForeignParts) {
                        " -o " + out("m.h5"),
                    &text),
             2);
-  EXPECT_NE(text.find("other.h5' was sampled with a different configuration or seed"), std::string::npos)
+  EXPECT_NE(text.find("other.h5' was sampled with a different configuration or seed"),
+            std::string::npos)
       << text;
   EXPECT_NE(text.find("seed 315 vs 314"), std::string::npos) << text;
   EXPECT_FALSE(fs::exists(out("m.h5")));
@@ -142,13 +147,14 @@ TEST_F(ScaleOut, CheckpointEveryFewSecondsThenResumeEqualsPlain) {
   std::string text;
   // A complete run that checkpoints writes a final checkpoint of everything; resuming it
   // samples nothing and reproduces the result.
-  ASSERT_EQ(mirage("run " + SWEEP + " --checkpoint " + out("ck.h5") + " --checkpoint-every 0.01 -o " +
-                       out("a.h5"),
+  ASSERT_EQ(mirage("run " + SWEEP + " --checkpoint " + out("ck.h5") +
+                       " --checkpoint-every 0.01 -o " + out("a.h5"),
                    &text),
             0)
       << text;
   expect_same_counts(plain(), out("a.h5"));
-  ASSERT_EQ(mirage("run " + SWEEP + " --resume " + out("ck.h5") + " -o " + out("b.h5"), &text), 0) << text;
+  ASSERT_EQ(mirage("run " + SWEEP + " --resume " + out("ck.h5") + " -o " + out("b.h5"), &text), 0)
+      << text;
   expect_same_counts(plain(), out("b.h5"));
 }
 
@@ -162,9 +168,9 @@ TEST_F(ScaleOut, SigtermSavesCheckpointAndResumeEqualsPlain) {
   const pid_t child = ::fork();
   ASSERT_GE(child, 0);
   if (child == 0) {
-    const std::string command = std::string(MIRAGE_BINARY) + " run " + sweep + " --threads 1 --checkpoint " +
-                                checkpoint + " --checkpoint-every 0.01 -o " + out("interrupted.h5") +
-                                " > " + out("child.txt") + " 2>&1";
+    const std::string command =
+        std::string(MIRAGE_BINARY) + " run " + sweep + " --threads 1 --checkpoint " + checkpoint +
+        " --checkpoint-every 0.01 -o " + out("interrupted.h5") + " > " + out("child.txt") + " 2>&1";
     ::execl("/bin/sh", "sh", "-c", ("exec " + command).c_str(), static_cast<char*>(nullptr));
     ::_exit(127);
   }
@@ -178,7 +184,8 @@ TEST_F(ScaleOut, SigtermSavesCheckpointAndResumeEqualsPlain) {
   int status = 0;
   ::waitpid(child, &status, 0);
   ASSERT_TRUE(WIFEXITED(status));
-  ASSERT_EQ(WEXITSTATUS(status), 75) << "the run finished before SIGTERM arrived; make the sweep bigger";
+  ASSERT_EQ(WEXITSTATUS(status), 75)
+      << "the run finished before SIGTERM arrived; make the sweep bigger";
   EXPECT_FALSE(fs::exists(out("interrupted.h5")));
   std::string text;
   {
@@ -188,12 +195,18 @@ TEST_F(ScaleOut, SigtermSavesCheckpointAndResumeEqualsPlain) {
   }
   // A checkpoint from another configuration is refused, and left as it was.
   const auto size = fs::file_size(checkpoint);
-  EXPECT_EQ(mirage("run " + sweep_no_seed + " --seed 100 --resume " + checkpoint + " -o " + out("x.h5"), &text), 2);
+  EXPECT_EQ(
+      mirage("run " + sweep_no_seed + " --seed 100 --resume " + checkpoint + " -o " + out("x.h5"),
+             &text),
+      2);
   EXPECT_NE(text.find("written for a different configuration"), std::string::npos) << text;
   EXPECT_NE(text.find("seed = 99"), std::string::npos) << text;
   EXPECT_EQ(fs::file_size(checkpoint), size);
   // Resume (with 2 threads: the split of the work does not matter) and compare.
-  ASSERT_EQ(mirage("run " + sweep + " --threads 2 --resume " + checkpoint + " -o " + out("resumed.h5"), &text), 0)
+  ASSERT_EQ(
+      mirage("run " + sweep + " --threads 2 --resume " + checkpoint + " -o " + out("resumed.h5"),
+             &text),
+      0)
       << text;
   ASSERT_EQ(mirage("run " + sweep + " -o " + out("plain.h5"), &text), 0) << text;
   expect_same_counts(out("plain.h5"), out("resumed.h5"));
@@ -201,12 +214,15 @@ TEST_F(ScaleOut, SigtermSavesCheckpointAndResumeEqualsPlain) {
 
 TEST_F(ScaleOut, TruncatedOrCorruptedCheckpointIsRefused) {
   std::string text;
-  ASSERT_EQ(mirage("run " + SWEEP + " --checkpoint " + out("ck.h5") + " -o " + out("a.h5"), &text), 0) << text;
+  ASSERT_EQ(mirage("run " + SWEEP + " --checkpoint " + out("ck.h5") + " -o " + out("a.h5"), &text),
+            0)
+      << text;
   const auto size = fs::file_size(out("ck.h5"));
   // Truncated: half the file.
   fs::copy_file(out("ck.h5"), out("truncated.h5"));
   fs::resize_file(out("truncated.h5"), size / 2);
-  EXPECT_EQ(mirage("run " + SWEEP + " --resume " + out("truncated.h5") + " -o " + out("t.h5"), &text), 2);
+  EXPECT_EQ(
+      mirage("run " + SWEEP + " --resume " + out("truncated.h5") + " -o " + out("t.h5"), &text), 2);
   EXPECT_NE(text.find("--resume"), std::string::npos) << text;
   EXPECT_NE(text.find("truncated.h5"), std::string::npos) << text;
   EXPECT_FALSE(fs::exists(out("t.h5")));
@@ -223,7 +239,8 @@ TEST_F(ScaleOut, TruncatedOrCorruptedCheckpointIsRefused) {
     H5Dclose(dataset);
     H5Fclose(file);
   }
-  EXPECT_EQ(mirage("run " + SWEEP + " --resume " + out("corrupt.h5") + " -o " + out("c.h5"), &text), 2);
+  EXPECT_EQ(mirage("run " + SWEEP + " --resume " + out("corrupt.h5") + " -o " + out("c.h5"), &text),
+            2);
   EXPECT_NE(text.find("checksum does not match"), std::string::npos) << text;
   EXPECT_FALSE(fs::exists(out("c.h5")));
   // Not a checkpoint at all.
@@ -231,7 +248,8 @@ TEST_F(ScaleOut, TruncatedOrCorruptedCheckpointIsRefused) {
   EXPECT_NE(text.find("not a Mirage checkpoint"), std::string::npos) << text;
   // The good checkpoint is intact and still resumes.
   EXPECT_EQ(fs::file_size(out("ck.h5")), size);
-  EXPECT_EQ(mirage("run " + SWEEP + " --resume " + out("ck.h5") + " -o " + out("e.h5"), &text), 0) << text;
+  EXPECT_EQ(mirage("run " + SWEEP + " --resume " + out("ck.h5") + " -o " + out("e.h5"), &text), 0)
+      << text;
 }
 
 TEST_F(ScaleOut, BadScaleOutOptionsAreRefused) {
@@ -240,9 +258,13 @@ TEST_F(ScaleOut, BadScaleOutOptionsAreRefused) {
   EXPECT_NE(text.find("--shard"), std::string::npos) << text;
   EXPECT_EQ(mirage("run " + SWEEP + " --shard 1 -o " + out("x.h5"), &text), 2);
   EXPECT_NE(text.find("K/N"), std::string::npos) << text;
-  EXPECT_EQ(mirage("run " + SWEEP + " --checkpoint-every 0 --checkpoint " + out("c.h5") + " -o " + out("x.h5"), &text), 2);
+  EXPECT_EQ(mirage("run " + SWEEP + " --checkpoint-every 0 --checkpoint " + out("c.h5") + " -o " +
+                       out("x.h5"),
+                   &text),
+            2);
   EXPECT_NE(text.find("--checkpoint-every"), std::string::npos) << text;
-  EXPECT_EQ(mirage("run " + SWEEP + " --resume " + out("nope.h5") + " -o " + out("x.h5"), &text), 2);
+  EXPECT_EQ(mirage("run " + SWEEP + " --resume " + out("nope.h5") + " -o " + out("x.h5"), &text),
+            2);
   EXPECT_NE(text.find("does not exist"), std::string::npos) << text;
   EXPECT_FALSE(fs::exists(out("x.h5")));
 }

@@ -55,8 +55,8 @@ TEST(TokenStream, KnownAnswers) {
   };
   for (const Case& c : cases) {
     EXPECT_EQ(token_uniform(c.seed, c.replicate, c.scale, c.item, c.token), c.expected)
-        << "seed " << c.seed << " r " << c.replicate << " s " << c.scale << " i " << c.item
-        << " j " << c.token;
+        << "seed " << c.seed << " r " << c.replicate << " s " << c.scale << " i " << c.item << " j "
+        << c.token;
   }
 }
 
@@ -120,8 +120,8 @@ TEST(Model, PaperToyModelProbabilities) {
   const double scales[] = {3.5e8, 1.3e9, 6.7e9, 2e11};
   const double expected[] = {0.0916, 0.2893, 0.5791, 0.9048};
   for (int i = 0; i < 4; ++i) {
-    const double p = token_probability(power_law_loss(scales[i], DEFAULT_LOSS_SCALE,
-                                                      DEFAULT_LOSS_EXPONENT));
+    const double p =
+        token_probability(power_law_loss(scales[i], DEFAULT_LOSS_SCALE, DEFAULT_LOSS_EXPONENT));
     EXPECT_NEAR(p, expected[i], 5e-5) << "scale " << scales[i];
   }
 }

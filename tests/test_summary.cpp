@@ -86,14 +86,17 @@ TEST(Frontier, SimulatedAgreesWithAnalyticOnDefaultSweep) {
   for (int32_t k = 0; k < K; ++k) {
     for (int32_t t = 0; t < T; ++t) {
       const size_t kt = size_t(k) * T + t;
-      ASSERT_FALSE(std::isnan(f.analytic_scale[kt])) << "L " << c.lengths[k] << " n " << c.test_sizes[t];
+      ASSERT_FALSE(std::isnan(f.analytic_scale[kt]))
+          << "L " << c.lengths[k] << " n " << c.test_sizes[t];
       ASSERT_FALSE(std::isnan(f.simulated_scale[kt]));
       EXPECT_LE(std::abs(grid_index(f.simulated_scale[kt]) - grid_index(f.analytic_scale[kt])), 1)
           << "L " << c.lengths[k] << " n " << c.test_sizes[t];
       // The exact crossing lies at or below the analytic grid point, and within one grid step
       // of it unless the grid point is the first scale.
       EXPECT_LE(f.analytic_scale_exact[kt], f.analytic_scale[kt] * (1 + 1e-12));
-      if (f.analytic_scale[kt] > results.model.scale[0]) EXPECT_GT(f.analytic_scale_exact[kt], f.analytic_scale[kt] / std::pow(10.0, 5.0 / 40) * (1 - 1e-12));
+      if (f.analytic_scale[kt] > results.model.scale[0])
+        EXPECT_GT(f.analytic_scale_exact[kt],
+                  f.analytic_scale[kt] / std::pow(10.0, 5.0 / 40) * (1 - 1e-12));
     }
   }
   // Bigger test sets see the ability at smaller scales.
@@ -119,7 +122,8 @@ TEST(Emergence, InvariantToThreadCount) {
   const Results two = simulate(quiet_cpu(c), "test", nullptr);
   ASSERT_EQ(one.emergence.size(), 3u);
   for (size_t m = 0; m < one.emergence.size(); ++m) {
-    EXPECT_TRUE(same_bits(one.emergence[m].score, two.emergence[m].score)) << one.emergence[m].metric;
+    EXPECT_TRUE(same_bits(one.emergence[m].score, two.emergence[m].score))
+        << one.emergence[m].metric;
     EXPECT_TRUE(same_bits(one.emergence[m].median, two.emergence[m].median));
   }
 }
@@ -151,7 +155,8 @@ TEST(Emergence, PaperFamilyNonlinearScoresHigh) {
 class SummarizeTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    dir_ = std::filesystem::path(::testing::TempDir()) / ("mirage_summary_" + std::to_string(::getpid()));
+    dir_ = std::filesystem::path(::testing::TempDir()) /
+           ("mirage_summary_" + std::to_string(::getpid()));
     std::filesystem::create_directories(dir_);
     path_ = (dir_ / "r.h5").string();
     Config c = default_config();
@@ -171,7 +176,9 @@ TEST_F(SummarizeTest, PrintsTableFrontierAndEmergence) {
   o.length = 3;
   o.test_size = 10;
   const std::string text = summarize(o);
-  EXPECT_NE(text.find("exact_match at length L = 3, test size n = 10, 10 replicates"), std::string::npos) << text;
+  EXPECT_NE(text.find("exact_match at length L = 3, test size n = 10, 10 replicates"),
+            std::string::npos)
+      << text;
   EXPECT_NE(text.find("3.500e+08"), std::string::npos);
   EXPECT_NE(text.find("2.000e+11"), std::string::npos);
   EXPECT_NE(text.find("Resolution frontier"), std::string::npos);
@@ -195,14 +202,16 @@ TEST_F(SummarizeTest, RefusesWhatTheFileLacks) {
 
 TEST_F(SummarizeTest, RefusesForeignFilesAndUnknownVersions) {
   const std::string other = (dir_ / "other.h5").string();
-  h5::write_atomically(other, [](h5::File& f) { f.attr("/", "filetype", std::string("openmc-statepoint")); });
+  h5::write_atomically(
+      other, [](h5::File& f) { f.attr("/", "filetype", std::string("openmc-statepoint")); });
   SummarizeOptions o;
   o.path = other;
   try {
     summarize(o);
     ADD_FAILURE() << "accepted a foreign file";
   } catch (const std::invalid_argument& e) {
-    EXPECT_NE(std::string(e.what()).find("not a Mirage result file"), std::string::npos) << e.what();
+    EXPECT_NE(std::string(e.what()).find("not a Mirage result file"), std::string::npos)
+        << e.what();
   }
   h5::write_atomically(other, [](h5::File& f) {
     f.attr("/", "filetype", std::string(RESULT_FILETYPE));

@@ -27,7 +27,9 @@ inline double power_law_loss(double scale, double loss_scale, double loss_expone
 }
 
 //! Probability of the correct token, exp(-loss), for a loss >= 0 in nats; in [0, 1].
-inline double token_probability(double loss) { return std::exp(-loss); }
+inline double token_probability(double loss) {
+  return std::exp(-loss);
+}
 
 //! T = floor(p * 2^32) computed in double and held in 64 bits, so that p = 1 gives exactly
 //! 2^32 (every token correct) and p = 0 gives 0 (none). A token is correct iff its uniform

@@ -60,8 +60,8 @@ MIRAGE_HD inline uint32_t difficulty_bin(uint32_t u, uint32_t bins) {
 //! scale), word w for item 4*group+w. Precondition: spec.num_bins > 0.
 MIRAGE_HD inline void group_bins(const SweepSpec& spec, uint32_t replicate, uint32_t group,
                                  uint32_t* bins) {
-  const PhiloxCounter x = philox4x32_10(
-      philox_counter(group, 0u, STREAM_DIFFICULTY, 0u, replicate), philox_key(spec.seed));
+  const PhiloxCounter x = philox4x32_10(philox_counter(group, 0u, STREAM_DIFFICULTY, 0u, replicate),
+                                        philox_key(spec.seed));
   for (int w = 0; w < ITEMS_PER_GROUP; ++w) {
     bins[w] = difficulty_bin(x.v[w], static_cast<uint32_t>(spec.num_bins));
   }
@@ -116,7 +116,8 @@ MIRAGE_HD inline void sample_group(uint64_t seed, uint32_t replicate, uint32_t s
 }
 
 //! Adds the unit's items per difficulty bin into counts[0..B) (whatever the unit's scale).
-MIRAGE_HD inline void count_unit_bins(const SweepSpec& spec, const WorkUnit& unit, int64_t* counts) {
+MIRAGE_HD inline void count_unit_bins(const SweepSpec& spec, const WorkUnit& unit,
+                                      int64_t* counts) {
   const int64_t first_group = unit.item_begin / ITEMS_PER_GROUP;
   const int64_t end_group = (unit.item_end + ITEMS_PER_GROUP - 1) / ITEMS_PER_GROUP;
   for (int64_t g = first_group; g < end_group; ++g) {
@@ -158,7 +159,8 @@ MIRAGE_HD inline void sample_unit_reference(const SweepSpec& spec, const WorkUni
                  [&](int32_t index, int32_t length, const uint32_t* k) {
                    for (int w = 0; w < ITEMS_PER_GROUP; ++w) {
                      const int64_t item = item0 + w;
-                     if (item >= unit.item_begin && item < unit.item_end) out[index].add(length, k[w]);
+                     if (item >= unit.item_begin && item < unit.item_end)
+                       out[index].add(length, k[w]);
                    }
                  });
   }

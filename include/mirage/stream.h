@@ -101,9 +101,9 @@ MIRAGE_HD inline uint32_t token_uniform(uint64_t seed, uint32_t replicate, uint3
 //! Such draws describe the item itself, so they do not depend on the scale.
 MIRAGE_HD inline uint32_t item_uniform(uint64_t seed, uint32_t stream, uint32_t replicate,
                                        uint64_t item) {
-  const PhiloxCounter x = philox4x32_10(
-      philox_counter(static_cast<uint32_t>(item >> 2), 0u, stream, 0u, replicate),
-      philox_key(seed));
+  const PhiloxCounter x =
+      philox4x32_10(philox_counter(static_cast<uint32_t>(item >> 2), 0u, stream, 0u, replicate),
+                    philox_key(seed));
   return x.v[item & 3u];
 }
 

@@ -33,10 +33,10 @@ constexpr int32_t MAX_LENGTH = 4096;
 //! Everything a backend needs to sample a sweep; host-owned arrays, borrowed.
 struct SweepSpec {
   uint64_t seed = 0;
-  int32_t num_scales = 0;      //!< S
-  int32_t num_lengths = 0;     //!< K
-  int32_t num_test_sizes = 0;  //!< T
-  int32_t num_replicates = 0;  //!< R
+  int32_t num_scales = 0;               //!< S
+  int32_t num_lengths = 0;              //!< K
+  int32_t num_test_sizes = 0;           //!< T
+  int32_t num_replicates = 0;           //!< R
   const uint64_t* threshold = nullptr;  //!< [S] token thresholds, see model.h
   const int32_t* length = nullptr;      //!< [K] strictly increasing target lengths >= 1
   const int64_t* test_size = nullptr;   //!< [T] strictly increasing nested test sizes >= 1
