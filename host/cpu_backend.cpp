@@ -109,7 +109,7 @@ void sample_blocks_portable(const PhiloxStreamPrefix& prefix, uint32_t threshold
       const int32_t length = lengths[i];
       for (; token < length; ++token) {
         const PhiloxTokenPrefix t = philox_token_prefix(
-            prefix, static_cast<uint32_t>(token) | (STREAM_TOKEN << TOKEN_BITS));
+            prefix, counter_token_word(static_cast<uint32_t>(token), STREAM_TOKEN));
         for (int g = 0; g < GROUPS_PER_BLOCK; ++g) {
           const PhiloxCounter x = philox_finish(prefix, group[g], t);
           for (int w = 0; w < ITEMS_PER_GROUP; ++w) {
@@ -197,7 +197,7 @@ __attribute__((target("avx2"))) void sample_blocks_avx2(const PhiloxStreamPrefix
       const int32_t length = lengths[i];
       for (; token < length; ++token) {
         const PhiloxTokenPrefix t = philox_token_prefix(
-            prefix, static_cast<uint32_t>(token) | (STREAM_TOKEN << TOKEN_BITS));
+            prefix, counter_token_word(static_cast<uint32_t>(token), STREAM_TOKEN));
         Philox4Lanes x[SETS];
         philox_finish_avx2(v, group, _mm256_set1_epi64x(t.hb_key), _mm256_set1_epi64x(t.lo_b), x);
         for (int pair = 0; pair < AVX2_PAIRS; ++pair) {

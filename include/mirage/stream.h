@@ -63,13 +63,18 @@ MIRAGE_HD inline PhiloxKey philox_key(uint64_t seed) {
   return key;
 }
 
+//! Counter word 1: token j (< 2^24) in bits 0..23, stream id in bits 24..31.
+MIRAGE_HD inline uint32_t counter_token_word(uint32_t token, uint32_t stream) {
+  return token | (stream << TOKEN_BITS);
+}
+
 //! The Philox counter for item group q (items 4q..4q+3), token j (< 2^24), stream, scale s and
 //! replicate r.
 MIRAGE_HD inline PhiloxCounter philox_counter(uint32_t group, uint32_t token, uint32_t stream,
                                               uint32_t scale, uint32_t replicate) {
   PhiloxCounter ctr;
   ctr.v[0] = group;
-  ctr.v[1] = token | (stream << TOKEN_BITS);
+  ctr.v[1] = counter_token_word(token, stream);
   ctr.v[2] = scale;
   ctr.v[3] = replicate;
   return ctr;
