@@ -339,11 +339,8 @@ int bench_command(const BenchOptions& options) {
   const double sampling_s = seconds_since(start);
 
   start = std::chrono::steady_clock::now();
-  Results results;
-  results.config = config;
-  results.model = sweep.model();
-  results.counts = nested_counts(sweep.spec(), segment);
-  compute_metrics(results);
+  // The whole reduction a run does: counts, metrics and the analyses.
+  Results results = reduce_tallies(config, segment, RunInfo{});
   const double reduction_s = seconds_since(start);
 
   start = std::chrono::steady_clock::now();
