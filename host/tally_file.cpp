@@ -9,6 +9,7 @@
 #include "mirage/build_info.h"
 #include "mirage/sweep.h"
 #include "output.h"
+#include "simulation.h"
 
 namespace mirage {
 namespace {
@@ -103,12 +104,8 @@ TallyFile read_tally_file(const std::string& option, const std::string& path) {
     }
     file.config = config_from_toml(file.config_toml, option + " '" + path + "'");
     const Config& c = file.config;
-    const size_t cells =
-        c.scales.size() * c.lengths.size() * c.test_sizes.size() * size_t(c.replicates);
-    const size_t bins = c.difficulty_sd > 0
-                            ? c.test_sizes.size() * size_t(c.replicates) * size_t(c.difficulty_bins)
-                            : 0;
-    if (file.segment.size() != size_t(NUM_TALLIES) * cells + bins ||
+    // The array the sweep itself allocates (tallies, then difficulty-bin counts).
+    if (int64_t(file.segment.size()) != segment_tally_size(Sweep(c).spec()) ||
         sampling_identity(c) != file.identity) {
       throw refuse("is corrupted: its tallies do not match its configuration");
     }
