@@ -20,14 +20,14 @@
 #include <cstdint>
 #include <vector>
 
-#include "backend.h"
-#include "config.h"
-#include "cpu_backend.h"
+#include "run/backend.h"
+#include "config/config.h"
+#include "run/cpu_backend.h"
 #include "mirage/model.h"
 #include "mirage/philox_batch.h"
 #include "mirage/sampler.h"
 #include "mirage/stream.h"
-#include "simulation.h"
+#include "run/simulation.h"
 
 namespace mirage {
 namespace {
@@ -183,7 +183,7 @@ void sample_unit_args(benchmark::internal::Benchmark* b) {
 }
 BENCHMARK(BM_SampleUnit)->Apply(sample_unit_args);
 
-// The CPU backend on the sweep of `mirage bench` (host/commands.cpp: 8 scales 1e8..1e13,
+// The CPU backend on the sweep of `mirage bench` (host/cli/commands.cpp: 8 scales 1e8..1e13,
 // lengths 1..5, 4 replicates, nested test sizes by decades, units of 2^20 items), scaled to
 // 2e8 draws per iteration. Arg: threads. Wall-clock rate.
 void BM_CpuBackend(benchmark::State& state) {

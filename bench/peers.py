@@ -4,7 +4,7 @@
 
 It runs `MIRAGE bench --backend cpu --threads T --draws D --json ...` for each T in
 --threads, reads the sweep that bench sampled (8 scales log-spaced over 1e8..1e13, target
-lengths 1..5, 4 replicates, nested test sizes 10, 100, ... up to n_max items; host/commands.cpp)
+lengths 1..5, 4 replicates, nested test sizes 10, 100, ... up to n_max items; host/cli/commands.cpp)
 and samples that same sweep with numpy in this process, two ways:
 
   per-token  for each scale and chunk of items, u = rng.random((R, n, L_max)) and
@@ -44,7 +44,7 @@ for _var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
 
 import numpy as np  # noqa: E402
 
-# The sweep of `mirage bench` (host/commands.cpp, bench_config) and the model defaults
+# The sweep of `mirage bench` (host/cli/commands.cpp, bench_config) and the model defaults
 # (DESIGN.md section 1: L(N) = (N / 2e9)^-0.5, p = exp(-L)).
 BENCH_SCALES = (1e8, 1e13, 8)
 BENCH_LENGTHS = (1, 2, 3, 4, 5)

@@ -2,7 +2,7 @@
 //! \file cuda_backend.h
 //! The CUDA backend as the host sees it: plain C++, no CUDA headers. Implemented in
 //! cuda/cuda_backend.cu when the build has the backend (MIRAGE_HAVE_CUDA), and by
-//! host/cuda_stub.cpp otherwise, which reports that the backend is missing.
+//! host/run/cuda_stub.cpp otherwise, which reports that the backend is missing.
 //!
 //! Determinism: sample_units adds exactly the integers that sample_unit_reference and
 //! add_unit_bin_counts (mirage/sampler.h) give for each unit. Every tally is an int64 sum and

@@ -4,8 +4,8 @@
 #include <iostream>
 #include <stdexcept>
 
-#include "cli.h"
-#include "distributed.h"
+#include "cli/cli.h"
+#include "run/distributed.h"
 
 namespace {
 

@@ -11,7 +11,7 @@
 #include <sstream>
 #include <string>
 
-#include "hdf5_file.h"
+#include "io/hdf5_file.h"
 
 namespace mirage {
 namespace {

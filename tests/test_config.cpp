@@ -8,7 +8,7 @@
 #include <limits>
 #include <string>
 
-#include "config.h"
+#include "config/config.h"
 
 namespace mirage {
 namespace {

@@ -1,5 +1,5 @@
 // Copyright (c) Mirage developers.
-// The CPU sampler's fast paths (host/cpu_backend.cpp, include/mirage/philox_batch.h) against
+// The CPU sampler's fast paths (host/run/cpu_backend.cpp, include/mirage/philox_batch.h) against
 // the references they must equal bit for bit: Random123's philox4x32_R(10, ...) (Random123
 // 1.14, the Debian librandom123-dev headers) for the batched Philox, and
 // sample_unit_reference() (include/mirage/sampler.h) for the per-unit tallies.
@@ -10,7 +10,7 @@
 #include <stdexcept>
 #include <vector>
 
-#include "cpu_backend.h"
+#include "run/cpu_backend.h"
 #include "mirage/model.h"
 #include "mirage/philox_batch.h"
 #include "mirage/sampler.h"

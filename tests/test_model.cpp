@@ -9,15 +9,15 @@
 
 #include <boost/math/distributions/normal.hpp>
 
-#include "analysis.h"
-#include "cli.h"
-#include "commands.h"
-#include "config.h"
-#include "difficulty.h"
-#include "loss_table.h"
+#include "stats/analysis.h"
+#include "cli/cli.h"
+#include "cli/commands.h"
+#include "config/config.h"
+#include "model/difficulty.h"
+#include "model/loss_table.h"
 #include "mirage/model.h"
 #include "mirage/sampler.h"
-#include "simulation.h"
+#include "run/simulation.h"
 
 namespace mirage {
 namespace {

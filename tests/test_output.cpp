@@ -10,11 +10,11 @@
 #include <fstream>
 #include <sstream>
 
-#include "commands.h"
-#include "format.h"
-#include "hdf5_file.h"
-#include "output.h"
-#include "reduction.h"
+#include "cli/commands.h"
+#include "io/format.h"
+#include "io/hdf5_file.h"
+#include "io/output.h"
+#include "stats/reduction.h"
 
 namespace mirage {
 namespace {

@@ -7,11 +7,11 @@
 #include <boost/math/distributions/chi_squared.hpp>
 #include <vector>
 
-#include "backend.h"
-#include "config.h"
-#include "cpu_backend.h"
+#include "run/backend.h"
+#include "config/config.h"
+#include "run/cpu_backend.h"
 #include "mirage/sampler.h"
-#include "simulation.h"
+#include "run/simulation.h"
 
 namespace mirage {
 namespace {

@@ -14,7 +14,7 @@
 #include <string>
 #include <thread>
 
-#include "hdf5_file.h"
+#include "io/hdf5_file.h"
 
 namespace mirage {
 namespace {

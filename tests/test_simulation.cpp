@@ -6,10 +6,10 @@
 
 #include <cmath>
 
-#include "commands.h"
-#include "config.h"
+#include "cli/commands.h"
+#include "config/config.h"
 #include "mirage/model.h"
-#include "reduction.h"
+#include "stats/reduction.h"
 
 namespace mirage {
 namespace {

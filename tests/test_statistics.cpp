@@ -1,6 +1,6 @@
 // Copyright (c) Mirage developers.
 //! \file test_statistics.cpp
-//! Tests of host/statistics.h. Reference values say where they come from:
+//! Tests of host/stats/statistics.h. Reference values say where they come from:
 //! - "closed form": the formula typed again here, independently of statistics.cpp, with z
 //!   hard-coded (z_{0.95} = 1.959963984540054, z_{0.90} = 1.6448536269514727, z_{0.99} =
 //!   2.5758293035489008, from sqrt(2) erfinv(confidence) in mpmath 1.3 at 40 digits);
@@ -8,7 +8,7 @@
 //!   beta `betainc` inverted by bisection, exact binomial sums), rounded to 17 digits;
 //! - "numpy": numpy 2.4 `np.quantile` (type 7), or the same hand computation;
 //! - identities that hold exactly (the binomial CDF at Clopper-Pearson bounds is alpha/2).
-#include "statistics.h"
+#include "stats/statistics.h"
 
 #include <gtest/gtest.h>
 

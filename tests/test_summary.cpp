@@ -9,14 +9,14 @@
 #include <cstring>
 #include <filesystem>
 
-#include "analysis.h"
-#include "commands.h"
-#include "format.h"
-#include "hdf5_file.h"
+#include "stats/analysis.h"
+#include "cli/commands.h"
+#include "io/format.h"
+#include "io/hdf5_file.h"
 #include "mirage/model.h"
-#include "output.h"
-#include "statistics.h"
-#include "summarize.h"
+#include "io/output.h"
+#include "stats/statistics.h"
+#include "cli/summarize.h"
 
 namespace mirage {
 namespace {

@@ -1,5 +1,5 @@
 // Copyright (c) Mirage developers.
-#include "progress.h"
+#include "run/progress.h"
 
 #include <unistd.h>
 

@@ -1,5 +1,5 @@
 // Copyright (c) Mirage developers.
-#include "commands.h"
+#include "cli/commands.h"
 
 #include <H5public.h>
 #include <omp.h>
@@ -14,17 +14,17 @@
 #include <iostream>
 #include <sstream>
 
-#include "analysis.h"
-#include "backend.h"
+#include "stats/analysis.h"
+#include "run/backend.h"
 #include "cuda_backend.h"
-#include "distributed.h"
+#include "run/distributed.h"
 #include "mirage/build_info.h"
-#include "output.h"
-#include "progress.h"
-#include "reduction.h"
-#include "runner.h"
-#include "simulation.h"
-#include "tally_file.h"
+#include "io/output.h"
+#include "run/progress.h"
+#include "stats/reduction.h"
+#include "run/runner.h"
+#include "run/simulation.h"
+#include "io/tally_file.h"
 
 namespace mirage {
 namespace {

@@ -7,8 +7,8 @@
 #include <string>
 #include <vector>
 
-#include "config.h"
-#include "results.h"
+#include "config/config.h"
+#include "io/results.h"
 
 namespace mirage {
 

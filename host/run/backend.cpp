@@ -1,10 +1,10 @@
 // Copyright (c) Mirage developers.
-#include "backend.h"
+#include "run/backend.h"
 
 #include <sstream>
 #include <stdexcept>
 
-#include "config.h"
+#include "config/config.h"
 #include "cuda_backend.h"
 
 namespace mirage {

@@ -1,5 +1,5 @@
 // Copyright (c) Mirage developers.
-#include "cpu_backend.h"
+#include "run/cpu_backend.h"
 
 #include <omp.h>
 
@@ -8,7 +8,7 @@
 #include <stdexcept>
 #include <vector>
 
-#include "backend.h"
+#include "run/backend.h"
 #include "mirage/philox_batch.h"
 
 namespace mirage {

@@ -1,13 +1,13 @@
 // Copyright (c) Mirage developers.
-#include "simulation.h"
+#include "run/simulation.h"
 
 #include <algorithm>
 #include <numeric>
 
-#include "difficulty.h"
-#include "loss_table.h"
+#include "model/difficulty.h"
+#include "model/loss_table.h"
 #include "mirage/model.h"
-#include "progress.h"
+#include "run/progress.h"
 
 namespace mirage {
 

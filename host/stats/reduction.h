@@ -7,7 +7,7 @@
 #include <string>
 #include <vector>
 
-#include "results.h"
+#include "io/results.h"
 
 namespace mirage {
 

@@ -1,5 +1,5 @@
 // Copyright (c) Mirage developers.
-#include "hdf5_file.h"
+#include "io/hdf5_file.h"
 
 #include <unistd.h>
 

@@ -1,5 +1,5 @@
 // Copyright (c) Mirage developers.
-#include "runner.h"
+#include "run/runner.h"
 
 #include <chrono>
 #include <csignal>
@@ -7,14 +7,14 @@
 #include <sstream>
 #include <stdexcept>
 
-#include "analysis.h"
-#include "backend.h"
+#include "stats/analysis.h"
+#include "run/backend.h"
 #include "cuda_backend.h"
-#include "output.h"
-#include "progress.h"
-#include "reduction.h"
-#include "simulation.h"
-#include "tally_file.h"
+#include "io/output.h"
+#include "run/progress.h"
+#include "stats/reduction.h"
+#include "run/simulation.h"
+#include "io/tally_file.h"
 
 namespace mirage {
 namespace {

@@ -1,7 +1,7 @@
 // Copyright (c) Mirage developers.
 //! \file statistics.cpp
 //! Host statistics, DESIGN.md section 5. See statistics.h for the contract of each function.
-#include "statistics.h"
+#include "stats/statistics.h"
 
 #include <algorithm>
 #include <charconv>

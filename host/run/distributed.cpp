@@ -1,5 +1,5 @@
 // Copyright (c) Mirage developers.
-#include "distributed.h"
+#include "run/distributed.h"
 
 #include <algorithm>
 #include <cstdlib>

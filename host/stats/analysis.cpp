@@ -1,14 +1,14 @@
 // Copyright (c) Mirage developers.
-#include "analysis.h"
+#include "stats/analysis.h"
 
 #include <algorithm>
 #include <cmath>
 #include <limits>
 #include <unordered_map>
 
-#include "loss_table.h"
-#include "reduction.h"
-#include "statistics.h"
+#include "model/loss_table.h"
+#include "stats/reduction.h"
+#include "stats/statistics.h"
 
 namespace mirage {
 namespace {

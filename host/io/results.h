@@ -8,8 +8,8 @@
 #include <string>
 #include <vector>
 
-#include "config.h"
-#include "simulation.h"
+#include "config/config.h"
+#include "run/simulation.h"
 
 namespace mirage {
 

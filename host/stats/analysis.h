@@ -5,7 +5,7 @@
 //! resolution frontier), and how "emergent" each curve looks (the emergence score).
 #pragma once
 
-#include "results.h"
+#include "io/results.h"
 
 namespace mirage {
 

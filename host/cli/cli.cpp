@@ -1,5 +1,5 @@
 // Copyright (c) Mirage developers.
-#include "cli.h"
+#include "cli/cli.h"
 
 #include <CLI/CLI.hpp>
 
@@ -15,12 +15,12 @@
 #include <sstream>
 #include <stdexcept>
 
-#include "commands.h"
-#include "config.h"
-#include "loss_table.h"
+#include "cli/commands.h"
+#include "config/config.h"
+#include "model/loss_table.h"
 #include "mirage/build_info.h"
 #include "mirage/sweep.h"
-#include "summarize.h"
+#include "cli/summarize.h"
 
 namespace mirage {
 namespace {

@@ -5,8 +5,8 @@
 
 #include <string>
 
-#include "hdf5_file.h"
-#include "results.h"
+#include "io/hdf5_file.h"
+#include "io/results.h"
 
 namespace mirage {
 

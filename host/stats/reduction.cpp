@@ -1,11 +1,11 @@
 // Copyright (c) Mirage developers.
-#include "reduction.h"
+#include "stats/reduction.h"
 
 #include <cmath>
 #include <stdexcept>
 
-#include "difficulty.h"
-#include "statistics.h"
+#include "model/difficulty.h"
+#include "stats/statistics.h"
 
 namespace mirage {
 

@@ -1,5 +1,5 @@
 // Copyright (c) Mirage developers.
-#include "loss_table.h"
+#include "model/loss_table.h"
 
 #include <cmath>
 #include <fstream>
@@ -7,7 +7,7 @@
 #include <sstream>
 #include <stdexcept>
 
-#include "config.h"
+#include "config/config.h"
 
 namespace mirage {
 namespace {

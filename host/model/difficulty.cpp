@@ -1,5 +1,5 @@
 // Copyright (c) Mirage developers.
-#include "difficulty.h"
+#include "model/difficulty.h"
 
 #include <boost/math/distributions/normal.hpp>
 #include <cmath>

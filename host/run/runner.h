@@ -9,9 +9,9 @@
 #include <string>
 #include <vector>
 
-#include "config.h"
-#include "distributed.h"
-#include "results.h"
+#include "config/config.h"
+#include "run/distributed.h"
+#include "io/results.h"
 
 namespace mirage {
 

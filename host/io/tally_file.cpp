@@ -1,15 +1,15 @@
 // Copyright (c) Mirage developers.
-#include "tally_file.h"
+#include "io/tally_file.h"
 
 #include <stdexcept>
 
-#include "cli.h"
-#include "format.h"
-#include "hdf5_file.h"
+#include "cli/cli.h"
+#include "io/format.h"
+#include "io/hdf5_file.h"
 #include "mirage/build_info.h"
 #include "mirage/sweep.h"
-#include "output.h"
-#include "simulation.h"
+#include "io/output.h"
+#include "run/simulation.h"
 
 namespace mirage {
 namespace {

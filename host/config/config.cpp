@@ -1,5 +1,5 @@
 // Copyright (c) Mirage developers.
-#include "config.h"
+#include "config/config.h"
 
 #include <unistd.h>
 
@@ -14,10 +14,10 @@
 #include <sstream>
 #include <stdexcept>
 
-#include "loss_table.h"
+#include "model/loss_table.h"
 #include "mirage/stream.h"
 #include "mirage/sweep.h"
-#include "statistics.h"
+#include "stats/statistics.h"
 
 namespace mirage {
 namespace {

@@ -1,5 +1,5 @@
 // Copyright (c) Mirage developers.
-#include "output.h"
+#include "io/output.h"
 
 #include <cstdio>
 #include <ctime>
@@ -9,8 +9,8 @@
 #include <sstream>
 #include <stdexcept>
 
-#include "format.h"
-#include "hdf5_file.h"
+#include "io/format.h"
+#include "io/hdf5_file.h"
 #include "mirage/build_info.h"
 
 namespace mirage {

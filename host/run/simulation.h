@@ -9,8 +9,8 @@
 #include <string>
 #include <vector>
 
-#include "backend.h"
-#include "config.h"
+#include "run/backend.h"
+#include "config/config.h"
 #include "mirage/sweep.h"
 
 namespace mirage {

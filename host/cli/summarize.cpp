@@ -1,5 +1,5 @@
 // Copyright (c) Mirage developers.
-#include "summarize.h"
+#include "cli/summarize.h"
 
 #include <cmath>
 #include <cstdio>
@@ -7,7 +7,7 @@
 #include <stdexcept>
 #include <vector>
 
-#include "output.h"
+#include "io/output.h"
 
 namespace mirage {
 namespace {
