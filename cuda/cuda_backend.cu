@@ -4,12 +4,11 @@
 //! units into tiles (tiles.h), splits the tiles between devices and runs one host thread per
 //! device. Each device thread streams its tiles through the sampling kernel in launches of
 //! about TARGET_BATCH_DRAWS draws, preparing the next launch's tile descriptors while the
-//! current one runs, and keeps its tallies (with difficulty, the bin counts too: the whole
-//! segment_tally_size array) on the device until its share is done.
+//! current one runs, and keeps its tallies (the whole segment_tally_size array, choice tallies
+//! included) on the device until its share is done.
 //!
-//! Determinism: the tallies are int64 sums of the integers sample_unit_reference (and, for the
-//! bin counts, add_unit_bin_counts) gives, so neither the split between devices, nor batches,
-//! nor the order of atomics can change a bit.
+//! Determinism: the tallies are int64 sums of the integers sample_unit_reference gives, so
+//! neither the split between devices, nor batches, nor the order of atomics can change a bit.
 
 // First: it configures Random123 for the device pass.
 
@@ -30,6 +29,7 @@
 
 #include "cuda_backend.h"
 #include "cuda_check.cuh"
+#include "mirage/item_model.h"
 #include "mirage/model.h"
 #include "mirage/stream.h"
 #include "mirage/sweep.h"
@@ -87,15 +87,19 @@ void check_arguments(const UnitGrid& grid, const std::vector<int>& devices, cons
   if (spec.length == nullptr || spec.test_size == nullptr) {
     fail("the sweep's length and test_size arrays must not be null");
   }
-  if (spec.num_bins < 0) {
-    fail("the number of difficulty bins must be >= 0, got " + std::to_string(spec.num_bins));
+  if (spec.threshold == nullptr) fail("the sweep's threshold array must not be null");
+  if (spec.difficulty < 0 || spec.difficulty > DIFFICULTY_KUMARASWAMY) {
+    fail("unknown difficulty family " + std::to_string(spec.difficulty));
   }
-  if (spec.num_bins == 0 && spec.threshold == nullptr) {
-    fail("the sweep's threshold array must not be null");
+  if (spec.difficulty != DIFFICULTY_NONE && spec.scale_logit == nullptr) {
+    fail("a sweep with item difficulty needs its scale_logit array");
   }
-  if (spec.num_bins > 0 && spec.bin_threshold == nullptr) {
-    fail("the sweep has " + std::to_string(spec.num_bins) +
-         " difficulty bins, so its bin_threshold array must not be null");
+  if (spec.choices != 0 && (spec.choices < 2 || spec.choices > MAX_CHOICES)) {
+    fail("multiple choice needs 2 to " + std::to_string(MAX_CHOICES) + " options, got " +
+         std::to_string(spec.choices));
+  }
+  if (spec.choices != 0 && spec.scale_log_p == nullptr) {
+    fail("a multiple-choice sweep needs its scale_log_p array");
   }
   if (spec.num_lengths > MAX_LENGTH) {
     fail("at most " + std::to_string(MAX_LENGTH) + " target lengths, got " +
@@ -108,22 +112,10 @@ void check_arguments(const UnitGrid& grid, const std::vector<int>& devices, cons
            "], got " + std::to_string(spec.length[k]) + " at index " + std::to_string(k));
     }
   }
-  if (spec.num_bins == 0) {
-    for (int32_t s = 0; s < spec.num_scales; ++s) {
-      if (spec.threshold[s] > THRESHOLD_ONE) {
-        fail("token thresholds must be <= 2^32, got " + std::to_string(spec.threshold[s]) +
-             " at scale " + std::to_string(s));
-      }
-    }
-  } else {
-    for (int32_t s = 0; s < spec.num_scales; ++s) {
-      for (int32_t b = 0; b < spec.num_bins; ++b) {
-        const uint64_t t = spec.bin_threshold[int64_t{s} * spec.num_bins + b];
-        if (t > THRESHOLD_ONE) {
-          fail("token thresholds must be <= 2^32, got " + std::to_string(t) + " at scale " +
-               std::to_string(s) + ", difficulty bin " + std::to_string(b));
-        }
-      }
+  for (int32_t s = 0; s < spec.num_scales; ++s) {
+    if (spec.threshold[s] > THRESHOLD_ONE) {
+      fail("token thresholds must be <= 2^32, got " + std::to_string(spec.threshold[s]) +
+           " at scale " + std::to_string(s));
     }
   }
   for (int32_t t = 0; t < spec.num_test_sizes; ++t) {
@@ -228,18 +220,20 @@ void run_device(const SweepSpec& spec, const TileSequence& sequence, const Devic
     limits.min_tiles = MIN_BATCH_TILES_PER_SM * multiprocessors;
   }
   const int64_t capacity = std::min(limits.max_tiles, share.tile_end - share.tile_begin);
-  // The tally arrays and, with difficulty, the bin counts behind them.
+  // The tally arrays (choice tallies included for multiple choice).
   const std::size_t cells = static_cast<std::size_t>(segment_tally_size(spec));
-  const bool difficulty = spec.num_bins > 0;
+  const bool difficulty = spec.difficulty != DIFFICULTY_NONE;
+  const bool choices = spec.choices > 0;
   const std::size_t scales = static_cast<std::size_t>(spec.num_scales);
-  const std::size_t bin_thresholds = scales * static_cast<std::size_t>(spec.num_bins);
 
   const KernelChoice choice = prepare_kernel(choose_kernel(spec));
 
   Stream stream;
-  // Without difficulty the kernels read threshold[S], with it bin_threshold[S][B].
-  DeviceBuffer<uint64_t> d_threshold(difficulty ? 0 : scales);
-  DeviceBuffer<uint64_t> d_bin_threshold(bin_thresholds);
+  // Per scale: the thresholds, and what the item model reads (logit p with difficulty,
+  // log p for multiple choice).
+  DeviceBuffer<uint64_t> d_threshold(scales);
+  DeviceBuffer<double> d_scale_logit(difficulty ? scales : 0);
+  DeviceBuffer<double> d_scale_log_p(choices ? scales : 0);
   DeviceBuffer<int32_t> d_length(static_cast<std::size_t>(spec.num_lengths));
   DeviceBuffer<unsigned long long> d_tallies(cells);
   DeviceBuffer<Tile> d_tiles[2] = {DeviceBuffer<Tile>(static_cast<std::size_t>(capacity)),
@@ -250,13 +244,17 @@ void run_device(const SweepSpec& spec, const TileSequence& sequence, const Devic
   // Destroyed first: nothing above is freed while queued work may still use it.
   StreamDrain drain(stream.get());
 
+  MIRAGE_CUDA_CHECK(cudaMemcpyAsync(d_threshold.get(), spec.threshold, sizeof(uint64_t) * scales,
+                                    cudaMemcpyHostToDevice, stream.get()));
   if (difficulty) {
-    MIRAGE_CUDA_CHECK(cudaMemcpyAsync(d_bin_threshold.get(), spec.bin_threshold,
-                                      sizeof(uint64_t) * bin_thresholds, cudaMemcpyHostToDevice,
+    MIRAGE_CUDA_CHECK(cudaMemcpyAsync(d_scale_logit.get(), spec.scale_logit,
+                                      sizeof(double) * scales, cudaMemcpyHostToDevice,
                                       stream.get()));
-  } else {
-    MIRAGE_CUDA_CHECK(cudaMemcpyAsync(d_threshold.get(), spec.threshold, sizeof(uint64_t) * scales,
-                                      cudaMemcpyHostToDevice, stream.get()));
+  }
+  if (choices) {
+    MIRAGE_CUDA_CHECK(cudaMemcpyAsync(d_scale_log_p.get(), spec.scale_log_p,
+                                      sizeof(double) * scales, cudaMemcpyHostToDevice,
+                                      stream.get()));
   }
   MIRAGE_CUDA_CHECK(cudaMemcpyAsync(d_length.get(), spec.length, sizeof(int32_t) * spec.num_lengths,
                                     cudaMemcpyHostToDevice, stream.get()));
@@ -265,8 +263,9 @@ void run_device(const SweepSpec& spec, const TileSequence& sequence, const Devic
 
   KernelParams params;
   params.spec = spec;
-  params.spec.threshold = d_threshold.get();          // null with difficulty
-  params.spec.bin_threshold = d_bin_threshold.get();  // null without
+  params.spec.threshold = d_threshold.get();
+  params.spec.scale_logit = d_scale_logit.get();  // null without difficulty
+  params.spec.scale_log_p = d_scale_log_p.get();  // null for a free-form task
   params.spec.length = d_length.get();
   params.spec.test_size = nullptr;  // the kernels never read it
   params.tallies = d_tallies.get();

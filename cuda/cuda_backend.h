@@ -4,8 +4,8 @@
 //! cuda/cuda_backend.cu when the build has the backend (MIRAGE_HAVE_CUDA), and by
 //! host/run/cuda_stub.cpp otherwise, which reports that the backend is missing.
 //!
-//! Determinism: sample_units adds exactly the integers that sample_unit_reference and
-//! add_unit_bin_counts (mirage/sampler.h) give for each unit. Every tally is an int64 sum and
+//! Determinism: sample_units adds exactly the integers that sample_unit_reference
+//! (mirage/sampler.h) gives for each unit. Every tally is an int64 sum and
 //! int64 addition is associative, so the result is bit for bit the same for any number or
 //! order of devices, launches, blocks and threads, and for any split of the units between
 //! calls.
@@ -47,20 +47,19 @@ std::vector<DeviceInfo> list_devices(std::string* why_none);
 //! from list_devices; an ordinal may repeat, each entry taking its own share), and ADDS their
 //! tallies into `segment_tallies`, a host array of segment_tally_size(grid.spec) int64:
 //! the tallies indexed by tally_array_index(spec, tally, scale, length_index, segment,
-//! replicate), then, when spec.num_bins > 0, the item counts per difficulty bin indexed by
-//! bin_count_index(spec, segment, replicate, bin).
-//! With difficulty (num_bins > 0) spec.bin_threshold ([S][B], each <= 2^32) gives the token
-//! thresholds and spec.threshold is not read (it may be null).
+//! replicate) for every tally of num_tallies(spec) (the choice tallies too for multiple choice).
+//! With difficulty spec.scale_logit ([S]) feeds the per-item thresholds; for multiple choice
+//! spec.scale_log_p ([S]) the per-item option masses (item_model.h).
 //! The tiles of the units are split into contiguous, equal shares, one per entry of
 //! `devices`, each run by its own host thread; the sum is bit-identical to adding, for every
-//! unit, add_unit_tallies of sample_unit_reference() and add_unit_bin_counts(), for any device
-//! list.
+//! unit, add_unit_tallies of sample_unit_reference(), for any device list.
 //! `progress`, when not empty, is called on the calling thread with the cumulative number of
 //! token draws completed so far in this call (draws counted as by unit_draws(); monotonic,
 //! the last call giving the sum of unit_draws over all the units); a throw from it cancels
 //! the work and is rethrown.
-//! Throws std::invalid_argument for an inconsistent grid (including a null threshold or
-//! bin_threshold array that the sweep needs, num_bins < 0, or a threshold above 2^32), an id
+//! Throws std::invalid_argument for an inconsistent grid (including a null threshold,
+//! scale_logit or scale_log_p array that the sweep needs, an unknown difficulty family, a
+//! number of choices outside 2..MAX_CHOICES, or a threshold above 2^32), an id
 //! out of range, an empty device list or a device ordinal out of range; std::runtime_error naming
 //! the device and the failed CUDA call for any CUDA error (out of memory, launch failure, device
 //! lost). On a throw, segment_tallies is left unmodified: results are added to it only after every

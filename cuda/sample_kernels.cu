@@ -6,15 +6,17 @@
 //! At the end of the tile the block adds its sums (warp reductions, then shared memory) and
 //! issues one 64-bit atomicAdd per tally per target length into the device tally array.
 //!
-//! Each kernel has an instantiation without item difficulty (one threshold per tile) and one
-//! with it (DIFFICULTY: per-item 32-bit thresholds from the difficulty bins, see
-//! item_bin_thresholds, and bin counts in the tiles of scale 0); the sweep picks one, so the
-//! path without difficulty compiles to the same code as before difficulty existed.
+//! Each token kernel has an instantiation without item difficulty (one threshold per tile) and
+//! one with it (DIFFICULTY: per-item 32-bit thresholds from the item model, see
+//! item_model_thresholds); the sweep picks one, so the path without difficulty compiles to the
+//! same code as before difficulty existed. A multiple-choice sweep also runs the choice kernel
+//! on the same tiles.
 //!
 //! Determinism: each thread computes exactly the per-item counts of sample_group (the same
-//! Philox counters and threshold comparisons), and all sums are integers, so the tallies are
-//! bit-identical to sample_unit_reference (and the bin counts to add_unit_bin_counts) whatever
-//! the order in which blocks and atomics run.
+//! Philox counters and threshold comparisons) and the per-item choice outcomes of
+//! sample_unit_choices (the same portable arithmetic, item_model.h), and all sums are
+//! integers, so the tallies are bit-identical to sample_unit_reference whatever the order in
+//! which blocks and atomics run.
 
 // First: it configures Random123 for the device pass.
 
@@ -68,67 +70,10 @@ __device__ __forceinline__ void add_length_tallies(const KernelParams& p, const 
   add_tally(p, tile, TALLY_TOKEN_ERRORS_SQ, length_index, t.token_errors_sq);
 }
 
-// ---- Item difficulty -------------------------------------------------------------------------
-
-//! Counts the difficulty bins of the tile's items inside its unit and adds them to the device's
-//! bin counts of the tile's (segment, replicate), as add_unit_bin_counts does for the unit.
-//! Called by the whole block, for tiles with tile_counts_bins only (a block-uniform
-//! condition: it synchronizes the block). With a shared histogram (`s_bins`, num_bins counts,
-//! p.shared_bins) the block flushes one 64-bit atomic per nonzero bin; otherwise each warp adds
-//! straight into the device's counts. Either way the lanes of a warp holding the same bin add
-//! together, so that few bins (B = 1: every item) do not serialize on one address.
-//! Recomputes the group's bins (one more Philox call per group, scale-0 tiles only) so that the
-//! sampling loop stays as it is and this loop can stay warp-uniform.
-__device__ __forceinline__ void count_tile_bins(const KernelParams& p, const Tile& tile,
-                                                uint32_t* s_bins) {
-  const int32_t num_bins = p.spec.num_bins;
-  const bool shared = p.shared_bins;
-  unsigned long long* d_bins =
-      p.tallies + bin_count_index(p.spec, tile.segment, tile.replicate, 0u);
-  if (shared) {
-    for (int32_t b = threadIdx.x; b < num_bins; b += BLOCK_THREADS) s_bins[b] = 0u;
-    __syncthreads();
-  }
-  const int lane = threadIdx.x % WARP_THREADS;
-  const int32_t warp_first = static_cast<int32_t>(threadIdx.x) - lane;
-  // Warp-uniform exit: every lane of a warp reaches each __match_any_sync; lanes past the
-  // tile's last group label their items NO_BIN.
-  for (int32_t step = 0; step * BLOCK_THREADS + warp_first < tile.num_groups; ++step) {
-    uint32_t labels[ITEMS_PER_GROUP];
-    item_bin_labels(p.spec, tile, step * BLOCK_THREADS + static_cast<int32_t>(threadIdx.x), labels);
-#pragma unroll
-    for (int w = 0; w < ITEMS_PER_GROUP; ++w) {
-      const uint32_t bin = labels[w];
-#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 700
-      const uint32_t peers = __match_any_sync(0xffffffffu, bin);
-      const bool leader = lane == __ffs(peers) - 1;
-      const uint32_t count = static_cast<uint32_t>(__popc(peers));
-#else
-      const bool leader = true;
-      const uint32_t count = 1u;
-#endif
-      if (bin != NO_BIN && leader) {
-        if (shared) {
-          atomicAdd(s_bins + bin, count);
-        } else {
-          atomicAdd(d_bins + bin, static_cast<unsigned long long>(count));
-        }
-      }
-    }
-  }
-  if (shared) {
-    __syncthreads();
-    for (int32_t b = threadIdx.x; b < num_bins; b += BLOCK_THREADS) {
-      const uint32_t count = s_bins[b];
-      if (count != 0u) atomicAdd(d_bins + b, static_cast<unsigned long long>(count));
-    }
-  }
-}
-
 //! The per-item thresholds of `group`: without difficulty `threshold` for the items inside the
-//! unit (when `active`), 0 for the others, and returns 0; with it each item's 32-bit bin
+//! unit (when `active`), 0 for the others, and returns 0; with it each item's own 32-bit
 //! threshold (`threshold` is unused, Word is uint32_t), returning the items whose threshold is
-//! 2^32 (item_bin_thresholds), for set_always_correct.
+//! 2^32 (item_model_thresholds), for set_always_correct.
 template <bool DIFFICULTY, class Word>
 __device__ __forceinline__ uint32_t group_item_thresholds(const KernelParams& p, const Tile& tile,
                                                           int64_t group, bool active,
@@ -136,7 +81,7 @@ __device__ __forceinline__ uint32_t group_item_thresholds(const KernelParams& p,
                                                           Word (&thresholds)[ITEMS_PER_GROUP]) {
   if constexpr (DIFFICULTY) {
     static_assert(sizeof(Word) == sizeof(uint32_t), "the difficulty path compares in 32 bits");
-    return item_bin_thresholds(p.spec, tile, group, active, thresholds);
+    return item_model_thresholds(p.spec, tile, group, active, thresholds);
   } else {
     item_thresholds(tile, group, active ? threshold : Word{0}, thresholds);
     return 0u;
@@ -184,19 +129,12 @@ __device__ __forceinline__ void accumulate_fast(const KernelParams& p, const Til
 template <int MAX_K, bool DIFFICULTY>
 __device__ __forceinline__ void sample_tile_fast(const KernelParams& p, const Tile& tile) {
   __shared__ uint32_t s_sums[3][MAX_K][BLOCK_WARPS];
-  if constexpr (DIFFICULTY) {
-    // The fast kernels' dynamic shared memory holds only the bin histogram.
-    extern __shared__ unsigned long long s_dynamic[];
-    if (tile_counts_bins(p.spec, tile)) {
-      count_tile_bins(p, tile, reinterpret_cast<uint32_t*>(s_dynamic));
-    }
-  }
   uint32_t exact[MAX_K], correct[MAX_K], correct_sq[MAX_K];
 #pragma unroll
   for (int kk = 0; kk < MAX_K; ++kk) exact[kk] = correct[kk] = correct_sq[kk] = 0u;
 
   if constexpr (DIFFICULTY) {
-    // Per-item 32-bit thresholds (item_bin_thresholds).
+    // Per-item 32-bit thresholds (item_model_thresholds).
     accumulate_fast<MAX_K, true>(p, tile, 0u, exact, correct, correct_sq);
   } else {
     // A threshold below 2^32 goes in as 32 bits, so the per-token comparison is one 32-bit
@@ -295,7 +233,7 @@ __device__ __forceinline__ void accumulate_general(const KernelParams& p, const 
 template <bool DIFFICULTY>
 __device__ __forceinline__ void sample_tile_general(const KernelParams& p, const Tile& tile) {
   // Per length: a 64-bit sum of k^2, then 32-bit sums of exact matches and of k
-  // (general_shared_bytes); then, with difficulty, the bin histogram (bin_shared_bytes).
+  // (general_shared_bytes).
   // (Declared here rather than in a helper function, which makes nvcc wrap the atomics below
   // in a needless warp aggregation.)
   extern __shared__ unsigned long long s_dynamic[];
@@ -303,9 +241,6 @@ __device__ __forceinline__ void sample_tile_general(const KernelParams& p, const
   unsigned long long* s_correct_sq = s_dynamic;
   uint32_t* s_exact = reinterpret_cast<uint32_t*>(s_dynamic + num_lengths);
   uint32_t* s_correct = s_exact + num_lengths;
-  if constexpr (DIFFICULTY) {
-    if (tile_counts_bins(p.spec, tile)) count_tile_bins(p, tile, s_correct + num_lengths);
-  }
   for (int32_t kk = threadIdx.x; kk < num_lengths; kk += BLOCK_THREADS) {
     s_correct_sq[kk] = 0ull;
     s_exact[kk] = 0u;
@@ -338,6 +273,45 @@ __global__ void __launch_bounds__(BLOCK_THREADS)
     sample_tiles_general_kernel(const KernelParams params) {
   const Tile tile = params.tiles[blockIdx.x];
   sample_tile_general<DIFFICULTY>(params, tile);
+}
+
+// ---- Choice kernel: the sampled options of multiple-choice items -------------------------
+
+//! Sum of a 64-bit v over the 32 lanes of a fully active warp (given to every lane).
+__device__ __forceinline__ unsigned long long warp_sum64(unsigned long long v) {
+  for (int offset = WARP_THREADS / 2; offset > 0; offset /= 2) {
+    v += __shfl_xor_sync(0xffffffffu, v, offset);
+  }
+  return v;
+}
+
+//! Adds the tile's choice tallies: each thread takes the tile's groups as the token kernels
+//! do; per group and length the warp sums its lanes' outcomes and lane 0 adds them with one
+//! atomic per tally (few compared with the per-item portable math, which dominates).
+__global__ void __launch_bounds__(BLOCK_THREADS) sample_tiles_choice_kernel(const KernelParams p) {
+  const Tile tile = p.tiles[blockIdx.x];
+  const int lane = threadIdx.x % WARP_THREADS;
+  const int32_t warp_first = static_cast<int32_t>(threadIdx.x) - lane;
+  const int32_t num_lengths = p.spec.num_lengths;
+  for (int32_t step = 0; step < GROUPS_PER_THREAD; ++step) {
+    // Warp-uniform exit: every lane reaches each shuffle; lanes past the tile add nothing.
+    if (step * BLOCK_THREADS + warp_first >= tile.num_groups) break;
+    const int32_t local = step * BLOCK_THREADS + static_cast<int32_t>(threadIdx.x);
+    const bool active = local < tile.num_groups;
+    GroupChoices g;
+    group_choices(p.spec, tile, tile.group_begin + local, active, g);
+    for (int32_t kk = 0; kk < num_lengths; ++kk) {
+      const ChoiceSums sums = group_choice_sums(g, __ldg(p.spec.length + kk));
+      const uint32_t grade = warp_sum(sums.grade);
+      const unsigned long long brier = warp_sum64(sums.brier);
+      const unsigned long long brier_sq = warp_sum64(sums.brier_sq);
+      if (lane == 0) {
+        add_tally(p, tile, TALLY_CHOICE_GRADE, kk, grade);
+        add_tally(p, tile, TALLY_BRIER, kk, static_cast<int64_t>(brier));
+        add_tally(p, tile, TALLY_BRIER_SQ, kk, static_cast<int64_t>(brier_sq));
+      }
+    }
+  }
 }
 
 //! Largest dynamic shared memory a kernel may use without opting in.
@@ -377,12 +351,6 @@ KernelChoice prepare_kernel(const KernelChoice& requested) {
   int optin = 0;
   MIRAGE_CUDA_CHECK(
       cudaDeviceGetAttribute(&optin, cudaDevAttrMaxSharedMemoryPerBlockOptin, device));
-  if (static_cast<std::size_t>(optin) < choice.shared_bytes && choice.shared_bin_bytes > 0) {
-    // The same counts, added with global atomics instead.
-    choice.shared_bytes -= choice.shared_bin_bytes;
-    choice.shared_bin_bytes = 0;
-    if (choice.shared_bytes <= DEFAULT_SHARED_LIMIT) return choice;
-  }
   if (static_cast<std::size_t>(optin) < choice.shared_bytes) {
     throw std::runtime_error("CUDA device " + std::to_string(device) + " offers " +
                              std::to_string(optin) +
@@ -400,10 +368,12 @@ void launch_sample_tiles(const KernelChoice& choice, const KernelParams& params,
                          cudaStream_t stream) {
   const dim3 grid(static_cast<unsigned int>(num_tiles));
   const dim3 block(BLOCK_THREADS);
-  KernelParams launch_params = params;
-  launch_params.shared_bins = choice.shared_bin_bytes > 0;
-  sample_kernel(choice)<<<grid, block, choice.shared_bytes, stream>>>(launch_params);
+  sample_kernel(choice)<<<grid, block, choice.shared_bytes, stream>>>(params);
   MIRAGE_CUDA_CHECK(cudaGetLastError());
+  if (choice.choices) {
+    sample_tiles_choice_kernel<<<grid, block, 0, stream>>>(params);
+    MIRAGE_CUDA_CHECK(cudaGetLastError());
+  }
 }
 
 cudaError_t probe_kernel_image() {

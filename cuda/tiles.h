@@ -18,12 +18,15 @@
 //! lie outside the unit sample with threshold 0: they are never correct, so they add 0 to all
 //! three sums and are left out of n.
 //!
-//! Item difficulty (spec.num_bins = B > 0): a thread first draws its group's four difficulty
-//! bins with the core's group_bins (one Philox call of the difficulty stream per group) and
-//! reads each item's threshold from the [S][B] table, then samples exactly as above. Tiles of
-//! scale 0 also count their items per bin (each item once per replicate, as
-//! add_unit_bin_counts does), in a shared histogram for B <= SHARED_BIN_LIMIT, else directly
-//! with global atomics.
+//! Item difficulty (spec.difficulty != DIFFICULTY_NONE): a thread first computes its group's
+//! four per-item thresholds with the core's group_item_model (two Philox calls of the
+//! difficulty stream and the portable per-item math of item_model.h), then samples exactly as
+//! above with those thresholds.
+//!
+//! Multiple choice (spec.choices > 0): the option masses need no token draws, so a separate
+//! kernel walks the same tiles: per group it computes the items' log p (group_item_model) and
+//! distractor splits (group_choice_splits), and at each length adds the items' choice outcomes
+//! (grade, Brier units) with warp reductions and one 64-bit atomic per warp and tally.
 #pragma once
 
 #include <cstddef>
@@ -76,10 +79,6 @@ constexpr int32_t FAST_MAX_LENGTH = 256;
 constexpr int64_t TARGET_BATCH_DRAWS = int64_t{1} << 32;
 //! At most this many tiles per launch (bounds the pinned descriptor buffers: 5 MiB each).
 constexpr int64_t MAX_BATCH_TILES = int64_t{1} << 17;
-//! Scale-0 tiles count difficulty bins in a shared-memory histogram (4 bytes per bin, 16 KiB at
-//! most) when there are at most this many bins, else with one global atomic per distinct bin
-//! of a warp.
-constexpr int32_t SHARED_BIN_LIMIT = 4096;
 //! A launch has at least this many tiles per multiprocessor (unless fewer remain), so that
 //! long tiles (large L) still fill the GPU.
 constexpr int64_t MIN_BATCH_TILES_PER_SM = 16;
@@ -97,8 +96,9 @@ static_assert(TILE_ITEMS * MAX_LENGTH <= int64_t{0xffffffff},
               "general-path tile sums of k must fit in 32 bits");
 static_assert(MAX_LENGTH - 1 <= static_cast<int32_t>(MAX_TOKEN_INDEX),
               "every target length must be addressable by the token counter");
-// A tile's bin counts are kept in 32 bits in the shared histogram.
-static_assert(TILE_ITEMS <= int64_t{0xffffffff}, "a tile's bin counts must fit in 32 bits");
+// The choice kernel sums one warp's step of Brier units in 64 bits and grades in 32 bits.
+static_assert(int64_t{WARP_THREADS} * ITEMS_PER_GROUP <= int64_t{0xffffffff},
+              "a warp's grade count must fit in 32 bits");
 
 // ---- Tiles ---------------------------------------------------------------------------------
 
@@ -138,38 +138,33 @@ MIRAGE_HD MIRAGE_CUDA_INLINE void item_thresholds(const Tile& tile, int64_t grou
   }
 }
 
-//! Per-item thresholds of `group` with item difficulty (spec.num_bins > 0), in 32 bits: for
-//! each item inside the tile's unit, when `active`, the (scale, bin) threshold T of the item's
-//! difficulty bin (group_bins: one Philox call) from spec.bin_threshold (a device copy in the
-//! kernels), 0 for the others. A bin threshold of 2^32 (every token correct) does not fit: it
-//! goes in as 2^32 - 1 and the item's bit w is set in the returned mask, for
-//! set_always_correct to give it k = L at every length. So the token loop compares in 32 bits
-//! whatever the thresholds.
-MIRAGE_HD MIRAGE_CUDA_INLINE uint32_t item_bin_thresholds(const SweepSpec& spec, const Tile& tile,
-                                                          int64_t group, bool active,
-                                                          uint32_t (&thresholds)[ITEMS_PER_GROUP]) {
-  uint32_t bins[ITEMS_PER_GROUP];
+//! Per-item thresholds of `group` with item difficulty (spec.difficulty != DIFFICULTY_NONE),
+//! in 32 bits: for each item inside the tile's unit, when `active`, the item's own threshold T
+//! (group_item_model: spec.scale_logit is a device copy in the kernels), 0 for the others. A
+//! threshold of 2^32 (every token correct) does not fit: it goes in as 2^32 - 1 and the item's
+//! bit w is set in the returned mask, for set_always_correct to give it k = L at every length.
+//! So the token loop compares in 32 bits whatever the thresholds.
+MIRAGE_HD MIRAGE_CUDA_INLINE uint32_t item_model_thresholds(const SweepSpec& spec,
+                                                            const Tile& tile, int64_t group,
+                                                            bool active,
+                                                            uint32_t (&thresholds)[ITEMS_PER_GROUP]) {
+  uint64_t t[ITEMS_PER_GROUP];
   // For an inactive lane the group may lie past 2^32 - 1; the wrapped draw is never used.
-  group_bins(spec, static_cast<uint32_t>(tile.replicate), static_cast<uint32_t>(group), bins);
-  const uint64_t* row = spec.bin_threshold + int64_t{tile.scale} * spec.num_bins;
+  group_item_model(spec, static_cast<uint32_t>(tile.replicate), static_cast<uint32_t>(tile.scale),
+                   static_cast<uint32_t>(group), t, nullptr);
   const int64_t item0 = group * ITEMS_PER_GROUP;
   uint32_t always = 0u;
   for (int w = 0; w < ITEMS_PER_GROUP; ++w) {
     const int64_t item = item0 + w;
     const bool inside = active && item >= tile.item_begin && item < tile.item_end;
-#if defined(__CUDA_ARCH__)
-    const uint64_t t = __ldg(row + bins[w]);  // read-only for the whole launch
-#else
-    const uint64_t t = row[bins[w]];
-#endif
-    const bool all = t >= THRESHOLD_ONE;
-    thresholds[w] = inside ? (all ? 0xffffffffu : static_cast<uint32_t>(t)) : 0u;
+    const bool all = t[w] >= THRESHOLD_ONE;
+    thresholds[w] = inside ? (all ? 0xffffffffu : static_cast<uint32_t>(t[w])) : 0u;
     always |= (inside && all ? 1u : 0u) << w;
   }
   return always;
 }
 
-//! Sets k[w] = length for each item whose bit w is set in `always` (item_bin_thresholds): such
+//! Sets k[w] = length for each item whose bit w is set in `always` (item_model_thresholds): such
 //! an item has threshold 2^32, so every token is correct, but it was counted with 2^32 - 1,
 //! which misses the tokens whose uniform is 2^32 - 1. Called at every target length, after the
 //! counts reach it; the next length's count continues from k = length, so it stays exact.
@@ -180,31 +175,49 @@ MIRAGE_HD MIRAGE_CUDA_INLINE void set_always_correct(uint32_t always, int32_t le
   }
 }
 
-//! The label of an item that no bin counts.
-constexpr uint32_t NO_BIN = 0xffffffffu;
+//! The multiple-choice sums of one group at one target length, over its items inside the
+//! tile's unit (ChoiceOutcome of item_model.h).
+struct ChoiceSums {
+  uint32_t grade;
+  uint64_t brier;     //!< BRIER_UNIT
+  uint64_t brier_sq;  //!< BRIER_UNIT
+};
 
-//! Whether a tile counts its items' difficulty bins: with difficulty, the tiles of scale 0
-//! (an item's bin does not depend on the scale; each item is counted once per replicate).
-MIRAGE_HD inline bool tile_counts_bins(const SweepSpec& spec, const Tile& tile) {
-  return spec.num_bins > 0 && tile.scale == 0;
-}
+//! What the choice kernel needs of one group, computed once per group: each item's log p,
+//! its distractor split, and whether it is inside the tile's unit (and the group `active`).
+struct GroupChoices {
+  double log_p[ITEMS_PER_GROUP];
+  ChoiceSplit split[ITEMS_PER_GROUP];
+  uint32_t inside;  //!< bit w: item 4 * group + w counts
+};
 
-//! The difficulty bins of the items of the tile's group `local` (0 <= local; groups at or past
-//! tile.num_groups are inactive lanes): labels[w] is the bin of item 4 * group + w if that item
-//! is inside the tile's unit and the group is in the tile, else NO_BIN.
-MIRAGE_HD MIRAGE_CUDA_INLINE void item_bin_labels(const SweepSpec& spec, const Tile& tile,
-                                                  int32_t local,
-                                                  uint32_t (&labels)[ITEMS_PER_GROUP]) {
-  const int64_t group = tile.group_begin + local;
-  uint32_t bins[ITEMS_PER_GROUP];
-  group_bins(spec, static_cast<uint32_t>(tile.replicate), static_cast<uint32_t>(group), bins);
-  const bool active = local < tile.num_groups;
+MIRAGE_HD MIRAGE_CUDA_INLINE void group_choices(const SweepSpec& spec, const Tile& tile,
+                                                int64_t group, bool active, GroupChoices& out) {
+  uint64_t thresholds[ITEMS_PER_GROUP];
+  group_item_model(spec, static_cast<uint32_t>(tile.replicate), static_cast<uint32_t>(tile.scale),
+                   static_cast<uint32_t>(group), thresholds, out.log_p);
+  group_choice_splits(spec.seed, static_cast<uint32_t>(tile.replicate),
+                      static_cast<uint32_t>(group), spec.choices, out.split);
+  out.inside = 0u;
   const int64_t item0 = group * ITEMS_PER_GROUP;
   for (int w = 0; w < ITEMS_PER_GROUP; ++w) {
     const int64_t item = item0 + w;
     const bool inside = active && item >= tile.item_begin && item < tile.item_end;
-    labels[w] = inside ? bins[w] : NO_BIN;
+    out.inside |= (inside ? 1u : 0u) << w;
   }
+}
+
+//! The group's choice sums at target length `length`.
+MIRAGE_HD MIRAGE_CUDA_INLINE ChoiceSums group_choice_sums(const GroupChoices& g, int32_t length) {
+  ChoiceSums sums{0u, 0u, 0u};
+  for (int w = 0; w < ITEMS_PER_GROUP; ++w) {
+    if (!((g.inside >> w) & 1u)) continue;
+    const ChoiceOutcome o = choice_outcome(g.log_p[w], length, g.split[w]);
+    sums.grade += o.grade;
+    sums.brier += static_cast<uint64_t>(o.brier);
+    sums.brier_sq += static_cast<uint64_t>(o.brier_sq);
+  }
+  return sums;
 }
 
 //! Adds to `correct[w]` the number of correct tokens among tokens [token_begin, token_end) of
@@ -271,16 +284,13 @@ MIRAGE_HD inline LengthTallies length_tallies(int64_t items, int32_t length, int
 //! Which kernel samples a sweep: a fast one keeping its per-length sums in registers
 //! (instantiated for up to 1, 2, 4 or 8 lengths, all <= FAST_MAX_LENGTH), or the general one
 //! that adds per-length sums into shared memory (any number of lengths up to MAX_LENGTH); each
-//! without item difficulty or with it.
+//! without item difficulty or with it. A multiple-choice sweep also runs the choice kernel.
 struct KernelChoice {
   int fast_lengths = 0;     //!< 1, 2, 4 or 8 for a fast kernel, 0 for the general one
-  bool difficulty = false;  //!< the sweep has difficulty bins (spec.num_bins > 0)
-  //! Dynamic shared memory per block: the general kernel's per-length sums, then the bin
-  //! histogram when there is one.
+  bool difficulty = false;  //!< per-item thresholds (spec.difficulty != DIFFICULTY_NONE)
+  bool choices = false;     //!< the choice kernel runs too (spec.choices > 0)
+  //! Dynamic shared memory per block of the token kernel: the general kernel's per-length sums.
   std::size_t shared_bytes = 0;
-  //! Bytes of shared_bytes that hold the bin histogram; 0 when scale-0 tiles count bins with
-  //! global atomics (or the sweep has no difficulty).
-  std::size_t shared_bin_bytes = 0;
 };
 
 //! Bytes of dynamic shared memory the general kernel needs per block for K lengths:
@@ -289,13 +299,7 @@ inline std::size_t general_shared_bytes(int32_t num_lengths) {
   return static_cast<std::size_t>(num_lengths) * (sizeof(uint64_t) + 2 * sizeof(uint32_t));
 }
 
-//! Bytes of the shared bin histogram (after the general kernel's per-length sums).
-inline std::size_t bin_shared_bytes(int32_t num_bins) {
-  return static_cast<std::size_t>(num_bins) * sizeof(uint32_t);
-}
-
-//! The kernel for `spec` (num_lengths in [1, MAX_LENGTH], lengths increasing, num_bins >= 0).
-//! A device that cannot give the shared bytes may count bins globally instead (prepare_kernel).
+//! The kernels for `spec` (num_lengths in [1, MAX_LENGTH], lengths increasing).
 inline KernelChoice choose_kernel(const SweepSpec& spec) {
   KernelChoice choice;
   if (spec.num_lengths <= FAST_MAX_LENGTHS && max_length(spec) <= FAST_MAX_LENGTH) {
@@ -304,11 +308,8 @@ inline KernelChoice choose_kernel(const SweepSpec& spec) {
   } else {
     choice.shared_bytes = general_shared_bytes(spec.num_lengths);
   }
-  choice.difficulty = spec.num_bins > 0;
-  if (choice.difficulty && spec.num_bins <= SHARED_BIN_LIMIT) {
-    choice.shared_bin_bytes = bin_shared_bytes(spec.num_bins);
-    choice.shared_bytes += choice.shared_bin_bytes;
-  }
+  choice.difficulty = spec.difficulty != 0;
+  choice.choices = spec.choices > 0;
   return choice;
 }
 

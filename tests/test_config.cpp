@@ -131,19 +131,25 @@ TEST(Config, RefusesBadTask) {
 
 TEST(Config, RefusesBadDifficultyAndTask) {
   Config c = valid();
-  c.difficulty_sd = -0.5;
-  expect_refused(c, {"--difficulty-sd", "-0.5", "0 to 50"});
-  c.difficulty_sd = std::numeric_limits<double>::quiet_NaN();
-  expect_refused(c, {"--difficulty-sd", "nan"});
-  c = valid();
-  c.difficulty_bins = 0;
-  expect_refused(c, {"--difficulty-bins", "0", "1 to 65536"});
+  for (const char* bad : {"normal:-0.5", "normal:51", "normal:nan", "normal:", "normal",
+                          "normal:1:2", "logistic:x", "kumaraswamy:0.5", "kumaraswamy:0:1",
+                          "kumaraswamy:1:101", "beta:1:2", "", "none:1"}) {
+    c.difficulty = bad;
+    const std::string quoted = "'" + std::string(bad) + "'";
+    expect_refused(c, {"--difficulty", quoted.c_str(), "normal:SIGMA", "kumaraswamy:A:B"});
+  }
+  for (const char* good : {"none", "normal:1.5", "logistic:0.3", "kumaraswamy:0.3:2"}) {
+    c.difficulty = good;
+    EXPECT_NO_THROW(validate(c)) << good;
+  }
   c = valid();
   c.task = "essay";
   expect_refused(c, {"--task", "essay", "free-form, multiple-choice"});
   c = valid();
   c.choices = 1;
-  expect_refused(c, {"--choices", "1", "2 to"});
+  expect_refused(c, {"--choices", "1", "2 to 64"});
+  c.choices = 65;
+  expect_refused(c, {"--choices", "65", "2 to 64"});
 }
 
 TEST(Config, RefusesBadExecutionAndStatistics) {

@@ -5,7 +5,9 @@
 // sample_unit_reference() (include/mirage/sampler.h) for the per-unit tallies.
 #include <gtest/gtest.h>
 
+#include <cmath>
 #include <cstdint>
+#include <limits>
 #include <random>
 #include <stdexcept>
 #include <vector>
@@ -214,10 +216,33 @@ const UnitRange UNITS[] = {
     {(int64_t{1} << 34) - 64, int64_t{1} << 34},
 };
 
+// Item difficulty for expect_unit_equals_reference: a family and its parameters.
+struct Items {
+  int32_t family = DIFFICULTY_NONE;
+  double a = 0.0, b = 0.0;
+};
+
+// logit(p) of each of THRESHOLDS (p = T / 2^32; +/-inf at the ends).
+std::vector<double> threshold_logits() {
+  std::vector<double> out;
+  for (uint64_t t : THRESHOLDS) {
+    const double p = threshold_probability(t);
+    const double inf = std::numeric_limits<double>::infinity();
+    out.push_back(p == 0.0 ? -inf : p == 1.0 ? inf : std::log(p) - std::log1p(-p));
+  }
+  return out;
+}
+
 void expect_unit_equals_reference(const std::vector<int32_t>& lengths, uint64_t seed,
-                                  const std::vector<UnitRange>& units, int32_t replicate) {
+                                  const std::vector<UnitRange>& units, int32_t replicate,
+                                  Items items = {}) {
   const int64_t sizes[] = {int64_t{1} << 34};
+  const std::vector<double> logits = threshold_logits();
   SweepSpec spec;
+  spec.difficulty = items.family;
+  spec.difficulty_a = items.a;
+  spec.difficulty_b = items.b;
+  spec.scale_logit = logits.data();
   spec.seed = seed;
   spec.num_scales = static_cast<int32_t>(THRESHOLDS.size());
   spec.num_lengths = static_cast<int32_t>(lengths.size());
@@ -236,6 +261,7 @@ void expect_unit_equals_reference(const std::vector<int32_t>& lengths, uint64_t 
         sample_unit_cpu(spec, unit, fast.data(), kernel);
         for (size_t k = 0; k < lengths.size(); ++k) {
           const std::string where = std::string("kernel ") + cpu_kernel_name(kernel) +
+                                    ", difficulty " + std::to_string(items.family) +
                                     ", threshold " + std::to_string(THRESHOLDS[size_t(scale)]) +
                                     ", items [" + std::to_string(range.begin) + ", " +
                                     std::to_string(range.end) + "), length " +
@@ -319,6 +345,27 @@ TEST(CpuSampler, EqualsReferenceWithThresholdsOnDrawnUniforms) {
 // flushes. A kernel that flushed too rarely would overflow the k^2 lane sums.
 TEST(CpuSampler, EqualsReferenceAcrossLaneSumFlushes) {
   expect_unit_equals_reference({1, 100, MAX_LENGTH}, 77, {{3, 140 * 32 + 9}}, 0);
+  expect_unit_equals_reference({1, 100, MAX_LENGTH}, 77, {{3, 140 * 32 + 9}}, 0,
+                               {DIFFICULTY_LOGISTIC, 20.0, 0.0});
+}
+
+// Continuous item difficulty: every item its own threshold (item_model.h), on the block
+// kernels (portable and AVX2, per-item threshold registers and the always-correct mask) and on
+// the scalar edges. logistic:20 puts items with threshold 0 and 2^32 beside ordinary ones in
+// every block, at every scale.
+TEST(CpuSampler, EqualsReferenceWithNormalDifficulty) {
+  expect_unit_equals_reference({1, 2, 5}, 42, {std::begin(UNITS), std::end(UNITS)}, 3,
+                               {DIFFICULTY_NORMAL, 1.5, 0.0});
+}
+
+TEST(CpuSampler, EqualsReferenceWithExtremeLogisticDifficulty) {
+  expect_unit_equals_reference({1, 3, 17, 64}, 7, {std::begin(UNITS), std::end(UNITS)}, 1,
+                               {DIFFICULTY_LOGISTIC, 20.0, 0.0});
+}
+
+TEST(CpuSampler, EqualsReferenceWithKumaraswamyDifficulty) {
+  expect_unit_equals_reference({1, 2, 3, 4, 5}, 99, {std::begin(UNITS), std::end(UNITS)}, 0,
+                               {DIFFICULTY_KUMARASWAMY, 0.2, 2.0});
 }
 
 }  // namespace

@@ -4,6 +4,7 @@
 #include <gtest/gtest.h>
 
 #include "mirage/model.h"
+#include "mirage/item_model.h"
 #include "mirage/sampler.h"
 #include "mirage/stream.h"
 
@@ -63,18 +64,24 @@ TEST(TokenStream, KnownAnswers) {
 TEST(TokenStream, ItemStreamKnownAnswers) {
   EXPECT_EQ(item_uniform(2023, STREAM_DIFFICULTY, 0, 0), 0x0667aa6eu);
   EXPECT_EQ(item_uniform(2023, STREAM_DIFFICULTY, 5, 17), 0x07a94a20u);
-  // Their difficulty bins with B = 256: floor(u * 256 / 2^32) is the top byte.
-  EXPECT_EQ(difficulty_bin(0x0667aa6eu, 256), 0x06u);
-  EXPECT_EQ(difficulty_bin(0x07a94a20u, 256), 0x07u);
-  // group_bins reads the same words: item 17 is word 1 of group 4 of replicate 5.
-  SweepSpec spec;
-  spec.seed = 2023;
-  spec.num_bins = 256;
-  uint32_t bins[ITEMS_PER_GROUP];
-  group_bins(spec, 5, 4, bins);
-  EXPECT_EQ(bins[1], 0x07u);
-  group_bins(spec, 0, 0, bins);
-  EXPECT_EQ(bins[0], 0x06u);
+  // An item's difficulty uniform takes its high 32 bits from token index 0 of the difficulty
+  // stream (item_uniform above) and its low bits from token index 1: u = (2m + 1) / 2^53 with
+  // m the top 52 bits. Item 17 is word 1 of group 4 of replicate 5.
+  OpenUniform u[ITEMS_PER_GROUP];
+  group_difficulty_uniforms(2023, 5, 4, u);
+  const PhiloxCounter low =
+      philox4x32_10(philox_counter(4, 1, STREAM_DIFFICULTY, 0, 5), philox_key(2023));
+  const uint64_t m = (uint64_t{0x07a94a20u} << 20) | (low.v[1] >> 12);
+  EXPECT_EQ(u[1].u, (2.0 * static_cast<double>(m) + 1.0) / 9007199254740992.0);
+  EXPECT_EQ(u[1].u + u[1].complement, 1.0);
+  // The ends of the open interval, exactly.
+  EXPECT_EQ(open_uniform(0u, 0u).u, 0x1p-53);
+  EXPECT_EQ(open_uniform(0u, 0u).complement, 1.0 - 0x1p-53);
+  EXPECT_EQ(open_uniform(0xffffffffu, 0xffffffffu).complement, 0x1p-53);
+  EXPECT_EQ(open_uniform(0xffffffffu, 0xffffffffu).u, 1.0 - 0x1p-53);
+  // The multiple-choice stream is a third stream: distractor j of item i is word i % 4 of
+  // token index j.
+  EXPECT_NE(item_uniform(2023, STREAM_CHOICE, 0, 0), item_uniform(2023, STREAM_DIFFICULTY, 0, 0));
 }
 
 // One Philox call serves token j of four consecutive items: word w is item 4q + w.

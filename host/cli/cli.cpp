@@ -17,6 +17,7 @@
 
 #include "cli/commands.h"
 #include "config/config.h"
+#include "model/difficulty.h"
 #include "model/loss_table.h"
 #include "mirage/build_info.h"
 #include "mirage/sweep.h"
@@ -30,7 +31,8 @@ namespace {
 struct RunText {
   std::vector<std::string> scales, lengths, test_sizes, devices;
   std::string loss_scale, loss_exponent, replicates, seed, threads, items_per_unit, confidence;
-  std::string shard, checkpoint_every, loss_table, difficulty_sd, difficulty_bins, choices;
+  std::string shard, checkpoint_every, loss_table, difficulty, difficulty_sd, difficulty_bins,
+      choices;
   std::vector<std::string> loss_table_scales, loss_table_losses;
 };
 
@@ -95,13 +97,14 @@ void add_run_options(CLI::App& run, Config& c, RunText& text) {
   // The same table inline, as config files and stored configurations hold it.
   run.add_option("--loss-table-scales", text.loss_table_scales)->delimiter(',')->group("");
   run.add_option("--loss-table-losses", text.loss_table_losses)->delimiter(',')->group("");
-  run.add_option("--difficulty-sd", text.difficulty_sd,
-                 "item difficulty: SD in logits of a Normal shift of each item's per-token logit "
-                 "[default 0: all items equally hard]")
+  run.add_option("--difficulty", text.difficulty,
+                 "item difficulty, a law of each item's logit shift: none | normal:SIGMA | "
+                 "logistic:S | kumaraswamy:A:B [default none: all items equally hard]")
       ->group("Model");
-  run.add_option("--difficulty-bins", text.difficulty_bins,
-                 "equal-probability bins that quantize the difficulty [default 256]")
+  run.add_option("--difficulty-sd", text.difficulty_sd, "SIGMA: the same as --difficulty normal:SIGMA")
       ->group("Model");
+  // Gone with the bins (continuous difficulty); kept only to refuse it with a clear message.
+  run.add_option("--difficulty-bins", text.difficulty_bins)->group("");
   run.add_option("--task", c.task, "free-form | multiple-choice [default free-form]")
       ->group("Task");
   run.add_option("--choices", text.choices, "options per multiple-choice item [default 4]")
@@ -200,12 +203,29 @@ void resolve(const CLI::App& run, Config& c, const RunText& text) {
     c.test_sizes.clear();
     for (const auto& t : text.test_sizes) c.test_sizes.push_back(parse_integer("--test-sizes", t));
   }
-  if (!text.difficulty_sd.empty())
-    c.difficulty_sd = parse_double("--difficulty-sd", text.difficulty_sd);
   if (!text.difficulty_bins.empty()) {
-    c.difficulty_bins = parse_int32("--difficulty-bins", text.difficulty_bins, 1, 65536);
+    throw std::invalid_argument("--difficulty-bins: value '" + text.difficulty_bins +
+                                "' is not allowed; item difficulty is continuous (every item has "
+                                "its own threshold), so there are no bins to set");
   }
-  if (!text.choices.empty()) c.choices = parse_int32("--choices", text.choices, 2, 1000000);
+  if (!text.difficulty.empty() && !text.difficulty_sd.empty()) {
+    throw std::invalid_argument("--difficulty-sd: value '" + text.difficulty_sd +
+                                "' repeats --difficulty '" + text.difficulty +
+                                "'; give one of them (--difficulty-sd S is --difficulty normal:S)");
+  }
+  if (!text.difficulty.empty()) {
+    c.difficulty = to_string(parse_difficulty("--difficulty", text.difficulty));
+  }
+  if (!text.difficulty_sd.empty()) {
+    const double sd = parse_double("--difficulty-sd", text.difficulty_sd);
+    if (sd < 0.0 || sd > 50.0) {
+      throw std::invalid_argument("--difficulty-sd: value '" + text.difficulty_sd +
+                                  "' is not allowed; a standard deviation in logits from 0 to 50");
+    }
+    c.difficulty = to_string(parse_difficulty("--difficulty-sd", "normal:" + text.difficulty_sd));
+  }
+  if (!text.choices.empty())
+    c.choices = parse_int32("--choices", text.choices, 2, MAX_CHOICES);
   if (!text.replicates.empty()) {
     c.replicates =
         parse_int32("--replicates", text.replicates, 1, std::numeric_limits<int32_t>::max());
@@ -330,6 +350,11 @@ int cli_main(int argc, char** argv) {
   bench->add_option("--threads", bench_threads, "CPU threads, 0 = all cores [default 0]");
   bench->add_option("--json", bench_options.json, "also write the figures as JSON here");
   bench->add_flag("-q,--quiet", bench_options.quiet, "no progress");
+  std::string bench_difficulty, bench_choices;
+  bench->add_option("--difficulty", bench_difficulty,
+                    "item difficulty of the bench sweep, as for run [default none]");
+  bench->add_option("--task", bench_options.task, "free-form | multiple-choice [default free-form]");
+  bench->add_option("--choices", bench_choices, "options per multiple-choice item [default 4]");
 
   SummarizeOptions summarize_options;
   std::string summarize_length, summarize_test_size;
@@ -385,6 +410,16 @@ int cli_main(int argc, char** argv) {
     }
     if (!bench_threads.empty())
       bench_options.threads = parse_int32("--threads", bench_threads, 0, 4096);
+    if (!bench_difficulty.empty()) {
+      bench_options.difficulty = to_string(parse_difficulty("--difficulty", bench_difficulty));
+    }
+    if (bench_options.task != "free-form" && bench_options.task != "multiple-choice") {
+      throw std::invalid_argument("--task: unknown task '" + bench_options.task +
+                                  "'; allowed: free-form, multiple-choice");
+    }
+    if (!bench_choices.empty()) {
+      bench_options.choices = parse_int32("--choices", bench_choices, 2, MAX_CHOICES);
+    }
     return bench_command(bench_options);
   }
   return 2;

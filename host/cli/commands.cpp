@@ -104,7 +104,7 @@ std::string summary_table(const Results& results) {
   const MetricResult* brier = results.metric("brier_score");
   if (grade && brier) {
     out << "\nMultiple choice (" << results.config.choices << " options) at L = " << L
-        << ", n = " << n << ": grade (nonlinear) vs Brier score (linear)\n";
+        << ", n = " << n << ": grade (nonlinear, discontinuous) vs Brier score (quadratic in p^L, continuous)\n";
     out << "     scale  grade mean  analytic  brier mean  analytic\n";
     for (int32_t s = 0; s < S; s += (s + step < S || s == S - 1) ? step : (S - 1 - s)) {
       const size_t g = (size_t(s) * K + k) * T + t;
@@ -307,6 +307,9 @@ Config bench_config(const BenchOptions& options, double draws) {
   config.backend = options.backend;
   config.threads = options.threads;
   config.quiet = true;
+  config.difficulty = options.difficulty;
+  config.task = options.task;
+  config.choices = options.choices;
   const double per_item = double(config.scales.size()) * config.replicates * 5;
   const int64_t n_max = std::max<int64_t>(16, int64_t(std::llround(draws / per_item)));
   config.test_sizes.clear();
@@ -363,6 +366,9 @@ int bench_command(const BenchOptions& options) {
        << "  \"device\": \"" << backend->devices() << "\",\n"
        << "  \"sweep\": {\"scales\": " << config.scales.size() << ", \"lengths\": [1, 2, 3, 4, 5]"
        << ", \"replicates\": " << config.replicates << ", \"items\": " << config.test_sizes.back()
+       << ", \"difficulty\": \"" << config.difficulty << "\", \"task\": \"" << config.task << "\""
+       << (config.task == "multiple-choice" ? ", \"choices\": " + std::to_string(config.choices)
+                                            : std::string())
        << "},\n"
        << "  \"draws\": " << done << ",\n"
        << "  \"sampling_s\": " << sampling_s << ",\n"
@@ -376,7 +382,12 @@ int bench_command(const BenchOptions& options) {
   }
   std::cout << "backend      " << backend->name() << " (" << backend->devices() << ")\n"
             << "sweep        " << config.scales.size() << " scales x lengths 1..5 x "
-            << config.replicates << " replicates x " << config.test_sizes.back() << " items\n"
+            << config.replicates << " replicates x " << config.test_sizes.back() << " items"
+            << (config.difficulty != "none" ? ", difficulty " + config.difficulty : std::string())
+            << (config.task == "multiple-choice"
+                    ? ", multiple choice (" + std::to_string(config.choices) + " options)"
+                    : std::string())
+            << "\n"
             << "token draws  " << format_si(double(done)) << "\n"
             << "sampling     " << std::fixed << std::setprecision(3) << sampling_s << " s  ("
             << format_si(rate) << " draws/s)\n"

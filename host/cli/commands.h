@@ -42,6 +42,9 @@ struct BenchOptions {
   int32_t threads = 0;
   std::string json;  //!< "" = no JSON file
   bool quiet = false;
+  std::string difficulty = "none";  //!< item difficulty of the bench sweep (canonical spec)
+  std::string task = "free-form";   //!< free-form | multiple-choice
+  int32_t choices = 4;              //!< options per item for multiple-choice
 };
 //! `mirage bench`: token draws per second of one backend on a fixed synthetic sweep, plus
 //! the time of the reduction and of writing the output.

@@ -14,6 +14,7 @@
 #include <sstream>
 #include <stdexcept>
 
+#include "model/difficulty.h"
 #include "model/loss_table.h"
 #include "mirage/stream.h"
 #include "mirage/sweep.h"
@@ -225,21 +226,13 @@ void validate(const Config& config) {
       }
     }
   }
-  if (!std::isfinite(config.difficulty_sd) || config.difficulty_sd < 0.0 ||
-      config.difficulty_sd > 50.0) {
-    fail("--difficulty-sd", "value " + format_double(config.difficulty_sd) +
-                                " is not allowed; a standard deviation in logits from 0 to 50");
-  }
-  if (config.difficulty_bins < 1 || config.difficulty_bins > 65536) {
-    fail("--difficulty-bins",
-         "value " + std::to_string(config.difficulty_bins) + " is not allowed; 1 to 65536 bins");
-  }
+  parse_difficulty("--difficulty", config.difficulty);
   if (config.task != "free-form" && config.task != "multiple-choice") {
     fail("--task", "unknown task " + quote(config.task) + "; allowed: free-form, multiple-choice");
   }
-  if (config.choices < 2 || config.choices > 1000000) {
-    fail("--choices",
-         "value " + std::to_string(config.choices) + " is not allowed; 2 to 1000000 options");
+  if (config.choices < 2 || config.choices > MAX_CHOICES) {
+    fail("--choices", "value " + std::to_string(config.choices) + " is not allowed; 2 to " +
+                          std::to_string(MAX_CHOICES) + " options");
   }
   if (!config.preset.empty() && config.preset != "gpt3") {
     fail("--preset", "unknown preset " + quote(config.preset) + "; allowed: gpt3");
@@ -400,10 +393,7 @@ std::string sampling_identity(const Config& config) {
     out << "loss-table-losses = [" << join(config.loss_table_losses, ", ") << "]\n";
     out << "extrapolate = " << (config.extrapolate ? "true" : "false") << "\n";
   }
-  if (config.difficulty_sd > 0.0) {
-    out << "difficulty-sd = " << format_double(config.difficulty_sd) << "\n";
-    out << "difficulty-bins = " << config.difficulty_bins << "\n";
-  }
+  if (config.difficulty != "none") out << "difficulty = " << toml_string(config.difficulty) << "\n";
   out << "task = " << toml_string(config.task) << "\n";
   if (config.task == "multiple-choice") out << "choices = " << config.choices << "\n";
   out << "lengths = [" << join(config.lengths, ", ") << "]\n";

@@ -22,13 +22,12 @@ struct Config {
   //! when non-empty it replaces the power law.
   std::vector<double> loss_table_scales, loss_table_losses;
   bool extrapolate = false;  //!< allow scales outside the loss table's range
-  // Item difficulty: d_i ~ Normal(0, difficulty_sd) shifts each item's per-token logit,
-  // quantized into difficulty_bins equal-probability bins (difficulty.h).
-  double difficulty_sd = 0.0;     //!< >= 0; 0 = every item equally hard (the paper's model)
-  int32_t difficulty_bins = 256;  //!< 1..65536
+  //! Item difficulty (model/difficulty.h): "none" (every item equally hard, the paper's
+  //! model), "normal:SIGMA", "logistic:S" or "kumaraswamy:A:B", in canonical form.
+  std::string difficulty = "none";
   // Task.
   std::string task = "free-form";   //!< free-form | multiple-choice
-  int32_t choices = 4;              //!< options of a multiple-choice item, >= 2
+  int32_t choices = 4;              //!< options of a multiple-choice item, 2..MAX_CHOICES
   std::vector<int32_t> lengths;     //!< strictly increasing target lengths, 1..MAX_LENGTH
   std::vector<int64_t> test_sizes;  //!< strictly increasing nested test sizes, 1..MAX_ITEMS
   int32_t replicates = 100;         //!< independent test sets, >= 1

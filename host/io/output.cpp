@@ -1,6 +1,7 @@
 // Copyright (c) Mirage developers.
 #include "io/output.h"
 
+#include <cmath>
 #include <cstdio>
 #include <ctime>
 #include <fstream>
@@ -12,6 +13,8 @@
 #include "io/format.h"
 #include "io/hdf5_file.h"
 #include "mirage/build_info.h"
+#include "mirage/item_model.h"
+#include "model/difficulty.h"
 
 namespace mirage {
 
@@ -49,6 +52,45 @@ h5::File open_result_file(const std::string& option, const std::string& path) {
   return file;
 }
 
+namespace {
+
+// Probabilities at which /model/difficulty tabulates the law of the items.
+const std::vector<double>& difficulty_probabilities() {
+  static const std::vector<double> p = {1e-6, 1e-5, 1e-4, 1e-3, 0.01, 0.025, 0.05, 0.1, 0.25,
+                                        0.5,  0.75, 0.9,  0.95, 0.975, 0.99, 0.999, 0.9999,
+                                        0.99999, 0.999999};
+  return p;
+}
+
+// /model/difficulty: the family, its parameters and definition (attributes), and the law of
+// the items: quantiles of the logit shift d and of each scale's per-token probability
+// sigmoid(logit p_s + d) (monotone in d, so its quantiles are the images of d's).
+void write_difficulty(h5::File& f, const Results& results) {
+  const DifficultyModel& model = results.model.difficulty;
+  f.create_group("/model/difficulty");
+  f.attr("/model/difficulty", "family", family_name(model));
+  f.attr("/model/difficulty", "spec", to_string(model));
+  f.attr("/model/difficulty", "definition", difficulty_definition(model));
+  if (model.none()) return;
+  f.attr("/model/difficulty", "a", model.a);
+  if (model.family == DIFFICULTY_KUMARASWAMY) f.attr("/model/difficulty", "b", model.b);
+  const std::vector<double>& prob = difficulty_probabilities();
+  const hsize_t Q = prob.size(), S = results.model.scale.size();
+  std::vector<double> shift(Q), p_token(S * Q);
+  for (hsize_t q = 0; q < Q; ++q) shift[q] = difficulty_quantile(model, prob[q], 1.0 - prob[q]);
+  for (hsize_t s = 0; s < S; ++s) {
+    for (hsize_t q = 0; q < Q; ++q) {
+      const double x = results.model.logit[s] + shift[q];
+      p_token[s * Q + q] = x >= 0 ? 1.0 / (1.0 + std::exp(-x)) : std::exp(x) / (1.0 + std::exp(x));
+    }
+  }
+  f.write("/model/difficulty/probability", prob, {Q});
+  f.write("/model/difficulty/shift_quantile", shift, {Q});
+  f.write("/model/difficulty/p_token_quantile", p_token, {S, Q});
+}
+
+}  // namespace
+
 void write_hdf5(const Results& results, const std::string& path) {
   const hsize_t S = results.num_scales(), K = results.num_lengths(), T = results.num_test_sizes(),
                 R = results.num_replicates();
@@ -76,17 +118,7 @@ void write_hdf5(const Results& results, const std::string& path) {
     f.write("/task/test_size", results.config.test_sizes, {T});
     f.attr("/task/test_size", "replicates", int64_t{results.config.replicates});
 
-    if (results.model.num_bins() > 0) {
-      const hsize_t B = hsize_t(results.model.num_bins());
-      f.write("/model/difficulty/bin_probability", results.model.bin_probability, {B});
-      f.write("/model/difficulty/bin_shift", results.model.bin_shift, {B});
-      f.write("/model/difficulty/p_token", results.model.bin_p_token, {S, B});
-      f.attr("/model/difficulty", "sd", results.config.difficulty_sd);
-      f.attr("/model/difficulty", "definition",
-             std::string("p_i = sigmoid(logit(p) + d_i), d_i ~ Normal(0, sd) quantized into "
-                         "equal-probability bins represented by their conditional medians"));
-      f.write("/counts/difficulty_bin", results.counts.difficulty_bin, {T, R, B});
-    }
+    write_difficulty(f, results);
     f.attr("/task", "kind", results.config.task);
     if (results.config.task == "multiple-choice") {
       f.attr("/task", "choices", int64_t{results.config.choices});
@@ -94,6 +126,17 @@ void write_hdf5(const Results& results, const std::string& path) {
     f.write("/counts/exact_match", results.counts.exact_match, per_replicate);
     f.write("/counts/token_errors", results.counts.token_errors, per_replicate);
     f.write("/counts/token_errors_sq", results.counts.token_errors_sq, per_replicate);
+    if (!results.counts.choice_grade.empty()) {
+      f.write("/counts/multiple_choice_grade", results.counts.choice_grade, per_replicate);
+      f.write("/counts/brier_score", results.counts.brier, per_replicate);
+      f.write("/counts/brier_score_sq", results.counts.brier_sq, per_replicate);
+      for (const char* name : {"/counts/brier_score", "/counts/brier_score_sq"}) {
+        f.attr(name, "unit", BRIER_UNIT);
+        f.attr(name, "definition",
+               std::string("sum over items of round(score / unit) (resp. round(score^2 / unit)): "
+                           "exact integers, so sums do not depend on the order of addition"));
+      }
+    }
 
     for (const MetricResult& m : results.metrics) {
       const std::string group = "/metrics/" + m.name;

@@ -65,11 +65,12 @@ void write_tally_file(const TallyFile& file, const std::string& path) {
     f.attr("/config", "config_toml", file.config_toml);
     f.attr("/config", "sampling_identity", file.identity);
     f.write("/units/done", file.done, {hsize_t(file.done.size())});
-    // Flat: the NUM_TALLIES [S][K][T][R] arrays, then [T][R][B] difficulty-bin counts.
+    // Flat: the num_tallies(spec) arrays [S][K][T][R], tally-major.
     f.write("/tallies/segment", file.segment, {hsize_t(file.segment.size())});
     f.attr("/tallies/segment", "layout",
-           std::string("int64 [3][S][K][T][R] (exact_match, token_errors, token_errors_sq) per "
-                       "segment, then [T][R][B] items per difficulty bin"));
+           std::string("int64 [NT][S][K][T][R] per segment: exact_match, token_errors, "
+                       "token_errors_sq, and for multiple choice multiple_choice_grade, "
+                       "brier_score, brier_score_sq (NT = 3 or 6)"));
   });
 }
 
@@ -104,7 +105,7 @@ TallyFile read_tally_file(const std::string& option, const std::string& path) {
     }
     file.config = config_from_toml(file.config_toml, option + " '" + path + "'");
     const Config& c = file.config;
-    // The array the sweep itself allocates (tallies, then difficulty-bin counts).
+    // The array the sweep itself allocates.
     if (int64_t(file.segment.size()) != segment_tally_size(Sweep(c).spec()) ||
         sampling_identity(c) != file.identity) {
       throw refuse("is corrupted: its tallies do not match its configuration");

@@ -9,7 +9,8 @@
 //!            num_units, units_done, checksum (FNV-1a 64 of /units/done and /tallies/segment)
 //!  /config attrs config_toml, sampling_identity
 //!  /units/done        uint8[num_units]   1 = the unit's tallies are in /tallies/segment
-//!  /tallies/segment   int64[3][S][K][T][R]  per segment (not yet summed over nested sizes)
+//!  /tallies/segment   int64[NT][S][K][T][R]  per segment (not yet summed over nested sizes);
+//!                     NT = num_tallies(spec): 3, or 6 for multiple choice
 #pragma once
 
 #include <cstdint>
@@ -30,7 +31,7 @@ struct TallyFile {
   int32_t shard_index = 0;
   int32_t shard_count = 1;
   std::vector<uint8_t> done;     //!< per unit id
-  std::vector<int64_t> segment;  //!< NUM_TALLIES * S*K*T*R
+  std::vector<int64_t> segment;  //!< num_tallies * S*K*T*R
 };
 
 //! A tally file of `kind` for the run of `config` (its shard, configuration and identity)

@@ -1,51 +1,61 @@
 // Copyright (c) Mirage developers.
 //! \file difficulty.h
-//! Item difficulty and multiple choice (the models beyond the paper's toy law).
+//! Item difficulty on the host: the families of include/mirage/item_model.h as the user names
+//! them (`--difficulty normal:1.5`), their quantile, CDF and density computed with the standard
+//! library and Boost.Math (independently of the portable math the samplers use), and the
+//! quadrature that turns a per-item quantity into its expectation over the items, which is
+//! how every analytic value ("expected") of a run with difficulty is computed.
 //!
-//! Each item i of replicate r draws a difficulty d_i ~ Normal(0, sigma) that shifts the
-//! per-token logit: p_i = sigmoid(logit(p(N)) + d_i). To keep sampling integer-only, d is
-//! quantized into B equal-probability bins: the item's bin is floor(u * B / 2^32) for its
-//! word u of the reserved difficulty stream (stream.h), and the bin's representative is its
-//! conditional median sigma * Phi^-1((b + 1/2) / B). Token thresholds are then precomputed
-//! per (scale, bin) on the host. Because floor(u B / 2^32) is not exactly uniform when B does
-//! not divide 2^32, every analytic value uses the exact bin probabilities, so coverage and
-//! z-tests compare against the exact truth of what is sampled.
-//!
-//! Multiple choice with K options: the model puts mass q = p_i^L on the correct option (the
-//! probability of its L-token answer) and spreads 1 - q evenly over the K - 1 distractors.
-//! Multiple Choice Grade = [q > 1/K]; Brier score = (1 - q)^2 + (K - 1) ((1 - q) / (K - 1))^2.
+//! Every family is a law of the logit shift d, with p_i(N) = sigmoid(logit(p(N)) + d_i):
+//!   normal:SIGMA     d ~ Normal(0, SIGMA)                 quantile SIGMA Phi^-1(u)
+//!   logistic:S       d ~ Logistic(0, S)                   quantile S log(u / (1 - u))
+//!   kumaraswamy:A:B  d = logit(q), q ~ Kumaraswamy(A, B)  quantile logit((1 - (1-u)^(1/B))^(1/A))
 #pragma once
 
 #include <cstdint>
+#include <functional>
+#include <string>
 #include <vector>
 
 namespace mirage {
 
-//! The quantized difficulty distribution.
-struct DifficultyBins {
-  double sigma = 0.0;
-  std::vector<double> probability;     //!< [B] exact probability of each bin under the sampler
-  std::vector<double> representative;  //!< [B] the bin's conditional median, logit units
+//! A difficulty family and its parameters (item_model.h's DifficultyFamily numbering).
+struct DifficultyModel {
+  int32_t family = 0;  //!< DIFFICULTY_NONE, _NORMAL, _LOGISTIC or _KUMARASWAMY
+  double a = 0.0;      //!< normal: SIGMA; logistic: S; kumaraswamy: A
+  double b = 0.0;      //!< kumaraswamy: B (unused otherwise)
+
+  bool none() const { return family == 0; }
 };
 
-//! Bins of Normal(0, sigma): B >= 1 equal-probability bins (exact sampler probabilities).
-DifficultyBins make_difficulty_bins(double sigma, int32_t bins);
+//! Parses `none`, `normal:SIGMA`, `logistic:S` or `kumaraswamy:A:B` (SIGMA, S > 0 and <= 50;
+//! A, B in [0.01, 100]); `normal:0` and `logistic:0` mean none. Throws std::invalid_argument
+//! naming `option`, the value and what is allowed.
+DifficultyModel parse_difficulty(const std::string& option, const std::string& text);
 
-//! Per-token probability of an item with logit shift d at per-token probability p:
-//! sigmoid(logit(p) + d), with p = 0 and p = 1 kept exactly.
-double shifted_probability(double p, double shift);
+//! The canonical text of a model ("none", "normal:1.5", ...), parsed back exactly by
+//! parse_difficulty (shortest round-trip doubles).
+std::string to_string(const DifficultyModel& model);
 
-//! Multiple Choice Grade of an item with correct-option mass q among K >= 2 options.
-inline double choice_grade(double q, int32_t choices) {
-  return q > 1.0 / choices ? 1.0 : 0.0;
-}
+//! The family's name: "none", "normal", "logistic" or "kumaraswamy".
+std::string family_name(const DifficultyModel& model);
 
-//! Brier score of an item with correct-option mass q among K >= 2 options, the rest spread
-//! evenly over the K - 1 distractors: (1 - q)^2 + (K - 1) ((1 - q) / (K - 1))^2.
-inline double brier_score(double q, int32_t choices) {
-  const double miss = 1.0 - q;
-  const double each = miss / (choices - 1);
-  return miss * miss + (choices - 1) * each * each;
-}
+//! One sentence defining the model, with its formula, for file attributes and captions.
+std::string difficulty_definition(const DifficultyModel& model);
+
+//! The quantile of d at probability u in (0, 1), with `u_complement` = 1 - u given exactly by
+//! the caller (so the upper tail keeps its accuracy). 0 for none.
+double difficulty_quantile(const DifficultyModel& model, double u, double u_complement);
+
+//! P(d <= x) and P(d > x) for the model (x may be +/-inf). For none: the step at 0.
+double difficulty_cdf(const DifficultyModel& model, double x);
+double difficulty_survival(const DifficultyModel& model, double x);
+
+//! E[g(d)] over the items: the integral of g(D(u)) over u in (0, 1) by tanh-sinh quadrature
+//! (Boost.Math) on [0, 1] split at `breaks` (values of d where g has a kink or a jump; they are
+//! mapped to u by the CDF), each piece to a relative tolerance of about 1e-13. For none, g(0).
+//! g must be bounded and finite on the real line.
+double expect_over_items(const DifficultyModel& model, const std::function<double(double)>& g,
+                         const std::vector<double>& breaks = {});
 
 }  // namespace mirage

@@ -28,7 +28,8 @@ class Backend {
   //! What it runs on, e.g. "OpenMP, 2 threads" or "0: NVIDIA H200 (sm_90)".
   virtual std::string devices() const = 0;
   //! Samples the units `unit_ids[0..count)` of `grid` and adds their tallies into
-  //! `segment_tallies` (NUM_TALLIES * tally_cells(grid.spec) int64, tally_array_index layout).
+  //! `segment_tallies` (segment_tally_size(grid.spec) int64, tally_array_index layout): the
+  //! token tallies and, for multiple choice, the choice tallies.
   virtual void sample(const UnitGrid& grid, const int64_t* unit_ids, int64_t count,
                       int64_t* segment_tallies, const ProgressFn& progress) = 0;
 };

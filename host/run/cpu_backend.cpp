@@ -25,7 +25,7 @@ namespace {
 //   exact_match = #[k = L], token_errors = m L - sum k, token_errors_sq = m L^2 - 2 L sum k
 //   + sum k^2.
 // So no tally depends on which path sampled an item, and every kernel agrees with
-// sample_unit_reference() bit for bit (tests/test_cpu_sampler.cpp).
+// sample_unit_tokens_reference() bit for bit (tests/test_cpu_sampler.cpp).
 //
 // Philox is evaluated through the token-stream split of philox_batch.h: per block the group
 // prefixes (rounds 1..3 parts that depend on the group only) are computed once, per token
@@ -65,6 +65,44 @@ Scratch& thread_scratch(int32_t num_lengths) {
   return scratch;
 }
 
+// The thresholds of one block of 32 items (8 groups) for the block kernels, clamped to 32
+// bits: an item with threshold 2^32 (every token correct) compares against 2^32 - 1, which
+// misses only the tokens whose uniform is exactly 2^32 - 1, and its bit in `always` makes the
+// kernel set its count to k = L at every length (so it stays exact). Items with threshold 0
+// never count a token.
+struct BlockThresholds {
+  uint32_t t[32];
+  uint32_t always;  // bit i: item i of the block has threshold 2^32
+};
+
+// Per-item thresholds from the item model (item_model.h) for the blocks of one work unit.
+class ItemThresholds {
+ public:
+  ItemThresholds(const SweepSpec& spec, const WorkUnit& unit)
+      : spec_(spec),
+        replicate_(static_cast<uint32_t>(unit.replicate)),
+        scale_(static_cast<uint32_t>(unit.scale)) {}
+  // Fills `out` for groups group0..group0+7.
+  void fill(uint32_t group0, BlockThresholds& out) const {
+    out.always = 0;
+    for (uint32_t g = 0; g < 8; ++g) {
+      uint64_t t[ITEMS_PER_GROUP];
+      group_item_model(spec_, replicate_, scale_, group0 + g, t, nullptr);
+      for (int w = 0; w < ITEMS_PER_GROUP; ++w) {
+        const uint32_t item = g * ITEMS_PER_GROUP + static_cast<uint32_t>(w);
+        const bool all = t[w] >= THRESHOLD_ONE;
+        out.t[item] = all ? 0xffffffffu : static_cast<uint32_t>(t[w]);
+        out.always |= (all ? 1u : 0u) << item;
+      }
+    }
+  }
+
+ private:
+  const SweepSpec& spec_;
+  uint32_t replicate_;
+  uint32_t scale_;
+};
+
 // Tallies of `items` items whose k is the same known value at every length: 0 (threshold 0,
 // no token is ever correct) or L (threshold 2^32, every token is). No draw can change them.
 void add_constant_tallies(const SweepSpec& spec, int64_t items, bool all_correct,
@@ -86,23 +124,29 @@ void sample_groups_masked(const SweepSpec& spec, const WorkUnit& unit, int64_t g
   WorkUnit part = unit;
   part.item_begin = std::max(unit.item_begin, g_begin * ITEMS_PER_GROUP);
   part.item_end = std::min(unit.item_end, g_end * ITEMS_PER_GROUP);
-  if (part.item_end > part.item_begin) sample_unit_reference(spec, part, per_length);
+  if (part.item_end > part.item_begin) sample_unit_tokens_reference(spec, part, per_length);
 }
 
 // Portable block kernel: `blocks` blocks of GROUPS_PER_BLOCK groups from `group_begin`, at a
-// threshold in [1, 2^32). Plain C++: the token-stream split of philox_batch.h per group, with
-// the block's per-item counts in an array. (Written lane-wise on 64-bit arrays, as the AVX2
-// kernel is, GCC 12 does not vectorize it at the x86-64 baseline and runs it 1.8x slower
-// than this form, which it keeps in scalar registers.)
+// threshold in [1, 2^32) for every item, or (items != nullptr) at each item's own threshold.
+// Plain C++: the token-stream split of philox_batch.h per group, with the block's per-item
+// counts in an array. (Written lane-wise on 64-bit arrays, as the AVX2 kernel is, GCC 12 does
+// not vectorize it at the x86-64 baseline and runs it 1.8x slower than this form, which it
+// keeps in scalar registers.)
+template <bool PER_ITEM>
 void sample_blocks_portable(const PhiloxStreamPrefix& prefix, uint32_t threshold,
-                            const int32_t* lengths, int32_t num_lengths, uint32_t group_begin,
-                            int64_t blocks, LengthSums* sums) {
+                            const ItemThresholds* items, const int32_t* lengths,
+                            int32_t num_lengths, uint32_t group_begin, int64_t blocks,
+                            LengthSums* sums) {
+  static_assert(ITEMS_PER_BLOCK == 32, "BlockThresholds holds one block of 32 items");
   for (int64_t b = 0; b < blocks; ++b) {
     const uint32_t group0 = group_begin + static_cast<uint32_t>(b * GROUPS_PER_BLOCK);
     PhiloxGroupPrefix group[GROUPS_PER_BLOCK];
     for (int g = 0; g < GROUPS_PER_BLOCK; ++g) {
       group[g] = philox_group_prefix(prefix, group0 + static_cast<uint32_t>(g));
     }
+    BlockThresholds bt;
+    if constexpr (PER_ITEM) items->fill(group0, bt);
     uint32_t k[ITEMS_PER_BLOCK] = {};
     int32_t token = 0;
     for (int32_t i = 0; i < num_lengths; ++i) {
@@ -113,8 +157,15 @@ void sample_blocks_portable(const PhiloxStreamPrefix& prefix, uint32_t threshold
         for (int g = 0; g < GROUPS_PER_BLOCK; ++g) {
           const PhiloxCounter x = philox_finish(prefix, group[g], t);
           for (int w = 0; w < ITEMS_PER_GROUP; ++w) {
-            k[g * ITEMS_PER_GROUP + w] += x.v[w] < threshold ? 1u : 0u;
+            const int item = g * ITEMS_PER_GROUP + w;
+            const uint32_t limit = PER_ITEM ? bt.t[item] : threshold;
+            k[item] += x.v[w] < limit ? 1u : 0u;
           }
+        }
+      }
+      if constexpr (PER_ITEM) {
+        for (int item = 0; item < ITEMS_PER_BLOCK; ++item) {
+          if ((bt.always >> item) & 1u) k[item] = static_cast<uint32_t>(length);
         }
       }
       uint64_t sum_k = 0, sum_sq = 0, exact = 0;
@@ -159,12 +210,21 @@ void flush_lane_sums(uint32_t* lanes, int32_t num_lengths, LengthSums* sums) {
 // offset by 2^31 (x ^ 0x80000000), which preserves order. For output words 0 and 2 the
 // offset is folded into the last round key (those words end with a key xor); words 1 and 3
 // take one xor each.
+//
+// With per-item thresholds (PER_ITEM) each output word w gets its own threshold register,
+// laid out as the words are (lane 2q: item 4q + w of the block, lane 2q + 1: item
+// 16 + 4q + w), and the items with threshold 2^32 get k = L at every length through a 16-bit
+// mask laid out as the counts are (the same packs of per-word masks).
+template <bool PER_ITEM>
 __attribute__((target("avx2"))) void sample_blocks_avx2(const PhiloxStreamPrefix& prefix,
-                                                        uint32_t threshold, const int32_t* lengths,
+                                                        uint32_t threshold,
+                                                        const ItemThresholds* items,
+                                                        const int32_t* lengths,
                                                         int32_t num_lengths, uint32_t group_begin,
                                                         int64_t blocks, LengthSums* sums,
                                                         uint32_t* lanes) {
   constexpr int SETS = 2 * AVX2_PAIRS;
+  static_assert(!PER_ITEM || AVX2_PAIRS == 1, "per-item thresholds assume one pair per block");
   PhiloxStreamAvx2 v = philox_stream_avx2(prefix);
   const __m256i sign = _mm256_set1_epi32(static_cast<int32_t>(0x80000000u));
   v.k0[PHILOX_ROUNDS - 1] = _mm256_xor_si256(v.k0[PHILOX_ROUNDS - 1], sign);
@@ -189,6 +249,31 @@ __attribute__((target("avx2"))) void sample_blocks_avx2(const PhiloxStreamPrefix
       group[q] = philox_group_prefix_avx2(
           v, _mm256_add_epi64(_mm256_set1_epi64x(group0 + 4 * q), lane_index));
     }
+    // Per-item thresholds (offset by 2^31 like the words) and the always-correct mask.
+    __m256i t_word[ITEMS_PER_GROUP] = {t_signed, t_signed, t_signed, t_signed};
+    __m256i always16[2] = {_mm256_setzero_si256(), _mm256_setzero_si256()};
+    bool any_always = false;
+    if constexpr (PER_ITEM) {
+      BlockThresholds bt;
+      items->fill(static_cast<uint32_t>(group0), bt);
+      __m256i always32[ITEMS_PER_GROUP];
+      for (int w = 0; w < ITEMS_PER_GROUP; ++w) {
+        alignas(32) uint32_t t_lane[8];
+        alignas(32) uint32_t a_lane[8];
+        for (int q = 0; q < 4; ++q) {
+          const int first = 4 * q + w, second = 16 + 4 * q + w;
+          t_lane[2 * q] = bt.t[first] ^ 0x80000000u;
+          t_lane[2 * q + 1] = bt.t[second] ^ 0x80000000u;
+          a_lane[2 * q] = ((bt.always >> first) & 1u) ? 0xffffffffu : 0u;
+          a_lane[2 * q + 1] = ((bt.always >> second) & 1u) ? 0xffffffffu : 0u;
+        }
+        t_word[w] = _mm256_load_si256(reinterpret_cast<const __m256i*>(t_lane));
+        always32[w] = _mm256_load_si256(reinterpret_cast<const __m256i*>(a_lane));
+      }
+      any_always = bt.always != 0;
+      always16[0] = _mm256_packs_epi32(always32[0], always32[1]);
+      always16[1] = _mm256_packs_epi32(always32[2], always32[3]);
+    }
     // Per-item counts k as 16-bit lanes (k <= 4096): two registers per pair of sets.
     __m256i k[AVX2_PAIRS][2];
     for (auto& pair : k) pair[0] = pair[1] = _mm256_setzero_si256();
@@ -212,18 +297,24 @@ __attribute__((target("avx2"))) void sample_blocks_avx2(const PhiloxStreamPrefix
           // The comparison gives -1 where u < T; packed to 16 bits (-1 stays -1) and
           // subtracted, it counts a correct token. Which item lands in which 16-bit lane
           // does not matter: the lanes are only ever summed.
-          const __m256i correct01 = _mm256_packs_epi32(_mm256_cmpgt_epi32(t_signed, u0),
-                                                       _mm256_cmpgt_epi32(t_signed, u1));
-          const __m256i correct23 = _mm256_packs_epi32(_mm256_cmpgt_epi32(t_signed, u2),
-                                                       _mm256_cmpgt_epi32(t_signed, u3));
+          const __m256i correct01 = _mm256_packs_epi32(_mm256_cmpgt_epi32(t_word[0], u0),
+                                                       _mm256_cmpgt_epi32(t_word[1], u1));
+          const __m256i correct23 = _mm256_packs_epi32(_mm256_cmpgt_epi32(t_word[2], u2),
+                                                       _mm256_cmpgt_epi32(t_word[3], u3));
           k[pair][0] = _mm256_sub_epi16(k[pair][0], correct01);
           k[pair][1] = _mm256_sub_epi16(k[pair][1], correct23);
+        }
+      }
+      const __m256i len = _mm256_set1_epi16(static_cast<int16_t>(length));
+      if (PER_ITEM && any_always) {
+        for (auto& pair : k) {
+          pair[0] = _mm256_blendv_epi8(pair[0], len, always16[0]);
+          pair[1] = _mm256_blendv_epi8(pair[1], len, always16[1]);
         }
       }
       // vpmaddwd multiplies 16-bit lanes and adds neighbouring products into 32-bit lanes:
       // with ones it sums pairs of k, with k itself it sums pairs of k^2 (k <= 4096 < 2^15).
       const __m256i ones = _mm256_set1_epi16(1);
-      const __m256i len = _mm256_set1_epi16(static_cast<int16_t>(length));
       __m256i sum_k = _mm256_setzero_si256(), sum_sq = sum_k, minus_exact = sum_k;
       for (const auto& pair : k) {
         sum_k = _mm256_add_epi32(sum_k, _mm256_add_epi32(_mm256_madd_epi16(pair[0], ones),
@@ -292,7 +383,8 @@ void sample_unit_cpu(const SweepSpec& spec, const WorkUnit& unit, ItemTally* per
   kernel = resolve(kernel);
   const int64_t items = unit.item_end - unit.item_begin;
   if (items <= 0) return;
-  const uint64_t threshold = spec.threshold[unit.scale];
+  const bool per_item = spec.difficulty != DIFFICULTY_NONE;
+  const uint64_t threshold = per_item ? 1 : spec.threshold[unit.scale];
   if (threshold == 0 || threshold >= THRESHOLD_ONE) {
     add_constant_tallies(spec, items, threshold != 0, per_length);
     return;
@@ -315,15 +407,32 @@ void sample_unit_cpu(const SweepSpec& spec, const WorkUnit& unit, ItemTally* per
                              static_cast<uint32_t>(unit.replicate));
     const auto t = static_cast<uint32_t>(threshold);
     const auto g0 = static_cast<uint32_t>(full_begin);
+    const ItemThresholds item_thresholds(spec, unit);
+    const ItemThresholds* source = per_item ? &item_thresholds : nullptr;
 #if MIRAGE_HAVE_AVX2_PATH
     if (kernel == CpuKernel::avx2) {
-      sample_blocks_avx2(prefix, t, spec.length, spec.num_lengths, g0, blocks, sums,
-                         scratch.lanes.data());
+      if (per_item) {
+        sample_blocks_avx2<true>(prefix, t, source, spec.length, spec.num_lengths, g0, blocks,
+                                 sums, scratch.lanes.data());
+      } else {
+        sample_blocks_avx2<false>(prefix, t, source, spec.length, spec.num_lengths, g0, blocks,
+                                  sums, scratch.lanes.data());
+      }
+    } else if (per_item) {
+      sample_blocks_portable<true>(prefix, t, source, spec.length, spec.num_lengths, g0, blocks,
+                                   sums);
     } else {
-      sample_blocks_portable(prefix, t, spec.length, spec.num_lengths, g0, blocks, sums);
+      sample_blocks_portable<false>(prefix, t, source, spec.length, spec.num_lengths, g0, blocks,
+                                    sums);
     }
 #else
-    sample_blocks_portable(prefix, t, spec.length, spec.num_lengths, g0, blocks, sums);
+    if (per_item) {
+      sample_blocks_portable<true>(prefix, t, source, spec.length, spec.num_lengths, g0, blocks,
+                                   sums);
+    } else {
+      sample_blocks_portable<false>(prefix, t, source, spec.length, spec.num_lengths, g0, blocks,
+                                    sums);
+    }
 #endif
     const int64_t m = blocks * block_groups * ITEMS_PER_GROUP;
     for (int32_t i = 0; i < spec.num_lengths; ++i) {
@@ -341,21 +450,6 @@ void sample_unit_cpu(const SweepSpec& spec, const WorkUnit& unit, ItemTally* per
 
 namespace {
 
-// Counts the unit's items per difficulty bin in `local`, then adds them to the shared array
-// with one atomic per nonzero bin: units of one (segment, replicate) may run on different
-// threads.
-void add_bin_counts(const SweepSpec& spec, const WorkUnit& unit, std::vector<int64_t>& local,
-                    int64_t* segment_tallies) {
-  std::fill(local.begin(), local.end(), 0);
-  count_unit_bins(spec, unit, local.data());
-  for (uint32_t b = 0; b < local.size(); ++b) {
-    if (local[b] == 0) continue;
-    int64_t& cell = segment_tallies[bin_count_index(spec, unit.segment, unit.replicate, b)];
-#pragma omp atomic
-    cell += local[b];
-  }
-}
-
 class CpuBackend final : public Backend {
  public:
   explicit CpuBackend(int32_t threads) : threads_(threads > 0 ? threads : omp_get_max_threads()) {}
@@ -372,30 +466,24 @@ class CpuBackend final : public Backend {
   void sample(const UnitGrid& grid, const int64_t* unit_ids, int64_t count,
               int64_t* segment_tallies, const ProgressFn& progress) override {
     const SweepSpec& spec = grid.spec;
+    const int tallies = num_tallies(spec);
 #pragma omp parallel num_threads(threads_)
     {
       std::vector<ItemTally> per_length(static_cast<size_t>(spec.num_lengths));
-      std::vector<int64_t> bin_counts(static_cast<size_t>(spec.num_bins));
       // Dynamic scheduling: units differ in size (segments of nested test sets).
 #pragma omp for schedule(dynamic, 1)
       for (int64_t u = 0; u < count; ++u) {
         const WorkUnit unit = unit_at(grid, unit_ids[u]);
         for (ItemTally& t : per_length) t = ItemTally{};
-        if (spec.num_bins > 0) {
-          // Item difficulty: per-item thresholds, on the core's scalar sampler.
-          sample_unit_reference(spec, unit, per_length.data());
-          if (unit.scale == 0) add_bin_counts(spec, unit, bin_counts, segment_tallies);
-        } else {
-          sample_unit_cpu(spec, unit, per_length.data());
-        }
+        sample_unit_cpu(spec, unit, per_length.data());
+        sample_unit_choices(spec, unit, per_length.data());
         for (int32_t k = 0; k < spec.num_lengths; ++k) {
-          const int64_t values[NUM_TALLIES] = {
-              per_length[k].exact_match, per_length[k].token_errors, per_length[k].token_errors_sq};
-          for (int tally = 0; tally < NUM_TALLIES; ++tally) {
+          for (int tally = 0; tally < tallies; ++tally) {
             int64_t& cell = segment_tallies[tally_array_index(spec, tally, unit.scale, k,
                                                               unit.segment, unit.replicate)];
+            const int64_t value = per_length[k].value(tally);
 #pragma omp atomic
-            cell += values[tally];
+            cell += value;
           }
         }
         if (progress) progress(unit_draws(spec, unit));

@@ -24,8 +24,10 @@ CpuKernel cpu_kernel_selected();
 //! "portable" or "AVX2" (automatic: the name of cpu_kernel_selected()).
 const char* cpu_kernel_name(CpuKernel kernel);
 
-//! Samples one work unit on the calling thread and adds its tallies, one ItemTally per
-//! length, into `per_length[0..K)`. Bit-identical to sample_unit_reference() for every kernel.
+//! Samples the token draws of one work unit on the calling thread and adds its token tallies,
+//! one ItemTally per length, into `per_length[0..K)`, with item difficulty as the spec says
+//! (per-item thresholds). Bit-identical to sample_unit_tokens_reference() for every kernel.
+//! (The multiple-choice tallies, which need no token draws, come from sample_unit_choices.)
 //! Throws std::invalid_argument if `kernel` is not available here. Allocates only when a
 //! thread first sees a sweep with more lengths than before (thread-local scratch).
 void sample_unit_cpu(const SweepSpec& spec, const WorkUnit& unit, ItemTally* per_length,

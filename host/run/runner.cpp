@@ -115,9 +115,6 @@ SampledSweep sample_sweep(const Config& input, const Communicator& comm, std::st
   SampledSweep out;
   out.backend = backend->name();
   out.devices = backend->devices();
-  // Per-item thresholds take the core's scalar sampler on the CPU (cpu_backend.cpp).
-  if (out.backend == "cpu" && sweep.spec().num_bins > 0)
-    out.devices += "; scalar sampler for item difficulty";
   if (comm.distributed()) out.devices += " x " + std::to_string(comm.size()) + " MPI ranks";
 
   // What a checkpoint already holds (rank 0 keeps it and adds it at the end).

@@ -22,7 +22,7 @@ constexpr int EXIT_INTERRUPTED = 75;
 //! What sampling produced. On rank 0, `segment` and `done` cover the whole sweep (all ranks
 //! and the resumed checkpoint); on other ranks they are unspecified.
 struct SampledSweep {
-  std::vector<int64_t> segment;  //!< NUM_TALLIES * S*K*T*R segment tallies
+  std::vector<int64_t> segment;  //!< num_tallies(spec) * S*K*T*R segment tallies
   std::vector<uint8_t> done;     //!< per unit id: 1 = sampled (now or before the resume)
   int64_t draws = 0;             //!< token draws sampled by this run (all ranks)
   bool interrupted = false;      //!< stopped by a signal; a checkpoint was written

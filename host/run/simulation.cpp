@@ -2,9 +2,10 @@
 #include "run/simulation.h"
 
 #include <algorithm>
+#include <cmath>
+#include <limits>
 #include <numeric>
 
-#include "model/difficulty.h"
 #include "model/loss_table.h"
 #include "mirage/model.h"
 #include "run/progress.h"
@@ -23,19 +24,13 @@ ModelTable make_model(const Config& config) {
     model.loss.push_back(loss);
     model.p_token.push_back(p);
     model.threshold.push_back(token_threshold(p));
+    // log p = -loss exactly as the model defines it; logit p = log p - log(1 - p).
+    model.log_p.push_back(p > 0.0 ? -loss : -std::numeric_limits<double>::infinity());
+    model.logit.push_back(p > 0.0 ? -loss - std::log(-std::expm1(-loss))
+                                  : -std::numeric_limits<double>::infinity());
   }
-  if (config.difficulty_sd > 0.0) {
-    const DifficultyBins bins = make_difficulty_bins(config.difficulty_sd, config.difficulty_bins);
-    model.bin_probability = bins.probability;
-    model.bin_shift = bins.representative;
-    for (double p : model.p_token) {
-      for (double shift : bins.representative) {
-        const double q = shifted_probability(p, shift);
-        model.bin_p_token.push_back(q);
-        model.bin_threshold.push_back(token_threshold(q));
-      }
-    }
-  }
+  model.difficulty = parse_difficulty("--difficulty", config.difficulty);
+  model.choices = config.task == "multiple-choice" ? config.choices : 0;
   return model;
 }
 
@@ -52,16 +47,21 @@ Sweep::Sweep(const Config& config)
   spec_.threshold = model_.threshold.data();
   spec_.length = lengths_.data();
   spec_.test_size = test_sizes_.data();
-  spec_.num_bins = model_.num_bins();
-  spec_.bin_threshold = model_.bin_threshold.empty() ? nullptr : model_.bin_threshold.data();
+  spec_.difficulty = model_.difficulty.family;
+  spec_.difficulty_a = model_.difficulty.a;
+  spec_.difficulty_b = model_.difficulty.b;
+  spec_.scale_logit = model_.logit.data();
+  spec_.choices = model_.choices;
+  spec_.scale_log_p = model_.log_p.data();
 }
 
 Counts nested_counts(const SweepSpec& spec, const std::vector<int64_t>& segment_tallies) {
   const int64_t cells = tally_cells(spec);
   Counts counts;
-  std::vector<int64_t>* out[NUM_TALLIES] = {&counts.exact_match, &counts.token_errors,
-                                            &counts.token_errors_sq};
-  for (int tally = 0; tally < NUM_TALLIES; ++tally) {
+  std::vector<int64_t>* out[MAX_TALLIES] = {&counts.exact_match, &counts.token_errors,
+                                            &counts.token_errors_sq, &counts.choice_grade,
+                                            &counts.brier, &counts.brier_sq};
+  for (int tally = 0; tally < num_tallies(spec); ++tally) {
     std::vector<int64_t>& dst = *out[tally];
     dst.assign(static_cast<size_t>(cells), 0);
     for (int32_t s = 0; s < spec.num_scales; ++s) {
@@ -72,19 +72,6 @@ Counts nested_counts(const SweepSpec& spec, const std::vector<int64_t>& segment_
             running += segment_tallies[tally_array_index(spec, tally, s, k, t, r)];
             dst[tally_index(spec, s, k, t, r)] = running;
           }
-        }
-      }
-    }
-  }
-  const int32_t B = spec.num_bins;
-  if (B > 0) {
-    counts.difficulty_bin.assign(size_t(spec.num_test_sizes) * spec.num_replicates * B, 0);
-    for (int32_t r = 0; r < spec.num_replicates; ++r) {
-      for (int32_t b = 0; b < B; ++b) {
-        int64_t running = 0;
-        for (int32_t t = 0; t < spec.num_test_sizes; ++t) {
-          running += segment_tallies[size_t(bin_count_index(spec, t, r, uint32_t(b)))];
-          counts.difficulty_bin[(size_t(t) * spec.num_replicates + r) * B + b] = running;
         }
       }
     }

@@ -11,36 +11,23 @@
 
 #include "run/backend.h"
 #include "config/config.h"
+#include "model/difficulty.h"
 #include "mirage/sweep.h"
 
 namespace mirage {
 
-//! Per-scale model values (DESIGN.md section 1).
+//! Per-scale model values (the model of the README: loss law or table, p = exp(-loss)) and the
+//! item-level model on top of it (difficulty, multiple choice).
 struct ModelTable {
   std::vector<double> scale;        //!< parameters
   std::vector<double> loss;         //!< nats per token
   std::vector<double> p_token;      //!< exp(-loss)
   std::vector<uint64_t> threshold;  //!< floor(p * 2^32), see model.h
-  // Item difficulty (difficulty.h); empty when every item is equally hard.
-  std::vector<double> bin_probability;  //!< [B] exact probability of each bin
-  std::vector<double> bin_shift;        //!< [B] logit shift of each bin (conditional median)
-  std::vector<double> bin_p_token;      //!< [S][B] sigmoid(logit(p_s) + shift_b)
-  std::vector<uint64_t> bin_threshold;  //!< [S][B] floor(bin_p_token * 2^32)
-
-  int32_t num_bins() const { return static_cast<int32_t>(bin_probability.size()); }
-  //! Per-token probabilities and weights of scale s as a mixture: B bins with difficulty, else
-  //! the single component (p_s, 1). Calls f(p, weight) for each component.
-  template <class F>
-  void for_each_component(int32_t s, F&& f) const {
-    if (bin_probability.empty()) {
-      f(p_token[size_t(s)], 1.0);
-      return;
-    }
-    const size_t B = bin_probability.size();
-    for (size_t b = 0; b < B; ++b) f(bin_p_token[size_t(s) * B + b], bin_probability[b]);
-  }
+  std::vector<double> logit;        //!< logit(p) per scale (+/-inf at p = 0, 1)
+  std::vector<double> log_p;        //!< log(p) per scale
+  DifficultyModel difficulty;       //!< item difficulty (none: the paper's model)
+  int32_t choices = 0;              //!< options per item for multiple choice, else 0
 };
-
 //! Evaluates the model of `config` at its scales.
 ModelTable make_model(const Config& config);
 
@@ -67,13 +54,15 @@ class Sweep {
   SweepSpec spec_;
 };
 
-//! The three tallies of DESIGN.md section 3, each [S][K][T][R] row-major.
+//! The tallies, each [S][K][T][R] row-major: the three token tallies of every sweep and, for
+//! multiple choice, the three choice tallies (empty otherwise; sweep.h).
 struct Counts {
   std::vector<int64_t> exact_match;
   std::vector<int64_t> token_errors;
   std::vector<int64_t> token_errors_sq;
-  //! [T][R][B] items per difficulty bin in each nested test set (empty without difficulty).
-  std::vector<int64_t> difficulty_bin;
+  std::vector<int64_t> choice_grade;  //!< items whose correct option has the most mass
+  std::vector<int64_t> brier;         //!< sum of Brier scores, in BRIER_UNIT (2^-26)
+  std::vector<int64_t> brier_sq;      //!< sum of squared Brier scores, in BRIER_UNIT
 };
 
 //! Nested test-set tallies from a segment-tally array (segment_tally_size(spec) int64): the

@@ -7,6 +7,7 @@
 #include <unordered_map>
 
 #include "model/loss_table.h"
+#include "model/truth.h"
 #include "stats/reduction.h"
 #include "stats/statistics.h"
 
@@ -84,11 +85,12 @@ Frontier resolution_frontier(const Results& results) {
   f.required_test_size.assign(size_t(S) * K, NaN);
   for (int32_t k = 0; k < K; ++k) {
     const int32_t L = results.config.lengths[k];
-    // Per-item exact-match probability (averaged over difficulty bins when there are any:
-    // items are independent, so a test set of n sees X ~ Binomial(n, a)).
+    // Per-item exact-match probability (with difficulty, the average over the items: items
+    // are independent, so a test set of n sees X ~ Binomial(n, a)).
+    const MetricResult* exact = results.metric("exact_match");
     std::vector<double> accuracy(S);
     for (int32_t s = 0; s < S; ++s) {
-      accuracy[s] = expected_value(results.model, "exact_match", s, L, results.config.choices);
+      accuracy[s] = exact->expected[size_t(s) * K + k];
       f.required_test_size[size_t(s) * K + k] = test_size_for_visibility(accuracy[s]);
     }
     for (int32_t t = 0; t < T; ++t) {
@@ -110,12 +112,12 @@ Frontier resolution_frontier(const Results& results) {
           break;
         }
       }
-      // Accuracy a* with 1 - (1 - a*)^n = 1/2, per-token p* = a*^(1/L), loss* = -ln p*.
-      // With item difficulty a is a mixture with no closed-form inverse: left NaN.
-      if (results.model.num_bins() == 0) {
-        const double needed = -std::expm1(-std::log(2.0) / double(n));
-        const double loss = -std::log(needed) / L;
-        f.analytic_scale_exact[kt] = scale_for_loss(results.config, loss);
+      // Accuracy a* with 1 - (1 - a*)^n = 1/2, the model's per-token p* with E[p_i^L] = a*
+      // (p* = a*^(1/L) without difficulty, by bisection with it), loss* = -ln p*.
+      const double needed = -std::expm1(-std::log(2.0) / double(n));
+      const double p_star = token_probability_for_accuracy(needed, L, results.model.difficulty);
+      if (p_star > 0.0 && p_star < 1.0) {
+        f.analytic_scale_exact[kt] = scale_for_loss(results.config, -std::log(p_star));
       }
     }
   }

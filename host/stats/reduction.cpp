@@ -1,10 +1,11 @@
 // Copyright (c) Mirage developers.
 #include "stats/reduction.h"
 
+#include <algorithm>
 #include <cmath>
 #include <stdexcept>
 
-#include "model/difficulty.h"
+#include "model/truth.h"
 #include "stats/statistics.h"
 
 namespace mirage {
@@ -18,22 +19,16 @@ std::vector<std::string> metric_names(const Config& config) {
   return names;
 }
 
-double analytic_value(const std::string& metric, double p, int32_t length, int32_t choices) {
-  if (metric == "exact_match") return std::pow(p, length);
-  if (metric == "token_edit_distance") return length * (1.0 - p);
-  if (metric == "token_accuracy") return p;
-  if (metric == "multiple_choice_grade") return choice_grade(std::pow(p, length), choices);
-  if (metric == "brier_score") return brier_score(std::pow(p, length), choices);
-  throw std::invalid_argument("unknown metric '" + metric + "'");
-}
-
 double expected_value(const ModelTable& model, const std::string& metric, int32_t scale,
-                      int32_t length, int32_t choices) {
-  double sum = 0.0;
-  model.for_each_component(scale, [&](double p, double weight) {
-    sum += weight * analytic_value(metric, p, length, choices);
-  });
-  return sum;
+                      int32_t length) {
+  const MetricTruth truth =
+      metric_truth(model.p_token[size_t(scale)], length, model.difficulty, model.choices);
+  if (metric == "exact_match") return truth.exact_match;
+  if (metric == "token_edit_distance") return truth.token_edit_distance;
+  if (metric == "token_accuracy") return truth.token_accuracy;
+  if (metric == "multiple_choice_grade") return truth.multiple_choice_grade;
+  if (metric == "brier_score") return truth.brier_score;
+  throw std::invalid_argument("unknown metric '" + metric + "'");
 }
 
 namespace {
@@ -48,44 +43,56 @@ Kind kind_of(const std::string& name) {
   return Kind::BRIER;
 }
 
-// The multiple-choice metrics are functions of each item's correct-option mass q = p_i^L,
-// which depends only on its difficulty bin: per (s, k) tabulate grade and Brier score per bin,
-// then combine with the item counts per bin of each (t, r).
-struct ChoiceTable {
-  std::vector<double> grade, brier;  // [S][K][B'] with B' = max(B, 1)
+// The analytic values of every metric per (scale, length), computed once (with difficulty
+// each is a quadrature).
+struct TruthTable {
+  int32_t num_lengths = 0;
+  std::vector<MetricTruth> cells;  // [S][K]
+  double value(Kind kind, int32_t s, int32_t k) const {
+    const MetricTruth& t = cells[size_t(s) * num_lengths + k];
+    switch (kind) {
+      case Kind::EXACT_MATCH:
+        return t.exact_match;
+      case Kind::EDIT_DISTANCE:
+        return t.token_edit_distance;
+      case Kind::ACCURACY:
+        return t.token_accuracy;
+      case Kind::GRADE:
+        return t.multiple_choice_grade;
+      default:
+        return t.brier_score;
+    }
+  }
 };
 
-ChoiceTable choice_table(const Results& results) {
+TruthTable truth_table(const Results& results) {
   const int32_t S = results.num_scales(), K = results.num_lengths();
-  const int32_t B = std::max(1, results.model.num_bins());
-  ChoiceTable table;
-  table.grade.resize(size_t(S) * K * B);
-  table.brier.resize(size_t(S) * K * B);
+  TruthTable table;
+  table.num_lengths = K;
+  table.cells.resize(size_t(S) * K);
+#pragma omp parallel for schedule(dynamic, 1) collapse(2)
   for (int32_t s = 0; s < S; ++s) {
     for (int32_t k = 0; k < K; ++k) {
-      for (int32_t b = 0; b < B; ++b) {
-        const double p = results.model.num_bins() ? results.model.bin_p_token[size_t(s) * B + b]
-                                                  : results.model.p_token[size_t(s)];
-        const double q = std::pow(p, results.config.lengths[k]);
-        table.grade[(size_t(s) * K + k) * B + b] = choice_grade(q, results.config.choices);
-        table.brier[(size_t(s) * K + k) * B + b] = brier_score(q, results.config.choices);
-      }
+      table.cells[size_t(s) * K + k] =
+          metric_truth(results.model.p_token[size_t(s)], results.config.lengths[size_t(k)],
+                       results.model.difficulty, results.model.choices);
     }
   }
   return table;
 }
 
-MetricResult make_metric(const Results& results, const std::string& name) {
+MetricResult make_metric(const Results& results, const std::string& name,
+                         const TruthTable& truth) {
   const Config& config = results.config;
   const int32_t S = results.num_scales(), K = results.num_lengths(), T = results.num_test_sizes(),
                 R = results.num_replicates();
-  const int32_t B = std::max(1, results.model.num_bins());
   const size_t cells = size_t(S) * K * T * R;
   const Kind kind = kind_of(name);
   const bool proportion = kind == Kind::EXACT_MATCH || kind == Kind::GRADE;
   MetricResult m;
   m.name = name;
-  m.kind = proportion ? "nonlinear" : "linear";
+  // The Brier score is a mean of per-item scores, but quadratic in q = p^L, not linear in p.
+  m.kind = proportion ? "nonlinear" : kind == Kind::BRIER ? "quadratic" : "linear";
   m.interval = proportion ? config.interval : config.mean_interval;
   m.confidence = config.confidence;
   m.estimate.resize(cells);
@@ -93,31 +100,25 @@ MetricResult make_metric(const Results& results, const std::string& name) {
   m.ci_high.resize(cells);
   m.expected.resize(size_t(S) * K);
   for (int32_t s = 0; s < S; ++s) {
-    for (int32_t k = 0; k < K; ++k) {
-      m.expected[size_t(s) * K + k] =
-          expected_value(results.model, name, s, config.lengths[k], config.choices);
-    }
+    for (int32_t k = 0; k < K; ++k) m.expected[size_t(s) * K + k] = truth.value(kind, s, k);
   }
   const IntervalMethod proportion_method = parse_interval_method(config.interval);
   const MeanIntervalMethod mean_method = parse_mean_interval_method(config.mean_interval);
   const Counts& c = results.counts;
-  const ChoiceTable choices =
-      kind == Kind::GRADE || kind == Kind::BRIER ? choice_table(results) : ChoiceTable{};
   // The interval functions throw only for impossible tallies (x > n, sums no integers can
   // have), which sampling cannot produce; nothing may escape the parallel loop.
 #pragma omp parallel for schedule(static)
   for (int64_t cell = 0; cell < int64_t(cells); ++cell) {
-    const int32_t r = int32_t(cell % R);
     const int32_t t = int32_t((cell / R) % T);
     const int32_t k = int32_t((cell / (int64_t(R) * T)) % K);
-    const int32_t s = int32_t(cell / (int64_t(R) * T * K));
     const int64_t n = config.test_sizes[t];
     const double length = config.lengths[k];
     Interval ci{};
     double estimate = 0.0;
     switch (kind) {
-      case Kind::EXACT_MATCH: {
-        const int64_t x = c.exact_match[cell];
+      case Kind::EXACT_MATCH:
+      case Kind::GRADE: {
+        const int64_t x = kind == Kind::EXACT_MATCH ? c.exact_match[cell] : c.choice_grade[cell];
         estimate = double(x) / double(n);
         ci = proportion_interval(proportion_method, x, n, config.confidence);
         break;
@@ -137,29 +138,17 @@ MetricResult make_metric(const Results& results, const std::string& name) {
         }
         break;
       }
-      case Kind::GRADE:
       case Kind::BRIER: {
-        // Items per bin of this (t, r); without difficulty all n items share one bin.
-        const double* grade = &choices.grade[(size_t(s) * K + k) * B];
-        const double* brier = &choices.brier[(size_t(s) * K + k) * B];
-        int64_t graded = 0;
-        double sum = 0.0, sum_sq = 0.0;
-        for (int32_t b = 0; b < B; ++b) {
-          const int64_t items =
-              c.difficulty_bin.empty() ? n : c.difficulty_bin[(size_t(t) * R + r) * B + b];
-          graded += grade[b] > 0.5 ? items : 0;
-          sum += double(items) * brier[b];
-          sum_sq += double(items) * brier[b] * brier[b];
-        }
-        if (kind == Kind::GRADE) {
-          estimate = double(graded) / double(n);
-          ci = proportion_interval(proportion_method, graded, n, config.confidence);
-        } else {
-          estimate = sum / double(n);
-          const double var =
-              n > 1 ? std::max(0.0, (sum_sq - sum * sum / double(n)) / double(n - 1)) : NAN;
-          ci = mean_interval(mean_method, estimate, std::sqrt(var), n, config.confidence);
-        }
+        // Sums of per-item scores and squared scores, each in BRIER_UNIT (sweep.h).
+        const long double sum = static_cast<long double>(c.brier[cell]) * BRIER_UNIT;
+        const long double sum_sq = static_cast<long double>(c.brier_sq[cell]) * BRIER_UNIT;
+        estimate = static_cast<double>(sum / n);
+        const long double var =
+            n > 1 ? std::max(0.0L, (sum_sq - sum * sum / n) / (n - 1)) : 0.0L;
+        const Interval b = mean_interval(mean_method, estimate,
+                                         n > 1 ? std::sqrt(static_cast<double>(var)) : NAN, n,
+                                         config.confidence);
+        ci = Interval{b.low - BRIER_ROUNDING, b.high + BRIER_ROUNDING};
         break;
       }
     }
@@ -196,8 +185,9 @@ MetricResult make_metric(const Results& results, const std::string& name) {
 
 void compute_metrics(Results& results) {
   results.metrics.clear();
+  const TruthTable truth = truth_table(results);
   for (const std::string& name : metric_names(results.config)) {
-    results.metrics.push_back(make_metric(results, name));
+    results.metrics.push_back(make_metric(results, name, truth));
   }
 }
 

@@ -16,17 +16,17 @@ namespace mirage {
 //! multiple_choice_grade and brier_score.
 std::vector<std::string> metric_names(const Config& config);
 
-//! Per-item expected value of `metric` for an item whose tokens are each correct with
-//! probability p, at target length L with K choices: exact_match p^L, token_edit_distance
-//! L(1 - p), token_accuracy p, multiple_choice_grade [p^L > 1/K], brier_score
-//! (1 - q)^2 + (K - 1)((1 - q)/(K - 1))^2 with q = p^L.
-double analytic_value(const std::string& metric, double p, int32_t length, int32_t choices = 4);
-
-//! The analytic value of `metric` at scale s and length L: analytic_value averaged over the
-//! item-difficulty bins with their exact probabilities (just analytic_value(p_s) without
-//! difficulty).
+//! The analytic value of `metric` at scale s and length L under the true model, difficulty
+//! included (model/truth.h): E[p_i^L], L E[1 - p_i], E[p_i], and for multiple choice the
+//! grade and Brier score of the sampled options.
 double expected_value(const ModelTable& model, const std::string& metric, int32_t scale,
-                      int32_t length, int32_t choices);
+                      int32_t length);
+
+//! The half-width 2^-27 by which every Brier-score interval is widened: each item's score is
+//! rounded to a multiple of BRIER_UNIT = 2^-26 before it is summed (sweep.h), which moves the
+//! estimate by at most this much, so the widened interval keeps its promise for the unrounded
+//! scores.
+constexpr double BRIER_ROUNDING = 1.0 / 134217728.0;  // 2^-27
 
 //! Computes every metric of `results.counts` into `results.metrics` using the interval
 //! methods and confidence of `results.config`.

@@ -15,7 +15,8 @@
 //!               r (replicate index) }
 //!
 //! Stream 0 holds the token draws; other stream ids are reserved for per-item draws (item
-//! difficulty uses stream 1), so adding them never changes the token stream.
+//! difficulty uses stream 1, the options of a multiple-choice item stream 2), so adding them
+//! never changes the token stream.
 //! Changing anything in this file is a format break: the known-answer tests in
 //! tests/test_stream.cpp pin it (Salmon et al., "Parallel random numbers: as easy as 1, 2, 3",
 //! SC'11, for Philox itself).
@@ -49,7 +50,8 @@ constexpr uint64_t MAX_ITEMS = uint64_t{1} << 34;
 //! Stream ids (counter word 1, bits 24..31).
 enum StreamId : uint32_t {
   STREAM_TOKEN = 0,       //!< per-token correctness draws
-  STREAM_DIFFICULTY = 1,  //!< per-item difficulty draws (one word per item, token index 0)
+  STREAM_DIFFICULTY = 1,  //!< per-item difficulty draws (two words per item: token indices 0, 1)
+  STREAM_CHOICE = 2,      //!< per-item multiple-choice draws (token index j: distractor j)
 };
 
 using PhiloxCounter = r123array4x32;

@@ -19,13 +19,32 @@
 
 namespace mirage {
 
-//! The tallies kept per (scale, length, segment or test size, replicate).
+//! The tallies kept per (scale, length, segment or test size, replicate). The first
+//! NUM_TALLIES come from the token draws and exist in every sweep; a multiple-choice sweep
+//! (SweepSpec::choices > 0) also keeps the NUM_CHOICE_TALLIES of its sampled options.
 enum Tally : int {
   TALLY_EXACT_MATCH = 0,      //!< items with every token of the first L correct
   TALLY_TOKEN_ERRORS = 1,     //!< sum over items of (L - k)
   TALLY_TOKEN_ERRORS_SQ = 2,  //!< sum over items of (L - k)^2
   NUM_TALLIES = 3,
+  TALLY_CHOICE_GRADE = 3,  //!< items whose correct option has the highest mass
+  TALLY_BRIER = 4,         //!< sum over items of the Brier score in units of BRIER_UNIT
+  TALLY_BRIER_SQ = 5,      //!< sum over items of the squared Brier score, in BRIER_UNIT
+  NUM_CHOICE_TALLIES = 3,
+  MAX_TALLIES = 6,
 };
+
+//! Per-item Brier scores b (0 <= b <= 2) and their squares b^2 (<= 4) are rounded to the
+//! nearest multiple of BRIER_UNIT = 2^-26 before they are summed, so that the sums are exact
+//! integers whatever the order of addition (threads, devices, ranks): round(b * 2^26) <= 2^27
+//! and round(b^2 * 2^26) <= 2^28, so 2^34 items (MAX_ITEMS) sum to at most 2^62. The rounding
+//! moves an item's score by at most 2^-27 = 7.5e-9.
+constexpr double BRIER_UNIT = 1.0 / 67108864.0;  // 2^-26
+//! 1 / BRIER_UNIT.
+constexpr double BRIER_SCALE = 67108864.0;  // 2^26
+
+//! Largest number of options of a multiple-choice item.
+constexpr int32_t MAX_CHOICES = 64;
 
 //! Largest target length accepted: keeps n * L^2 inside int64 for n <= MAX_ITEMS.
 constexpr int32_t MAX_LENGTH = 4096;
@@ -40,11 +59,19 @@ struct SweepSpec {
   const uint64_t* threshold = nullptr;  //!< [S] token thresholds, see model.h
   const int32_t* length = nullptr;      //!< [K] strictly increasing target lengths >= 1
   const int64_t* test_size = nullptr;   //!< [T] strictly increasing nested test sizes >= 1
-  //! Item difficulty bins B (0: every item uses threshold[s]). When B > 0 each item draws a
-  //! bin from the difficulty stream and uses bin_threshold[s * B + bin], and the sampler also
-  //! counts items per (segment, replicate, bin); `threshold` is then unused.
-  int32_t num_bins = 0;
-  const uint64_t* bin_threshold = nullptr;  //!< [S][B] when num_bins > 0, each <= 2^32
+  //! Item difficulty (item_model.h): DIFFICULTY_NONE (every item uses threshold[s]) or a
+  //! family whose per-item logit shift d_i, drawn from the reserved difficulty stream, makes
+  //! item i's per-token probability sigmoid(scale_logit[s] + d_i). Parameters: normal sigma,
+  //! logistic scale, Kumaraswamy (a, b).
+  int32_t difficulty = 0;
+  double difficulty_a = 0.0;
+  double difficulty_b = 0.0;
+  //! [S] logit(p_s) computed once on the host (+/-inf for p = 0 or 1); read with difficulty.
+  const double* scale_logit = nullptr;
+  //! Options per multiple-choice item (2..MAX_CHOICES), or 0 for a free-form task.
+  int32_t choices = 0;
+  //! [S] log(p_s) computed once on the host; read by multiple choice without difficulty.
+  const double* scale_log_p = nullptr;
 };
 
 //! Longest target length of the sweep.
@@ -71,25 +98,21 @@ MIRAGE_HD inline int64_t tally_index(const SweepSpec& spec, int32_t scale, int32
 }
 
 //! Flat index of tally `tally` of cell [s][k][t][r] in an array laid out
-//! [NUM_TALLIES][S][K][T][R] (tally-major), the layout every backend adds into.
+//! [num_tallies(spec)][S][K][T][R] (tally-major), the layout every backend adds into.
 MIRAGE_HD inline int64_t tally_array_index(const SweepSpec& spec, int tally, int32_t scale,
                                            int32_t length_index, int32_t test_index,
                                            int32_t replicate) {
   return tally * tally_cells(spec) + tally_index(spec, scale, length_index, test_index, replicate);
 }
 
-//! Number of int64 in a segment-tally array: the NUM_TALLIES tally arrays, then, when the
-//! sweep has difficulty bins, the item counts per [segment][replicate][bin].
-MIRAGE_HD inline int64_t segment_tally_size(const SweepSpec& spec) {
-  return NUM_TALLIES * tally_cells(spec) +
-         int64_t{spec.num_test_sizes} * spec.num_replicates * spec.num_bins;
+//! Tallies the sweep keeps: NUM_TALLIES, plus NUM_CHOICE_TALLIES for multiple choice.
+MIRAGE_HD inline int num_tallies(const SweepSpec& spec) {
+  return spec.choices > 0 ? NUM_TALLIES + NUM_CHOICE_TALLIES : NUM_TALLIES;
 }
 
-//! Index of the item count of (segment, replicate, bin) in a segment-tally array.
-MIRAGE_HD inline int64_t bin_count_index(const SweepSpec& spec, int32_t segment, int32_t replicate,
-                                         uint32_t bin) {
-  return NUM_TALLIES * tally_cells(spec) +
-         (int64_t{segment} * spec.num_replicates + replicate) * spec.num_bins + bin;
+//! Number of int64 in a segment-tally array: num_tallies(spec) arrays of S x K x T x R.
+MIRAGE_HD inline int64_t segment_tally_size(const SweepSpec& spec) {
+  return num_tallies(spec) * tally_cells(spec);
 }
 
 //! First item of segment t.

@@ -1,9 +1,9 @@
 // Copyright (c) Mirage developers.
 //! \file test_cuda_backend.cpp
 //! Tests of the CUDA backend. The host reference is mirage::sample_unit_reference with
-//! add_unit_tallies, plus add_unit_bin_counts for sweeps with item difficulty
-//! (mirage/sampler.h); the GPU's whole segment-tally array (bin counts included) must equal it
-//! element for element, for any unit size, split, order, batch size and device list. Tests that
+//! add_unit_tallies (mirage/sampler.h); the GPU's whole segment-tally array (the choice
+//! tallies of multiple-choice sweeps included) must equal it element for element, for any unit
+//! size, split, order, batch size and device list, with and without item difficulty. Tests that
 //! need a device skip, saying why, when list_devices finds none; the planning tests, the
 //! argument checks and a host emulation of the kernels' per-tile arithmetic run everywhere.
 
@@ -13,6 +13,7 @@
 #include <cmath>
 #include <cstdint>
 #include <functional>
+#include <limits>
 #include <numeric>
 #include <random>
 #include <stdexcept>
@@ -39,9 +40,8 @@ using test::TokenQuery;
 
 // ---- Sweeps and the host reference ---------------------------------------------------------
 
-//! A sweep that owns its arrays; spec() borrows them. Without difficulty (bins == 0) the
-//! scales are threshold[S]; with it they are bin_threshold[S][bins], and threshold stays empty
-//! (spec().threshold is null: the backend must not read it).
+//! A sweep that owns its arrays; spec() borrows them. threshold[S] are the scales; with item
+//! difficulty or multiple choice, logit and log_p follow from them (with_items).
 struct Sweep {
   std::string name;
   uint64_t seed = 0;
@@ -49,21 +49,27 @@ struct Sweep {
   std::vector<int32_t> length;
   std::vector<int64_t> test_size;
   int32_t replicates = 1;
-  int32_t bins = 0;
-  std::vector<uint64_t> bin_threshold;
+  int32_t difficulty = DIFFICULTY_NONE;
+  double difficulty_a = 0.0, difficulty_b = 0.0;
+  int32_t choices = 0;
+  std::vector<double> logit, log_p;
 
   SweepSpec spec() const {
     SweepSpec s;
     s.seed = seed;
-    s.num_scales = static_cast<int32_t>(bins > 0 ? bin_threshold.size() / bins : threshold.size());
+    s.num_scales = static_cast<int32_t>(threshold.size());
     s.num_lengths = static_cast<int32_t>(length.size());
     s.num_test_sizes = static_cast<int32_t>(test_size.size());
     s.num_replicates = replicates;
-    s.threshold = threshold.empty() ? nullptr : threshold.data();
+    s.threshold = threshold.data();
     s.length = length.data();
     s.test_size = test_size.data();
-    s.num_bins = bins;
-    s.bin_threshold = bin_threshold.empty() ? nullptr : bin_threshold.data();
+    s.difficulty = difficulty;
+    s.difficulty_a = difficulty_a;
+    s.difficulty_b = difficulty_b;
+    s.scale_logit = logit.empty() ? nullptr : logit.data();
+    s.choices = choices;
+    s.scale_log_p = log_p.empty() ? nullptr : log_p.data();
     return s;
   }
   UnitGrid grid(int64_t items_per_unit) const {
@@ -73,6 +79,26 @@ struct Sweep {
     return g;
   }
 };
+
+//! `sweep` with item difficulty (family, a, b) and `choices` options, its per-scale logit(p)
+//! and log(p) taken from its thresholds (p = T / 2^32: +/-inf at p = 0 and 1).
+Sweep with_items(Sweep sweep, std::string name, int32_t family, double a, double b,
+                 int32_t choices) {
+  sweep.name = std::move(name);
+  sweep.difficulty = family;
+  sweep.difficulty_a = a;
+  sweep.difficulty_b = b;
+  sweep.choices = choices;
+  sweep.logit.clear();
+  sweep.log_p.clear();
+  for (uint64_t t : sweep.threshold) {
+    const double p = threshold_probability(t);
+    const double inf = std::numeric_limits<double>::infinity();
+    sweep.logit.push_back(p == 0.0 ? -inf : p == 1.0 ? inf : std::log(p) - std::log1p(-p));
+    sweep.log_p.push_back(p == 0.0 ? -inf : std::log(p));
+  }
+  return sweep;
+}
 
 //! `count` thresholds: p = 0 and p = 1 exactly, p = 0.999, the largest threshold below 1, then
 //! the paper's toy law (model.h) over scales 1e8..1e13.
@@ -97,98 +123,40 @@ std::vector<int32_t> lengths_up_to(int32_t last) {
   return l;
 }
 
-//! A sweep with item difficulty: `bins` bins per scale, the [S][bins] thresholds from
-//! `rows(scale, bin)`.
-Sweep difficulty_sweep(std::string name, uint64_t seed, int32_t scales, int32_t bins,
-                       const std::function<uint64_t(int32_t, int32_t)>& rows,
-                       std::vector<int32_t> length, std::vector<int64_t> test_size,
-                       int32_t replicates) {
-  Sweep sweep;
-  sweep.name = std::move(name);
-  sweep.seed = seed;
-  sweep.length = std::move(length);
-  sweep.test_size = std::move(test_size);
-  sweep.replicates = replicates;
-  sweep.bins = bins;
-  for (int32_t s = 0; s < scales; ++s) {
-    for (int32_t b = 0; b < bins; ++b) sweep.bin_threshold.push_back(rows(s, b));
-  }
-  return sweep;
-}
-
-//! Bin thresholds of a logistic difficulty model: scale s has the s-th of `thresholds(scales)`
-//! (so scale 0 is p = 0 and scale 1 p = 1 in every bin), and the others shift the logit by
-//! -30..+40 across the bins, so that each of their rows holds exactly 0 (p < 2^-32) in its
-//! hardest bins, exactly 2^32 in its easiest (sigmoid(40) rounds to 1 in double) and ordinary
-//! thresholds between.
-std::function<uint64_t(int32_t, int32_t)> logistic_rows(int32_t scales, int32_t bins) {
-  const std::vector<uint64_t> base = thresholds(scales);
-  return [base, bins](int32_t s, int32_t b) {
-    const uint64_t t = base[static_cast<std::size_t>(s)];
-    if (t == 0 || t == THRESHOLD_ONE) return t;
-    const double p = threshold_probability(t);
-    const double shift = -30.0 + 70.0 * (b + 0.5) / bins;
-    const double logit = std::log(p / (1.0 - p)) + shift;
-    return token_threshold(1.0 / (1.0 + std::exp(-logit)));
-  };
-}
-
-//! The sweeps with item difficulty: 1, 3, 256 and 4096 bins (shared histograms) and 65536
-//! (global bin counts), bin thresholds 0 and 2^32 mixed with others in one scale, odd sizes,
-//! several replicates, each fast kernel and the general kernel.
-std::vector<Sweep> difficulty_sweeps() {
+//! The sweeps with item difficulty and multiple choice: each family, spreads wide enough
+//! (logistic:20) that items with threshold 0 and 2^32 sit beside ordinary ones in one scale,
+//! odd sizes, several replicates, each fast kernel and the general kernel, K = 2, 4 and 64.
+std::vector<Sweep> item_sweeps() {
   const std::vector<int32_t> lengths = {1, 3, 17, 64};
+  std::vector<int32_t> general = lengths_up_to(12);
+  general.insert(general.end(), {50, 100, 300});
+  const Sweep odd{"", 31, thresholds(6), lengths, {1, 7, 1000, 4099}, 3};
+  const Sweep eight{"", 36, thresholds(5), {1, 2, 3, 4, 5, 8, 13, 21}, {10, 10000}, 2};
+  const Sweep one{"", 35, thresholds(5), {10}, {4099, 20000}, 2};
+  const Sweep wide{"", 38, thresholds(5), general, {5, 333, 2000}, 2};
+  const Sweep longest{"", 39, thresholds(4), lengths_up_to(MAX_LENGTH), {3, 21}, 1};
+  const Sweep tiles{"", 42, thresholds(5), {1, 7},
+                    {3 * detail::TILE_ITEMS + 5, 5 * detail::TILE_ITEMS + 2}, 2};
   std::vector<Sweep> all;
-  {
-    const std::vector<uint64_t> t = thresholds(6);
-    all.push_back(difficulty_sweep(
-        "difficulty_1_bin", 31, 6, 1, [t](int32_t s, int32_t) { return t[std::size_t(s)]; },
-        lengths, {1, 7, 1000, 4099}, 3));
-  }
-  {
-    // Scale 0 holds 0, 2^32 and an ordinary threshold side by side; scale 1 is all 2^32.
-    const uint64_t rows[4][3] = {{0, THRESHOLD_ONE, token_threshold(0.9)},
-                                 {THRESHOLD_ONE, THRESHOLD_ONE, THRESHOLD_ONE},
-                                 {token_threshold(0.3), token_threshold(0.99), THRESHOLD_ONE - 1},
-                                 {0, 0, 0}};
-    all.push_back(difficulty_sweep(
-        "difficulty_3_bins", 32, 4, 3, [rows](int32_t s, int32_t b) { return rows[s][b]; }, lengths,
-        {5, 1001, 4099}, 2));
-    all.push_back(difficulty_sweep(
-        "difficulty_3_bins_general", 33, 4, 3, [rows](int32_t s, int32_t b) { return rows[s][b]; },
-        {1, 3, 17, 64, 300}, {2, 999, 4100}, 2));
-  }
-  all.push_back(difficulty_sweep("difficulty_256_bins", 34, 6, 256, logistic_rows(6, 256), lengths,
-                                 {3, 100, 5000, 20001}, 2));
-  all.push_back(difficulty_sweep("difficulty_256_bins_one_length", 35, 5, 256,
-                                 logistic_rows(5, 256), {10}, {4099, 20000}, 2));
-  all.push_back(difficulty_sweep("difficulty_256_bins_eight_lengths", 36, 5, 256,
-                                 logistic_rows(5, 256), {1, 2, 3, 4, 5, 8, 13, 21}, {10, 10000},
-                                 2));
-  all.push_back(difficulty_sweep("difficulty_4096_bins", 37, 5, 4096, logistic_rows(5, 4096),
-                                 lengths, {3, 1000, 40001}, 2));
-  {
-    std::vector<int32_t> l = lengths_up_to(12);
-    l.insert(l.end(), {50, 100, 300});
-    all.push_back(difficulty_sweep("difficulty_4096_bins_general", 38, 5, 4096,
-                                   logistic_rows(5, 4096), l, {5, 333, 2000}, 2));
-  }
-  all.push_back(difficulty_sweep("difficulty_4096_bins_max_lengths", 39, 5, 4096,
-                                 logistic_rows(5, 4096), lengths_up_to(MAX_LENGTH), {3, 21}, 1));
-  all.push_back(difficulty_sweep("difficulty_65536_bins", 40, 5, 65536, logistic_rows(5, 65536),
-                                 lengths, {7, 30001}, 2));
-  all.push_back(difficulty_sweep("difficulty_65536_bins_general", 41, 4, 65536,
-                                 logistic_rows(4, 65536), {1, 257, 1000}, {9, 100}, 2));
-  all.push_back(difficulty_sweep("difficulty_tile_boundaries", 42, 5, 3, logistic_rows(5, 3),
-                                 {1, 7}, {3 * detail::TILE_ITEMS + 5, 5 * detail::TILE_ITEMS + 2},
-                                 2));
+  all.push_back(with_items(odd, "normal", DIFFICULTY_NORMAL, 1.5, 0.0, 0));
+  all.push_back(with_items(odd, "logistic_extreme", DIFFICULTY_LOGISTIC, 20.0, 0.0, 0));
+  all.push_back(with_items(odd, "kumaraswamy", DIFFICULTY_KUMARASWAMY, 0.2, 2.0, 0));
+  all.push_back(with_items(one, "normal_one_length", DIFFICULTY_NORMAL, 3.0, 0.0, 0));
+  all.push_back(with_items(eight, "logistic_eight_lengths", DIFFICULTY_LOGISTIC, 20.0, 0.0, 0));
+  all.push_back(with_items(wide, "kumaraswamy_general", DIFFICULTY_KUMARASWAMY, 0.5, 0.3, 0));
+  all.push_back(with_items(longest, "logistic_max_lengths", DIFFICULTY_LOGISTIC, 20.0, 0.0, 0));
+  all.push_back(with_items(tiles, "normal_tile_boundaries", DIFFICULTY_NORMAL, 2.0, 0.0, 0));
+  all.push_back(with_items(odd, "choice_4", DIFFICULTY_NONE, 0.0, 0.0, 4));
+  all.push_back(with_items(eight, "choice_2_normal", DIFFICULTY_NORMAL, 1.5, 0.0, 2));
+  all.push_back(with_items(wide, "choice_64_logistic", DIFFICULTY_LOGISTIC, 20.0, 0.0, 64));
+  all.push_back(with_items(tiles, "choice_5_kumaraswamy", DIFFICULTY_KUMARASWAMY, 0.3, 1.0, 5));
   return all;
 }
 
 //! The sweeps every equality test runs: odd sizes, one item, partial groups, p = 0 and 1,
 //! each fast kernel (1, 2, 4, 8 lengths, up to FAST_MAX_LENGTH) and the general kernel (more
 //! than 8 lengths, lengths past FAST_MAX_LENGTH, all MAX_LENGTH lengths); then the sweeps with
-//! item difficulty (difficulty_sweeps).
+//! item difficulty and multiple choice (item_sweeps).
 std::vector<Sweep> sweeps() {
   std::vector<Sweep> all;
   all.push_back({"odd_sizes", 20231210, thresholds(37), {1, 3, 17, 64}, {1, 7, 1000, 4099}, 3});
@@ -215,7 +183,7 @@ std::vector<Sweep> sweeps() {
                  {1, 7},
                  {3 * detail::TILE_ITEMS + 5, 5 * detail::TILE_ITEMS + 2},
                  2});
-  for (Sweep& sweep : difficulty_sweeps()) all.push_back(std::move(sweep));
+  for (Sweep& sweep : item_sweeps()) all.push_back(std::move(sweep));
   return all;
 }
 
@@ -223,10 +191,9 @@ std::vector<Sweep> sweeps() {
 //! units nearest the end: the last chunk of segment 0 (which ends inside a group) and the
 //! 13-item segment 1, for every replicate and scale. Sampling all of it would take 2^34 items.
 struct HighItems {
-  explicit HighItems(int32_t bins = 0) {
-    if (bins > 0) {
-      sweep = difficulty_sweep("high_items_difficulty", 0x5eed, 5, bins, logistic_rows(5, bins),
-                               {1, 5}, {int64_t(MAX_ITEMS) - 13, int64_t(MAX_ITEMS)}, 2);
+  explicit HighItems(bool items = false) {
+    if (items) {
+      sweep = with_items(sweep, "high_items_difficulty_choice", DIFFICULTY_LOGISTIC, 20.0, 0.0, 4);
       grid = sweep.grid(int64_t{1} << 20);
     }
   }
@@ -257,13 +224,12 @@ std::vector<int64_t> all_ids(const UnitGrid& grid) {
   return ids;
 }
 
-//! The whole segment-tally array: the tallies and, with difficulty, the bin counts.
+//! The whole segment-tally array (choice tallies included for multiple choice).
 std::size_t tally_size(const SweepSpec& spec) {
   return static_cast<std::size_t>(segment_tally_size(spec));
 }
 
-//! The CPU reference: sample_unit_reference for each unit, added with add_unit_tallies, and
-//! add_unit_bin_counts.
+//! The CPU reference: sample_unit_reference for each unit, added with add_unit_tallies.
 std::vector<int64_t> reference_tallies(const UnitGrid& grid, const std::vector<int64_t>& ids) {
   std::vector<int64_t> out(tally_size(grid.spec), 0);
   std::vector<ItemTally> per_length(static_cast<std::size_t>(grid.spec.num_lengths));
@@ -272,7 +238,6 @@ std::vector<int64_t> reference_tallies(const UnitGrid& grid, const std::vector<i
     const WorkUnit unit = unit_at(grid, id);
     sample_unit_reference(grid.spec, unit, per_length.data());
     add_unit_tallies(grid.spec, unit, per_length.data(), out.data());
-    add_unit_bin_counts(grid.spec, unit, out.data());
   }
   return out;
 }
@@ -285,10 +250,9 @@ int64_t total_draws(const UnitGrid& grid, const std::vector<int64_t>& ids) {
 
 //! One group of a tile as a kernel thread samples it, adding its per-length sums. `active`:
 //! the group is in the tile (the general kernel's lanes past the tile's end are not).
-//! Without difficulty every item inside the unit has `threshold`; with it (spec.num_bins > 0,
-//! Word = uint32_t, `threshold` unused) each has its bin's threshold, in 32 bits, and the
-//! items whose threshold is 2^32 get k = L at each length (item_bin_thresholds,
-//! set_always_correct).
+//! Without difficulty every item inside the unit has `threshold`; with it (Word = uint32_t,
+//! `threshold` unused) each has its own threshold, in 32 bits, and the items whose threshold
+//! is 2^32 get k = L at each length (item_model_thresholds, set_always_correct).
 template <class Word>
 void emulate_group(const SweepSpec& spec, const detail::Tile& tile, int64_t group, bool active,
                    Word threshold, std::vector<int64_t>& exact, std::vector<int64_t>& correct,
@@ -296,8 +260,8 @@ void emulate_group(const SweepSpec& spec, const detail::Tile& tile, int64_t grou
   Word item_threshold[ITEMS_PER_GROUP];
   uint32_t always = 0u;
   if constexpr (std::is_same_v<Word, uint32_t>) {
-    if (spec.num_bins > 0) {
-      always = detail::item_bin_thresholds(spec, tile, group, active, item_threshold);
+    if (spec.difficulty != DIFFICULTY_NONE) {
+      always = detail::item_model_thresholds(spec, tile, group, active, item_threshold);
     } else {
       detail::item_thresholds(tile, group, active ? threshold : Word{0}, item_threshold);
     }
@@ -311,7 +275,7 @@ void emulate_group(const SweepSpec& spec, const detail::Tile& tile, int64_t grou
     detail::count_correct_tokens(
         philox_key(spec.seed), static_cast<uint32_t>(group), static_cast<uint32_t>(tile.scale),
         static_cast<uint32_t>(tile.replicate), item_threshold, token, spec.length[kk], k);
-    if (spec.num_bins > 0) detail::set_always_correct(always, spec.length[kk], k);
+    if (spec.difficulty != DIFFICULTY_NONE) detail::set_always_correct(always, spec.length[kk], k);
     token = spec.length[kk];
     const detail::GroupSums sums = detail::group_sums(k, spec.length[kk]);
     exact[static_cast<std::size_t>(kk)] += sums.exact_match;
@@ -320,32 +284,25 @@ void emulate_group(const SweepSpec& spec, const detail::Tile& tile, int64_t grou
   }
 }
 
-//! The bin counting of a scale-0 tile with difficulty (count_tile_bins in the kernels) run on
-//! the host: the warp-uniform loop over the tile's groups, lanes past its end included, each
-//! item's label (item_bin_labels), a histogram of the tile, and its nonzero bins added to the
-//! bin counts of the tile's (segment, replicate).
-void emulate_tile_bins(const SweepSpec& spec, const detail::Tile& tile, std::vector<int64_t>& out) {
-  if (!detail::tile_counts_bins(spec, tile)) return;
-  // The histogram as sorted labels (a tile has far fewer items than 65536 bins).
-  std::vector<uint32_t> labeled;
+//! The choice kernel of a multiple-choice tile run on the host: the warp-uniform loop over the
+//! tile's groups, lanes past its end included (inactive: they add nothing), each group's
+//! outcomes at each length (group_choices, group_choice_sums) added to the tile's cells.
+void emulate_tile_choices(const SweepSpec& spec, const detail::Tile& tile,
+                          std::vector<int64_t>& out) {
+  if (spec.choices <= 0) return;
   const int32_t warps = (tile.num_groups + detail::WARP_THREADS - 1) / detail::WARP_THREADS;
   for (int32_t local = 0; local < warps * detail::WARP_THREADS; ++local) {
-    uint32_t labels[ITEMS_PER_GROUP];
-    detail::item_bin_labels(spec, tile, local, labels);
-    for (uint32_t label : labels) {
-      if (label == detail::NO_BIN) continue;
-      EXPECT_LT(label, static_cast<uint32_t>(spec.num_bins));
-      labeled.push_back(label);
+    detail::GroupChoices g;
+    detail::group_choices(spec, tile, tile.group_begin + local, local < tile.num_groups, g);
+    for (int32_t kk = 0; kk < spec.num_lengths; ++kk) {
+      const detail::ChoiceSums sums = detail::group_choice_sums(g, spec.length[kk]);
+      out[tally_array_index(spec, TALLY_CHOICE_GRADE, tile.scale, kk, tile.segment,
+                            tile.replicate)] += sums.grade;
+      out[tally_array_index(spec, TALLY_BRIER, tile.scale, kk, tile.segment, tile.replicate)] +=
+          static_cast<int64_t>(sums.brier);
+      out[tally_array_index(spec, TALLY_BRIER_SQ, tile.scale, kk, tile.segment,
+                            tile.replicate)] += static_cast<int64_t>(sums.brier_sq);
     }
-  }
-  EXPECT_EQ(static_cast<int64_t>(labeled.size()), detail::tile_items(tile));
-  std::sort(labeled.begin(), labeled.end());
-  for (std::size_t i = 0; i < labeled.size();) {
-    std::size_t j = i;
-    while (j < labeled.size() && labeled[j] == labeled[i]) ++j;
-    out[static_cast<std::size_t>(bin_count_index(spec, tile.segment, tile.replicate,
-                                                 labeled[i]))] += static_cast<int64_t>(j - i);
-    i = j;
   }
 }
 
@@ -375,8 +332,9 @@ std::vector<int64_t> emulate_tiles(const UnitGrid& grid, const std::vector<int64
       std::fill(exact.begin(), exact.end(), 0);
       std::fill(correct.begin(), correct.end(), 0);
       std::fill(correct_sq.begin(), correct_sq.end(), 0);
-      emulate_tile_bins(spec, tile, out);
-      const uint64_t threshold = spec.num_bins > 0 ? 0 : spec.threshold[tile.scale];
+      emulate_tile_choices(spec, tile, out);
+      const uint64_t threshold =
+          spec.difficulty != DIFFICULTY_NONE ? 0 : spec.threshold[tile.scale];
       const int32_t warps = (tile.num_groups + detail::WARP_THREADS - 1) / detail::WARP_THREADS;
       const int32_t lanes =
           choice.fast_lengths != 0 ? tile.num_groups : warps * detail::WARP_THREADS;
@@ -414,15 +372,7 @@ void expect_same_tallies(const SweepSpec& spec, const std::vector<int64_t>& expe
   int64_t differing = 0;
   for (std::size_t i = 0; i < expected.size(); ++i) {
     if (expected[i] == actual[i]) continue;
-    if (differing++ == 0 && static_cast<int64_t>(i) >= NUM_TALLIES * cells) {
-      const int64_t bin_cell = static_cast<int64_t>(i) - NUM_TALLIES * cells;
-      const int64_t b = bin_cell % spec.num_bins;
-      const int64_t r = bin_cell / spec.num_bins % spec.num_replicates;
-      const int64_t t = bin_cell / spec.num_bins / spec.num_replicates;
-      ADD_FAILURE() << what << ": first difference at the bin count of segment " << t
-                    << " replicate " << r << " bin " << b << ": expected " << expected[i]
-                    << ", got " << actual[i];
-    } else if (differing == 1) {
+    if (differing++ == 0) {
       const int64_t cell = static_cast<int64_t>(i) % cells;
       const int64_t r = cell % spec.num_replicates;
       const int64_t t = cell / spec.num_replicates % spec.num_test_sizes;
@@ -611,96 +561,94 @@ TEST(CudaTilePlan, ChoosesTheKernelByLengths) {
   EXPECT_EQ(general.shared_bytes, 64u * 1024u);  // within every device's opt-in limit since sm_70
 }
 
-TEST(CudaTilePlan, ChoosesHowToCountDifficultyBins) {
-  auto choice = [](std::vector<int32_t> lengths, int32_t bins) {
+TEST(CudaTilePlan, ChoosesTheDifficultyAndChoiceKernels) {
+  auto choice = [](std::vector<int32_t> lengths, int32_t difficulty, int32_t choices) {
     SweepSpec spec;
     spec.num_lengths = static_cast<int32_t>(lengths.size());
     spec.length = lengths.data();
-    spec.num_bins = bins;
+    spec.difficulty = difficulty;
+    spec.choices = choices;
     return detail::choose_kernel(spec);
   };
-  const detail::KernelChoice none = choice({1, 3, 17, 64}, 0);
+  const detail::KernelChoice none = choice({1, 3, 17, 64}, DIFFICULTY_NONE, 0);
   EXPECT_FALSE(none.difficulty);
+  EXPECT_FALSE(none.choices);
   EXPECT_EQ(none.shared_bytes, 0u);
-  EXPECT_EQ(none.shared_bin_bytes, 0u);
-  for (int32_t bins : {1, 3, 256, detail::SHARED_BIN_LIMIT}) {
-    const detail::KernelChoice fast = choice({1, 3, 17, 64}, bins);
+  for (int32_t family : {DIFFICULTY_NORMAL, DIFFICULTY_LOGISTIC, DIFFICULTY_KUMARASWAMY}) {
+    const detail::KernelChoice fast = choice({1, 3, 17, 64}, family, 4);
     EXPECT_TRUE(fast.difficulty);
+    EXPECT_TRUE(fast.choices);
     EXPECT_EQ(fast.fast_lengths, 4);
-    EXPECT_EQ(fast.shared_bin_bytes, 4u * static_cast<std::size_t>(bins));
-    EXPECT_EQ(fast.shared_bytes, fast.shared_bin_bytes);
-    const detail::KernelChoice general = choice(lengths_up_to(MAX_LENGTH), bins);
+    EXPECT_EQ(fast.shared_bytes, 0u);  // per-item thresholds need no shared memory
+    const detail::KernelChoice general = choice(lengths_up_to(MAX_LENGTH), family, 0);
     EXPECT_EQ(general.fast_lengths, 0);
-    EXPECT_EQ(general.shared_bin_bytes, 4u * static_cast<std::size_t>(bins));
-    EXPECT_EQ(general.shared_bytes,
-              detail::general_shared_bytes(MAX_LENGTH) + general.shared_bin_bytes);
-  }
-  // More bins than the shared histogram holds: global atomics, no shared memory for them.
-  for (int32_t bins : {detail::SHARED_BIN_LIMIT + 1, 65536}) {
-    const detail::KernelChoice fast = choice({1, 3, 17, 64}, bins);
-    EXPECT_TRUE(fast.difficulty);
-    EXPECT_EQ(fast.shared_bin_bytes, 0u);
-    EXPECT_EQ(fast.shared_bytes, 0u);
-    const detail::KernelChoice general = choice({1, 257}, bins);
-    EXPECT_EQ(general.shared_bytes, detail::general_shared_bytes(2));
+    EXPECT_FALSE(general.choices);
+    EXPECT_EQ(general.shared_bytes, detail::general_shared_bytes(MAX_LENGTH));
   }
 }
 
 // The kernels' per-item thresholds with difficulty are the core's group_thresholds in 32 bits
 // (2^32 as 2^32 - 1 plus a bit for set_always_correct), 0 outside the unit and for inactive
-// lanes; their bin labels are the core's group_bins inside the unit, NO_BIN outside.
-TEST(CudaTilePlan, DifficultyThresholdsAndBinsFollowTheCore) {
-  const Sweep sweep = difficulty_sweeps()[1];  // 3 bins, 0 and 2^32 in one scale
-  const SweepSpec spec = sweep.spec();
-  ASSERT_EQ(spec.num_bins, 3);
+// lanes; the choice kernel's per-group inputs are the core's log p and splits, and only the
+// items inside the unit count.
+TEST(CudaTilePlan, ItemThresholdsAndChoicesFollowTheCore) {
+  const Sweep sweep = item_sweeps()[1];  // logistic:20: thresholds 0 and 2^32 in every scale
+  const Sweep mc = item_sweeps()[10];    // 64 options, logistic:20
   int64_t always_seen = 0, zero_seen = 0, ordinary_seen = 0;
   // A unit ending inside the tile's last group, and one going on past the tile (the lanes
   // past the tile's end then hold items of the unit, which are not the tile's).
   for (int64_t item_end : {int64_t{597}, int64_t{1001}}) {
-    for (int32_t scale = 0; scale < spec.num_scales; ++scale) {
-      for (int32_t replicate = 0; replicate < 2; ++replicate) {
-        detail::Tile tile;
-        tile.group_begin = 100;
-        tile.num_groups = 50;
-        tile.item_begin = 401;     // group 100 starts at item 400
-        tile.item_end = item_end;  // 597: group 149 holds 596..599
-        tile.scale = scale;
-        tile.replicate = replicate;
-        for (int32_t local = 0; local < 64; ++local) {
-          const int64_t group = tile.group_begin + local;
-          const bool active = local < tile.num_groups;
-          uint64_t core[ITEMS_PER_GROUP];
-          group_thresholds(spec, static_cast<uint32_t>(replicate), static_cast<uint32_t>(scale),
-                           static_cast<uint32_t>(group), core);
-          uint32_t bins[ITEMS_PER_GROUP];
-          group_bins(spec, static_cast<uint32_t>(replicate), static_cast<uint32_t>(group), bins);
-          uint32_t thresholds[ITEMS_PER_GROUP];
-          const uint32_t always =
-              detail::item_bin_thresholds(spec, tile, group, active, thresholds);
-          uint32_t labels[ITEMS_PER_GROUP];
-          detail::item_bin_labels(spec, tile, local, labels);
-          for (int w = 0; w < ITEMS_PER_GROUP; ++w) {
-            const int64_t item = group * ITEMS_PER_GROUP + w;
-            const bool inside = active && item >= tile.item_begin && item < tile.item_end;
-            const std::string where = "scale " + std::to_string(scale) + " replicate " +
-                                      std::to_string(replicate) + " item " + std::to_string(item);
-            if (!inside) {
-              EXPECT_EQ(thresholds[w], 0u) << where;
-              EXPECT_EQ((always >> w) & 1u, 0u) << where;
-              EXPECT_EQ(labels[w], detail::NO_BIN) << where;
-              continue;
-            }
-            EXPECT_EQ(labels[w], bins[w]) << where;
-            EXPECT_EQ(core[w], spec.bin_threshold[scale * spec.num_bins + bins[w]]) << where;
-            if (core[w] == THRESHOLD_ONE) {
-              ++always_seen;
-              EXPECT_EQ(thresholds[w], 0xffffffffu) << where;
-              EXPECT_EQ((always >> w) & 1u, 1u) << where;
-            } else {
-              zero_seen += core[w] == 0 ? 1 : 0;
-              ordinary_seen += core[w] != 0 ? 1 : 0;
-              EXPECT_EQ(thresholds[w], core[w]) << where;
-              EXPECT_EQ((always >> w) & 1u, 0u) << where;
+    for (const Sweep* which : {&sweep, &mc}) {
+      const SweepSpec spec = which->spec();
+      for (int32_t scale = 0; scale < spec.num_scales; ++scale) {
+        for (int32_t replicate = 0; replicate < 2; ++replicate) {
+          detail::Tile tile;
+          tile.group_begin = 100;
+          tile.num_groups = 50;
+          tile.item_begin = 401;     // group 100 starts at item 400
+          tile.item_end = item_end;  // 597: group 149 holds 596..599
+          tile.scale = scale;
+          tile.replicate = replicate;
+          for (int32_t local = 0; local < 64; ++local) {
+            const int64_t group = tile.group_begin + local;
+            const bool active = local < tile.num_groups;
+            uint64_t core[ITEMS_PER_GROUP];
+            double log_p[ITEMS_PER_GROUP];
+            group_item_model(spec, static_cast<uint32_t>(replicate), static_cast<uint32_t>(scale),
+                             static_cast<uint32_t>(group), core, log_p);
+            uint32_t thresholds[ITEMS_PER_GROUP];
+            const uint32_t always =
+                detail::item_model_thresholds(spec, tile, group, active, thresholds);
+            detail::GroupChoices g;
+            detail::group_choices(spec, tile, group, active, g);
+            ChoiceSplit split[ITEMS_PER_GROUP];
+            group_choice_splits(spec.seed, static_cast<uint32_t>(replicate),
+                                static_cast<uint32_t>(group), spec.choices, split);
+            for (int w = 0; w < ITEMS_PER_GROUP; ++w) {
+              const int64_t item = group * ITEMS_PER_GROUP + w;
+              const bool inside = active && item >= tile.item_begin && item < tile.item_end;
+              const std::string where = which->name + " scale " + std::to_string(scale) +
+                                        " replicate " + std::to_string(replicate) + " item " +
+                                        std::to_string(item);
+              EXPECT_EQ((g.inside >> w) & 1u, inside ? 1u : 0u) << where;
+              EXPECT_EQ(g.log_p[w], log_p[w]) << where;
+              EXPECT_EQ(g.split[w].max_share, split[w].max_share) << where;
+              EXPECT_EQ(g.split[w].sum_sq_share, split[w].sum_sq_share) << where;
+              if (!inside) {
+                EXPECT_EQ(thresholds[w], 0u) << where;
+                EXPECT_EQ((always >> w) & 1u, 0u) << where;
+                continue;
+              }
+              if (core[w] == THRESHOLD_ONE) {
+                ++always_seen;
+                EXPECT_EQ(thresholds[w], 0xffffffffu) << where;
+                EXPECT_EQ((always >> w) & 1u, 1u) << where;
+              } else {
+                zero_seen += core[w] == 0 ? 1 : 0;
+                ordinary_seen += core[w] != 0 ? 1 : 0;
+                EXPECT_EQ(thresholds[w], core[w]) << where;
+                EXPECT_EQ((always >> w) & 1u, 0u) << where;
+              }
             }
           }
         }
@@ -735,8 +683,8 @@ TEST(CudaTilePlan, HostEmulationOfTheKernelsMatchesTheReference) {
 }
 
 TEST(CudaTilePlan, HostEmulationMatchesTheReferenceAtTheLastItems) {
-  for (int32_t bins : {0, 3, detail::SHARED_BIN_LIMIT + 1}) {
-    const HighItems high(bins);
+  for (bool items : {false, true}) {
+    const HighItems high(items);
     const std::vector<int64_t> ids = high.ids();
     ASSERT_EQ(unit_at(high.grid, ids[1]).item_end, int64_t(MAX_ITEMS));
     ASSERT_EQ(unit_at(high.grid, ids[0]).item_end % ITEMS_PER_GROUP, 3);
@@ -745,58 +693,43 @@ TEST(CudaTilePlan, HostEmulationMatchesTheReferenceAtTheLastItems) {
   }
 }
 
-// The reference's bin counts are what they should be: each item once per replicate, so the
-// counts of a (segment, replicate) add up to the segment's items.
-TEST(CudaTilePlan, ReferenceBinCountsCountEachItemOncePerReplicate) {
-  for (const Sweep& sweep : difficulty_sweeps()) {
-    const UnitGrid grid = sweep.grid(1000);
-    const SweepSpec& spec = grid.spec;
-    const std::vector<int64_t> tallies = reference_tallies(grid, all_ids(grid));
-    for (int32_t t = 0; t < spec.num_test_sizes; ++t) {
-      for (int32_t r = 0; r < spec.num_replicates; ++r) {
-        int64_t items = 0;
-        for (int32_t b = 0; b < spec.num_bins; ++b) {
-          items += tallies[static_cast<std::size_t>(
-              bin_count_index(spec, t, r, static_cast<uint32_t>(b)))];
-        }
-        EXPECT_EQ(items, spec.test_size[t] - segment_begin(spec, t))
-            << sweep.name << " segment " << t << " replicate " << r;
-      }
-    }
-  }
-}
-
 // Argument checks come before any CUDA call, so they run without a device.
-TEST(CudaBackendArguments, RejectsBadDifficultyArgumentsWithoutADevice) {
-  const Sweep sweep = difficulty_sweeps()[1];
+TEST(CudaBackendArguments, RejectsBadItemModelArgumentsWithoutADevice) {
+  const Sweep sweep = item_sweeps()[10];  // difficulty and 64 options
   const UnitGrid grid = sweep.grid(4);
   std::vector<int64_t> out(tally_size(grid.spec), 0);
   const int64_t good = 0;
-  auto rejects = [&](const UnitGrid& bad, const std::string& what) {
-    EXPECT_THROW(sample_units(bad, {0}, &good, 1, out.data(), {}), std::invalid_argument) << what;
+  auto rejects = [&](const UnitGrid& bad, const std::string& what, const std::string& word) {
+    try {
+      sample_units(bad, {0}, &good, 1, out.data(), {});
+      ADD_FAILURE() << what << ": not refused";
+    } catch (const std::invalid_argument& e) {
+      EXPECT_NE(std::string(e.what()).find(word), std::string::npos) << what << ": " << e.what();
+    }
   };
   UnitGrid bad = grid;
-  bad.spec.bin_threshold = nullptr;
-  rejects(bad, "num_bins > 0 without bin_threshold");
+  bad.spec.scale_logit = nullptr;
+  rejects(bad, "difficulty without scale_logit", "scale_logit");
   bad = grid;
-  bad.spec.num_bins = -1;
-  rejects(bad, "negative num_bins");
-  std::vector<uint64_t> too_high = sweep.bin_threshold;
-  too_high[4] = THRESHOLD_ONE + 1;
+  bad.spec.scale_log_p = nullptr;
+  rejects(bad, "choices without scale_log_p", "scale_log_p");
   bad = grid;
-  bad.spec.bin_threshold = too_high.data();
-  rejects(bad, "a bin threshold above 2^32");
-  bad = grid;
-  bad.spec.num_bins = 0;  // no difficulty, and no threshold array
-  rejects(bad, "num_bins == 0 without threshold");
-  EXPECT_TRUE(std::all_of(out.begin(), out.end(), [](int64_t v) { return v == 0; }));
-  try {
-    UnitGrid missing = grid;
-    missing.spec.bin_threshold = nullptr;
-    sample_units(missing, {0}, &good, 1, out.data(), {});
-  } catch (const std::invalid_argument& e) {
-    EXPECT_NE(std::string(e.what()).find("bin_threshold"), std::string::npos) << e.what();
+  bad.spec.difficulty = 7;
+  rejects(bad, "an unknown family", "family");
+  for (int32_t choices : {1, MAX_CHOICES + 1, -3}) {
+    bad = grid;
+    bad.spec.choices = choices;
+    rejects(bad, "choices " + std::to_string(choices), "options");
   }
+  bad = grid;
+  bad.spec.threshold = nullptr;
+  rejects(bad, "no threshold array", "threshold");
+  std::vector<uint64_t> too_high = sweep.threshold;
+  too_high[2] = THRESHOLD_ONE + 1;
+  bad = grid;
+  bad.spec.threshold = too_high.data();
+  rejects(bad, "a threshold above 2^32", "2^32");
+  EXPECT_TRUE(std::all_of(out.begin(), out.end(), [](int64_t v) { return v == 0; }));
 }
 
 // ---- Tests that need a CUDA device -------------------------------------------------------------
@@ -871,8 +804,8 @@ TEST_F(CudaBackendTest, MatchesTheReferenceExactly) {
 }
 
 TEST_F(CudaBackendTest, MatchesTheReferenceAtTheLastItems) {
-  for (int32_t bins : {0, 3, detail::SHARED_BIN_LIMIT + 1}) {
-    const HighItems high(bins);
+  for (bool items : {false, true}) {
+    const HighItems high(items);
     const std::vector<int64_t> ids = high.ids();
     expect_same_tallies(high.grid.spec, reference_tallies(high.grid, ids),
                         gpu(high.grid, ids, all_devices_), high.sweep.name);
@@ -910,7 +843,7 @@ TEST_F(CudaBackendTest, SplitsAndOrderDoNotChangeABit) {
 }
 
 TEST_F(CudaBackendTest, ManySmallLaunchesGiveTheSameTallies) {
-  for (const Sweep& sweep : {sweeps()[0], difficulty_sweeps()[3]}) {
+  for (const Sweep& sweep : {sweeps()[0], item_sweeps()[10]}) {
     const UnitGrid grid = sweep.grid(1000);
     const std::vector<int64_t> ids = all_ids(grid);
     const std::vector<int64_t> expected = reference_tallies(grid, ids);
@@ -992,21 +925,15 @@ TEST_F(CudaBackendTest, RejectsBadArguments) {
                std::invalid_argument);
   EXPECT_TRUE(std::all_of(out.begin(), out.end(), [](int64_t v) { return v == 0; }));
 
-  // Difficulty: bin_threshold is required, threshold is not read.
-  const Sweep hard = difficulty_sweeps()[1];
-  UnitGrid with_bins = hard.grid(4);
-  std::vector<int64_t> bins_out(tally_size(with_bins.spec), 0);
-  UnitGrid no_table = with_bins;
-  no_table.spec.bin_threshold = nullptr;
-  EXPECT_THROW(sample_units(no_table, {all_devices_[0]}, &good, 1, bins_out.data(), {}),
-               std::invalid_argument);
-  const uint64_t unused_threshold[4] = {~uint64_t{0}, ~uint64_t{0}, ~uint64_t{0}, ~uint64_t{0}};
-  with_bins.spec.threshold = unused_threshold;  // not read with difficulty, so not checked
-  const std::vector<int64_t> all = all_ids(with_bins);
-  EXPECT_NO_THROW(sample_units(with_bins, {all_devices_[0]}, all.data(),
-                               static_cast<int64_t>(all.size()), bins_out.data(), {}));
-  expect_same_tallies(with_bins.spec, reference_tallies(hard.grid(4), all), bins_out,
-                      "difficulty with an unused threshold array");
+  // Difficulty and multiple choice: every per-scale array the item model reads is copied.
+  const Sweep hard = item_sweeps()[11];
+  const UnitGrid with_items = hard.grid(4);
+  std::vector<int64_t> items_out(tally_size(with_items.spec), 0);
+  const std::vector<int64_t> all = all_ids(with_items);
+  EXPECT_NO_THROW(sample_units(with_items, {all_devices_[0]}, all.data(),
+                               static_cast<int64_t>(all.size()), items_out.data(), {}));
+  expect_same_tallies(with_items.spec, reference_tallies(with_items, all), items_out,
+                      "difficulty and multiple choice");
 }
 
 }  // namespace
