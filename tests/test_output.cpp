@@ -90,7 +90,7 @@ TEST_F(OutputTest, HdfFileHasTheDesignSchema) {
     }
   }
   EXPECT_EQ(f.attr_string("/metrics/exact_match/estimate", "interval"), "wilson");
-  EXPECT_EQ(f.attr_string("/metrics/token_edit_distance/ci_low", "interval"), "student-t");
+  EXPECT_EQ(f.attr_string("/metrics/token_edit_distance/ci_low", "interval"), "wilson-deff");
 }
 
 TEST_F(OutputTest, LargeDatasetsAreChunkedAndCompressed) {

@@ -80,31 +80,46 @@ const std::vector<Case>& grid() {
 // Names
 
 TEST(IntervalNames, RoundTripAndOrder) {
-  const std::vector<std::string> names = {"wilson", "clopper-pearson", "jeffreys", "agresti-coull",
-                                          "wald"};
+  const std::vector<std::string> names = {
+      "wilson", "clopper-pearson", "jeffreys",         "agresti-coull",
+      "wald",   "logit",           "likelihood-ratio", "blaker"};
   ASSERT_EQ(all_interval_methods().size(), names.size());
   EXPECT_EQ(all_interval_methods()[0], IntervalMethod::WILSON);
   EXPECT_EQ(all_interval_methods()[1], IntervalMethod::CLOPPER_PEARSON);
   EXPECT_EQ(all_interval_methods()[2], IntervalMethod::JEFFREYS);
   EXPECT_EQ(all_interval_methods()[3], IntervalMethod::AGRESTI_COULL);
   EXPECT_EQ(all_interval_methods()[4], IntervalMethod::WALD);
+  EXPECT_EQ(all_interval_methods()[5], IntervalMethod::LOGIT);
+  EXPECT_EQ(all_interval_methods()[6], IntervalMethod::LIKELIHOOD_RATIO);
+  EXPECT_EQ(all_interval_methods()[7], IntervalMethod::BLAKER);
+  // The new methods were appended: the old enumerators keep their indices.
+  EXPECT_EQ(static_cast<int>(IntervalMethod::WALD), 4);
+  EXPECT_EQ(static_cast<int>(IntervalMethod::BLAKER), 7);
   for (size_t i = 0; i < names.size(); ++i) {
     EXPECT_EQ(to_string(all_interval_methods()[i]), names[i]);
     EXPECT_EQ(parse_interval_method(names[i]), all_interval_methods()[i]);
   }
-  EXPECT_EQ(to_string(MeanIntervalMethod::STUDENT_T), "student-t");
-  EXPECT_EQ(to_string(MeanIntervalMethod::NORMAL), "normal");
-  EXPECT_EQ(parse_mean_interval_method("student-t"), MeanIntervalMethod::STUDENT_T);
-  EXPECT_EQ(parse_mean_interval_method("normal"), MeanIntervalMethod::NORMAL);
-  ASSERT_EQ(all_mean_interval_methods().size(), 2u);
+  const std::vector<std::string> mean_names = {"student-t", "normal", "wilson-deff",
+                                               "clopper-pearson-deff"};
+  ASSERT_EQ(all_mean_interval_methods().size(), mean_names.size());
+  EXPECT_EQ(all_mean_interval_methods()[0], MeanIntervalMethod::STUDENT_T);
+  EXPECT_EQ(all_mean_interval_methods()[1], MeanIntervalMethod::NORMAL);
+  EXPECT_EQ(all_mean_interval_methods()[2], MeanIntervalMethod::WILSON_DEFF);
+  EXPECT_EQ(all_mean_interval_methods()[3], MeanIntervalMethod::CLOPPER_PEARSON_DEFF);
+  EXPECT_EQ(static_cast<int>(MeanIntervalMethod::NORMAL), 1);
+  for (size_t i = 0; i < mean_names.size(); ++i) {
+    EXPECT_EQ(to_string(all_mean_interval_methods()[i]), mean_names[i]);
+    EXPECT_EQ(parse_mean_interval_method(mean_names[i]), all_mean_interval_methods()[i]);
+  }
 }
 
 TEST(IntervalNames, UnknownNameMessage) {
   EXPECT_EQ(message_of([] { parse_interval_method("foo"); }),
             "--interval: unknown method 'foo'; allowed: wilson, clopper-pearson, jeffreys, "
-            "agresti-coull, wald");
+            "agresti-coull, wald, logit, likelihood-ratio, blaker");
   EXPECT_EQ(message_of([] { parse_mean_interval_method("t"); }),
-            "--mean-interval: unknown method 't'; allowed: student-t, normal");
+            "--mean-interval: unknown method 't'; allowed: student-t, normal, wilson-deff, "
+            "clopper-pearson-deff");
   EXPECT_THROW(parse_interval_method("Wilson"), std::invalid_argument);
   EXPECT_THROW(parse_interval_method(""), std::invalid_argument);
 }
@@ -386,7 +401,10 @@ TEST(MeanInterval, StudentTAndNormalTable) {
 }
 
 TEST(MeanInterval, DegenerateCases) {
-  for (const MeanIntervalMethod method : all_mean_interval_methods()) {
+  // mean_interval takes STUDENT_T and NORMAL only; the "-deff" methods need token counts
+  // (token_mean_interval, tested in test_intervals.cpp) and are refused here.
+  for (const MeanIntervalMethod method :
+       {MeanIntervalMethod::STUDENT_T, MeanIntervalMethod::NORMAL}) {
     const Interval one = mean_interval(method, 3.0, NaN, 1, 0.95);
     EXPECT_TRUE(std::isnan(one.low) && std::isnan(one.high));
     const Interval one_with_sd = mean_interval(method, 3.0, 1.0, 1, 0.95);
@@ -561,13 +579,36 @@ TEST(SummarizeReplicates, InfiniteIntervalsAndEdges) {
   EXPECT_TRUE(std::isnan(one.sd));  // R = 1
   EXPECT_EQ(one.q025, 0.5);
   EXPECT_EQ(one.q975, 0.5);
-  // All estimates NaN and no finite interval.
+  // All estimates NaN and no interval. Coverage is NaN, like mean_ci_width: a method that
+  // gives no interval at all (student-t at n = 1) has undefined coverage, not coverage 0.
+  // (It was 0 before; 0 read as "the interval always misses" in coverage tables.)
   const std::vector<double> nan2 = {NaN, NaN};
   const ReplicateSummary none = summarize_replicates(nan2.data(), nan2.data(), nan2.data(), 2, 0.5);
   EXPECT_TRUE(std::isnan(none.mean) && std::isnan(none.sd) && std::isnan(none.q500));
   EXPECT_TRUE(std::isnan(none.mean_ci_width));
-  EXPECT_EQ(none.coverage, 0.0);
+  EXPECT_TRUE(std::isnan(none.coverage));
   EXPECT_EQ(none.p_zero, 0.0);
+  // Finite estimates but every interval NaN (n = 1 with student-t): coverage NaN too.
+  const std::vector<double> est2 = {0.5, 1.0};
+  const ReplicateSummary no_interval =
+      summarize_replicates(est2.data(), nan2.data(), nan2.data(), 2, 0.5);
+  EXPECT_TRUE(std::isnan(no_interval.coverage));
+  EXPECT_EQ(no_interval.mean, 0.75);
+  // Some intervals NaN, some not: the NaN ones count as misses over all R replicates.
+  const std::vector<double> lows = {0.4, NaN, 0.6};
+  const std::vector<double> highs = {0.6, NaN, 0.7};
+  const std::vector<double> est3 = {0.5, 0.5, 0.65};
+  EXPECT_DOUBLE_EQ(summarize_replicates(est3.data(), lows.data(), highs.data(), 3, 0.5).coverage,
+                   1.0 / 3.0);
+  // A half-NaN interval is no interval; an infinite one is.
+  const std::vector<double> half_low = {NaN, 0.2};
+  const std::vector<double> half_high = {1.0, NaN};
+  EXPECT_TRUE(std::isnan(
+      summarize_replicates(est2.data(), half_low.data(), half_high.data(), 2, 0.5).coverage));
+  const std::vector<double> inf_low = {NaN, -INF};
+  const std::vector<double> inf_high = {1.0, INF};
+  EXPECT_DOUBLE_EQ(
+      summarize_replicates(est2.data(), inf_low.data(), inf_high.data(), 2, 0.5).coverage, 0.5);
   // NaN expected value: coverage undefined.
   EXPECT_TRUE(std::isnan(summarize_replicates(e1.data(), l1.data(), h1.data(), 1, NaN).coverage));
   EXPECT_THROW(summarize_replicates(e1.data(), l1.data(), h1.data(), 0, 0.5),

@@ -5,6 +5,7 @@
 #include <gtest/gtest.h>
 #include <unistd.h>
 
+#include <boost/math/distributions/binomial.hpp>
 #include <cmath>
 #include <cstring>
 #include <filesystem>
@@ -16,6 +17,7 @@
 #include "mirage/model.h"
 #include "io/output.h"
 #include "stats/statistics.h"
+#include "stats/token_intervals.h"
 #include "cli/summarize.h"
 
 namespace mirage {
@@ -27,45 +29,146 @@ Config quiet_cpu(Config c) {
   return c;
 }
 
-// Simulated coverage of Wilson, Clopper-Pearson and Wald equals the exact binomial coverage
-// sum_x P(X = x) [p in CI(x)] within 4 Monte Carlo standard errors, at small and moderate
-// accuracies where the methods differ most (Brown, Cai & DasGupta 2001).
-TEST(Coverage, SimulatedEqualsExactBinomialCoverage) {
+// Simulated coverage equals the exact coverage within 4 Monte Carlo standard errors, for
+// every metric and every interval method (the eight proportion methods of exact match, the
+// four mean methods of edit distance and accuracy), at small and moderate accuracies where
+// the methods differ most (Brown, Cai & DasGupta 2001). The exact sums are checked against
+// brute-force enumeration in tests/test_intervals.cpp; the stored exact-match ones equal
+// exact_binomial_coverage here. Where a method gives no interval at all (student-t and normal
+// at n = 1) both coverages are NaN, like the width.
+TEST(Coverage, SimulatedEqualsExactCoverageForEveryMetricAndMethod) {
   Config c = default_config();
   const double targets[] = {0.03, 0.2};
   c.scales.clear();
   for (double p : targets) c.scales.push_back(scale_for_loss(c, -std::log(p)));
-  c.lengths = {1};
-  c.test_sizes = {20, 100};
+  c.lengths = {1, 3};
+  c.test_sizes = {1, 10, 20};
   c.replicates = 4000;
   c.seed = 77;
   const Results results = simulate(quiet_cpu(c), "test", nullptr);
-  ASSERT_EQ(results.interval_comparison.size(), 5u);
-  int checked = 0;
+  ASSERT_EQ(results.interval_comparison.size(),
+            all_interval_methods().size() + 2 * all_mean_interval_methods().size());
+  const int32_t K = 2, T = 3;
+  int checked = 0, undefined = 0;
   for (const IntervalComparison& ic : results.interval_comparison) {
-    const IntervalMethod method = parse_interval_method(ic.method);
-    if (method != IntervalMethod::WILSON && method != IntervalMethod::CLOPPER_PEARSON &&
-        method != IntervalMethod::WALD) {
-      continue;
-    }
+    const MetricResult* metric = results.metric(ic.metric);
+    ASSERT_NE(metric, nullptr) << ic.metric;
     for (int32_t s = 0; s < 2; ++s) {
-      const double p = results.model.p_token[s];
-      EXPECT_NEAR(p, targets[s], 1e-12);
-      for (int32_t t = 0; t < 2; ++t) {
-        const double exact = exact_binomial_coverage(method, c.test_sizes[t], p, c.confidence);
-        const double simulated = ic.coverage[size_t(s) * 2 + t];
-        const double se = std::sqrt(exact * (1 - exact) / c.replicates);
-        EXPECT_LT(std::fabs(simulated - exact), 4 * se + 1e-12)
-            << ic.method << " n " << c.test_sizes[t] << " p " << p << ": simulated " << simulated
-            << " exact " << exact;
-        ++checked;
+      EXPECT_NEAR(results.model.p_token[s], targets[s], 1e-12);
+      for (int32_t k = 0; k < K; ++k) {
+        for (int32_t t = 0; t < T; ++t) {
+          const size_t g = (size_t(s) * K + k) * T + t;
+          const double exact = ic.exact_coverage[g];
+          const double simulated = ic.coverage[g];
+          const std::string where = ic.metric + " " + ic.method + " n " +
+                                    std::to_string(c.test_sizes[t]) + " L " +
+                                    std::to_string(c.lengths[k]) + " p " +
+                                    std::to_string(results.model.p_token[s]);
+          if (std::isnan(exact)) {
+            // Only the t and normal intervals at n = 1 are undefined here.
+            EXPECT_EQ(c.test_sizes[t], 1) << where;
+            EXPECT_TRUE(std::isnan(simulated)) << where;
+            EXPECT_TRUE(std::isnan(ic.mean_ci_width[g])) << where;
+            ++undefined;
+            continue;
+          }
+          if (ic.metric == "exact_match") {
+            const double a = metric->expected[size_t(s) * K + k];
+            EXPECT_NEAR(exact, exact_binomial_coverage(parse_interval_method(ic.method),
+                                                       c.test_sizes[t], a, c.confidence),
+                        1e-12)
+                << where;
+          }
+          const double se = std::sqrt(exact * (1 - exact) / c.replicates);
+          EXPECT_LT(std::fabs(simulated - exact), 4 * se + 1e-12)
+              << where << ": simulated " << simulated << " exact " << exact;
+          ++checked;
+        }
       }
     }
   }
-  EXPECT_EQ(checked, 12);
+  // 8 proportion methods x 12 cells, 2 metrics x 4 mean methods x 12 cells, less the
+  // undefined t and normal cells at n = 1 (2 metrics x 2 methods x 4 cells).
+  EXPECT_EQ(undefined, 16);
+  EXPECT_EQ(checked, 8 * 12 + 8 * 12 - 16);
   // And the contrast the comparison exists to show: Wald collapses at n = 20, p = 0.03.
   EXPECT_LT(exact_binomial_coverage(IntervalMethod::WALD, 20, 0.03, 0.95), 0.6);
   EXPECT_GT(exact_binomial_coverage(IntervalMethod::WILSON, 20, 0.03, 0.95), 0.9);
+}
+
+// Jumps between adjacent scales: the stored intervals are Newcombe's for exact match (from the
+// replicate counts) and MOVER with the metric's own intervals for the linear metrics; the
+// fraction significant is the count over replicates; and the simulated coverage of the true
+// difference equals the exact coverage of Newcombe's interval, computed here as the double
+// sum over two independent binomials, within 4 standard errors.
+TEST(Jumps, NewcombeAndMoverIntervalsBetweenAdjacentScales) {
+  Config c = default_config();
+  c.scales.clear();
+  for (double p : {0.1, 0.25, 0.3}) c.scales.push_back(scale_for_loss(c, -std::log(p)));
+  c.lengths = {1, 2};
+  c.test_sizes = {1, 20};
+  c.replicates = 3000;
+  c.seed = 99;
+  c.mean_interval = "student-t";  // undefined at n = 1: pins the NaN convention of the jumps
+  const Results r = simulate(quiet_cpu(c), "test", nullptr);
+  const int32_t S = 3, K = 2, T = 2, R = c.replicates;
+  const Jumps* em = r.jumps_of("exact_match");
+  const Jumps* edit = r.jumps_of("token_edit_distance");
+  ASSERT_NE(em, nullptr);
+  ASSERT_NE(edit, nullptr);
+  EXPECT_EQ(em->method, "newcombe");
+  EXPECT_EQ(edit->method, "mover-" + c.mean_interval);
+  const MetricResult* e = r.metric("token_edit_distance");
+  for (int32_t s = 0; s + 1 < S; ++s) {
+    for (int32_t k = 0; k < K; ++k) {
+      for (int32_t t = 0; t < T; ++t) {
+        const size_t g = (size_t(s) * K + k) * T + t;
+        const int64_t n = c.test_sizes[t];
+        int64_t significant = 0;
+        for (int32_t rep = 0; rep < R; ++rep) {
+          const size_t lo = ((size_t(s) * K + k) * T + t) * R + rep;
+          const size_t hi = ((size_t(s + 1) * K + k) * T + t) * R + rep;
+          const Interval d = newcombe_difference(r.counts.exact_match[hi], n,
+                                                 r.counts.exact_match[lo], n, c.confidence);
+          ASSERT_EQ(em->low[g * R + rep], d.low);
+          ASSERT_EQ(em->high[g * R + rep], d.high);
+          ASSERT_EQ(em->significant[g * R + rep], d.low > 0 || d.high < 0 ? 1 : 0);
+          significant += em->significant[g * R + rep];
+          const Interval m = mover_difference(e->estimate[hi], {e->ci_low[hi], e->ci_high[hi]},
+                                              e->estimate[lo], {e->ci_low[lo], e->ci_high[lo]});
+          if (std::isnan(m.low)) {
+            ASSERT_TRUE(std::isnan(edit->low[g * R + rep]));
+          } else {
+            ASSERT_EQ(edit->low[g * R + rep], m.low);
+            ASSERT_EQ(edit->high[g * R + rep], m.high);
+          }
+        }
+        EXPECT_EQ(em->fraction_significant[g], double(significant) / R);
+        const double a0 = r.metric("exact_match")->expected[size_t(s) * K + k];
+        const double a1 = r.metric("exact_match")->expected[size_t(s + 1) * K + k];
+        EXPECT_EQ(em->expected[size_t(s) * K + k], a1 - a0);
+        // Exact coverage of Newcombe's interval for a1 - a0 by the double binomial sum.
+        const boost::math::binomial_distribution<double> b0(double(n), a0), b1(double(n), a1);
+        double exact = 0.0;
+        for (int64_t x1 = 0; x1 <= n; ++x1) {
+          for (int64_t x0 = 0; x0 <= n; ++x0) {
+            const Interval d = newcombe_difference(x1, n, x0, n, c.confidence);
+            if (d.low <= a1 - a0 && a1 - a0 <= d.high) {
+              exact += boost::math::pdf(b1, double(x1)) * boost::math::pdf(b0, double(x0));
+            }
+          }
+        }
+        const double se = std::sqrt(exact * (1 - exact) / R);
+        EXPECT_LT(std::fabs(em->coverage[g] - exact), 4 * se + 1e-12)
+            << "pair " << s << " L " << c.lengths[k] << " n " << n << ": simulated "
+            << em->coverage[g] << " exact " << exact;
+        // The t interval is undefined at n = 1: no replicate has a jump interval.
+        if (n == 1) {
+          EXPECT_TRUE(std::isnan(edit->fraction_significant[g]));
+        }
+      }
+    }
+  }
 }
 
 // The simulated frontier agrees with the analytic one within the grid spacing (one step of

@@ -131,10 +131,11 @@ void add_run_options(CLI::App& run, Config& c, RunText& text) {
       ->group("Execution");
   run.add_option("--interval", c.interval,
                  "exact-match interval: wilson | clopper-pearson | jeffreys | agresti-coull | wald "
-                 "[default wilson]")
+                 "| logit | likelihood-ratio | blaker [default wilson]")
       ->group("Statistics");
   run.add_option("--mean-interval", c.mean_interval,
-                 "interval for the linear metrics: student-t | normal [default student-t]")
+                 "interval for the linear metrics: wilson-deff | clopper-pearson-deff | student-t | "
+                 "normal [default wilson-deff]")
       ->group("Statistics");
   run.add_option("--confidence", text.confidence, "interval confidence in (0,1) [default 0.95]")
       ->group("Statistics");

@@ -3,6 +3,7 @@
 
 #include <cmath>
 #include <cstdio>
+#include <limits>
 #include <sstream>
 #include <stdexcept>
 #include <vector>
@@ -59,20 +60,36 @@ std::string summarize(const SummarizeOptions& options) {
   const std::string interval = f.attr_string(metric_group, "interval");
   const double confidence = f.attr_double(metric_group, "confidence");
 
+  // The exact coverage of this metric's interval method and the jumps into each scale, in
+  // files that have them (format 1.1).
+  const std::string exact_path =
+      "/interval_comparison/" + options.metric + "/" + interval + "/exact_coverage";
+  const std::vector<double> exact_coverage =
+      f.exists(exact_path) ? f.read_double(exact_path) : std::vector<double>();
+  const std::string jump_path = "/jumps/" + options.metric + "/fraction_significant";
+  const std::vector<double> jumps =
+      f.exists(jump_path) ? f.read_double(jump_path) : std::vector<double>();
+  const double nan = std::numeric_limits<double>::quiet_NaN();
+
   std::ostringstream out;
   char line[256];
   out << options.path << ": " << options.metric << " at length L = " << lengths[k]
       << ", test size n = " << sizes[t] << ", " << R << " replicates\n"
       << "(" << interval << " intervals at confidence " << confidence
-      << "; coverage = fraction of replicate intervals containing the analytic value)\n\n";
+      << "; coverage = fraction of replicate intervals containing the analytic value, exact = its "
+         "exact probability where computed; jump = fraction of replicates whose interval for the "
+         "change from the scale above excludes 0)\n\n";
   out << "       scale   p_token        mean     q025     q975    analytic   p_zero  coverage  "
-         "mean width\n";
+         "   exact  mean width    jump\n";
   for (size_t s = 0; s < S; ++s) {
     const size_t g = (s * K + k) * T + t;
+    const double exact = g < exact_coverage.size() ? exact_coverage[g] : nan;
+    const size_t pair = s > 0 ? ((s - 1) * K + k) * T + t : 0;
+    const double jump = s > 0 && pair < jumps.size() ? jumps[pair] : nan;
     std::snprintf(line, sizeof(line),
-                  "  %10.3e  %8.4f  %10.4g %8.4g %8.4g  %10.4g  %7.3f  %8.3f  %10.4g\n", scale[s],
-                  p[s], mean[g], q025[g], q975[g], expected[s * K + k], p_zero[g], coverage[g],
-                  width[g]);
+                  "  %10.3e  %8.4f  %10.4g %8.4g %8.4g  %10.4g  %7.3f  %8.3f  %6.3f  %10.4g  %6.3f\n",
+                  scale[s], p[s], mean[g], q025[g], q975[g], expected[s * K + k], p_zero[g],
+                  coverage[g], exact, width[g], jump);
     out << line;
   }
   if (f.exists("/frontier/simulated_scale")) {

@@ -39,7 +39,7 @@ struct Config {
   int64_t items_per_unit = 65536;  //!< work-unit size in items (multiple of 4)
   // Statistics.
   std::string interval = "wilson";          //!< exact_match interval method
-  std::string mean_interval = "student-t";  //!< interval for the linear metrics
+  std::string mean_interval = "wilson-deff";  //!< interval for the linear metrics
   double confidence = 0.95;                 //!< in (0, 1)
   // Scale-out (not part of the sweep's identity: they change how, not what, is sampled).
   int32_t shard_index = 0;  //!< this process samples shard shard_index of shard_count

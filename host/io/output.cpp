@@ -167,13 +167,42 @@ void write_hdf5(const Results& results, const std::string& path) {
     }
 
     for (const IntervalComparison& c : results.interval_comparison) {
-      const std::string group = "/interval_comparison/" + c.method;
+      const std::string group = "/interval_comparison/" + c.metric + "/" + c.method;
       f.write(group + "/coverage", c.coverage, per_cell);
       f.write(group + "/mean_ci_width", c.mean_ci_width, per_cell);
+      f.write(group + "/exact_coverage", c.exact_coverage, per_cell);
     }
     if (!results.interval_comparison.empty()) {
-      f.attr("/interval_comparison", "metric", std::string("exact_match"));
       f.attr("/interval_comparison", "confidence", results.config.confidence);
+      f.attr("/interval_comparison", "definition",
+             std::string("per metric and interval method, [S][K][T]: coverage = fraction of the "
+                         "replicates' intervals containing the analytic value; mean_ci_width; "
+                         "exact_coverage = the exact probability of coverage (binomial sum for "
+                         "exact_match up to n = 10000, exact distribution of the token tallies "
+                         "for the linear metrics where n L <= 100), NaN where not computed"));
+    }
+
+    if (!results.jumps.empty() && results.num_scales() > 1) {
+      const std::vector<hsize_t> per_pair_replicate = {S - 1, K, T, R}, per_pair = {S - 1, K, T};
+      for (const Jumps& j : results.jumps) {
+        const std::string group = "/jumps/" + j.metric;
+        f.write(group + "/low", j.low, per_pair_replicate);
+        f.write(group + "/high", j.high, per_pair_replicate);
+        f.write(group + "/significant", j.significant, per_pair_replicate);
+        f.write(group + "/fraction_significant", j.fraction_significant, per_pair);
+        f.write(group + "/coverage", j.coverage, per_pair);
+        f.write(group + "/expected", j.expected, {S - 1, K});
+        f.attr(group, "method", j.method);
+      }
+      f.attr("/jumps", "confidence", results.config.confidence);
+      f.attr("/jumps", "definition",
+             std::string("pair s = (scale s, scale s + 1): interval for estimate(s + 1) - "
+                         "estimate(s) per length, test size and replicate (newcombe: Newcombe "
+                         "1998 hybrid score interval for proportions; mover-<method>: Zou & "
+                         "Donner 2008 MOVER with the metric's own intervals), significant = the "
+                         "interval excludes 0, fraction_significant over replicates (replicates "
+                         "without an interval count as not significant), coverage of the true "
+                         "difference `expected`"));
     }
 
     const Frontier& fr = results.frontier;
@@ -238,11 +267,18 @@ void write_csv(const Results& results, const std::string& path) {
   out << std::setprecision(10);
   out << "scale,length,test_size,metric,kind,expected,mean,sd,q025,q500,q975,p_zero,coverage,"
          "mean_ci_width,interval,confidence,replicates,frontier_scale,frontier_scale_analytic,"
-         "emergence_median,emergence_q025,emergence_q975\n";
+         "emergence_median,emergence_q025,emergence_q975,exact_coverage,"
+         "jump_fraction_significant,jump_coverage,jump_expected\n";
   const Frontier& fr = results.frontier;
   const double nan = std::numeric_limits<double>::quiet_NaN();
   auto at = [nan](const std::vector<double>& v, size_t i) { return i < v.size() ? v[i] : nan; };
   for (const MetricResult& m : results.metrics) {
+    // The exact coverage of the metric's own interval method, where the file has it.
+    const IntervalComparison* own = nullptr;
+    for (const IntervalComparison& c : results.interval_comparison) {
+      if (c.metric == m.name && c.method == m.interval) own = &c;
+    }
+    const Jumps* jumps = results.jumps_of(m.name);
     for (int32_t s = 0; s < S; ++s) {
       for (int32_t k = 0; k < K; ++k) {
         for (int32_t t = 0; t < T; ++t) {
@@ -259,7 +295,15 @@ void write_csv(const Results& results, const std::string& path) {
           const Emergence* e = results.emergence_of(m.name);
           out << at(fr.simulated_scale, kt) << ',' << at(fr.analytic_scale, kt) << ','
               << (e ? e->median[kt] : nan) << ',' << (e ? e->q025[kt] : nan) << ','
-              << (e ? e->q975[kt] : nan) << '\n';
+              << (e ? e->q975[kt] : nan) << ',' << (own ? own->exact_coverage[g] : nan) << ',';
+          // The jump into this scale from the one below (none at the first scale).
+          if (jumps != nullptr && s > 0) {
+            const size_t pair = (size_t(s - 1) * K + k) * T + t;
+            out << jumps->fraction_significant[pair] << ',' << jumps->coverage[pair] << ','
+                << jumps->expected[size_t(s - 1) * K + k] << '\n';
+          } else {
+            out << nan << ',' << nan << ',' << nan << '\n';
+          }
         }
       }
     }

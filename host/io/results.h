@@ -29,11 +29,30 @@ struct MetricResult {
   SummaryArrays summary;
 };
 
-//! Coverage and width of one exact-match interval method, each [S][K][T]: how often a
-//! researcher's interval would contain p^L, and how wide it is.
+//! How one interval method of one metric keeps its promise, each [S][K][T]: the fraction of
+//! replicate intervals that contain the analytic value (simulated), their mean width, and the
+//! exact coverage probability where it is computable (NaN elsewhere): the binomial sum
+//! sum_x P(X = x) [p in CI(x)] for exact match (test sizes up to EXACT_COVERAGE_MAX_N), the
+//! exact distribution of the tallies (E, E2) for the linear metrics (small n L only,
+//! exact_mean_coverage_feasible).
 struct IntervalComparison {
-  std::string method;
-  std::vector<double> coverage, mean_ci_width;
+  std::string metric;  //!< exact_match, token_edit_distance or token_accuracy
+  std::string method;  //!< the interval method's command-line name
+  std::vector<double> coverage, mean_ci_width, exact_coverage;
+};
+
+//! Whether the change between adjacent scales is distinguishable from zero: per pair of
+//! scales (s, s + 1), length, test size and replicate, an interval for estimate(s + 1) -
+//! estimate(s) (Newcombe's hybrid score interval for proportions, MOVER with the metric's
+//! interval for means), whether it excludes 0, and across replicates the fraction that do.
+struct Jumps {
+  std::string metric;
+  std::string method;                  //!< e.g. "newcombe" or "mover-wilson-deff"
+  std::vector<double> low, high;       //!< [S-1][K][T][R]
+  std::vector<uint8_t> significant;    //!< [S-1][K][T][R] 1 if the interval excludes 0
+  std::vector<double> fraction_significant;  //!< [S-1][K][T] (NaN if no interval is defined)
+  std::vector<double> coverage;        //!< [S-1][K][T] fraction containing the true difference
+  std::vector<double> expected;        //!< [S-1][K] the true difference
 };
 
 //! The resolution frontier (DESIGN.md section 5).
@@ -73,7 +92,8 @@ struct Results {
   ModelTable model;
   Counts counts;
   std::vector<MetricResult> metrics;
-  std::vector<IntervalComparison> interval_comparison;  //!< one per method, for exact_match
+  std::vector<IntervalComparison> interval_comparison;  //!< per (metric, method)
+  std::vector<Jumps> jumps;                             //!< one per metric
   Frontier frontier;
   std::vector<Emergence> emergence;  //!< one per metric
 
@@ -85,6 +105,13 @@ struct Results {
   const Emergence* emergence_of(const std::string& metric) const {
     for (const auto& e : emergence) {
       if (e.metric == metric) return &e;
+    }
+    return nullptr;
+  }
+  //! The jumps of `metric`, or nullptr.
+  const Jumps* jumps_of(const std::string& metric) const {
+    for (const auto& j : jumps) {
+      if (j.metric == metric) return &j;
     }
     return nullptr;
   }

@@ -142,7 +142,10 @@ std::vector<double> correct_tokens_pmf(double p, int32_t length,
         std::lgamma(length + 1.0) - std::lgamma(k + 1.0) - std::lgamma(length - k + 1.0);
     pmf[size_t(k)] = expect_over_items(difficulty, [&](double d) {
       const double x = base + d;
-      return std::exp(log_choose + k * log_sigmoid(x) + (length - k) * log_sigmoid(-x));
+      // k log p + (L - k) log(1 - p), without 0 * inf where p_i is 0 or 1.
+      const double log_p = k > 0 ? k * log_sigmoid(x) : 0.0;
+      const double log_q = length - k > 0 ? (length - k) * log_sigmoid(-x) : 0.0;
+      return std::exp(log_choose + log_p + log_q);
     });
   }
   return pmf;

@@ -3,6 +3,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <exception>
 #include <limits>
 #include <unordered_map>
 
@@ -10,6 +11,9 @@
 #include "model/truth.h"
 #include "stats/reduction.h"
 #include "stats/statistics.h"
+#include "stats/token_intervals.h"
+
+#include <boost/math/distributions/binomial.hpp>
 
 namespace mirage {
 namespace {
@@ -18,48 +22,285 @@ constexpr double NaN = std::numeric_limits<double>::quiet_NaN();
 
 }  // namespace
 
-std::vector<IntervalComparison> compare_intervals(const Results& results) {
+namespace {
+
+// The intervals of one proportion method at one test size, computed on demand and kept:
+// an interval depends only on (x, n) and replicates and scales repeat x.
+class ProportionIntervals {
+ public:
+  ProportionIntervals(IntervalMethod method, int64_t n, double confidence)
+      : method_(method), n_(n), confidence_(confidence) {}
+  const Interval& at(int64_t x) {
+    auto it = cache_.find(x);
+    if (it == cache_.end())
+      it = cache_.emplace(x, proportion_interval(method_, x, n_, confidence_)).first;
+    return it->second;
+  }
+  int64_t n() const { return n_; }
+
+ private:
+  IntervalMethod method_;
+  int64_t n_;
+  double confidence_;
+  std::unordered_map<int64_t, Interval> cache_;
+};
+
+// sum_x P(X = x) [low(x) <= p <= high(x)] for X ~ Binomial(n, p), as exact_binomial_coverage
+// (statistics.h) computes it (outward from the mode, stopping once the rest of a tail is below
+// 1e-14), with the intervals cached and the pmf by the ratio of successive terms.
+double exact_proportion_coverage(ProportionIntervals& ci, double p) {
+  const int64_t n = ci.n();
+  auto covers = [&](int64_t x) {
+    const Interval& i = ci.at(x);
+    return i.low <= p && p <= i.high;
+  };
+  if (!(p > 0.0)) return covers(0) ? 1.0 : 0.0;
+  if (!(p < 1.0)) return covers(n) ? 1.0 : 0.0;
+  const double nd = double(n), odds = p / (1.0 - p);
+  const int64_t mode = std::min<int64_t>(n, std::max<int64_t>(0, int64_t(std::floor((nd + 1.0) * p))));
+  const double f_mode =
+      boost::math::pdf(boost::math::binomial_distribution<double>(nd, p), double(mode));
+  constexpr double TAIL = 1e-14;
+  double sum = 0.0, f = f_mode;
+  for (int64_t x = mode; x <= n; ++x) {
+    if (covers(x)) sum += f;
+    const double r = (nd - double(x)) / (double(x) + 1.0) * odds;
+    if (r < 1.0 && f * r / (1.0 - r) < TAIL) break;
+    f *= r;
+  }
+  f = f_mode;
+  for (int64_t x = mode - 1; x >= 0; --x) {
+    const double r = (double(x) + 1.0) / (nd - double(x)) / odds;  // f(x) / f(x + 1)
+    f *= r;
+    if (covers(x)) sum += f;
+    const double next = double(x) / (nd - double(x) + 1.0) / odds;
+    if (next < 1.0 && f * next / (1.0 - next) < TAIL) break;
+  }
+  return std::min(1.0, sum);
+}
+
+size_t cell_index(int32_t s, int32_t k, int32_t t, int32_t K, int32_t T) {
+  return (size_t(s) * K + k) * T + t;
+}
+
+// Exact match: simulated coverage and width of every proportion method from the replicate
+// counts, and the exact binomial coverage for test sizes up to EXACT_COVERAGE_MAX_N.
+std::vector<IntervalComparison> compare_proportion_intervals(const Results& results) {
   const int32_t S = results.num_scales(), K = results.num_lengths(), T = results.num_test_sizes(),
                 R = results.num_replicates();
   const MetricResult* exact = results.metric("exact_match");
   const std::vector<IntervalMethod>& methods = all_interval_methods();
   std::vector<IntervalComparison> out(methods.size());
   for (size_t m = 0; m < methods.size(); ++m) {
+    out[m].metric = "exact_match";
     out[m].method = to_string(methods[m]);
     out[m].coverage.assign(size_t(S) * K * T, NaN);
     out[m].mean_ci_width.assign(size_t(S) * K * T, NaN);
+    out[m].exact_coverage.assign(size_t(S) * K * T, NaN);
   }
-  // Intervals depend only on (x, n), and replicates repeat x often (always 0 at small
-  // accuracies), so each (method, test size) keeps a cache; beta quantiles are not cheap.
 #pragma omp parallel for schedule(dynamic, 1) collapse(2)
   for (int64_t m = 0; m < int64_t(methods.size()); ++m) {
     for (int32_t t = 0; t < T; ++t) {
       const int64_t n = results.config.test_sizes[t];
-      std::unordered_map<int64_t, Interval> cache;
+      ProportionIntervals intervals(methods[size_t(m)], n, results.config.confidence);
       std::vector<double> estimate(R), low(R), high(R);
       for (int32_t s = 0; s < S; ++s) {
         for (int32_t k = 0; k < K; ++k) {
           for (int32_t r = 0; r < R; ++r) {
             const int64_t x = results.counts.exact_match[((size_t(s) * K + k) * T + t) * R + r];
-            auto it = cache.find(x);
-            if (it == cache.end()) {
-              it =
-                  cache.emplace(x, proportion_interval(methods[m], x, n, results.config.confidence))
-                      .first;
-            }
+            const Interval& ci = intervals.at(x);
             estimate[r] = double(x) / double(n);
-            low[r] = it->second.low;
-            high[r] = it->second.high;
+            low[r] = ci.low;
+            high[r] = ci.high;
           }
-          const size_t g = (size_t(s) * K + k) * T + t;
+          const size_t g = cell_index(s, k, t, K, T);
+          const double truth = exact->expected[size_t(s) * K + k];
           const ReplicateSummary summary =
-              summarize_replicates(estimate.data(), low.data(), high.data(), size_t(R),
-                                   exact->expected[size_t(s) * K + k]);
-          out[m].coverage[g] = summary.coverage;
-          out[m].mean_ci_width[g] = summary.mean_ci_width;
+              summarize_replicates(estimate.data(), low.data(), high.data(), size_t(R), truth);
+          out[size_t(m)].coverage[g] = summary.coverage;
+          out[size_t(m)].mean_ci_width[g] = summary.mean_ci_width;
+          if (n <= EXACT_COVERAGE_MAX_N) {
+            out[size_t(m)].exact_coverage[g] = exact_proportion_coverage(intervals, truth);
+          }
         }
       }
     }
+  }
+  return out;
+}
+
+// Token edit distance and token accuracy: simulated coverage and width of every mean method
+// from the (E, E2) tallies, and the exact coverage where the distribution of the tallies is
+// small enough to enumerate (exact_mean_coverage_feasible, and n L <= EXACT_MEAN_COVERAGE_MAX_NL
+// to keep the reduction fast).
+std::vector<IntervalComparison> compare_mean_intervals(const Results& results) {
+  const int32_t S = results.num_scales(), K = results.num_lengths(), T = results.num_test_sizes(),
+                R = results.num_replicates();
+  const Config& config = results.config;
+  const MetricResult* edit = results.metric("token_edit_distance");
+  const MetricResult* accuracy = results.metric("token_accuracy");
+  const std::vector<MeanIntervalMethod>& methods = all_mean_interval_methods();
+  const size_t M = methods.size();
+  std::vector<IntervalComparison> out(2 * M);
+  for (size_t m = 0; m < M; ++m) {
+    for (size_t which = 0; which < 2; ++which) {
+      IntervalComparison& c = out[which * M + m];
+      c.metric = which == 0 ? "token_edit_distance" : "token_accuracy";
+      c.method = to_string(methods[m]);
+      c.coverage.assign(size_t(S) * K * T, NaN);
+      c.mean_ci_width.assign(size_t(S) * K * T, NaN);
+      c.exact_coverage.assign(size_t(S) * K * T, NaN);
+    }
+  }
+  // The per-item distribution of k where an exact coverage will be computed, once per (s, k).
+  std::vector<std::vector<double>> pmf(size_t(S) * K);
+  for (int32_t k = 0; k < K; ++k) {
+    const int32_t L = config.lengths[size_t(k)];
+    bool wanted = false;
+    for (int32_t t = 0; t < T; ++t) {
+      const int64_t n = config.test_sizes[size_t(t)];
+      wanted = wanted || (n * L <= EXACT_MEAN_COVERAGE_MAX_NL && exact_mean_coverage_feasible(n, L));
+    }
+    if (!wanted) continue;
+    std::exception_ptr error;  // nothing may escape the parallel loop
+#pragma omp parallel for schedule(dynamic, 1)
+    for (int32_t s = 0; s < S; ++s) {
+      try {
+        pmf[size_t(s) * K + k] =
+            correct_tokens_pmf(results.model.p_token[size_t(s)], L, results.model.difficulty);
+      } catch (...) {
+#pragma omp critical(mirage_pmf_error)
+        if (!error) error = std::current_exception();
+      }
+    }
+    if (error) std::rethrow_exception(error);
+  }
+#pragma omp parallel for schedule(dynamic, 1) collapse(3)
+  for (int64_t m = 0; m < int64_t(M); ++m) {
+    for (int32_t t = 0; t < T; ++t) {
+      for (int32_t k = 0; k < K; ++k) {
+        const MeanIntervalMethod method = methods[size_t(m)];
+        const int64_t n = config.test_sizes[size_t(t)];
+        const int32_t L = config.lengths[size_t(k)];
+        const double Ld = L;
+        const bool exact_here =
+            n * L <= EXACT_MEAN_COVERAGE_MAX_NL && exact_mean_coverage_feasible(n, L);
+        std::vector<double> e_est(R), e_low(R), e_high(R), a_est(R), a_low(R), a_high(R);
+        for (int32_t s = 0; s < S; ++s) {
+          for (int32_t r = 0; r < R; ++r) {
+            const size_t cell = ((size_t(s) * K + k) * T + t) * R + r;
+            const int64_t errors = results.counts.token_errors[cell];
+            const Interval d = token_mean_interval(method, errors, results.counts.token_errors_sq[cell],
+                                                   n, L, config.confidence);
+            e_est[r] = double(errors) / double(n);
+            e_low[r] = d.low;
+            e_high[r] = d.high;
+            a_est[r] = 1.0 - e_est[r] / Ld;
+            a_low[r] = 1.0 - d.high / Ld;
+            a_high[r] = 1.0 - d.low / Ld;
+          }
+          const size_t g = cell_index(s, k, t, K, T);
+          const double truth_e = edit->expected[size_t(s) * K + k];
+          const double truth_a = accuracy->expected[size_t(s) * K + k];
+          const ReplicateSummary se =
+              summarize_replicates(e_est.data(), e_low.data(), e_high.data(), size_t(R), truth_e);
+          const ReplicateSummary sa =
+              summarize_replicates(a_est.data(), a_low.data(), a_high.data(), size_t(R), truth_a);
+          IntervalComparison& ce = out[size_t(m)];
+          IntervalComparison& ca = out[M + size_t(m)];
+          ce.coverage[g] = se.coverage;
+          ce.mean_ci_width[g] = se.mean_ci_width;
+          ca.coverage[g] = sa.coverage;
+          ca.mean_ci_width[g] = sa.mean_ci_width;
+          if (exact_here) {
+            // The accuracy interval is the affine image of the edit-distance interval, and its
+            // truth the image of the edit distance's: the same exact coverage.
+            const double exact = exact_mean_coverage(method, pmf[size_t(s) * K + k].data(), L, n,
+                                                     config.confidence, truth_e);
+            ce.exact_coverage[g] = exact;
+            ca.exact_coverage[g] = exact;
+          }
+        }
+      }
+    }
+  }
+  return out;
+}
+
+}  // namespace
+
+std::vector<IntervalComparison> compare_intervals(const Results& results) {
+  std::vector<IntervalComparison> out = compare_proportion_intervals(results);
+  if (results.metric("token_edit_distance") && results.metric("token_accuracy")) {
+    for (IntervalComparison& c : compare_mean_intervals(results)) out.push_back(std::move(c));
+  }
+  return out;
+}
+
+std::vector<Jumps> jump_intervals(const Results& results) {
+  const int32_t S = results.num_scales(), K = results.num_lengths(), T = results.num_test_sizes(),
+                R = results.num_replicates();
+  const Config& config = results.config;
+  std::vector<Jumps> out;
+  if (S < 2) return out;
+  const size_t pairs = size_t(S - 1) * K * T;
+  for (const MetricResult& m : results.metrics) {
+    const bool proportion = m.name == "exact_match" || m.name == "multiple_choice_grade";
+    Jumps j;
+    j.metric = m.name;
+    j.method = proportion ? "newcombe" : "mover-" + m.interval;
+    j.low.assign(pairs * R, NaN);
+    j.high.assign(pairs * R, NaN);
+    j.significant.assign(pairs * R, 0);
+    j.fraction_significant.assign(pairs, NaN);
+    j.coverage.assign(pairs, NaN);
+    j.expected.assign(size_t(S - 1) * K, NaN);
+    for (int32_t s = 0; s + 1 < S; ++s) {
+      for (int32_t k = 0; k < K; ++k) {
+        j.expected[size_t(s) * K + k] =
+            m.expected[size_t(s + 1) * K + k] - m.expected[size_t(s) * K + k];
+      }
+    }
+    const std::vector<int64_t>* counts =
+        m.name == "exact_match" ? &results.counts.exact_match
+        : m.name == "multiple_choice_grade" ? &results.counts.choice_grade
+                                            : nullptr;
+#pragma omp parallel for schedule(static)
+    for (int64_t g = 0; g < int64_t(pairs); ++g) {
+      const int32_t t = int32_t(g % T);
+      const int32_t k = int32_t((g / T) % K);
+      const int32_t s = int32_t(g / (int64_t(T) * K));
+      const int64_t n = config.test_sizes[size_t(t)];
+      const double truth = j.expected[size_t(s) * K + k];
+      int64_t defined = 0, excluding = 0, covering = 0;
+      for (int32_t r = 0; r < R; ++r) {
+        const size_t lower = ((size_t(s) * K + k) * T + t) * R + r;
+        const size_t upper = ((size_t(s + 1) * K + k) * T + t) * R + r;
+        Interval d;
+        if (counts != nullptr) {
+          d = newcombe_difference((*counts)[upper], n, (*counts)[lower], n, config.confidence);
+        } else {
+          d = mover_difference(m.estimate[upper], Interval{m.ci_low[upper], m.ci_high[upper]},
+                               m.estimate[lower], Interval{m.ci_low[lower], m.ci_high[lower]});
+        }
+        const size_t out_cell = size_t(g) * R + r;
+        j.low[out_cell] = d.low;
+        j.high[out_cell] = d.high;
+        if (std::isnan(d.low) || std::isnan(d.high)) continue;
+        ++defined;
+        const bool excludes = d.low > 0.0 || d.high < 0.0;
+        j.significant[out_cell] = excludes ? 1 : 0;
+        excluding += excludes ? 1 : 0;
+        covering += d.low <= truth && truth <= d.high ? 1 : 0;
+      }
+      // Replicates with an undefined interval count as not significant (and not covering);
+      // NaN only when no replicate has one.
+      if (defined > 0) {
+        j.fraction_significant[size_t(g)] = double(excluding) / double(R);
+        if (!std::isnan(truth)) j.coverage[size_t(g)] = double(covering) / double(R);
+      }
+    }
+    out.push_back(std::move(j));
   }
   return out;
 }
@@ -168,6 +409,7 @@ std::vector<Emergence> emergence_scores(const Results& results) {
 
 void analyze(Results& results) {
   results.interval_comparison = compare_intervals(results);
+  results.jumps = jump_intervals(results);
   results.frontier = resolution_frontier(results);
   results.emergence = emergence_scores(results);
 }

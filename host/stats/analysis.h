@@ -5,12 +5,27 @@
 //! resolution frontier), and how "emergent" each curve looks (the emergence score).
 #pragma once
 
+#include <string>
+#include <vector>
+
 #include "io/results.h"
 
 namespace mirage {
 
-//! Coverage of p^L and mean width of every exact-match interval method, per (s, k, t).
+//! Largest test size for which the exact coverage of the exact-match intervals is computed
+//! (above it, the binomial sums of every method at every scale would dominate the reduction).
+constexpr int64_t EXACT_COVERAGE_MAX_N = 10000;
+//! Largest n L for which the exact coverage of the linear metrics' intervals is computed (and
+//! only where exact_mean_coverage_feasible): ~1 ms per cell and method at n L = 100.
+constexpr int64_t EXACT_MEAN_COVERAGE_MAX_NL = 100;
+
+//! Simulated coverage, mean width and exact coverage, per (s, k, t), of every interval method
+//! of exact match (the proportion methods) and of the linear metrics (the mean methods).
 std::vector<IntervalComparison> compare_intervals(const Results& results);
+
+//! Intervals for the difference between adjacent scales of every metric, per replicate, and
+//! the fraction of replicates in which that difference is significant (excludes 0).
+std::vector<Jumps> jump_intervals(const Results& results);
 
 //! The resolution frontier from the simulated counts and from the formula.
 Frontier resolution_frontier(const Results& results);

@@ -3,10 +3,12 @@
 
 #include <algorithm>
 #include <cmath>
+#include <exception>
 #include <stdexcept>
 
 #include "model/truth.h"
 #include "stats/statistics.h"
+#include "stats/token_intervals.h"
 
 namespace mirage {
 
@@ -70,14 +72,23 @@ TruthTable truth_table(const Results& results) {
   TruthTable table;
   table.num_lengths = K;
   table.cells.resize(size_t(S) * K);
+  // A quadrature that fails throws; nothing may escape the parallel loop, so the first error is
+  // kept and rethrown after it.
+  std::exception_ptr error;
 #pragma omp parallel for schedule(dynamic, 1) collapse(2)
   for (int32_t s = 0; s < S; ++s) {
     for (int32_t k = 0; k < K; ++k) {
-      table.cells[size_t(s) * K + k] =
-          metric_truth(results.model.p_token[size_t(s)], results.config.lengths[size_t(k)],
-                       results.model.difficulty, results.model.choices);
+      try {
+        table.cells[size_t(s) * K + k] =
+            metric_truth(results.model.p_token[size_t(s)], results.config.lengths[size_t(k)],
+                         results.model.difficulty, results.model.choices);
+      } catch (...) {
+#pragma omp critical(mirage_truth_error)
+        if (!error) error = std::current_exception();
+      }
     }
   }
+  if (error) std::rethrow_exception(error);
   return table;
 }
 
@@ -93,7 +104,15 @@ MetricResult make_metric(const Results& results, const std::string& name,
   m.name = name;
   // The Brier score is a mean of per-item scores, but quadratic in q = p^L, not linear in p.
   m.kind = proportion ? "nonlinear" : kind == Kind::BRIER ? "quadratic" : "linear";
-  m.interval = proportion ? config.interval : config.mean_interval;
+  // The Brier score is a mean of real-valued scores: the token-count ("-deff") methods do not
+  // apply to it, and it takes the Student-t interval then.
+  const MeanIntervalMethod mean_method = parse_mean_interval_method(config.mean_interval);
+  const MeanIntervalMethod brier_method =
+      mean_method == MeanIntervalMethod::NORMAL ? MeanIntervalMethod::NORMAL
+                                                : MeanIntervalMethod::STUDENT_T;
+  m.interval = proportion          ? config.interval
+               : kind == Kind::BRIER ? to_string(brier_method)
+                                     : config.mean_interval;
   m.confidence = config.confidence;
   m.estimate.resize(cells);
   m.ci_low.resize(cells);
@@ -103,7 +122,6 @@ MetricResult make_metric(const Results& results, const std::string& name,
     for (int32_t k = 0; k < K; ++k) m.expected[size_t(s) * K + k] = truth.value(kind, s, k);
   }
   const IntervalMethod proportion_method = parse_interval_method(config.interval);
-  const MeanIntervalMethod mean_method = parse_mean_interval_method(config.mean_interval);
   const Counts& c = results.counts;
   // The interval functions throw only for impossible tallies (x > n, sums no integers can
   // have), which sampling cannot produce; nothing may escape the parallel loop.
@@ -125,15 +143,18 @@ MetricResult make_metric(const Results& results, const std::string& name,
       }
       case Kind::EDIT_DISTANCE:
       case Kind::ACCURACY: {
-        const Moments moments = moments_from_sums(c.token_errors[cell], c.token_errors_sq[cell], n);
-        const Interval d =
-            mean_interval(mean_method, moments.mean, moments.sd, n, config.confidence);
+        // The interval of the per-item mean of L - k from the integer tallies, inside [0, L]
+        // (stats/token_intervals.h).
+        const int64_t errors = c.token_errors[cell];
+        const Interval d = token_mean_interval(mean_method, errors, c.token_errors_sq[cell], n,
+                                               config.lengths[size_t(k)], config.confidence);
+        const double mean = double(errors) / double(n);
         if (kind == Kind::EDIT_DISTANCE) {
-          estimate = moments.mean;
+          estimate = mean;
           ci = d;
         } else {
           // Per-item accuracy k/L = 1 - errors/L: an affine map of the edit distance.
-          estimate = 1.0 - moments.mean / length;
+          estimate = 1.0 - mean / length;
           ci = Interval{1.0 - d.high / length, 1.0 - d.low / length};
         }
         break;
@@ -145,7 +166,7 @@ MetricResult make_metric(const Results& results, const std::string& name,
         estimate = static_cast<double>(sum / n);
         const long double var =
             n > 1 ? std::max(0.0L, (sum_sq - sum * sum / n) / (n - 1)) : 0.0L;
-        const Interval b = mean_interval(mean_method, estimate,
+        const Interval b = mean_interval(brier_method, estimate,
                                          n > 1 ? std::sqrt(static_cast<double>(var)) : NAN, n,
                                          config.confidence);
         ci = Interval{b.low - BRIER_ROUNDING, b.high + BRIER_ROUNDING};
