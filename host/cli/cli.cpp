@@ -16,7 +16,9 @@
 #include <stdexcept>
 
 #include "cli/commands.h"
+#include "meta/meta.h"
 #include "config/config.h"
+#include "config/presets.h"
 #include "model/difficulty.h"
 #include "model/loss_table.h"
 #include "mirage/build_info.h"
@@ -80,7 +82,9 @@ void add_run_options(CLI::App& run, Config& c, RunText& text) {
                  "[default 1e8:1e13:41]")
       ->delimiter(',')
       ->group("Model");
-  run.add_option("--preset", c.preset, "gpt3: the four GPT-3-family sizes 3.5e8,1.3e9,6.7e9,2e11")
+  run.add_option("--preset", c.preset,
+                 "the scales of a real model family: " + family_names() +
+                     " (mirage info lists their sizes and sources)")
       ->group("Model");
   run.add_option("--loss-scale", text.loss_scale, "c in L(N) = (N/c)^alpha [default 2e9]")
       ->group("Model");
@@ -163,7 +167,14 @@ void resolve(const CLI::App& run, Config& c, const RunText& text) {
     throw std::invalid_argument("--preset: '" + c.preset +
                                 "' sets the scales; do not also give --scales");
   }
-  if (c.preset == "gpt3") c.scales = gpt3_scales();
+  if (!c.preset.empty()) {
+    const ModelFamily* family = find_family(c.preset);
+    if (family == nullptr) {
+      throw std::invalid_argument("--preset: unknown preset '" + c.preset + "'; allowed: " +
+                                  family_names());
+    }
+    c.scales = family->scales;
+  }
   if (scales_given) c.scales = parse_scales("--scales", text.scales);
   const bool inline_table = run.count("--loss-table-scales") + run.count("--loss-table-losses") > 0;
   if (!text.loss_table.empty() || inline_table) {
@@ -254,6 +265,101 @@ void resolve(const CLI::App& run, Config& c, const RunText& text) {
   }
 }
 
+// Raw text of the options of `meta` (parsed by meta/, config/ and this file's helpers).
+struct MetaText {
+  std::vector<std::string> families, devices;
+  std::string tasks, replicates, seed, threshold, relative_threshold, threads, shard;
+};
+
+void add_meta_options(CLI::App& meta, MetaConfig& c, MetaText& text) {
+  meta.add_option("--tasks", text.tasks, "synthetic tasks [default 200]")->group("Population");
+  meta.add_option("--replicates", text.replicates,
+                  "test sets per (task, family) for the spread [default 10]")
+      ->group("Population");
+  meta.add_option("--seed", text.seed, "random seed, 0..2^64-1 [default 2023]")->group("Population");
+  meta.add_option("--families", text.families,
+                  "model families to evaluate every task on: " + family_names() +
+                      " [default gpt3,gpt3-full,big-g]")
+      ->delimiter(',')
+      ->group("Population");
+  meta.add_option("--length", c.length, "law of the target length [default int:1:8]")
+      ->group("Task laws");
+  meta.add_option("--loss-scale", c.loss_scale,
+                  "law of c in L(N) = (N/c)^alpha [default loguniform:3e8:3e10]")
+      ->group("Task laws");
+  meta.add_option("--loss-exponent", c.loss_exponent,
+                  "law of alpha [default uniform:-0.8:-0.3]")
+      ->group("Task laws");
+  meta.add_option("--difficulty-family", c.difficulty_family,
+                  "law of the difficulty family: const:NAME or choice:N1,N2 of none, normal, "
+                  "logistic, kumaraswamy [default choice:none,normal,kumaraswamy]")
+      ->group("Task laws");
+  meta.add_option("--difficulty-a", c.difficulty_a,
+                  "law of the difficulty scale (normal, logistic) or shape A (kumaraswamy) "
+                  "[default uniform:0.3:1.5]")
+      ->group("Task laws");
+  meta.add_option("--difficulty-b", c.difficulty_b,
+                  "law of the Kumaraswamy shape B [default uniform:0.5:3]")
+      ->group("Task laws");
+  meta.add_option("--choices", c.choices,
+                  "law of the options of a task, 0 = free-form [default choice:0,0,4]")
+      ->group("Task laws");
+  meta.add_option("--test-size", c.test_size,
+                  "law of the test-set size [default int-log:100:1000]")
+      ->group("Task laws");
+  meta.add_option("--threshold", text.threshold,
+                  "emergence score above which a curve counts as emergent [default 5]")
+      ->group("Analysis");
+  meta.add_option("--relative-threshold", text.relative_threshold,
+                  "the same relative to a straight line on the family's grid: a curve counts "
+                  "when its score exceeds this times (S - 1) [default 2]")
+      ->group("Analysis");
+  meta.add_option("--backend", c.backend, "auto | cpu | cuda [default auto]")->group("Execution");
+  meta.add_option("--threads", text.threads, "CPU threads, 0 = all cores [default 0]")
+      ->group("Execution");
+  meta.add_option("--devices", text.devices, "CUDA device indices [default: all visible]")
+      ->delimiter(',')
+      ->group("Execution");
+  meta.add_option("--shard", text.shard,
+                  "run only the tasks of shard K of N (task mod N = K) and write a partial "
+                  "file for mirage merge")
+      ->group("Execution");
+  meta.add_option("-o,--output", c.output, "HDF5 meta file [default results/meta.h5]")
+      ->group("Output");
+  meta.add_option("--csv", c.csv, "also write one row per (task, family, metric) here")
+      ->group("Output");
+  meta.add_flag("-q,--quiet", c.quiet, "no progress or summary table")->group("Output");
+}
+
+// K/N of --shard.
+void parse_shard(const std::string& text, int32_t* index, int32_t* count) {
+  const size_t slash = text.find('/');
+  if (slash == std::string::npos) {
+    throw std::invalid_argument("--shard: value '" + text + "' is not allowed; K/N, e.g. 0/4");
+  }
+  *index = parse_int32("--shard", text.substr(0, slash), 0, 1 << 20);
+  *count = parse_int32("--shard", text.substr(slash + 1), 1, 1 << 20);
+}
+
+void resolve_meta(const CLI::App& meta, MetaConfig& c, const MetaText& text) {
+  if (!text.tasks.empty()) c.tasks = parse_int32("--tasks", text.tasks, 1, 100000);
+  if (!text.replicates.empty()) {
+    c.replicates = parse_int32("--replicates", text.replicates, 1, 100000);
+  }
+  if (!text.seed.empty()) c.seed = parse_seed(text.seed);
+  if (meta.count("--families") > 0) c.families = text.families;
+  if (!text.threshold.empty()) c.threshold = parse_double("--threshold", text.threshold);
+  if (!text.relative_threshold.empty()) {
+    c.relative_threshold = parse_double("--relative-threshold", text.relative_threshold);
+  }
+  if (!text.threads.empty()) c.threads = parse_int32("--threads", text.threads, 0, 4096);
+  if (meta.count("--devices") > 0) {
+    c.devices.clear();
+    for (const auto& t : text.devices) c.devices.push_back(parse_int32("--devices", t, 0, 1023));
+  }
+  if (!text.shard.empty()) parse_shard(text.shard, &c.shard_index, &c.shard_count);
+}
+
 // The top-level app with `run` and its options; `mirage` and config_from_toml share it.
 struct RunParser {
   CLI::App app{
@@ -263,15 +369,25 @@ struct RunParser {
   Config config = default_config();
   RunText text;
   CLI::App* run = nullptr;
+  MetaConfig meta_config;
+  MetaText meta_text;
+  CLI::App* meta = nullptr;
 
   RunParser() {
-    // The config file belongs to `run`; CLI11 reads it on the top-level app and maps its
-    // [run] table onto the subcommand's options. Flags on the command line win.
-    app.set_config("--config", "", "TOML config file with a [run] table (see README)");
+    // The config file belongs to `run` or `meta`; CLI11 reads it on the top-level app and
+    // maps its [run] or [meta] table onto that subcommand's options. Flags on the command line
+    // win.
+    app.set_config("--config", "",
+                   "TOML config file with a [run] table (mirage run) or a [meta] table (mirage "
+                   "meta); see README");
     app.allow_config_extras(CLI::config_extras_mode::error);
     run = app.add_subcommand("run", "sample a sweep and write the HDF5 result file");
     run->fallthrough();
     add_run_options(*run, config, text);
+    meta = app.add_subcommand(
+        "meta", "a synthetic BIG-bench: how often tasks look emergent, per metric and family");
+    meta->fallthrough();
+    add_meta_options(*meta, meta_config, meta_text);
   }
 };
 
@@ -298,8 +414,9 @@ bool parse_or_throw(CLI::App& app, int argc, char** argv, int* exit_code) {
     *exit_code = app.exit(e);
   } catch (const CLI::ConfigError& e) {
     throw std::invalid_argument("--config: " + std::string(e.what()) +
-                                " (the file needs a [run] table whose keys are run's long options "
-                                "without dashes, e.g. lengths = [1, 2, 5])");
+                                " (the file needs a [run] or [meta] table whose keys are the "
+                                "subcommand's long options without dashes, e.g. lengths = [1, 2, "
+                                "5])");
   } catch (const CLI::ParseError& e) {
     throw std::invalid_argument(e.what());
   }
@@ -330,6 +447,30 @@ Config config_from_toml(const std::string& config_toml, const std::string& sourc
   }
   std::filesystem::remove(path);
   return parser.config;
+}
+
+MetaConfig meta_config_from_toml(const std::string& config_toml, const std::string& source) {
+  const std::string path = (std::filesystem::temp_directory_path() /
+                            ("mirage-meta-config-" + std::to_string(::getpid()) + ".toml"))
+                               .string();
+  {
+    std::ofstream out(path);
+    out << config_toml;
+  }
+  RunParser parser;
+  std::string args[] = {"mirage", "meta", "--config", path};
+  char* argv[] = {args[0].data(), args[1].data(), args[2].data(), args[3].data()};
+  int exit_code = 0;
+  try {
+    check_config_syntax(path);
+    parse_or_throw(parser.app, 4, argv, &exit_code);
+    resolve_meta(*parser.meta, parser.meta_config, parser.meta_text);
+  } catch (const std::invalid_argument& e) {
+    std::filesystem::remove(path);
+    throw std::invalid_argument(source + ": stored configuration is invalid: " + e.what());
+  }
+  std::filesystem::remove(path);
+  return parser.meta_config;
 }
 
 int cli_main(int argc, char** argv) {
@@ -383,8 +524,19 @@ int cli_main(int argc, char** argv) {
     validate(config);
     return run_command(config, join_args(argc, argv));
   }
+  if (*parser.meta) {
+    resolve_meta(*parser.meta, parser.meta_config, parser.meta_text);
+    validate(parser.meta_config);
+    return meta_command(parser.meta_config, join_args(argc, argv));
+  }
   if (*merge) {
     merge_options.command_line = join_args(argc, argv);
+    if (!merge_options.parts.empty() && is_meta_shard(merge_options.parts.front())) {
+      check_writable("--output", merge_options.output);
+      if (!merge_options.csv.empty()) check_writable("--csv", merge_options.csv);
+      return merge_meta_shards(merge_options.parts, merge_options.output, merge_options.csv,
+                               merge_options.quiet, merge_options.command_line);
+    }
     return merge_command(merge_options);
   }
   if (*info) return info_command();

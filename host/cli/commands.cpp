@@ -16,9 +16,11 @@
 
 #include "stats/analysis.h"
 #include "run/backend.h"
+#include "run/cpu_backend.h"
 #include "cuda_backend.h"
 #include "run/distributed.h"
 #include "mirage/build_info.h"
+#include "config/presets.h"
 #include "io/output.h"
 #include "run/progress.h"
 #include "stats/reduction.h"
@@ -121,8 +123,8 @@ std::string summary_table(const Results& results) {
   const Emergence* e_grade = results.emergence_of("multiple_choice_grade");
   const Emergence* e_brier = results.emergence_of("brier_score");
   if (e_exact && e_edit) {
-    out << "\nEmergence score at L = " << L
-        << " (median over replicates; large = looks emergent):\n";
+    out << "\nEmergence score at L = " << L << " on this run's grid of " << S
+        << " scales (median over replicates; large = looks emergent):\n";
     out << "  test size  exact match  edit distance" << (e_grade ? "  MC grade  Brier score" : "")
         << "\n";
     for (int32_t tt = 0; tt < T; ++tt) {
@@ -134,6 +136,37 @@ std::string summary_table(const Results& results) {
       if (e_grade && e_brier) {
         std::snprintf(line, sizeof(line), "  %8.3g  %11.3g", e_grade->median[kt],
                       e_brier->median[kt]);
+        out << line;
+      }
+      out << "\n";
+    }
+    // The score only means something on the sparse grids of real model families: on a dense
+    // grid every smooth monotone curve scores about its number of steps. So the noise-free
+    // curves are also scored on each family's own scales.
+    if (S > 8) {
+      out << "  (caveat: on a grid of " << S << " scales every smooth monotone curve scores "
+          << "about " << S - 1 << ", the number of steps, whatever the metric)\n";
+    }
+    const std::vector<std::string> names = metric_names(results.config);
+    out << "Emergence score of the noise-free curves at L = " << L
+        << " on the scales of real model families (mirage meta runs whole task populations):\n"
+        << "  family      scales";
+    for (const std::string& m : names) {
+      if (m == "token_accuracy") continue;
+      std::snprintf(line, sizeof(line), "  %13s",
+                    m == "exact_match"           ? "exact match"
+                    : m == "token_edit_distance" ? "edit distance"
+                    : m == "multiple_choice_grade" ? "MC grade"
+                                                   : "Brier score");
+      out << line;
+    }
+    out << "\n";
+    for (const FamilyEmergence& fe : family_emergence(results.config, L)) {
+      std::snprintf(line, sizeof(line), "  %-10s  %6d", fe.family.c_str(), fe.scales);
+      out << line;
+      for (size_t m = 0; m < names.size(); ++m) {
+        if (names[m] == "token_accuracy") continue;
+        std::snprintf(line, sizeof(line), "  %13.3g", fe.score[m]);
         out << line;
       }
       out << "\n";
@@ -267,6 +300,25 @@ int merge_command(const MergeOptions& options) {
   return 0;
 }
 
+namespace {
+
+// The model families of config/presets.h, for `mirage info`.
+void print_presets(std::ostream& out) {
+  out << "model families (--preset NAME, and the families of mirage meta):\n";
+  for (const ModelFamily& f : model_families()) {
+    std::ostringstream sizes;
+    for (size_t i = 0; i < f.scales.size(); ++i) {
+      sizes << (i ? ", " : "") << std::setprecision(3) << f.scales[i];
+    }
+    out << "  " << std::left << std::setw(10) << f.name << std::right << " " << f.scales.size()
+        << " sizes: " << sizes.str() << "\n"
+        << "             " << f.description << "\n"
+        << "             source: " << f.source << "\n";
+  }
+}
+
+}  // namespace
+
 int info_command() {
   unsigned h5_major = 0, h5_minor = 0, h5_release = 0;
   H5get_libversion(&h5_major, &h5_minor, &h5_release);
@@ -274,25 +326,28 @@ int info_command() {
             << MIRAGE_BUILD_TYPE << ", " << MIRAGE_CXX_COMPILER << ")\n";
   std::cout << "HDF5 " << h5_major << "." << h5_minor << "." << h5_release << "\n";
   std::cout << "backends:\n";
-  std::cout << "  cpu   OpenMP, " << omp_get_max_threads() << " threads available\n";
+  std::cout << "  cpu   OpenMP, " << omp_get_max_threads() << " threads available, "
+            << cpu_kernel_name(CpuKernel::automatic) << " kernel\n";
   if (!cuda::built()) {
     std::string why;
     cuda::list_devices(&why);
     std::cout << "  cuda  unavailable: " << why << "\n";
-    return 0;
+  } else {
+    std::cout << "  cuda  built for architectures " << MIRAGE_CUDA_ARCHITECTURES << "\n";
+    std::string why;
+    const auto devices = cuda::list_devices(&why);
+    if (devices.empty()) {
+      std::cout << "        no usable device: " << why << "\n";
+    }
+    for (const auto& d : devices) {
+      std::cout << "        " << d.index << ": " << d.name << ", compute capability " << d.major
+                << "." << d.minor << ", " << std::fixed << std::setprecision(1)
+                << double(d.total_memory) / double(1ull << 30) << " GiB, " << d.multiprocessors
+                << " SMs\n";
+    }
+    std::cout.unsetf(std::ios::fixed);
   }
-  std::cout << "  cuda  built for architectures " << MIRAGE_CUDA_ARCHITECTURES << "\n";
-  std::string why;
-  const auto devices = cuda::list_devices(&why);
-  if (devices.empty()) {
-    std::cout << "        no usable device: " << why << "\n";
-  }
-  for (const auto& d : devices) {
-    std::cout << "        " << d.index << ": " << d.name << ", compute capability " << d.major
-              << "." << d.minor << ", " << std::fixed << std::setprecision(1)
-              << double(d.total_memory) / double(1ull << 30) << " GiB, " << d.multiprocessors
-              << " SMs\n";
-  }
+  print_presets(std::cout);
   return 0;
 }
 

@@ -14,6 +14,7 @@
 #include <sstream>
 #include <stdexcept>
 
+#include "config/presets.h"
 #include "model/difficulty.h"
 #include "model/loss_table.h"
 #include "mirage/stream.h"
@@ -71,7 +72,7 @@ std::vector<double> default_scales() {
 }
 
 std::vector<double> gpt3_scales() {
-  return {3.5e8, 1.3e9, 6.7e9, 2e11};
+  return find_family("gpt3")->scales;
 }
 
 Config default_config() {
@@ -234,8 +235,8 @@ void validate(const Config& config) {
     fail("--choices", "value " + std::to_string(config.choices) + " is not allowed; 2 to " +
                           std::to_string(MAX_CHOICES) + " options");
   }
-  if (!config.preset.empty() && config.preset != "gpt3") {
-    fail("--preset", "unknown preset " + quote(config.preset) + "; allowed: gpt3");
+  if (!config.preset.empty() && find_family(config.preset) == nullptr) {
+    fail("--preset", "unknown preset " + quote(config.preset) + "; allowed: " + family_names());
   }
   // Task.
   if (config.lengths.empty()) fail("--lengths", "at least one target length is required");

@@ -17,7 +17,7 @@ struct Config {
   std::vector<double> scales;   //!< parameters, strictly increasing, > 0
   double loss_scale = 2e9;      //!< c in L(N) = (N / c)^alpha, > 0
   double loss_exponent = -0.5;  //!< alpha, < 0
-  std::string preset;           //!< "" or "gpt3" (the four GPT-3-family sizes)
+  std::string preset;           //!< "" or a model family of config/presets.h (sets the scales)
   //! A measured loss curve (--loss-table, or loss-table-scales/-losses in a config file);
   //! when non-empty it replaces the power law.
   std::vector<double> loss_table_scales, loss_table_losses;

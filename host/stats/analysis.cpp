@@ -7,6 +7,8 @@
 #include <limits>
 #include <unordered_map>
 
+#include "config/presets.h"
+#include "mirage/model.h"
 #include "model/loss_table.h"
 #include "model/truth.h"
 #include "stats/reduction.h"
@@ -400,6 +402,54 @@ std::vector<Emergence> emergence_scores(const Results& results) {
         e.median[kt] = quantile_sorted(scores.data(), scores.size(), 0.5);
         e.q025[kt] = quantile_sorted(scores.data(), scores.size(), 0.025);
         e.q975[kt] = quantile_sorted(scores.data(), scores.size(), 0.975);
+      }
+    }
+    out.push_back(std::move(e));
+  }
+  return out;
+}
+
+std::vector<FamilyEmergence> family_emergence(const Config& config, int32_t length) {
+  const DifficultyModel difficulty = parse_difficulty("--difficulty", config.difficulty);
+  const int32_t choices = config.task == "multiple-choice" ? config.choices : 0;
+  const std::vector<std::string> metrics = metric_names(config);
+  const LossTable table{config.loss_table_scales, config.loss_table_losses};
+  std::vector<FamilyEmergence> out;
+  for (const ModelFamily& family : model_families()) {
+    FamilyEmergence e;
+    e.family = family.name;
+    e.scales = int32_t(family.scales.size());
+    e.score.assign(metrics.size(), NaN);
+    bool inside = true;
+    std::vector<MetricTruth> truth;
+    for (double scale : family.scales) {
+      if (!table.scale.empty() && !config.extrapolate &&
+          (scale < table.scale.front() || scale > table.scale.back())) {
+        inside = false;
+        break;
+      }
+      const double loss = table.scale.empty()
+                              ? power_law_loss(scale, config.loss_scale, config.loss_exponent)
+                              : table_loss(table, scale);
+      truth.push_back(metric_truth(token_probability(loss), length, difficulty, choices));
+    }
+    if (inside) {
+      std::vector<double> curve(family.scales.size());
+      for (size_t m = 0; m < metrics.size(); ++m) {
+        const double sign = metrics[m] == "token_edit_distance" || metrics[m] == "brier_score"
+                                ? -1.0
+                                : 1.0;
+        for (size_t s = 0; s < truth.size(); ++s) {
+          const MetricTruth& t = truth[s];
+          const double value = metrics[m] == "exact_match"           ? t.exact_match
+                               : metrics[m] == "token_edit_distance" ? t.token_edit_distance
+                               : metrics[m] == "token_accuracy"      ? t.token_accuracy
+                               : metrics[m] == "multiple_choice_grade"
+                                   ? t.multiple_choice_grade
+                                   : t.brier_score;
+          curve[s] = sign * value;
+        }
+        e.score[m] = emergence_score(curve.data(), curve.size());
       }
     }
     out.push_back(std::move(e));

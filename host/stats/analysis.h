@@ -39,6 +39,22 @@ double scale_for_loss(const Config& config, double loss);
 //! median and 2.5/97.5 % quantiles across replicates, and the score of the analytic curve.
 std::vector<Emergence> emergence_scores(const Results& results);
 
+//! The emergence score of each metric's noise-free curve on one model family's scale grid.
+struct FamilyEmergence {
+  std::string family;
+  int32_t scales = 0;
+  //! Per metric_names(config) entry: the score, or NaN where the family's scales lie outside
+  //! the model (a loss table without --extrapolate).
+  std::vector<double> score;
+};
+
+//! For every preset family (config/presets.h): the emergence score of the analytic curve of
+//! every metric at target length `length`, evaluated at the family's own scales under the
+//! model, item difficulty and task of `config`. On the sparse grids of real families the
+//! score separates nonlinear from linear metrics; on a dense grid every smooth monotone curve
+//! scores about its number of steps.
+std::vector<FamilyEmergence> family_emergence(const Config& config, int32_t length);
+
 //! All of the above into `results` (after compute_metrics).
 void analyze(Results& results);
 

@@ -52,6 +52,7 @@ enum StreamId : uint32_t {
   STREAM_TOKEN = 0,       //!< per-token correctness draws
   STREAM_DIFFICULTY = 1,  //!< per-item difficulty draws (two words per item: token indices 0, 1)
   STREAM_CHOICE = 2,      //!< per-item multiple-choice draws (token index j: distractor j)
+  STREAM_META = 3,        //!< mirage meta: task parameters and sweep seeds (host only)
 };
 
 using PhiloxCounter = r123array4x32;
