@@ -23,6 +23,8 @@
 #include "run/backend.h"
 #include "config/config.h"
 #include "run/cpu_backend.h"
+#include "mirage/item_model.h"
+#include "mirage/item_model_avx2.h"
 #include "mirage/model.h"
 #include "mirage/philox_batch.h"
 #include "mirage/sampler.h"
@@ -220,6 +222,68 @@ BENCHMARK(BM_CpuBackend)
     ->Arg(2)
     ->UseRealTime()
     ->Unit(benchmark::kMillisecond);
+
+// The per-item model of continuous difficulty (item_model.h): the token thresholds of 1024
+// items (256 groups) at one scale, as the CPU sampler's blocks need them. Args: family
+// (DIFFICULTY_NORMAL 1.5, _LOGISTIC 1, _KUMARASWAMY 0.3:1) and kernel: portable =
+// group_item_model per group (scalar), AVX2 = item_model_avx2.h on sets of four groups
+// (Philox four calls at a time, the math of portable_math_avx2.h). Counter "items" per second.
+#if MIRAGE_HAVE_AVX2_PATH
+__attribute__((target("avx2"))) uint64_t item_model_sets_avx2(const SweepSpec& spec,
+                                                              uint32_t group0, int64_t groups) {
+  const ItemStreamsAvx2 s = item_streams_avx2(spec.seed, 1u);
+  const ItemShiftParams m =
+      item_shift_params(spec.difficulty, spec.difficulty_a, spec.difficulty_b);
+  __m256i acc = _mm256_setzero_si256();
+  for (int64_t g = 0; g < groups; g += 4) {
+    OpenUniform4 u[ITEMS_PER_GROUP];
+    set_difficulty_uniforms_avx2(s, item_groups_avx2(s, group0 + static_cast<uint32_t>(g)), u);
+    __m256i t[ITEMS_PER_GROUP];
+    item_model4_avx2(m, spec.scale_logit[0], u, t, nullptr);
+    for (const __m256i& tw : t) acc = _mm256_add_epi64(acc, tw);
+  }
+  alignas(32) uint64_t lanes[4];
+  _mm256_store_si256(reinterpret_cast<__m256i*>(lanes), acc);
+  return lanes[0] + lanes[1] + lanes[2] + lanes[3];
+}
+#endif
+
+void BM_ItemModel(benchmark::State& state) {
+  const auto family = static_cast<int32_t>(state.range(0));
+  const auto kernel = static_cast<CpuKernel>(state.range(1));
+  if (skip_without_avx2(state, kernel)) return;
+  const double logit = -0.3;
+  SweepSpec spec;
+  spec.seed = 2023;
+  spec.difficulty = family;
+  spec.difficulty_a = family == DIFFICULTY_NORMAL ? 1.5 : family == DIFFICULTY_LOGISTIC ? 1.0 : 0.3;
+  spec.difficulty_b = 1.0;
+  spec.scale_logit = &logit;
+  constexpr int64_t GROUPS = 256;
+  uint32_t group0 = 0;
+  for (auto _ : state) {
+    uint64_t sum = 0;
+#if MIRAGE_HAVE_AVX2_PATH
+    if (kernel == CpuKernel::avx2) sum = item_model_sets_avx2(spec, group0, GROUPS);
+#endif
+    if (kernel == CpuKernel::portable) {
+      for (int64_t g = 0; g < GROUPS; ++g) {
+        uint64_t t[ITEMS_PER_GROUP];
+        group_item_model(spec, 1u, 0u, group0 + static_cast<uint32_t>(g), t, nullptr);
+        sum += t[0] + t[1] + t[2] + t[3];
+      }
+    }
+    benchmark::DoNotOptimize(sum);
+    group0 += GROUPS;
+  }
+  state.counters["items"] = benchmark::Counter(
+      static_cast<double>(GROUPS * ITEMS_PER_GROUP) * static_cast<double>(state.iterations()),
+      benchmark::Counter::kIsRate);
+}
+BENCHMARK(BM_ItemModel)
+    ->ArgNames({"family", "kernel"})
+    ->ArgsProduct({{DIFFICULTY_NORMAL, DIFFICULTY_LOGISTIC, DIFFICULTY_KUMARASWAMY},
+                   {static_cast<int>(CpuKernel::portable), static_cast<int>(CpuKernel::avx2)}});
 
 #if MIRAGE_HAVE_AVX2_PATH && defined(__x86_64__)
 // Probes of the machine itself, to put the figures above in cycles (docs/BENCHMARKS.md):

@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "run/backend.h"
+#include "mirage/item_model_avx2.h"
 #include "mirage/philox_batch.h"
 
 namespace mirage {
@@ -76,31 +77,87 @@ struct BlockThresholds {
 };
 
 // Per-item thresholds from the item model (item_model.h) for the blocks of one work unit.
+// Where the CPU has AVX2 (checked once), the item model runs four items per instruction
+// (item_model_avx2.h: Philox on four groups at once, then the math of portable_math_avx2.h),
+// with the same bits as group_item_model; otherwise it calls group_item_model per group.
 class ItemThresholds {
  public:
   ItemThresholds(const SweepSpec& spec, const WorkUnit& unit)
       : spec_(spec),
         replicate_(static_cast<uint32_t>(unit.replicate)),
-        scale_(static_cast<uint32_t>(unit.scale)) {}
+        scale_(static_cast<uint32_t>(unit.scale)) {
+#if MIRAGE_HAVE_AVX2_PATH
+    avx2_ = spec.difficulty != DIFFICULTY_NONE && use_avx2();
+    if (avx2_) {
+      shift_ = item_shift_params(spec.difficulty, spec.difficulty_a, spec.difficulty_b);
+      streams_ = philox_stream_prefix(philox_key(spec.seed), 0u, replicate_);
+    }
+#endif
+  }
   // Fills `out` for groups group0..group0+7.
   void fill(uint32_t group0, BlockThresholds& out) const {
+#if MIRAGE_HAVE_AVX2_PATH
+    if (avx2_) {
+      fill_avx2(group0, out);
+      return;
+    }
+#endif
     out.always = 0;
     for (uint32_t g = 0; g < 8; ++g) {
       uint64_t t[ITEMS_PER_GROUP];
       group_item_model(spec_, replicate_, scale_, group0 + g, t, nullptr);
       for (int w = 0; w < ITEMS_PER_GROUP; ++w) {
         const uint32_t item = g * ITEMS_PER_GROUP + static_cast<uint32_t>(w);
-        const bool all = t[w] >= THRESHOLD_ONE;
-        out.t[item] = all ? 0xffffffffu : static_cast<uint32_t>(t[w]);
-        out.always |= (all ? 1u : 0u) << item;
+        store(t[w], item, out);
       }
     }
   }
 
  private:
+  // Item `item` of the block gets threshold t.
+  static void store(uint64_t t, uint32_t item, BlockThresholds& out) {
+    const bool all = t >= THRESHOLD_ONE;
+    out.t[item] = all ? 0xffffffffu : static_cast<uint32_t>(t);
+    out.always |= (all ? 1u : 0u) << item;
+  }
+
+#if MIRAGE_HAVE_AVX2_PATH
+  static bool use_avx2() {
+    static const bool avx2 = cpu_has_avx2();
+    return avx2;
+  }
+
+  // fill() on AVX2: two sets of four groups; lane l of word w's vector is item
+  // 4 (group0 + 4 set + l) + w.
+  __attribute__((target("avx2"))) void fill_avx2(uint32_t group0, BlockThresholds& out) const {
+    ItemStreamsAvx2 s;
+    s.prefix = streams_;
+    s.v = philox_stream_avx2(streams_);
+    const double base = spec_.scale_logit[scale_];
+    out.always = 0;
+    for (uint32_t set = 0; set < 2; ++set) {
+      const PhiloxGroups4 g = item_groups_avx2(s, group0 + 4 * set);
+      OpenUniform4 u[ITEMS_PER_GROUP];
+      set_difficulty_uniforms_avx2(s, g, u);
+      __m256i tw[ITEMS_PER_GROUP];
+      item_model4_avx2(shift_, base, u, tw, nullptr);
+      for (uint32_t w = 0; w < ITEMS_PER_GROUP; ++w) {
+        alignas(32) uint64_t t[4];
+        _mm256_store_si256(reinterpret_cast<__m256i*>(t), tw[w]);
+        for (uint32_t l = 0; l < 4; ++l) store(t[l], (4 * set + l) * ITEMS_PER_GROUP + w, out);
+      }
+    }
+  }
+
+#endif
   const SweepSpec& spec_;
   uint32_t replicate_;
   uint32_t scale_;
+#if MIRAGE_HAVE_AVX2_PATH
+  bool avx2_ = false;
+  ItemShiftParams shift_;
+  PhiloxStreamPrefix streams_{};  // the difficulty stream's {*, *, 0, replicate}
+#endif
 };
 
 // Tallies of `items` items whose k is the same known value at every length: 0 (threshold 0,
@@ -450,6 +507,100 @@ void sample_unit_cpu(const SweepSpec& spec, const WorkUnit& unit, ItemTally* per
 
 namespace {
 
+#if MIRAGE_HAVE_AVX2_PATH
+
+// The multiple-choice tallies of the items of groups group_begin..group_begin+4 sets-1 (all
+// inside the unit), four groups at a time on AVX2 (item_model_avx2.h, word-major lanes): the
+// same per-item outcomes as sample_unit_choices, bit for bit; the tallies are integer sums,
+// so their order does not matter.
+__attribute__((target("avx2"))) void sample_choice_sets_avx2(const SweepSpec& spec,
+                                                             const WorkUnit& unit,
+                                                             int64_t group_begin, int64_t sets,
+                                                             ItemTally* out) {
+  const ItemStreamsAvx2 s = item_streams_avx2(spec.seed, static_cast<uint32_t>(unit.replicate));
+  const bool difficulty = spec.difficulty != DIFFICULTY_NONE;
+  const ItemShiftParams shift =
+      item_shift_params(spec.difficulty, spec.difficulty_a, spec.difficulty_b);
+  const __m256d base = _mm256_set1_pd(difficulty ? spec.scale_logit[unit.scale] : 0.0);
+  // Lane sums [K][grade, brier, brier_sq][4].
+  std::vector<int64_t> acc(static_cast<size_t>(spec.num_lengths) * 12, 0);
+  // Without difficulty every item has log p = scale_log_p[s], so q = p^L and 1 - q at each
+  // length are the same for all items: computed once, as choice_outcome computes them.
+  std::vector<double> fixed_q, fixed_miss;
+  if (!difficulty) {
+    const double log_p = spec.scale_log_p[unit.scale];
+    for (int32_t k = 0; k < spec.num_lengths; ++k) {
+      const double log_q = pm::mul(static_cast<double>(spec.length[k]), log_p);
+      fixed_q.push_back(pm::exp(log_q));
+      fixed_miss.push_back(-pm::expm1(log_q));
+    }
+  }
+  for (int64_t set = 0; set < sets; ++set) {
+    const PhiloxGroups4 g = item_groups_avx2(s, static_cast<uint32_t>(group_begin + 4 * set));
+    __m256d log_p[ITEMS_PER_GROUP];
+    if (difficulty) {
+      OpenUniform4 u[ITEMS_PER_GROUP];
+      set_difficulty_uniforms_avx2(s, g, u);
+      __m256d x[ITEMS_PER_GROUP];
+      for (int w = 0; w < ITEMS_PER_GROUP; ++w) {
+        x[w] = _mm256_add_pd(base, item_logit_shift_avx2(shift, u[w]));
+      }
+      for (int w = 0; w < ITEMS_PER_GROUP; ++w) log_p[w] = pm::avx2::log_sigmoid(x[w]);
+    }
+    ChoiceSplit4 split[ITEMS_PER_GROUP];
+    set_choice_splits_avx2(s, g, spec.choices, split);
+    for (int32_t k = 0; k < spec.num_lengths; ++k) {
+      __m256i grade = _mm256_setzero_si256(), brier = grade, brier_sq = grade;
+      for (int w = 0; w < ITEMS_PER_GROUP; ++w) {
+        const ChoiceOutcome4 o =
+            difficulty
+                ? choice_outcome_avx2(log_p[w], spec.length[k], split[w])
+                : choice_outcome_from_q_avx2(_mm256_set1_pd(fixed_q[size_t(k)]),
+                                             _mm256_set1_pd(fixed_miss[size_t(k)]), split[w]);
+        grade = _mm256_add_epi64(grade, o.grade);
+        brier = _mm256_add_epi64(brier, o.brier);
+        brier_sq = _mm256_add_epi64(brier_sq, o.brier_sq);
+      }
+      auto* a = reinterpret_cast<__m256i*>(acc.data() + static_cast<size_t>(k) * 12);
+      _mm256_storeu_si256(a, _mm256_add_epi64(_mm256_loadu_si256(a), grade));
+      _mm256_storeu_si256(a + 1, _mm256_add_epi64(_mm256_loadu_si256(a + 1), brier));
+      _mm256_storeu_si256(a + 2, _mm256_add_epi64(_mm256_loadu_si256(a + 2), brier_sq));
+    }
+  }
+  for (int32_t k = 0; k < spec.num_lengths; ++k) {
+    const int64_t* a = acc.data() + static_cast<size_t>(k) * 12;
+    out[k].choice_grade += a[0] + a[1] + a[2] + a[3];
+    out[k].brier += a[4] + a[5] + a[6] + a[7];
+    out[k].brier_sq += a[8] + a[9] + a[10] + a[11];
+  }
+}
+
+#endif  // MIRAGE_HAVE_AVX2_PATH
+
+// sample_unit_choices (sampler.h) with the whole sets of four groups inside the unit on AVX2
+// where the CPU has it (checked once), the rest (partial groups at the ends, whole groups
+// that do not fill a set) by sample_unit_choices itself.
+void sample_unit_choices_cpu(const SweepSpec& spec, const WorkUnit& unit, ItemTally* out) {
+  if (spec.choices <= 0) return;
+#if MIRAGE_HAVE_AVX2_PATH
+  static const bool avx2 = cpu_has_avx2();
+  const int64_t full_begin = (unit.item_begin + ITEMS_PER_GROUP - 1) / ITEMS_PER_GROUP;
+  const int64_t full_end = unit.item_end / ITEMS_PER_GROUP;
+  const int64_t sets = full_end > full_begin ? (full_end - full_begin) / 4 : 0;
+  if (avx2 && sets > 0) {
+    sample_choice_sets_avx2(spec, unit, full_begin, sets, out);
+    WorkUnit head = unit;
+    head.item_end = full_begin * ITEMS_PER_GROUP;
+    if (head.item_end > head.item_begin) sample_unit_choices(spec, head, out);
+    WorkUnit tail = unit;
+    tail.item_begin = (full_begin + 4 * sets) * ITEMS_PER_GROUP;
+    if (tail.item_end > tail.item_begin) sample_unit_choices(spec, tail, out);
+    return;
+  }
+#endif
+  sample_unit_choices(spec, unit, out);
+}
+
 class CpuBackend final : public Backend {
  public:
   explicit CpuBackend(int32_t threads) : threads_(threads > 0 ? threads : omp_get_max_threads()) {}
@@ -476,7 +627,7 @@ class CpuBackend final : public Backend {
         const WorkUnit unit = unit_at(grid, unit_ids[u]);
         for (ItemTally& t : per_length) t = ItemTally{};
         sample_unit_cpu(spec, unit, per_length.data());
-        sample_unit_choices(spec, unit, per_length.data());
+        sample_unit_choices_cpu(spec, unit, per_length.data());
         for (int32_t k = 0; k < spec.num_lengths; ++k) {
           for (int tally = 0; tally < tallies; ++tally) {
             int64_t& cell = segment_tallies[tally_array_index(spec, tally, unit.scale, k,
