@@ -12,6 +12,14 @@ Usage:
   make_fixture.py OUT.h5 [--scales 1e8:1e13:21] [--lengths 1,2,5] [--test-sizes 10,100,1000]
                   [--replicates 20] [--seed 7] [--no-optional] [--no-multiple-choice]
                   [--filetype mirage-results] [--format-version 1,0]
+  make_fixture.py OUT.h5 --meta [--tasks 12] [--replicates 3] [--seed 7]
+                  [--format-version 1,1]
+
+The run file is format 1.0 on purpose (exact-match-only /interval_comparison/<method>, no
+/jumps, no item difficulty; the Brier score's kind still "linear"): it proves that plot.py
+still draws files written before format 1.1. --meta writes a small `mirage meta` file
+(format 1.1): tasks with their own length, loss law, choices and test size sampled on the
+gpt3 and big-g grids, their emergence scores and the fractions above the thresholds.
 """
 
 import argparse
@@ -333,9 +341,10 @@ def build(args):
             ic[f"{method}/coverage"] = ((lo <= exp4) & (exp4 <= hi)).mean(axis=-1)
             ic[f"{method}/mean_ci_width"] = (hi - lo).mean(axis=-1)
 
-        for name in ("exact_match", "token_edit_distance", "token_accuracy"):
+        for name in metrics:  # the multiple-choice metrics too, when written
             est = metrics[name][2]
-            y = -est if name == "token_edit_distance" else est
+            lower_is_better = name in ("token_edit_distance", "brier_score")
+            y = -est if lower_is_better else est
             score = emergence_score(y)  # [K][T][R]
             f[f"emergence/{name}/score"] = score
             # inverted_cdf never interpolates between +inf and a finite value (no NaN).
@@ -343,8 +352,137 @@ def build(args):
                 f[f"emergence/{name}/{key}"] = np.quantile(score, level, axis=-1,
                                                           method="inverted_cdf")
             exp = metrics[name][5]  # [S][K], the analytic curve
-            f[f"emergence/{name}/expected"] = emergence_score(
-                -exp if name == "token_edit_distance" else exp)
+            f[f"emergence/{name}/expected"] = emergence_score(-exp if lower_is_better else exp)
+
+
+# --- a meta-analysis file (mirage meta, host/meta/meta.cpp write_meta_file) -------------------
+
+META_FAMILIES = {
+    "gpt3": (np.array([3.5e8, 1.3e9, 6.7e9, 2e11]),
+             "the four GPT-3/InstructGPT sizes of Schaeffer et al. 2023"),
+    "big-g": (np.array([2e6, 1.6e7, 5.3e7, 1.25e8, 2.44e8, 4.22e8, 1e9, 2e9, 4e9, 8e9, 2.7e10,
+                        1.28e11]), "BIG-bench's dense BIG-G models"),
+}
+META_METRICS = ("exact_match", "token_edit_distance", "token_accuracy", "multiple_choice_grade",
+                "brier_score")
+LOWER_IS_BETTER = ("token_edit_distance", "brier_score")
+
+
+def build_meta(args):
+    """A small meta-analysis: tasks with their own length, loss law, choices and test size,
+    each sampled on every family's scales (one test set per replicate), scored with the
+    emergence score; fractions above an absolute and a relative threshold. Difficulty is
+    `none` for every task (the fixture's toy sampler has no item difficulty)."""
+    rng = np.random.default_rng(args.seed)
+    tasks, R = args.tasks, args.replicates
+    threshold, relative = 5.0, 2.0
+    length = rng.integers(1, 9, size=tasks).astype(np.int32)
+    loss_scale = np.exp(rng.uniform(math.log(3e8), math.log(3e10), size=tasks))
+    loss_exponent = rng.uniform(-0.8, -0.3, size=tasks)
+    choices = rng.choice(np.array([0, 0, 4], dtype=np.int32), size=tasks)
+    test_size = np.exp(rng.uniform(math.log(100), math.log(1000), size=tasks)).astype(np.int64)
+    big = rng.gumbel(size=(4000, MC_CHOICES))
+    curve, expected = {}, {}
+    for fam, (scales, _) in META_FAMILIES.items():
+        S = len(scales)
+        for m in META_METRICS:
+            curve[m, fam] = np.full((tasks, R, S), np.nan)
+            expected[m, fam] = np.full((tasks, S), np.nan)
+        for t in range(tasks):
+            L, n = int(length[t]), int(test_size[t])
+            p = np.exp(-(scales / loss_scale[t]) ** loss_exponent[t])
+            q = p ** L
+            expected["exact_match", fam][t] = q
+            expected["token_edit_distance", fam][t] = L * (1.0 - p)
+            expected["token_accuracy", fam][t] = p
+            for r in range(R):
+                k = rng.binomial(L, p[:, None], size=(S, n))  # correct tokens per item
+                curve["exact_match", fam][t, r] = (k == L).mean(axis=1)
+                curve["token_edit_distance", fam][t, r] = (L - k).mean(axis=1)
+                curve["token_accuracy", fam][t, r] = k.mean(axis=1) / L
+            if choices[t]:
+                boost = np.exp(MC_BOOST * q)
+                expected["multiple_choice_grade", fam][t] = boost / (boost + MC_CHOICES - 1)
+                expected["brier_score", fam][t] = [mc_items(v, big)[1].mean() for v in q]
+                for r in range(R):
+                    gumbel = rng.gumbel(size=(n, MC_CHOICES))
+                    items = [mc_items(v, gumbel) for v in q]
+                    curve["multiple_choice_grade", fam][t, r] = [g.mean() for g, _ in items]
+                    curve["brier_score", fam][t, r] = [b.mean() for _, b in items]
+    F = len(META_FAMILIES)
+    with h5py.File(args.output, "w") as f:
+        f.attrs["filetype"] = args.filetype if args.filetype != "mirage-results" else \
+            "mirage-meta"
+        f.attrs["format_version"] = np.array([int(v) for v in args.format_version.split(",")],
+                                             dtype=np.int32)
+        f.attrs["mirage_version"] = "0.1.0-fixture"
+        f.attrs["git_sha"] = "fixture"
+        f.attrs["created_utc"] = "2024-01-01T00:00:00Z"
+        f.attrs["command_line"] = "make_fixture.py " + " ".join(sys.argv[1:])
+        f.attrs["seed"] = np.uint64(args.seed)
+        f.attrs["backend"] = "numpy-fixture"
+        f.attrs["devices"] = "none"
+        f.attrs["elapsed_s"] = 0.0
+        f.create_group("config").attrs["config_toml"] = (
+            f"[meta]\ntasks = {tasks}\nreplicates = {R}\nseed = {args.seed}\n"
+            f"families = [{', '.join(repr(x) for x in META_FAMILIES)}]\n"
+            "length = \"int:1:8\"\nloss-scale = \"loguniform:3e8:3e10\"\n"
+            "loss-exponent = \"uniform:-0.8:-0.3\"\ndifficulty-family = \"choice:none\"\n"
+            "choices = \"choice:0,0,4\"\ntest-size = \"int-log:100:1000\"\n"
+            f"threshold = {threshold}\nrelative-threshold = {relative}\n".replace("'", '"'))
+        f["meta/task/length"] = length
+        f["meta/task/loss_scale"] = loss_scale
+        f["meta/task/loss_exponent"] = loss_exponent
+        f["meta/task/difficulty_family"] = np.zeros(tasks, dtype=np.int32)
+        f["meta/task/difficulty_family"].attrs["names"] = ("0 none, 1 normal, 2 logistic, "
+                                                           "3 kumaraswamy")
+        f["meta/task/difficulty_a"] = np.full(tasks, np.nan)
+        f["meta/task/difficulty_b"] = np.full(tasks, np.nan)
+        f["meta/task/choices"] = choices
+        f["meta/task/test_size"] = test_size
+        for i, (fam, (scales, description)) in enumerate(META_FAMILIES.items()):
+            f[f"meta/family/{fam}/scale"] = scales
+            f[f"meta/family/{fam}"].attrs["description"] = description
+            f[f"meta/family/{fam}"].attrs["source"] = "fixture"
+            f[f"meta/family/{fam}"].attrs["index"] = np.int64(i)
+        for m in META_METRICS:
+            sign = -1.0 if m in LOWER_IS_BETTER else 1.0
+            score = np.full((tasks, F, R), np.nan)
+            score_expected = np.full((tasks, F), np.nan)
+            for fi, fam in enumerate(META_FAMILIES):
+                f[f"meta/curve/{m}/{fam}"] = curve[m, fam]
+                f[f"meta/expected/{m}/{fam}"] = expected[m, fam]
+                applies = ~np.isnan(curve[m, fam][:, 0, 0])
+                y = sign * np.moveaxis(curve[m, fam][applies], -1, 0)  # [S][tasks][R]
+                score[applies, fi, :] = emergence_score(y)
+                score_expected[applies, fi] = emergence_score(sign * expected[m, fam][applies].T)
+            applies = ~np.isnan(score[:, 0, 0])
+            S = np.array([len(v[0]) for v in META_FAMILIES.values()], dtype=float)
+            with np.errstate(invalid="ignore"):
+                above = score[applies] > threshold  # [tasks][F][R]
+                above_rel = score[applies] > relative * (S[None, :, None] - 1)
+                exp_above = score_expected[applies] > threshold
+                exp_rel = score_expected[applies] > relative * (S[None, :] - 1)
+            count = max(int(applies.sum()), 1)
+            f[f"meta/score/{m}"] = score
+            f[f"meta/score/{m}"].attrs["curve"] = "-estimate" if sign < 0 else "estimate"
+            f[f"meta/score_expected/{m}"] = score_expected
+            replicate = above.sum(axis=0) / count  # [F][R]
+            f[f"meta/fraction_replicate/{m}"] = replicate
+            for name, value, attr, level in (
+                    ("fraction", replicate.mean(axis=1), "threshold", threshold),
+                    ("fraction_expected", exp_above.sum(axis=0) / count, "threshold", threshold),
+                    ("fraction_relative", above_rel.sum(axis=0).mean(axis=1) / count,
+                     "relative_threshold", relative),
+                    ("fraction_relative_expected", exp_rel.sum(axis=0) / count,
+                     "relative_threshold", relative)):
+                f[f"meta/{name}/{m}"] = value
+                f[f"meta/{name}/{m}"].attrs[attr] = level
+        f["meta"].attrs["families"] = ",".join(META_FAMILIES)
+        f["meta"].attrs["threshold"] = threshold
+        f["meta"].attrs["relative_threshold"] = relative
+        f["meta"].attrs["tasks"] = np.int64(tasks)
+        f["meta"].attrs["replicates"] = np.int64(R)
 
 
 def main(argv=None):
@@ -359,9 +497,20 @@ def main(argv=None):
                     help="omit /frontier, /interval_comparison and /emergence")
     ap.add_argument("--no-multiple-choice", dest="multiple_choice", action="store_false",
                     help="omit /metrics and /summary for multiple_choice_grade and brier_score")
-    ap.add_argument("--filetype", default="mirage-results")
+    ap.add_argument("--filetype", default="mirage-results",
+                    help="root attribute filetype (with --meta: mirage-meta unless given)")
     ap.add_argument("--format-version", default="1,0")
+    ap.add_argument("--meta", action="store_true",
+                    help="write a meta-analysis file (mirage meta) instead of a run file")
+    ap.add_argument("--tasks", type=int, default=12, help="tasks of a --meta file")
     args = ap.parse_args(argv)
+    if args.meta:
+        if args.format_version == "1,0" and "--format-version" not in (argv or sys.argv):
+            args.format_version = "1,1"  # meta files are new in format 1.1
+        if "--replicates" not in (argv or sys.argv):
+            args.replicates = 3
+        build_meta(args)
+        return 0
     build(args)
     return 0
 
