@@ -217,7 +217,11 @@ double expect_over_items(const DifficultyModel& model, const std::function<doubl
   for (double d : sorted) {
     if (!std::isfinite(d)) continue;
     const End e{difficulty_cdf(model, d), difficulty_survival(model, d)};
-    if (e.u > ends.back().u && e.complement > 0.0) ends.push_back(e);
+    // A break with less than 1e-15 of the items beyond it only cuts off a sliver whose share
+    // of E[g] is below 1e-15 max|g|: merging that sliver into its neighbour costs nothing and
+    // saves a piece's evaluations.
+    if (e.u < 1e-15 || e.complement < 1e-15) continue;
+    if (e.u > ends.back().u) ends.push_back(e);
   }
   ends.push_back({1.0, 0.0});
   // The integrand on [-1, 1] with Boost's two-argument form: t > 0 is the distance to +1,

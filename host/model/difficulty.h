@@ -53,7 +53,9 @@ double difficulty_survival(const DifficultyModel& model, double x);
 
 //! E[g(d)] over the items: the integral of g(D(u)) over u in (0, 1) by tanh-sinh quadrature
 //! (Boost.Math) on [0, 1] split at `breaks` (values of d where g has a kink or a jump; they are
-//! mapped to u by the CDF), each piece to a relative tolerance of about 1e-13. For none, g(0).
+//! mapped to u by the CDF), each piece until the estimated relative error is below 1e-9
+//! (EXPECTATION_TOLERANCE; tanh-sinh roughly doubles the correct digits per level, so the
+//! last level is usually far more accurate, but only 1e-9 is promised and tested). For none, g(0).
 //! g must be bounded and finite on the real line.
 double expect_over_items(const DifficultyModel& model, const std::function<double(double)>& g,
                          const std::vector<double>& breaks = {});

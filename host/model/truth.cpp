@@ -6,6 +6,7 @@
 #include <cmath>
 #include <limits>
 #include <stdexcept>
+#include <vector>
 
 namespace mirage {
 namespace {
@@ -19,6 +20,29 @@ double log_sigmoid(double x) {
 
 double logit(double p) {
   return std::log(p) - std::log1p(-p);
+}
+
+// Every integrand here is a smooth function of the item's log-odds x = base + d whose
+// features (the step of sigmoid(x) or sigmoid(x)^L, the peak of a binomial term) are a few
+// units of x wide, wherever the law of d puts its mass. Tanh-sinh on u in (0, 1) resolves a
+// feature near an end of its piece (its nodes crowd there) but can miss one that a wide law
+// (logistic:20, normal:50, kumaraswamy:0.1:0.1) squeezes into a sliver of the interior:
+// without help the k pmf summed to 1 - 0.037 at logistic:20. So the integral is broken at
+// d = -base + {-8, -2, 0, 2, 8} wherever one unit of x there spans less than half of the
+// distance (in u) to the nearer end. Narrow laws get no breaks; wide ones need fewer
+// evaluations with them than without (measured over the pmf at L = 1..64: 9.2e6 against
+// 1.7e7 at logistic:20, 2.2e6 either way at normal:1.5), and every sum is 1 within 1e-12.
+std::vector<double> feature_breaks(const DifficultyModel& difficulty, double base,
+                                   std::vector<double> breaks = {}) {
+  static constexpr double OFFSETS[] = {-8, -2, 0, 2, 8};
+  for (double offset : OFFSETS) {
+    const double d = offset - base;
+    const double spread = difficulty_cdf(difficulty, d + 1) - difficulty_cdf(difficulty, d - 1);
+    const double room =
+        std::min(difficulty_cdf(difficulty, d), difficulty_survival(difficulty, d));
+    if (spread < 0.5 * room) breaks.push_back(d);
+  }
+  return breaks;
 }
 
 // The alternating sum of max_share_cdf in type Real.
@@ -64,8 +88,9 @@ double exact_match_probability(double p, int32_t length, const DifficultyModel& 
   if (p >= 1.0) return 1.0;
   if (difficulty.none()) return std::pow(p, length);
   const double base = logit(p);
-  return expect_over_items(difficulty,
-                           [&](double d) { return std::exp(length * log_sigmoid(base + d)); });
+  return expect_over_items(
+      difficulty, [&](double d) { return std::exp(length * log_sigmoid(base + d)); },
+      feature_breaks(difficulty, base));
 }
 
 MetricTruth metric_truth(double p, int32_t length, const DifficultyModel& difficulty,
@@ -100,24 +125,27 @@ MetricTruth metric_truth(double p, int32_t length, const DifficultyModel& diffic
   }
   const double base = logit(p);
   truth.exact_match = exact_match_probability(p, length, difficulty);
-  truth.token_accuracy =
-      expect_over_items(difficulty, [&](double d) { return std::exp(log_sigmoid(base + d)); });
+  const std::vector<double> breaks = feature_breaks(difficulty, base);
+  truth.token_accuracy = expect_over_items(
+      difficulty, [&](double d) { return std::exp(log_sigmoid(base + d)); }, breaks);
   truth.token_edit_distance =
-      L * expect_over_items(difficulty, [&](double d) { return std::exp(log_sigmoid(-(base + d))); });
+      L * expect_over_items(
+              difficulty, [&](double d) { return std::exp(log_sigmoid(-(base + d))); }, breaks);
   if (choices > 0) {
     // The grade has kinks (a jump for m = 1) where q / (1 - q) = 1 / j, i.e. q = 1 / (j + 1):
     // split the integral there.
-    std::vector<double> breaks;
+    std::vector<double> kinks;
     for (int32_t j = 1; j <= m; ++j) {
       const double log_p = -std::log(j + 1.0) / L;
-      breaks.push_back(log_p - std::log(-std::expm1(log_p)) - base);
+      kinks.push_back(log_p - std::log(-std::expm1(log_p)) - base);
     }
-    truth.multiple_choice_grade =
-        expect_over_items(difficulty, [&](double d) { return grade_of(log_sigmoid(base + d)); },
-                          breaks);
+    truth.multiple_choice_grade = expect_over_items(
+        difficulty, [&](double d) { return grade_of(log_sigmoid(base + d)); },
+        feature_breaks(difficulty, base, kinks));
     truth.brier_score =
         brier_factor *
-        expect_over_items(difficulty, [&](double d) { return miss_sq_of(log_sigmoid(base + d)); });
+        expect_over_items(
+            difficulty, [&](double d) { return miss_sq_of(log_sigmoid(base + d)); }, breaks);
   }
   return truth;
 }
@@ -137,6 +165,7 @@ std::vector<double> correct_tokens_pmf(double p, int32_t length,
     return pmf;
   }
   const double base = logit(p);
+  const std::vector<double> breaks = feature_breaks(difficulty, base);
   for (int32_t k = 0; k <= length; ++k) {
     const double log_choose =
         std::lgamma(length + 1.0) - std::lgamma(k + 1.0) - std::lgamma(length - k + 1.0);
@@ -146,7 +175,7 @@ std::vector<double> correct_tokens_pmf(double p, int32_t length,
       const double log_p = k > 0 ? k * log_sigmoid(x) : 0.0;
       const double log_q = length - k > 0 ? (length - k) * log_sigmoid(-x) : 0.0;
       return std::exp(log_choose + log_p + log_q);
-    });
+    }, breaks);
   }
   return pmf;
 }
@@ -158,8 +187,9 @@ double token_probability_for_accuracy(double accuracy, int32_t length,
   // Bisection on logit p: E[sigmoid(logit p + d)^L] increases with logit p.
   double lo = -745.0, hi = 745.0;
   auto at = [&](double x) {
-    return expect_over_items(difficulty,
-                             [&](double d) { return std::exp(length * log_sigmoid(x + d)); });
+    return expect_over_items(
+        difficulty, [&](double d) { return std::exp(length * log_sigmoid(x + d)); },
+        feature_breaks(difficulty, x));
   };
   for (int i = 0; i < 200 && hi - lo > 1e-13 * std::max(1.0, std::fabs(lo)); ++i) {
     const double mid = 0.5 * (lo + hi);

@@ -4,7 +4,7 @@
 //! size would report under the true continuous model (include/mirage/item_model.h), not under
 //! any discretisation of it. Without item difficulty these are closed forms of the model's
 //! per-token probability p; with it, expectations over the items computed by quadrature
-//! (difficulty.h, Boost.Math tanh-sinh, relative accuracy about 1e-13; tests/test_difficulty.cpp
+//! (difficulty.h, Boost.Math tanh-sinh, relative error below 1e-9 promised; tests/test_difficulty.cpp
 //! checks 1e-9 against an independent integration over the density).
 //!
 //! Per item with per-token probability p_i and q_i = p_i^L:
