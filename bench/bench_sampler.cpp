@@ -3,32 +3,34 @@
 // uniform = one token of one item; a Philox4x32-10 call gives four). docs/BENCHMARKS.md
 // lists the figures and the commands.
 //   BM_Philox*     the random stream alone: Random123's scalar call, the SoA batch and the
-//                  token-stream batch of philox_batch.h (portable and AVX2)
+//                  token-stream batch of philox_batch.h (portable and AVX2) and
+//                  philox_avx512.h (AVX-512)
 //   BM_SampleUnit  one 65536-item work unit (the default unit size) through the per-item
 //                  sampler: the reference (sample_unit_reference) and the kernels of
 //                  sample_unit_cpu, for longest target lengths L = 1, 5 and 32
 //   BM_CpuBackend  the CPU backend on the sweep of `mirage bench` (8 scales, lengths 1..5,
-//                  4 replicates), wall-clock time, 1 and 2 threads
-//   BM_Probe*      the machine: clock rate and AVX2 instruction throughputs (x86-64 only)
+//                  4 replicates), wall-clock time, 1 and 2 threads, with each vector kernel
+//   BM_Probe*      the machine: clock rate and AVX2 / AVX-512 instruction throughputs (x86-64)
 // Counters are rates: "draws" in token draws per second (per CPU-second of the benchmark
 // thread for the single-thread benchmarks, per wall-clock second for BM_CpuBackend), "Gadd"
-// in 1e9 dependent adds per second (the clock in GHz), "Gymm" in 1e9 ymm instructions per
-// second.
+// in 1e9 dependent adds per second (the clock in GHz), "Gymm" / "Gzmm" in 1e9 ymm / zmm
+// instructions per second.
 #include <benchmark/benchmark.h>
 
 #include <cmath>
 #include <cstdint>
 #include <vector>
 
-#include "run/backend.h"
 #include "config/config.h"
-#include "run/cpu_backend.h"
 #include "mirage/item_model.h"
 #include "mirage/item_model_avx2.h"
 #include "mirage/model.h"
+#include "mirage/philox_avx512.h"
 #include "mirage/philox_batch.h"
 #include "mirage/sampler.h"
 #include "mirage/stream.h"
+#include "run/backend.h"
+#include "run/cpu_backend.h"
 #include "run/simulation.h"
 
 namespace mirage {
@@ -64,6 +66,10 @@ bool skip_without_avx2(benchmark::State& state, CpuKernel kernel) {
     state.SkipWithError("this CPU has no AVX2");
     return true;
   }
+  if (kernel == CpuKernel::avx512 && !cpu_kernel_available(CpuKernel::avx512)) {
+    state.SkipWithError("this CPU has no AVX-512F (or the kernel failed its self-check)");
+    return true;
+  }
   return false;
 }
 
@@ -82,7 +88,16 @@ void BM_PhiloxSoa(benchmark::State& state) {
       c[2][size_t(i)] = 5;
       c[3][size_t(i)] = 1;
     }
-#if MIRAGE_HAVE_AVX2_PATH
+#if MIRAGE_HAVE_AVX512_PATH
+    if (kernel == CpuKernel::avx512) {
+      philox4x32_10_soa_avx512(key, PHILOX_BATCH, c[0].data(), c[1].data(), c[2].data(),
+                               c[3].data());
+    } else if (kernel == CpuKernel::avx2) {
+      philox4x32_10_soa_avx2(key, PHILOX_BATCH, c[0].data(), c[1].data(), c[2].data(), c[3].data());
+    } else {
+      philox4x32_10_soa(key, PHILOX_BATCH, c[0].data(), c[1].data(), c[2].data(), c[3].data());
+    }
+#elif MIRAGE_HAVE_AVX2_PATH
     if (kernel == CpuKernel::avx2) {
       philox4x32_10_soa_avx2(key, PHILOX_BATCH, c[0].data(), c[1].data(), c[2].data(), c[3].data());
     } else {
@@ -99,7 +114,8 @@ void BM_PhiloxSoa(benchmark::State& state) {
 BENCHMARK(BM_PhiloxSoa)
     ->ArgName("kernel")
     ->Arg(static_cast<int>(CpuKernel::portable))
-    ->Arg(static_cast<int>(CpuKernel::avx2));
+    ->Arg(static_cast<int>(CpuKernel::avx2))
+    ->Arg(static_cast<int>(CpuKernel::avx512));
 
 // philox_token_batch / _avx2: token j of PHILOX_BATCH consecutive item groups, through the
 // token-stream split (group prefixes recomputed every call, as for a length-1 target).
@@ -111,7 +127,18 @@ void BM_PhiloxTokenBatch(benchmark::State& state) {
   for (auto& words : out) words.assign(PHILOX_BATCH, 0u);
   uint32_t group = 0;
   for (auto _ : state) {
-#if MIRAGE_HAVE_AVX2_PATH
+#if MIRAGE_HAVE_AVX512_PATH
+    if (kernel == CpuKernel::avx512) {
+      philox_token_batch_avx512(prefix, group, PHILOX_BATCH, 3, out[0].data(), out[1].data(),
+                                out[2].data(), out[3].data());
+    } else if (kernel == CpuKernel::avx2) {
+      philox_token_batch_avx2(prefix, group, PHILOX_BATCH, 3, out[0].data(), out[1].data(),
+                              out[2].data(), out[3].data());
+    } else {
+      philox_token_batch(prefix, group, PHILOX_BATCH, 3, out[0].data(), out[1].data(),
+                         out[2].data(), out[3].data());
+    }
+#elif MIRAGE_HAVE_AVX2_PATH
     if (kernel == CpuKernel::avx2) {
       philox_token_batch_avx2(prefix, group, PHILOX_BATCH, 3, out[0].data(), out[1].data(),
                               out[2].data(), out[3].data());
@@ -132,7 +159,8 @@ void BM_PhiloxTokenBatch(benchmark::State& state) {
 BENCHMARK(BM_PhiloxTokenBatch)
     ->ArgName("kernel")
     ->Arg(static_cast<int>(CpuKernel::portable))
-    ->Arg(static_cast<int>(CpuKernel::avx2));
+    ->Arg(static_cast<int>(CpuKernel::avx2))
+    ->Arg(static_cast<int>(CpuKernel::avx512));
 
 // One work unit of 65536 items at p = 0.5791 (the paper's toy model at 6.7e9 parameters).
 // Args: sampler (-1 = sample_unit_reference, else a CpuKernel), longest length L, and
@@ -176,8 +204,8 @@ void BM_SampleUnit(benchmark::State& state) {
 }
 void sample_unit_args(benchmark::internal::Benchmark* b) {
   b->ArgNames({"sampler", "L", "nested"});
-  for (int sampler :
-       {-1, static_cast<int>(CpuKernel::portable), static_cast<int>(CpuKernel::avx2)}) {
+  for (int sampler : {-1, static_cast<int>(CpuKernel::portable), static_cast<int>(CpuKernel::avx2),
+                      static_cast<int>(CpuKernel::avx512)}) {
     for (int64_t L : {1, 5, 32}) b->Args({sampler, L, 0});
     b->Args({sampler, 5, 1});
     b->Args({sampler, 32, 1});
@@ -187,9 +215,13 @@ BENCHMARK(BM_SampleUnit)->Apply(sample_unit_args);
 
 // The CPU backend on the sweep of `mirage bench` (host/cli/commands.cpp: 8 scales 1e8..1e13,
 // lengths 1..5, 4 replicates, nested test sizes by decades, units of 2^20 items), scaled to
-// 2e8 draws per iteration. Arg: threads. Wall-clock rate.
+// 2e8 draws per iteration. Args: threads, kernel (CpuKernel, run as `--cpu-kernel` does it:
+// force_cpu_kernel). Wall-clock rate.
 void BM_CpuBackend(benchmark::State& state) {
   const auto threads = static_cast<int32_t>(state.range(0));
+  const auto kernel = static_cast<CpuKernel>(state.range(1));
+  if (skip_without_avx2(state, kernel)) return;
+  force_cpu_kernel(kernel);
   Config config = default_config();
   config.scales = parse_scales("--scales", {"1e8:1e13:8"});
   config.replicates = 4;
@@ -215,11 +247,12 @@ void BM_CpuBackend(benchmark::State& state) {
   state.counters["draws_per_thread"] = benchmark::Counter(
       static_cast<double>(sweep_draws) * static_cast<double>(state.iterations()) / threads,
       benchmark::Counter::kIsRate);
+  force_cpu_kernel(CpuKernel::automatic);
 }
 BENCHMARK(BM_CpuBackend)
-    ->ArgName("threads")
-    ->Arg(1)
-    ->Arg(2)
+    ->ArgNames({"threads", "kernel"})
+    ->ArgsProduct({{1, 2},
+                   {static_cast<int>(CpuKernel::avx2), static_cast<int>(CpuKernel::avx512)}})
     ->UseRealTime()
     ->Unit(benchmark::kMillisecond);
 
@@ -350,6 +383,65 @@ void BM_ProbeAvx2(benchmark::State& state) {
 }
 BENCHMARK(BM_ProbeAvx2)->ArgName("op")->DenseRange(0, 3);
 #undef MIRAGE_PROBE_8
+
+// The same for zmm registers (AVX-512F). Arg 0: vpmuludq, 1: vpternlogq, 2: vpsrlq, 3: the
+// instruction mix of one round of philox_avx512.h on two sets of lanes (2 vpmuludq, 2 vpsrlq,
+// 2 vpternlogq on each: 4, 4, 4), 4: vpxorq.
+#define MIRAGE_PROBE_Z8(op)                                                         \
+  asm volatile(op " %%zmm8, %%zmm0, %%zmm0\n\t" op " %%zmm8, %%zmm1, %%zmm1\n\t" op \
+                  " %%zmm8, %%zmm2, %%zmm2\n\t" op " %%zmm8, %%zmm3, %%zmm3\n\t" op \
+                  " %%zmm8, %%zmm4, %%zmm4\n\t" op " %%zmm8, %%zmm5, %%zmm5\n\t" op \
+                  " %%zmm8, %%zmm6, %%zmm6\n\t" op " %%zmm8, %%zmm7, %%zmm7" ::     \
+                      : "xmm0", "xmm1", "xmm2", "xmm3", "xmm4", "xmm5", "xmm6", "xmm7")
+
+void BM_ProbeAvx512(benchmark::State& state) {
+  if (!cpu_has_avx512()) {
+    state.SkipWithError("this CPU has no AVX-512F");
+    return;
+  }
+  const int64_t which = state.range(0);
+  for (auto _ : state) {
+    for (int i = 0; i < 64; ++i) {
+      switch (which) {
+        case 0:
+          MIRAGE_PROBE_Z8("vpmuludq");
+          break;
+        case 1:
+          MIRAGE_PROBE_Z8("vpternlogq $0x96,");
+          break;
+        case 2:
+          asm volatile(
+              "vpsrlq $1, %%zmm0, %%zmm0\n\tvpsrlq $1, %%zmm1, %%zmm1\n\t"
+              "vpsrlq $1, %%zmm2, %%zmm2\n\tvpsrlq $1, %%zmm3, %%zmm3\n\t"
+              "vpsrlq $1, %%zmm4, %%zmm4\n\tvpsrlq $1, %%zmm5, %%zmm5\n\t"
+              "vpsrlq $1, %%zmm6, %%zmm6\n\tvpsrlq $1, %%zmm7, %%zmm7" ::
+                  : "xmm0", "xmm1", "xmm2", "xmm3", "xmm4", "xmm5", "xmm6", "xmm7");
+          break;
+        case 3:
+          asm volatile(
+              "vpmuludq %%zmm8, %%zmm0, %%zmm0\n\tvpmuludq %%zmm8, %%zmm1, %%zmm1\n\t"
+              "vpsrlq $1, %%zmm2, %%zmm2\n\tvpsrlq $1, %%zmm3, %%zmm3\n\t"
+              "vpternlogq $0x96, %%zmm8, %%zmm8, %%zmm4\n\t"
+              "vpternlogq $0x96, %%zmm8, %%zmm8, %%zmm5\n\t"
+              "vpmuludq %%zmm8, %%zmm6, %%zmm6\n\tvpmuludq %%zmm8, %%zmm7, %%zmm7\n\t"
+              "vpsrlq $1, %%zmm9, %%zmm9\n\tvpsrlq $1, %%zmm10, %%zmm10\n\t"
+              "vpternlogq $0x96, %%zmm8, %%zmm8, %%zmm11\n\t"
+              "vpternlogq $0x96, %%zmm8, %%zmm8, %%zmm12" ::
+                  : "xmm0", "xmm1", "xmm2", "xmm3", "xmm4", "xmm5", "xmm6", "xmm7", "xmm9", "xmm10",
+                    "xmm11", "xmm12");
+          break;
+        default:
+          MIRAGE_PROBE_Z8("vpxorq");
+          break;
+      }
+    }
+  }
+  const double per_loop = which == 3 ? 768e-9 : 512e-9;
+  state.counters["Gzmm"] = benchmark::Counter(per_loop * static_cast<double>(state.iterations()),
+                                              benchmark::Counter::kIsRate);
+}
+BENCHMARK(BM_ProbeAvx512)->ArgName("op")->DenseRange(0, 4);
+#undef MIRAGE_PROBE_Z8
 #endif
 
 }  // namespace

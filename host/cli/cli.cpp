@@ -24,6 +24,7 @@
 #include "mirage/build_info.h"
 #include "mirage/sweep.h"
 #include "cli/summarize.h"
+#include "run/cpu_backend.h"
 
 namespace mirage {
 namespace {
@@ -36,6 +37,7 @@ struct RunText {
   std::string shard, checkpoint_every, loss_table, difficulty, difficulty_sd, difficulty_bins,
       choices;
   std::vector<std::string> loss_table_scales, loss_table_losses;
+  std::string cpu_kernel;
 };
 
 std::string join_args(int argc, char** argv) {
@@ -126,6 +128,10 @@ void add_run_options(CLI::App& run, Config& c, RunText& text) {
   run.add_option("--seed", text.seed, "random seed, 0..2^64-1 [default 2023]")->group("Task");
   run.add_option("--backend", c.backend, "auto | cpu | cuda [default auto]")->group("Execution");
   run.add_option("--threads", text.threads, "CPU threads, 0 = all cores [default 0]")
+      ->group("Execution");
+  run.add_option("--cpu-kernel", text.cpu_kernel,
+                 "CPU sampler kernel: auto | portable | avx2 | avx512, all with the same results "
+                 "[default auto: the fastest this CPU runs]")
       ->group("Execution");
   run.add_option("--devices", text.devices, "CUDA device indices [default: all visible]")
       ->delimiter(',')
@@ -244,6 +250,10 @@ void resolve(const CLI::App& run, Config& c, const RunText& text) {
   }
   if (!text.seed.empty()) c.seed = parse_seed(text.seed);
   if (!text.threads.empty()) c.threads = parse_int32("--threads", text.threads, 0, 4096);
+  if (!text.cpu_kernel.empty()) {
+    parse_cpu_kernel("--cpu-kernel", text.cpu_kernel);  // a known name, or refused here
+    c.cpu_kernel = text.cpu_kernel;
+  }
   if (run.count("--devices") > 0) {
     c.devices.clear();
     for (const auto& t : text.devices) c.devices.push_back(parse_int32("--devices", t, 0, 1023));
@@ -490,6 +500,9 @@ int cli_main(int argc, char** argv) {
   bench->add_option("--backend", bench_options.backend, "cpu | cuda [default cpu]");
   bench->add_option("--draws", bench_draws, "token draws to time [default 2e9 cpu, 1e12 cuda]");
   bench->add_option("--threads", bench_threads, "CPU threads, 0 = all cores [default 0]");
+  std::string bench_cpu_kernel;
+  bench->add_option("--cpu-kernel", bench_cpu_kernel,
+                    "CPU sampler kernel: auto | portable | avx2 | avx512 [default auto]");
   bench->add_option("--json", bench_options.json, "also write the figures as JSON here");
   bench->add_flag("-q,--quiet", bench_options.quiet, "no progress");
   std::string bench_difficulty, bench_choices;
@@ -522,6 +535,7 @@ int cli_main(int argc, char** argv) {
   if (*run) {
     resolve(*run, config, parser.text);
     validate(config);
+    force_cpu_kernel(parse_cpu_kernel("--cpu-kernel", config.cpu_kernel));
     return run_command(config, join_args(argc, argv));
   }
   if (*parser.meta) {
@@ -563,6 +577,9 @@ int cli_main(int argc, char** argv) {
     }
     if (!bench_threads.empty())
       bench_options.threads = parse_int32("--threads", bench_threads, 0, 4096);
+    if (!bench_cpu_kernel.empty()) {
+      force_cpu_kernel(parse_cpu_kernel("--cpu-kernel", bench_cpu_kernel));
+    }
     if (!bench_difficulty.empty()) {
       bench_options.difficulty = to_string(parse_difficulty("--difficulty", bench_difficulty));
     }

@@ -19,6 +19,7 @@
 #include "model/loss_table.h"
 #include "mirage/stream.h"
 #include "mirage/sweep.h"
+#include "run/cpu_backend.h"
 #include "stats/statistics.h"
 
 namespace mirage {
@@ -279,6 +280,7 @@ void validate(const Config& config) {
     fail("--threads",
          "value " + std::to_string(config.threads) + " is not allowed; 0 (all cores) to 4096");
   }
+  require_cpu_kernel(parse_cpu_kernel("--cpu-kernel", config.cpu_kernel));
   for (int32_t d : config.devices) {
     if (d < 0)
       fail("--devices", "value " + std::to_string(d) + " is not allowed; device indices are >= 0");
@@ -411,6 +413,7 @@ std::string to_toml(const Config& config) {
   out << sampling_identity(config);
   out << "backend = " << toml_string(config.backend) << "\n";
   out << "threads = " << config.threads << "\n";
+  if (config.cpu_kernel != "auto") out << "cpu-kernel = " << toml_string(config.cpu_kernel) << "\n";
   if (!config.devices.empty()) out << "devices = [" << join(config.devices, ", ") << "]\n";
   out << "interval = " << toml_string(config.interval) << "\n";
   out << "mean-interval = " << toml_string(config.mean_interval) << "\n";

@@ -11,9 +11,9 @@
 
 namespace mirage {
 
-//! Everything that determines a run. Defaults are DESIGN.md's default sweep.
+//! Everything that determines a run. Defaults are the default sweep of docs/DESIGN.md §7.1.
 struct Config {
-  // Model (DESIGN.md section 1).
+  // Model (docs/DESIGN.md §1).
   std::vector<double> scales;   //!< parameters, strictly increasing, > 0
   double loss_scale = 2e9;      //!< c in L(N) = (N / c)^alpha, > 0
   double loss_exponent = -0.5;  //!< alpha, < 0
@@ -35,6 +35,9 @@ struct Config {
   // Execution.
   std::string backend = "auto";    //!< auto | cpu | cuda
   int32_t threads = 0;             //!< CPU threads; 0 = all available
+  //! The CPU sampler's inner loop: auto (the fastest this CPU runs) | portable | avx2 |
+  //! avx512. Every kernel gives the same tallies, so it is not part of the sweep's identity.
+  std::string cpu_kernel = "auto";
   std::vector<int32_t> devices;    //!< CUDA device indices; empty = all visible
   int64_t items_per_unit = 65536;  //!< work-unit size in items (multiple of 4)
   // Statistics.
@@ -53,12 +56,12 @@ struct Config {
   bool quiet = false;
 };
 
-//! The default scale grid of DESIGN.md: 41 log-spaced scales from 1e8 to 1e13.
+//! The default scale grid (docs/DESIGN.md §7.1): 41 log-spaced scales from 1e8 to 1e13.
 std::vector<double> default_scales();
 //! The four GPT-3-family sizes of the paper's figure 2: 3.5e8, 1.3e9, 6.7e9, 2e11.
 std::vector<double> gpt3_scales();
 
-//! A configuration with DESIGN.md's default sweep filled in.
+//! A configuration with the default sweep (docs/DESIGN.md §7.1) filled in.
 Config default_config();
 
 //! Parses a finite double from the whole of `text` (no trailing characters); throws

@@ -4,21 +4,26 @@
 #include <omp.h>
 
 #include <algorithm>
+#include <atomic>
+#include <cstdlib>
+#include <iostream>
 #include <sstream>
 #include <stdexcept>
 #include <vector>
 
-#include "run/backend.h"
 #include "mirage/item_model_avx2.h"
+#include "mirage/philox_avx512.h"
 #include "mirage/philox_batch.h"
+#include "run/backend.h"
 
 namespace mirage {
 namespace {
 
 // How sample_unit_cpu works. A unit's items [item_begin, item_end) split into
-//  - blocks of 8 whole item groups (32 items), sampled by a block kernel (portable or AVX2)
-//    that keeps the block's per-item counts k in registers across all tokens and
-//    accumulates, per length, the sums over items of k, k^2 and [k = L];
+//  - blocks of whole item groups (8 groups, 32 items, for the portable and AVX2 kernels;
+//    AVX512_GROUPS_PER_BLOCK for the AVX-512 kernel), sampled by a block kernel that keeps
+//    the block's per-item counts k in registers across all tokens and accumulates, per
+//    length, the sums over items of k, k^2 and [k = L];
 //  - the few groups left over at either end (partial groups cut by the unit's bounds, and
 //    whole groups that do not fill a block), sampled by the reference sample_group() with a
 //    per-item mask.
@@ -41,6 +46,10 @@ constexpr int ITEMS_PER_BLOCK = GROUPS_PER_BLOCK * ITEMS_PER_GROUP;
 // per Philox call, measured).
 constexpr int AVX2_PAIRS = 1;
 constexpr int AVX2_GROUPS_PER_BLOCK = 8 * AVX2_PAIRS;
+// The AVX-512 kernel runs AVX512_SETS sets of eight groups (one group per 64-bit lane) per
+// block, their rounds interleaved (docs/BENCHMARKS.md has the measurements behind the count).
+constexpr int AVX512_SETS = 6;
+constexpr int AVX512_GROUPS_PER_BLOCK = 8 * AVX512_SETS;
 
 // Sums over the items sampled by a block kernel, for one length.
 struct LengthSums {
@@ -53,7 +62,9 @@ struct LengthSums {
 // so a unit allocates nothing once a thread has seen its sweep.
 struct Scratch {
   std::vector<LengthSums> sums;  // [K]
-  std::vector<uint32_t> lanes;   // AVX2 kernel: [K][3][8] 32-bit lane accumulators
+  // Vector kernels: [K][3][LANES] 32-bit lane accumulators (LANES = 8 for AVX2, 16 for
+  // AVX-512).
+  std::vector<uint32_t> lanes;
 };
 
 Scratch& thread_scratch(int32_t num_lengths) {
@@ -61,7 +72,7 @@ Scratch& thread_scratch(int32_t num_lengths) {
   const size_t k = static_cast<size_t>(num_lengths);
   if (scratch.sums.size() < k) {
     scratch.sums.resize(k);
-    scratch.lanes.resize(k * 3 * 8);
+    scratch.lanes.resize(k * 3 * 16);
   }
   return scratch;
 }
@@ -240,15 +251,16 @@ void sample_blocks_portable(const PhiloxStreamPrefix& prefix, uint32_t threshold
 
 #if MIRAGE_HAVE_AVX2_PATH
 
-// Adds the AVX2 kernel's 32-bit lane sums ([K][k, k^2, exact][8]) into the 64-bit sums and
-// clears them.
+// Adds a vector kernel's 32-bit lane sums ([K][k, k^2, exact][LANES]) into the 64-bit sums
+// and clears them.
+template <int LANES>
 void flush_lane_sums(uint32_t* lanes, int32_t num_lengths, LengthSums* sums) {
   for (int32_t i = 0; i < num_lengths; ++i) {
     uint64_t* dst[3] = {&sums[i].k, &sums[i].k_sq, &sums[i].exact};
     for (int which = 0; which < 3; ++which) {
-      uint32_t* src = lanes + (static_cast<size_t>(i) * 3 + static_cast<size_t>(which)) * 8;
+      uint32_t* src = lanes + (static_cast<size_t>(i) * 3 + static_cast<size_t>(which)) * LANES;
       uint64_t total = 0;
-      for (int lane = 0; lane < 8; ++lane) {
+      for (int lane = 0; lane < LANES; ++lane) {
         total += src[lane];
         src[lane] = 0;
       }
@@ -388,7 +400,7 @@ __attribute__((target("avx2"))) void sample_blocks_avx2(const PhiloxStreamPrefix
       _mm256_storeu_si256(acc + 2, _mm256_sub_epi32(_mm256_loadu_si256(acc + 2), minus_exact));
     }
     if (++since_flush == flush_every || b + 1 == blocks) {
-      flush_lane_sums(lanes, num_lengths, sums);
+      flush_lane_sums<8>(lanes, num_lengths, sums);
       since_flush = 0;
     }
   }
@@ -396,48 +408,131 @@ __attribute__((target("avx2"))) void sample_blocks_avx2(const PhiloxStreamPrefix
 
 #endif  // MIRAGE_HAVE_AVX2_PATH
 
-CpuKernel resolve(CpuKernel kernel) {
-  if (kernel == CpuKernel::automatic) return cpu_kernel_selected();
-  if (!cpu_kernel_available(kernel)) {
-    throw std::invalid_argument(std::string("CPU kernel '") + cpu_kernel_name(kernel) +
-                                "' is not supported by this CPU or build");
+#if MIRAGE_HAVE_AVX512_PATH
+
+// AVX-512 block kernel, same contract as sample_blocks_avx2 with blocks of AVX512_SETS sets
+// of eight groups. Philox runs with one group per 64-bit lane (philox_avx512.h: the three-way
+// xors in one vpternlogq each) and finishes with its words paired
+// (philox_finish_paired_avx512): per set, w10 holds words 1 and 0 of the eight groups in its
+// sixteen 32-bit lanes (lane 2l: word 1 of group l, lane 2l + 1: word 0) and w32 words 3 and 2.
+// Each register is compared with u < T at once by an unsigned compare into a mask register
+// (no sign offset, no packing); the two masks of a set, joined into one 32-bit mask
+// (kunpckwd), add the set's correct tokens to its per-item counts k with one masked subtract
+// of -1 on 32 16-bit lanes (AVX-512BW; lanes 0..15 count the items of w10, 16..31 those of
+// w32, in the same order).
+//
+// With per-item thresholds (PER_ITEM) each of the two registers of a set gets its own
+// threshold register in the same layout (ItemThresholds fills one BlockThresholds per set of
+// eight groups), and the items with threshold 2^32 get k = L at every length through a
+// 32-bit mask laid out as the counts are.
+template <bool PER_ITEM>
+__attribute__((target("avx512f,avx512bw,popcnt"))) void sample_blocks_avx512(
+    const PhiloxStreamPrefix& prefix, uint32_t threshold, const ItemThresholds* items,
+    const int32_t* lengths, int32_t num_lengths, uint32_t group_begin, int64_t blocks,
+    LengthSums* sums, uint32_t* lanes) {
+  constexpr int SETS = AVX512_SETS;
+  static_assert(ITEMS_PER_GROUP == 4, "a set of eight groups is one BlockThresholds");
+  const PhiloxStreamAvx512 v = philox_stream_avx512(prefix);
+  const __m512i minus_one = _mm512_set1_epi32(-1);
+  const __m512i ones16 = _mm512_set1_epi16(1);
+  const __m512i t_all = _mm512_set1_epi32(static_cast<int32_t>(threshold));
+  // Where the per-item thresholds of a BlockThresholds go (permutex2var indices into its
+  // items 0..15 and 16..31): item 4l + 1 to lane 2l and item 4l to lane 2l + 1 of t10, items
+  // 4l + 3 and 4l + 2 likewise of t32.
+  const __m512i to_t10 =
+      _mm512_setr_epi32(1, 0, 5, 4, 9, 8, 13, 12, 17, 16, 21, 20, 25, 24, 29, 28);
+  const __m512i to_t32 =
+      _mm512_setr_epi32(3, 2, 7, 6, 11, 10, 15, 14, 19, 18, 23, 22, 27, 26, 31, 30);
+
+  // 32-bit lane accumulators [K][k, k^2, (unused)][16], flushed into the 64-bit sums before
+  // they can overflow: per block a lane gains at most 2 SETS L^2 (vpmaddwd adds two items of
+  // each set's count register, each k <= L). Exact matches go straight to the 64-bit sums.
+  const int64_t max_length = lengths[num_lengths - 1];
+  const int64_t flush_every = std::max<int64_t>(
+      1, static_cast<int64_t>(0xFFFFFFFFull / (2 * SETS * max_length * max_length)));
+  std::fill(lanes, lanes + static_cast<size_t>(num_lengths) * 3 * 16, 0u);
+  const __m512i lane_index = _mm512_setr_epi64(0, 1, 2, 3, 4, 5, 6, 7);
+  int64_t since_flush = 0;
+  for (int64_t b = 0; b < blocks; ++b) {
+    // The block's last group is < 2^32, so the 64-bit lane adds give the counter words exactly.
+    const int64_t group0 = int64_t{group_begin} + b * AVX512_GROUPS_PER_BLOCK;
+    PhiloxGroups8 group[SETS];
+    for (int q = 0; q < SETS; ++q) {
+      group[q] = philox_group_prefix_avx512(
+          v, _mm512_add_epi64(_mm512_set1_epi64(group0 + 8 * q), lane_index));
+    }
+    __m512i t10[SETS], t32[SETS];
+    __mmask32 always[SETS] = {};
+    bool any_always = false;
+    for (int q = 0; q < SETS; ++q) t10[q] = t32[q] = t_all;
+    if constexpr (PER_ITEM) {
+      for (int q = 0; q < SETS; ++q) {
+        BlockThresholds bt;
+        items->fill(static_cast<uint32_t>(group0 + 8 * q), bt);
+        const __m512i first = _mm512_loadu_si512(bt.t);
+        const __m512i second = _mm512_loadu_si512(bt.t + 16);
+        t10[q] = _mm512_permutex2var_epi32(first, to_t10, second);
+        t32[q] = _mm512_permutex2var_epi32(first, to_t32, second);
+        uint32_t a10 = 0, a32 = 0;
+        for (uint32_t l = 0; l < 8; ++l) {
+          const uint32_t nibble = bt.always >> (4 * l);  // items 4l..4l+3
+          a10 |= (((nibble >> 1) & 1u) << (2 * l)) | ((nibble & 1u) << (2 * l + 1));
+          a32 |= (((nibble >> 3) & 1u) << (2 * l)) | (((nibble >> 2) & 1u) << (2 * l + 1));
+        }
+        always[q] = _cvtu32_mask32(a10 | (a32 << 16));
+        any_always = any_always || bt.always != 0;
+      }
+    }
+    // Per-item counts k (k <= 4096) in 16-bit lanes, one register per set.
+    __m512i count[SETS];
+    for (int q = 0; q < SETS; ++q) count[q] = _mm512_setzero_si512();
+    int32_t token = 0;
+    for (int32_t i = 0; i < num_lengths; ++i) {
+      const int32_t length = lengths[i];
+      for (; token < length; ++token) {
+        const PhiloxTokenPrefix t = philox_token_prefix(
+            prefix, counter_token_word(static_cast<uint32_t>(token), STREAM_TOKEN));
+        __m512i w10[SETS], w32[SETS];
+        philox_finish_paired_avx512(v, group, _mm512_set1_epi64(t.hb_key),
+                                    _mm512_set1_epi64(t.lo_b), w10, w32);
+        for (int q = 0; q < SETS; ++q) {
+          const __mmask32 correct = _mm512_kunpackw(_mm512_cmplt_epu32_mask(w32[q], t32[q]),
+                                                    _mm512_cmplt_epu32_mask(w10[q], t10[q]));
+          count[q] = _mm512_mask_sub_epi16(count[q], correct, count[q], minus_one);
+        }
+      }
+      const __m512i len = _mm512_set1_epi16(static_cast<int16_t>(length));
+      if (PER_ITEM && any_always) {
+        for (int q = 0; q < SETS; ++q) count[q] = _mm512_mask_mov_epi16(count[q], always[q], len);
+      }
+      // vpmaddwd multiplies 16-bit lanes and adds neighbouring products into 32-bit lanes:
+      // with ones it sums pairs of k, with k itself pairs of k^2 (k <= 4096 < 2^15).
+      auto* acc = lanes + static_cast<size_t>(i) * 48;
+      __m512i sum_k = _mm512_loadu_si512(acc);
+      __m512i sum_sq = _mm512_loadu_si512(acc + 16);
+      uint32_t exact = 0;
+      for (int q = 0; q < SETS; ++q) {
+        sum_k = _mm512_add_epi32(sum_k, _mm512_madd_epi16(count[q], ones16));
+        sum_sq = _mm512_add_epi32(sum_sq, _mm512_madd_epi16(count[q], count[q]));
+        exact += static_cast<uint32_t>(
+            _mm_popcnt_u32(_cvtmask32_u32(_mm512_cmpeq_epi16_mask(count[q], len))));
+      }
+      _mm512_storeu_si512(acc, sum_k);
+      _mm512_storeu_si512(acc + 16, sum_sq);
+      sums[i].exact += exact;
+    }
+    if (++since_flush == flush_every || b + 1 == blocks) {
+      flush_lane_sums<16>(lanes, num_lengths, sums);
+      since_flush = 0;
+    }
   }
-  return kernel;
 }
 
-}  // namespace
+#endif  // MIRAGE_HAVE_AVX512_PATH
 
-bool cpu_kernel_available(CpuKernel kernel) {
-  switch (kernel) {
-    case CpuKernel::automatic:
-    case CpuKernel::portable:
-      return true;
-    case CpuKernel::avx2:
-      return cpu_has_avx2();
-  }
-  return false;
-}
-
-CpuKernel cpu_kernel_selected() {
-  static const CpuKernel selected = cpu_has_avx2() ? CpuKernel::avx2 : CpuKernel::portable;
-  return selected;
-}
-
-const char* cpu_kernel_name(CpuKernel kernel) {
-  switch (kernel) {
-    case CpuKernel::automatic:
-      return cpu_kernel_name(cpu_kernel_selected());
-    case CpuKernel::portable:
-      return "portable";
-    case CpuKernel::avx2:
-      return "AVX2";
-  }
-  return "unknown";
-}
-
-void sample_unit_cpu(const SweepSpec& spec, const WorkUnit& unit, ItemTally* per_length,
-                     CpuKernel kernel) {
-  kernel = resolve(kernel);
+// sample_unit_cpu() with `kernel`, which must run here (not automatic; no check).
+void sample_unit_kernel(const SweepSpec& spec, const WorkUnit& unit, ItemTally* per_length,
+                        CpuKernel kernel) {
   const int64_t items = unit.item_end - unit.item_begin;
   if (items <= 0) return;
   const bool per_item = spec.difficulty != DIFFICULTY_NONE;
@@ -452,7 +547,9 @@ void sample_unit_cpu(const SweepSpec& spec, const WorkUnit& unit, ItemTally* per
   // Whole groups start at full_begin; blocks of them run on the block kernel.
   const int64_t full_begin = (unit.item_begin + ITEMS_PER_GROUP - 1) / ITEMS_PER_GROUP;
   const int64_t full_end = unit.item_end / ITEMS_PER_GROUP;
-  const int64_t block_groups = kernel == CpuKernel::avx2 ? AVX2_GROUPS_PER_BLOCK : GROUPS_PER_BLOCK;
+  const int64_t block_groups = kernel == CpuKernel::avx512 ? AVX512_GROUPS_PER_BLOCK
+                               : kernel == CpuKernel::avx2 ? AVX2_GROUPS_PER_BLOCK
+                                                           : GROUPS_PER_BLOCK;
   const int64_t blocks = full_end > full_begin ? (full_end - full_begin) / block_groups : 0;
   const int64_t block_end = full_begin + blocks * block_groups;
   if (blocks > 0) {
@@ -466,31 +563,39 @@ void sample_unit_cpu(const SweepSpec& spec, const WorkUnit& unit, ItemTally* per
     const auto g0 = static_cast<uint32_t>(full_begin);
     const ItemThresholds item_thresholds(spec, unit);
     const ItemThresholds* source = per_item ? &item_thresholds : nullptr;
-#if MIRAGE_HAVE_AVX2_PATH
-    if (kernel == CpuKernel::avx2) {
-      if (per_item) {
-        sample_blocks_avx2<true>(prefix, t, source, spec.length, spec.num_lengths, g0, blocks,
-                                 sums, scratch.lanes.data());
-      } else {
-        sample_blocks_avx2<false>(prefix, t, source, spec.length, spec.num_lengths, g0, blocks,
-                                  sums, scratch.lanes.data());
-      }
-    } else if (per_item) {
-      sample_blocks_portable<true>(prefix, t, source, spec.length, spec.num_lengths, g0, blocks,
-                                   sums);
-    } else {
-      sample_blocks_portable<false>(prefix, t, source, spec.length, spec.num_lengths, g0, blocks,
-                                    sums);
-    }
-#else
-    if (per_item) {
-      sample_blocks_portable<true>(prefix, t, source, spec.length, spec.num_lengths, g0, blocks,
-                                   sums);
-    } else {
-      sample_blocks_portable<false>(prefix, t, source, spec.length, spec.num_lengths, g0, blocks,
-                                    sums);
-    }
+    const int32_t* lengths = spec.length;
+    const int32_t k = spec.num_lengths;
+    switch (kernel) {
+#if MIRAGE_HAVE_AVX512_PATH
+      case CpuKernel::avx512:
+        if (per_item) {
+          sample_blocks_avx512<true>(prefix, t, source, lengths, k, g0, blocks, sums,
+                                     scratch.lanes.data());
+        } else {
+          sample_blocks_avx512<false>(prefix, t, source, lengths, k, g0, blocks, sums,
+                                      scratch.lanes.data());
+        }
+        break;
 #endif
+#if MIRAGE_HAVE_AVX2_PATH
+      case CpuKernel::avx2:
+        if (per_item) {
+          sample_blocks_avx2<true>(prefix, t, source, lengths, k, g0, blocks, sums,
+                                   scratch.lanes.data());
+        } else {
+          sample_blocks_avx2<false>(prefix, t, source, lengths, k, g0, blocks, sums,
+                                    scratch.lanes.data());
+        }
+        break;
+#endif
+      default:
+        if (per_item) {
+          sample_blocks_portable<true>(prefix, t, source, lengths, k, g0, blocks, sums);
+        } else {
+          sample_blocks_portable<false>(prefix, t, source, lengths, k, g0, blocks, sums);
+        }
+        break;
+    }
     const int64_t m = blocks * block_groups * ITEMS_PER_GROUP;
     for (int32_t i = 0; i < spec.num_lengths; ++i) {
       const int64_t length = spec.length[i];
@@ -503,6 +608,194 @@ void sample_unit_cpu(const SweepSpec& spec, const WorkUnit& unit, ItemTally* per
   }
   sample_groups_masked(spec, unit, first_group, full_begin, per_length);
   sample_groups_masked(spec, unit, blocks > 0 ? block_end : full_begin, end_group, per_length);
+}
+
+// Whether the CPU has what `kernel` needs (its self-check aside).
+bool cpu_supports(CpuKernel kernel) {
+  switch (kernel) {
+    case CpuKernel::automatic:
+    case CpuKernel::portable:
+      return true;
+    case CpuKernel::avx2:
+      return cpu_has_avx2();
+    case CpuKernel::avx512:
+      return cpu_has_avx512();
+  }
+  return false;
+}
+
+// MIRAGE_TEST_CORRUPT_SELF_CHECK set to anything but "" or "0": the test hook of the
+// process-wide self-check (cpu_kernel_self_check's `corrupt`).
+bool corrupt_self_check_from_environment() {
+  const char* value = std::getenv("MIRAGE_TEST_CORRUPT_SELF_CHECK");
+  return value != nullptr && value[0] != '\0' && std::string(value) != "0";
+}
+
+// Whether the AVX-512 kernel runs here: the CPU has AVX-512F and the kernel passed its
+// self-check, which runs once per process, on first use; a failure is said on stderr once.
+bool avx512_usable() {
+  static const bool usable = [] {
+    if (!cpu_has_avx512()) return false;
+    const std::string difference =
+        cpu_kernel_self_check(CpuKernel::avx512, corrupt_self_check_from_environment());
+    if (difference.empty()) return true;
+    std::cerr << "mirage: warning: the AVX-512 CPU kernel failed its start-up self-check ("
+              << difference << "); using the " << (cpu_has_avx2() ? "AVX2" : "portable")
+              << " kernel instead\n";
+    return false;
+  }();
+  return usable;
+}
+
+// The kernel force_cpu_kernel() chose (automatic: none).
+std::atomic<int> forced_kernel{static_cast<int>(CpuKernel::automatic)};
+
+// The fastest kernel available here.
+CpuKernel fastest_kernel() {
+  static const CpuKernel fastest = avx512_usable()  ? CpuKernel::avx512
+                                   : cpu_has_avx2() ? CpuKernel::avx2
+                                                    : CpuKernel::portable;
+  return fastest;
+}
+
+const char* kernel_option_name(CpuKernel kernel) {
+  switch (kernel) {
+    case CpuKernel::automatic:
+      return "auto";
+    case CpuKernel::portable:
+      return "portable";
+    case CpuKernel::avx2:
+      return "avx2";
+    case CpuKernel::avx512:
+      return "avx512";
+  }
+  return "unknown";
+}
+
+// Why `kernel` (not available here) cannot run, for the messages of --cpu-kernel and
+// sample_unit_cpu.
+std::string unavailable_reason(CpuKernel kernel) {
+  if (!cpu_supports(kernel)) {
+    return std::string("this CPU (or build) has no ") +
+           (kernel == CpuKernel::avx512 ? "AVX-512F and AVX-512BW" : "AVX2");
+  }
+  return std::string("the ") + cpu_kernel_name(kernel) +
+         " kernel failed its start-up self-check on this CPU (see the warning above)";
+}
+
+CpuKernel resolve(CpuKernel kernel) {
+  if (kernel == CpuKernel::automatic) return cpu_kernel_selected();
+  if (!cpu_kernel_available(kernel)) {
+    throw std::invalid_argument(std::string("CPU kernel '") + cpu_kernel_name(kernel) +
+                                "' is not available: " + unavailable_reason(kernel));
+  }
+  return kernel;
+}
+
+}  // namespace
+
+bool cpu_kernel_available(CpuKernel kernel) {
+  if (kernel == CpuKernel::avx512) return avx512_usable();
+  return cpu_supports(kernel);
+}
+
+CpuKernel cpu_kernel_selected() {
+  const auto forced = static_cast<CpuKernel>(forced_kernel.load(std::memory_order_relaxed));
+  return forced != CpuKernel::automatic ? forced : fastest_kernel();
+}
+
+void require_cpu_kernel(CpuKernel kernel) {
+  if (kernel != CpuKernel::automatic && !cpu_kernel_available(kernel)) {
+    throw std::invalid_argument(std::string("--cpu-kernel: value '") + kernel_option_name(kernel) +
+                                "' is not allowed here: " + unavailable_reason(kernel) +
+                                "; use auto (the fastest available: " +
+                                cpu_kernel_name(fastest_kernel()) + ") or portable");
+  }
+}
+
+void force_cpu_kernel(CpuKernel kernel) {
+  require_cpu_kernel(kernel);
+  forced_kernel.store(static_cast<int>(kernel), std::memory_order_relaxed);
+}
+
+const char* cpu_kernel_name(CpuKernel kernel) {
+  switch (kernel) {
+    case CpuKernel::automatic:
+      return cpu_kernel_name(cpu_kernel_selected());
+    case CpuKernel::portable:
+      return "portable";
+    case CpuKernel::avx2:
+      return "AVX2";
+    case CpuKernel::avx512:
+      return "AVX-512";
+  }
+  return "unknown";
+}
+
+CpuKernel parse_cpu_kernel(const std::string& option, const std::string& text) {
+  for (CpuKernel kernel :
+       {CpuKernel::automatic, CpuKernel::portable, CpuKernel::avx2, CpuKernel::avx512}) {
+    if (text == kernel_option_name(kernel)) return kernel;
+  }
+  throw std::invalid_argument(option + ": unknown CPU kernel '" + text +
+                              "'; allowed: auto, portable, avx2, avx512");
+}
+
+std::string cpu_kernel_self_check(CpuKernel kernel, bool corrupt) {
+  if (kernel == CpuKernel::automatic) kernel = cpu_kernel_selected();
+  if (!cpu_supports(kernel)) return std::string("this CPU has no ") + cpu_kernel_name(kernel);
+  // Two scales (p = 0.5791, the paper's toy model at 6.7e9 parameters, and threshold
+  // 2^32 - 1, where only u = 2^32 - 1 is wrong), lengths 1, 3 and 9, items [3, 153): a partial
+  // group at each end and two AVX-512 blocks, four AVX2 blocks, plus whole groups left over;
+  // then the same items with per-item thresholds from logistic:20 difficulty, whose blocks hold
+  // items with threshold 0 and 2^32 beside ordinary ones.
+  const uint64_t thresholds[] = {token_threshold(0.5791), 0xFFFFFFFFu};
+  const double logits[] = {0.3, 2.0};
+  const int32_t lengths[] = {1, 3, 9};
+  const int64_t sizes[] = {1 << 20};
+  const int32_t difficulties[] = {DIFFICULTY_NONE, DIFFICULTY_LOGISTIC};
+  for (int32_t difficulty : difficulties) {
+    SweepSpec spec;
+    spec.seed = 0x5e1fc4ecull;
+    spec.num_scales = 2;
+    spec.num_lengths = 3;
+    spec.num_test_sizes = 1;
+    spec.num_replicates = 2;
+    spec.threshold = thresholds;
+    spec.length = lengths;
+    spec.test_size = sizes;
+    spec.difficulty = difficulty;
+    spec.difficulty_a = difficulty == DIFFICULTY_NONE ? 0.0 : 20.0;
+    spec.scale_logit = logits;
+    for (int32_t scale = 0; scale < spec.num_scales; ++scale) {
+      const WorkUnit unit{1, scale, 0, 3, 153};
+      ItemTally reference[3], fast[3];
+      sample_unit_tokens_reference(spec, unit, reference);
+      sample_unit_kernel(spec, unit, fast, kernel);
+      if (corrupt) fast[0].exact_match += 1;
+      for (int32_t k = 0; k < spec.num_lengths; ++k) {
+        if (fast[k].exact_match != reference[k].exact_match ||
+            fast[k].token_errors != reference[k].token_errors ||
+            fast[k].token_errors_sq != reference[k].token_errors_sq) {
+          std::ostringstream out;
+          out << (difficulty == DIFFICULTY_NONE ? "one threshold" : "per-item thresholds")
+              << ", scale " << scale << ", length " << lengths[k] << ": exact_match "
+              << fast[k].exact_match << ", token_errors " << fast[k].token_errors
+              << ", token_errors_sq " << fast[k].token_errors_sq << "; reference "
+              << reference[k].exact_match << ", " << reference[k].token_errors << ", "
+              << reference[k].token_errors_sq;
+          return out.str();
+        }
+      }
+      corrupt = false;
+    }
+  }
+  return "";
+}
+
+void sample_unit_cpu(const SweepSpec& spec, const WorkUnit& unit, ItemTally* per_length,
+                     CpuKernel kernel) {
+  sample_unit_kernel(spec, unit, per_length, resolve(kernel));
 }
 
 namespace {
