@@ -1,11 +1,12 @@
 // Copyright (c) Mirage developers.
-// The HDF5 file reads back with the schema, shapes and attributes of DESIGN.md section 6; the
+// The HDF5 file reads back with the schema, shapes and attributes of docs/DESIGN.md §6; the
 // CSV is tidy; writing is atomic.
 #include <gtest/gtest.h>
 
 #include <unistd.h>
 
 #include <algorithm>
+#include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <sstream>
@@ -93,18 +94,58 @@ TEST_F(OutputTest, HdfFileHasTheDesignSchema) {
   EXPECT_EQ(f.attr_string("/metrics/token_edit_distance/ci_low", "interval"), "wilson-deff");
 }
 
-TEST_F(OutputTest, LargeDatasetsAreChunkedAndCompressed) {
+// --compression none (the default) stores every dataset contiguously; gzip[:LEVEL] chunks and
+// deflates the large ones at that level, and the values read back the same either way.
+TEST_F(OutputTest, CompressionIsAStorageChoiceOnly) {
   config_.replicates = 2000;  // 3*2*4*2000 = 48000 cells > the chunking threshold
   results_ = simulate(config_, "mirage run", nullptr);
+  auto layout = [&](const std::string& path, unsigned* level) {
+    const h5::File f = h5::File::open_read(path);
+    const hid_t dataset = H5Dopen2(f.id(), "/counts/exact_match", H5P_DEFAULT);
+    EXPECT_GE(dataset, 0);
+    const hid_t dcpl = H5Dget_create_plist(dataset);
+    const H5D_layout_t kind = H5Pget_layout(dcpl);
+    *level = 0;
+    for (int i = 0; i < H5Pget_nfilters(dcpl); ++i) {
+      unsigned flags = 0, values[4] = {0, 0, 0, 0};
+      size_t count = 4;
+      if (H5Pget_filter2(dcpl, unsigned(i), &flags, &count, values, 0, nullptr, nullptr) ==
+          H5Z_FILTER_DEFLATE) {
+        *level = values[0];
+      }
+    }
+    H5Pclose(dcpl);
+    H5Dclose(dataset);
+    return kind;
+  };
+  unsigned level = 99;
   write_hdf5(results_, config_.output);
-  const h5::File f = h5::File::open_read(config_.output);
-  const hid_t dataset = H5Dopen2(f.id(), "/counts/exact_match", H5P_DEFAULT);
-  ASSERT_GE(dataset, 0);
-  const hid_t dcpl = H5Dget_create_plist(dataset);
-  EXPECT_EQ(H5Pget_layout(dcpl), H5D_CHUNKED);
-  EXPECT_GT(H5Pget_nfilters(dcpl), 0);
-  H5Pclose(dcpl);
-  H5Dclose(dataset);
+  EXPECT_EQ(layout(config_.output, &level), H5D_CONTIGUOUS);
+  EXPECT_EQ(level, 0u);
+  const std::vector<double> plain = h5::File::open_read(config_.output).read_double("/metrics/exact_match/ci_high");
+  for (const auto& [text, expected_level] :
+       std::vector<std::pair<std::string, unsigned>>{{"gzip", 1}, {"gzip:6", 6}}) {
+    results_.config.compression = text;
+    const std::string path = (dir_ / ("compressed-" + std::to_string(expected_level) + ".h5"))
+                                 .string();
+    write_hdf5(results_, path);
+    EXPECT_EQ(layout(path, &level), H5D_CHUNKED) << text;
+    EXPECT_EQ(level, expected_level) << text;
+    const std::vector<double> back = h5::File::open_read(path).read_double("/metrics/exact_match/ci_high");
+    ASSERT_EQ(back.size(), plain.size());
+    EXPECT_EQ(std::memcmp(back.data(), plain.data(), plain.size() * sizeof(double)), 0) << text;
+  }
+  EXPECT_EQ(parse_compression("--compression", "none"), 0);
+  for (const std::string bad : {"gzip:0", "gzip:10", "zstd", "gzip:", "GZIP"}) {
+    try {
+      parse_compression("--compression", bad);
+      ADD_FAILURE() << bad << " was accepted";
+    } catch (const std::invalid_argument& e) {
+      EXPECT_NE(std::string(e.what()).find("--compression: value '" + bad + "'"),
+                std::string::npos)
+          << e.what();
+    }
+  }
 }
 
 TEST_F(OutputTest, CsvIsTidy) {

@@ -3,6 +3,7 @@
 
 #include <CLI/CLI.hpp>
 
+#include <omp.h>
 #include <unistd.h>
 
 #include <cerrno>
@@ -49,6 +50,12 @@ std::string join_args(int argc, char** argv) {
     line += plain ? arg : "'" + arg + "'";
   }
   return line;
+}
+
+// The host's OpenMP loops (the reduction, the exact truth) use as many threads as --threads
+// gives the sampler; 0 leaves OpenMP's default (all cores, or OMP_NUM_THREADS).
+void use_threads(int32_t threads) {
+  if (threads > 0) omp_set_num_threads(threads);
 }
 
 std::string format_scale(double value) {
@@ -163,6 +170,10 @@ void add_run_options(CLI::App& run, Config& c, RunText& text) {
   run.add_option("-o,--output", c.output, "HDF5 result file [default results/mirage.h5]")
       ->group("Output");
   run.add_option("--csv", c.csv, "also write the tidy summary CSV here")->group("Output");
+  run.add_option("--compression", c.compression,
+                 "HDF5 compression: none | gzip | gzip:LEVEL (1..9) [default none: writing "
+                 "is faster than deflating]")
+      ->group("Output");
   run.add_flag("-q,--quiet", c.quiet, "no progress or summary table")->group("Output");
 }
 
@@ -510,6 +521,12 @@ int cli_main(int argc, char** argv) {
                     "item difficulty of the bench sweep, as for run [default none]");
   bench->add_option("--task", bench_options.task, "free-form | multiple-choice [default free-form]");
   bench->add_option("--choices", bench_choices, "options per multiple-choice item [default 4]");
+  bench->add_option("--sweep", bench_options.sweep,
+                    "throughput (8 scales x 4 replicates, --draws spread over the items) | "
+                    "replicates (21 scales, n = 10, 100, 1000, 20000 replicates: reduction and "
+                    "output speed) [default throughput]");
+  bench->add_option("--compression", bench_options.compression,
+                    "HDF5 compression of the timed output, as for run [default none]");
 
   SummarizeOptions summarize_options;
   std::string summarize_length, summarize_test_size;
@@ -526,6 +543,8 @@ int cli_main(int argc, char** argv) {
       ->required();
   merge->add_option("-o,--output", merge_options.output, "HDF5 result file")->required();
   merge->add_option("--csv", merge_options.csv, "also write the tidy summary CSV here");
+  merge->add_option("--compression", merge_options.compression,
+                    "HDF5 compression: none | gzip | gzip:LEVEL (1..9) [default none]");
   merge->add_flag("-q,--quiet", merge_options.quiet, "no summary table");
 
   check_config_arguments(argc, argv);
@@ -536,11 +555,13 @@ int cli_main(int argc, char** argv) {
     resolve(*run, config, parser.text);
     validate(config);
     force_cpu_kernel(parse_cpu_kernel("--cpu-kernel", config.cpu_kernel));
+    use_threads(config.threads);
     return run_command(config, join_args(argc, argv));
   }
   if (*parser.meta) {
     resolve_meta(*parser.meta, parser.meta_config, parser.meta_text);
     validate(parser.meta_config);
+    use_threads(parser.meta_config.threads);
     return meta_command(parser.meta_config, join_args(argc, argv));
   }
   if (*merge) {
@@ -590,6 +611,7 @@ int cli_main(int argc, char** argv) {
     if (!bench_choices.empty()) {
       bench_options.choices = parse_int32("--choices", bench_choices, 2, MAX_CHOICES);
     }
+    use_threads(bench_options.threads);
     return bench_command(bench_options);
   }
   return 2;

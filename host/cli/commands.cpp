@@ -218,6 +218,7 @@ int run_command(const Config& config, const std::string& command_line) {
 
 int merge_command(const MergeOptions& options) {
   if (options.parts.empty()) throw std::invalid_argument("merge: no part files given");
+  parse_compression("--compression", options.compression);
   check_writable("--output", options.output);
   if (!options.csv.empty()) check_writable("--csv", options.csv);
   std::vector<TallyFile> parts;
@@ -283,6 +284,7 @@ int merge_command(const MergeOptions& options) {
   Config config = first.config;
   config.output = options.output;
   config.csv = options.csv;
+  config.compression = options.compression;
   config.shard_index = 0;
   config.shard_count = 1;
   RunInfo info;
@@ -357,6 +359,19 @@ namespace {
 // 1..5, 4 replicates, nested test sizes by decades up to the size that gives `draws`.
 Config bench_config(const BenchOptions& options, double draws) {
   Config config = default_config();
+  config.compression = options.compression;
+  if (options.sweep == "replicates") {
+    config.scales = parse_scales("--scales", {"1e8:1e13:21"});
+    config.test_sizes = {10, 100, 1000};
+    config.replicates = draws < 2.1e9 ? std::max<int32_t>(1, int32_t(draws / 1.05e5)) : 20000;
+    config.backend = options.backend;
+    config.threads = options.threads;
+    config.quiet = true;
+    config.difficulty = options.difficulty;
+    config.task = options.task;
+    config.choices = options.choices;
+    return config;
+  }
   config.scales = parse_scales("--scales", {"1e8:1e13:8"});
   config.replicates = 4;
   config.backend = options.backend;
@@ -378,7 +393,15 @@ Config bench_config(const BenchOptions& options, double draws) {
 }  // namespace
 
 int bench_command(const BenchOptions& options) {
-  const double draws = options.draws > 0 ? options.draws : (options.backend == "cuda" ? 1e12 : 2e9);
+  if (options.sweep != "throughput" && options.sweep != "replicates") {
+    throw std::invalid_argument("--sweep: value '" + options.sweep +
+                                "' is not allowed; throughput or replicates");
+  }
+  parse_compression("--compression", options.compression);
+  const double draws = options.sweep == "replicates"
+                           ? (options.draws > 0 ? options.draws : 2.1e9)
+                           : options.draws > 0 ? options.draws
+                                               : (options.backend == "cuda" ? 1e12 : 2e9);
   Config config = bench_config(options, draws);
   std::string note;
   std::unique_ptr<Backend> backend = make_backend(config, &note);
@@ -398,8 +421,11 @@ int bench_command(const BenchOptions& options) {
 
   start = std::chrono::steady_clock::now();
   // The whole reduction a run does: counts, metrics and the analyses.
-  Results results = reduce_tallies(config, segment, RunInfo{});
+  ReductionTimes phases;
+  Results results = reduce_tallies(config, segment, RunInfo{}, &phases);
   const double reduction_s = seconds_since(start);
+  const double cells = double(config.scales.size()) * config.lengths.size() *
+                       config.test_sizes.size() * config.replicates;
 
   start = std::chrono::steady_clock::now();
   const std::string tmp = (std::filesystem::temp_directory_path() /
@@ -409,6 +435,7 @@ int bench_command(const BenchOptions& options) {
   results.info.devices = backend->devices();
   write_hdf5(results, tmp);
   const double output_s = seconds_since(start);
+  const double output_bytes = double(std::filesystem::file_size(tmp));
   std::filesystem::remove(tmp);
 
   const double rate = double(done) / sampling_s;
@@ -428,15 +455,24 @@ int bench_command(const BenchOptions& options) {
        << "  \"draws\": " << done << ",\n"
        << "  \"sampling_s\": " << sampling_s << ",\n"
        << "  \"draws_per_s\": " << rate << ",\n"
+       << "  \"cells\": " << cells << ",\n"
        << "  \"reduction_s\": " << reduction_s << ",\n"
-       << "  \"output_s\": " << output_s << "\n}\n";
+       << "  \"reduction_cells_per_s\": " << cells / reduction_s << ",\n"
+       << "  \"reduction_phases_s\": {\"counts\": " << phases.counts
+       << ", \"metrics\": " << phases.metrics << ", \"comparison\": " << phases.comparison
+       << ", \"jumps\": " << phases.jumps << ", \"frontier_emergence\": " << phases.other
+       << "},\n"
+       << "  \"output_s\": " << output_s << ",\n"
+       << "  \"output_bytes\": " << output_bytes << ",\n"
+       << "  \"compression\": \"" << config.compression << "\"\n}\n";
   if (!options.json.empty()) {
     std::ofstream out(options.json);
     out << json.str();
     if (!out) throw std::runtime_error("--json: cannot write '" + options.json + "'");
   }
   std::cout << "backend      " << backend->name() << " (" << backend->devices() << ")\n"
-            << "sweep        " << config.scales.size() << " scales x lengths 1..5 x "
+            << "sweep        " << (options.sweep == "replicates" ? "replicates: " : "")
+            << config.scales.size() << " scales x lengths 1..5 x "
             << config.replicates << " replicates x " << config.test_sizes.back() << " items"
             << (config.difficulty != "none" ? ", difficulty " + config.difficulty : std::string())
             << (config.task == "multiple-choice"
@@ -446,8 +482,13 @@ int bench_command(const BenchOptions& options) {
             << "token draws  " << format_si(double(done)) << "\n"
             << "sampling     " << std::fixed << std::setprecision(3) << sampling_s << " s  ("
             << format_si(rate) << " draws/s)\n"
-            << "reduction    " << reduction_s << " s\n"
-            << "output       " << output_s << " s (HDF5)\n";
+            << "reduction    " << reduction_s << " s  (" << format_si(cells / reduction_s)
+            << " cells/s over " << format_si(cells) << " cells: counts " << phases.counts
+            << ", metrics " << phases.metrics << ", interval comparison " << phases.comparison
+            << ", jumps " << phases.jumps << ", frontier and emergence " << phases.other << ")\n"
+            << "output       " << output_s << " s  (HDF5, " << format_si(output_bytes)
+            << " bytes, " << format_si(output_bytes / output_s) << " B/s, compression "
+            << config.compression << ")\n";
   return 0;
 }
 

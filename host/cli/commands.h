@@ -25,6 +25,7 @@ struct MergeOptions {
   std::vector<std::string> parts;  //!< shard files written by `mirage run --shard k/N`
   std::string output;
   std::string csv;
+  std::string compression = "none";  //!< as Config::compression
   bool quiet = false;
   std::string command_line;
 };
@@ -45,6 +46,12 @@ struct BenchOptions {
   std::string difficulty = "none";  //!< item difficulty of the bench sweep (canonical spec)
   std::string task = "free-form";   //!< free-form | multiple-choice
   int32_t choices = 4;              //!< options per item for multiple-choice
+  //! "throughput": 8 scales x lengths 1..5 x 4 replicates with `draws` spread over as many
+  //! items as that takes (sampling speed); "replicates": the coverage-study sweep of 21 scales
+  //! 1e8..1e13, lengths 1..5, test sizes 10, 100, 1000 and 20,000 replicates (2.1e9 draws,
+  //! 6.3e6 cells: reduction and output speed).
+  std::string sweep = "throughput";
+  std::string compression = "none";  //!< of the timed output, as Config::compression
 };
 //! `mirage bench`: token draws per second of one backend on a fixed synthetic sweep, plus
 //! the time of the reduction and of writing the output.

@@ -192,6 +192,18 @@ void check_writable(const std::string& option, const std::string& path) {
   }
 }
 
+int parse_compression(const std::string& option, const std::string& text) {
+  if (text == "none") return 0;
+  if (text == "gzip") return 1;
+  if (text.rfind("gzip:", 0) == 0) {
+    const std::string level = text.substr(5);
+    if (level.size() == 1 && level[0] >= '1' && level[0] <= '9') return level[0] - '0';
+  }
+  throw std::invalid_argument(option + ": value '" + text +
+                              "' is not allowed; none, gzip (deflate level 1) or gzip:LEVEL "
+                              "with LEVEL 1..9");
+}
+
 void validate(const Config& config) {
   // Model.
   if (config.scales.empty()) fail("--scales", "at least one scale is required");
@@ -281,6 +293,7 @@ void validate(const Config& config) {
          "value " + std::to_string(config.threads) + " is not allowed; 0 (all cores) to 4096");
   }
   require_cpu_kernel(parse_cpu_kernel("--cpu-kernel", config.cpu_kernel));
+  parse_compression("--compression", config.compression);
   for (int32_t d : config.devices) {
     if (d < 0)
       fail("--devices", "value " + std::to_string(d) + " is not allowed; device indices are >= 0");
@@ -420,6 +433,9 @@ std::string to_toml(const Config& config) {
   out << "confidence = " << format_double(config.confidence) << "\n";
   out << "output = " << toml_string(config.output) << "\n";
   if (!config.csv.empty()) out << "csv = " << toml_string(config.csv) << "\n";
+  if (config.compression != "none") {
+    out << "compression = " << toml_string(config.compression) << "\n";
+  }
   return out.str();
 }
 

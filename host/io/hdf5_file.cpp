@@ -20,11 +20,11 @@ void silence_hdf5() {
   (void)silenced;
 }
 
-// Datasets with more elements than this are chunked and deflate-compressed.
+// With compression, datasets with more elements than this are chunked and deflate-compressed
+// (smaller ones are stored contiguously either way).
 constexpr hsize_t CHUNK_THRESHOLD = 4096;
 // Target chunk size in elements (~512 KiB of float64).
 constexpr hsize_t CHUNK_ELEMENTS = 65536;
-constexpr unsigned DEFLATE_LEVEL = 4;
 
 std::pair<std::string, std::string> split_path(const std::string& path) {
   const size_t slash = path.find_last_of('/');
@@ -105,7 +105,7 @@ void File::write_raw(const std::string& path, hid_t type, const void* data,
   for (hsize_t d : dims) count *= d;
   Handle space(H5Screate_simple(static_cast<int>(dims.size()), dims.data(), nullptr), H5Sclose);
   Handle dcpl(H5Pcreate(H5P_DATASET_CREATE), H5Pclose);
-  if (count > CHUNK_THRESHOLD && !dims.empty()) {
+  if (compression_ > 0 && count > CHUNK_THRESHOLD && !dims.empty()) {
     // Chunks span whole trailing dimensions where possible, so reading one (s, k) slice
     // touches few chunks.
     std::vector<hsize_t> chunk(dims);
@@ -118,7 +118,7 @@ void File::write_raw(const std::string& path, hid_t type, const void* data,
     }
     H5Pset_chunk(dcpl.id(), static_cast<int>(chunk.size()), chunk.data());
     H5Pset_shuffle(dcpl.id());
-    H5Pset_deflate(dcpl.id(), DEFLATE_LEVEL);
+    H5Pset_deflate(dcpl.id(), static_cast<unsigned>(compression_));
   }
   Handle dataset(
       H5Dcreate2(id(), path.c_str(), type, space.id(), H5P_DEFAULT, dcpl.id(), H5P_DEFAULT),

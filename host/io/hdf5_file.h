@@ -47,6 +47,10 @@ class File {
   const std::string& path() const { return path_; }
   //! Flushes and closes; errors surface here rather than in a destructor.
   void close();
+  //! Deflate level (1..9) for the datasets written from now on, or 0 for none (the default):
+  //! with compression, datasets of more than 4096 elements are chunked (chunks spanning whole
+  //! trailing dimensions, ~512 KiB), byte-shuffled and deflated.
+  void set_compression(int level) { compression_ = level; }
 
   // Writing. `path` is an absolute object path such as "/metrics/exact_match/estimate";
   // missing intermediate groups are created.
@@ -89,6 +93,7 @@ class File {
 
   Handle handle_;
   std::string path_;
+  int compression_ = 0;
 };
 
 //! Writes a file atomically: `write(file)` fills a temporary file next to `path`, which is

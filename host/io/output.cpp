@@ -95,7 +95,9 @@ void write_hdf5(const Results& results, const std::string& path) {
   const hsize_t S = results.num_scales(), K = results.num_lengths(), T = results.num_test_sizes(),
                 R = results.num_replicates();
   const std::vector<hsize_t> per_replicate = {S, K, T, R}, per_cell = {S, K, T}, analytic = {S, K};
+  const int compression = parse_compression("--compression", results.config.compression);
   h5::write_atomically(path, [&](h5::File& f) {
+    f.set_compression(compression);
     f.attr("/", "filetype", std::string(RESULT_FILETYPE));
     f.attr("/", "format_version", std::vector<int32_t>{FORMAT_VERSION_MAJOR, FORMAT_VERSION_MINOR});
     f.attr("/", "mirage_version", std::string(MIRAGE_VERSION_STRING));

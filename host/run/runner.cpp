@@ -217,15 +217,32 @@ SampledSweep sample_sweep(const Config& input, const Communicator& comm, std::st
   return out;
 }
 
-Results reduce_tallies(const Config& config, const std::vector<int64_t>& segment, RunInfo info) {
+Results reduce_tallies(const Config& config, const std::vector<int64_t>& segment, RunInfo info,
+                       ReductionTimes* times) {
+  ReductionTimes local;
+  ReductionTimes& t = times ? *times : local;
+  auto start = std::chrono::steady_clock::now();
+  auto lap = [&start](double* into) {
+    *into = seconds_since(start);
+    start = std::chrono::steady_clock::now();
+  };
   Sweep sweep(config);
   Results results;
   results.config = config;
   results.info = std::move(info);
   results.model = sweep.model();
   results.counts = nested_counts(sweep.spec(), segment);
+  lap(&t.counts);
   compute_metrics(results);
-  analyze(results);
+  lap(&t.metrics);
+  // The analyses of analyze() (stats/analysis.h), timed one by one.
+  results.interval_comparison = compare_intervals(results);
+  lap(&t.comparison);
+  results.jumps = jump_intervals(results);
+  lap(&t.jumps);
+  results.frontier = resolution_frontier(results);
+  results.emergence = emergence_scores(results);
+  lap(&t.other);
   return results;
 }
 

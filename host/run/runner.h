@@ -35,7 +35,18 @@ struct SampledSweep {
 //! config.checkpoint_every seconds and on SIGTERM/SIGINT. Collective under MPI.
 SampledSweep sample_sweep(const Config& config, const Communicator& comm, std::string* note);
 
-//! Results of a complete sweep from its segment tallies: counts, metrics, analyses.
-Results reduce_tallies(const Config& config, const std::vector<int64_t>& segment, RunInfo info);
+//! Seconds spent in each phase of reduce_tallies (for mirage bench).
+struct ReductionTimes {
+  double counts = 0;      //!< nested test-set counts from the segment tallies
+  double metrics = 0;     //!< estimates, intervals and summaries of every metric
+  double comparison = 0;  //!< every interval method's coverage and width, exact coverage
+  double jumps = 0;       //!< intervals for the steps between adjacent scales
+  double other = 0;       //!< resolution frontier and emergence scores
+};
+
+//! Results of a complete sweep from its segment tallies: counts, metrics, analyses. With
+//! `times`, the seconds of each phase are stored there.
+Results reduce_tallies(const Config& config, const std::vector<int64_t>& segment, RunInfo info,
+                       ReductionTimes* times = nullptr);
 
 }  // namespace mirage

@@ -27,12 +27,21 @@ constexpr double NaN = std::numeric_limits<double>::quiet_NaN();
 namespace {
 
 // The intervals of one proportion method at one test size, computed on demand and kept:
-// an interval depends only on (x, n) and replicates and scales repeat x.
+// an interval depends only on (x, n) and replicates and scales repeat x. Indexed by x directly
+// up to DIRECT_LIMIT + 1 values of x, hashed beyond.
 class ProportionIntervals {
  public:
   ProportionIntervals(IntervalMethod method, int64_t n, double confidence)
-      : method_(method), n_(n), confidence_(confidence) {}
+      : method_(method), n_(n), confidence_(confidence) {
+    if (n_ <= DIRECT_LIMIT) direct_.resize(size_t(n_) + 1, Interval{NaN, NaN});
+  }
   const Interval& at(int64_t x) {
+    if (n_ <= DIRECT_LIMIT) {
+      Interval& i = direct_[size_t(x)];
+      // Every interval of these methods has a finite lower end: NaN marks "not yet computed".
+      if (std::isnan(i.low)) i = proportion_interval(method_, x, n_, confidence_);
+      return i;
+    }
     auto it = cache_.find(x);
     if (it == cache_.end())
       it = cache_.emplace(x, proportion_interval(method_, x, n_, confidence_)).first;
@@ -41,10 +50,39 @@ class ProportionIntervals {
   int64_t n() const { return n_; }
 
  private:
+  static constexpr int64_t DIRECT_LIMIT = int64_t{1} << 22;
   IntervalMethod method_;
   int64_t n_;
   double confidence_;
+  std::vector<Interval> direct_;
   std::unordered_map<int64_t, Interval> cache_;
+};
+
+// The linear metrics' intervals of one mean method at one (test size, length), kept per
+// (E, E2) for the methods that are costly to recompute (clopper-pearson-deff: two Beta
+// quantiles); the others are computed directly.
+class MeanIntervals {
+ public:
+  MeanIntervals(MeanIntervalMethod method, int64_t n, int32_t length, double confidence)
+      : intervals_(method, n, length, confidence),
+        cached_(method == MeanIntervalMethod::CLOPPER_PEARSON_DEFF) {}
+  Interval at(int64_t errors, int64_t errors_sq) {
+    if (!cached_) return intervals_.at(errors, errors_sq);
+    const std::pair<int64_t, int64_t> key(errors, errors_sq);
+    auto it = cache_.find(key);
+    if (it == cache_.end()) it = cache_.emplace(key, intervals_.at(errors, errors_sq)).first;
+    return it->second;
+  }
+
+ private:
+  struct PairHash {
+    size_t operator()(const std::pair<int64_t, int64_t>& p) const {
+      return std::hash<int64_t>()(p.first * 1000003 + p.second);
+    }
+  };
+  TokenMeanIntervals intervals_;
+  bool cached_;
+  std::unordered_map<std::pair<int64_t, int64_t>, Interval, PairHash> cache_;
 };
 
 // sum_x P(X = x) [low(x) <= p <= high(x)] for X ~ Binomial(n, p), as exact_binomial_coverage
@@ -105,20 +143,17 @@ std::vector<IntervalComparison> compare_proportion_intervals(const Results& resu
     for (int32_t t = 0; t < T; ++t) {
       const int64_t n = results.config.test_sizes[t];
       ProportionIntervals intervals(methods[size_t(m)], n, results.config.confidence);
-      std::vector<double> estimate(R), low(R), high(R);
       for (int32_t s = 0; s < S; ++s) {
         for (int32_t k = 0; k < K; ++k) {
-          for (int32_t r = 0; r < R; ++r) {
-            const int64_t x = results.counts.exact_match[((size_t(s) * K + k) * T + t) * R + r];
-            const Interval& ci = intervals.at(x);
-            estimate[r] = double(x) / double(n);
-            low[r] = ci.low;
-            high[r] = ci.high;
-          }
+          const int64_t* x = &results.counts.exact_match[((size_t(s) * K + k) * T + t) * R];
           const size_t g = cell_index(s, k, t, K, T);
           const double truth = exact->expected[size_t(s) * K + k];
-          const ReplicateSummary summary =
-              summarize_replicates(estimate.data(), low.data(), high.data(), size_t(R), truth);
+          CoverageWidthSums sums;
+          for (int32_t r = 0; r < R; ++r) {
+            const Interval& ci = intervals.at(x[r]);
+            sums.add(ci.low, ci.high, truth);
+          }
+          const CoverageWidth summary = sums.result(size_t(R), truth);
           out[size_t(m)].coverage[g] = summary.coverage;
           out[size_t(m)].mean_ci_width[g] = summary.mean_ci_width;
           if (n <= EXACT_COVERAGE_MAX_N) {
@@ -187,27 +222,22 @@ std::vector<IntervalComparison> compare_mean_intervals(const Results& results) {
         const double Ld = L;
         const bool exact_here =
             n * L <= EXACT_MEAN_COVERAGE_MAX_NL && exact_mean_coverage_feasible(n, L);
-        std::vector<double> e_est(R), e_low(R), e_high(R), a_est(R), a_low(R), a_high(R);
+        MeanIntervals intervals(method, n, L, config.confidence);
         for (int32_t s = 0; s < S; ++s) {
-          for (int32_t r = 0; r < R; ++r) {
-            const size_t cell = ((size_t(s) * K + k) * T + t) * R + r;
-            const int64_t errors = results.counts.token_errors[cell];
-            const Interval d = token_mean_interval(method, errors, results.counts.token_errors_sq[cell],
-                                                   n, L, config.confidence);
-            e_est[r] = double(errors) / double(n);
-            e_low[r] = d.low;
-            e_high[r] = d.high;
-            a_est[r] = 1.0 - e_est[r] / Ld;
-            a_low[r] = 1.0 - d.high / Ld;
-            a_high[r] = 1.0 - d.low / Ld;
-          }
+          const size_t first = ((size_t(s) * K + k) * T + t) * R;
+          const int64_t* errors = &results.counts.token_errors[first];
+          const int64_t* errors_sq = &results.counts.token_errors_sq[first];
           const size_t g = cell_index(s, k, t, K, T);
           const double truth_e = edit->expected[size_t(s) * K + k];
           const double truth_a = accuracy->expected[size_t(s) * K + k];
-          const ReplicateSummary se =
-              summarize_replicates(e_est.data(), e_low.data(), e_high.data(), size_t(R), truth_e);
-          const ReplicateSummary sa =
-              summarize_replicates(a_est.data(), a_low.data(), a_high.data(), size_t(R), truth_a);
+          CoverageWidthSums edit_sums, accuracy_sums;
+          for (int32_t r = 0; r < R; ++r) {
+            const Interval d = intervals.at(errors[r], errors_sq[r]);
+            edit_sums.add(d.low, d.high, truth_e);
+            accuracy_sums.add(1.0 - d.high / Ld, 1.0 - d.low / Ld, truth_a);
+          }
+          const CoverageWidth se = edit_sums.result(size_t(R), truth_e);
+          const CoverageWidth sa = accuracy_sums.result(size_t(R), truth_a);
           IntervalComparison& ce = out[size_t(m)];
           IntervalComparison& ca = out[M + size_t(m)];
           ce.coverage[g] = se.coverage;
@@ -457,6 +487,8 @@ std::vector<FamilyEmergence> family_emergence(const Config& config, int32_t leng
   return out;
 }
 
+// reduce_tallies (run/runner.cpp) runs these same steps one by one to time them: keep the two
+// in step.
 void analyze(Results& results) {
   results.interval_comparison = compare_intervals(results);
   results.jumps = jump_intervals(results);

@@ -123,6 +123,16 @@ MetricResult make_metric(const Results& results, const std::string& name,
   }
   const IntervalMethod proportion_method = parse_interval_method(config.interval);
   const Counts& c = results.counts;
+  // The token metrics' interval per (length, test size), arguments checked once.
+  std::vector<TokenMeanIntervals> token_intervals;
+  if (kind == Kind::EDIT_DISTANCE || kind == Kind::ACCURACY) {
+    for (int32_t k = 0; k < K; ++k) {
+      for (int32_t t = 0; t < T; ++t) {
+        token_intervals.emplace_back(mean_method, config.test_sizes[size_t(t)],
+                                     config.lengths[size_t(k)], config.confidence);
+      }
+    }
+  }
   // The interval functions throw only for impossible tallies (x > n, sums no integers can
   // have), which sampling cannot produce; nothing may escape the parallel loop.
 #pragma omp parallel for schedule(static)
@@ -146,8 +156,8 @@ MetricResult make_metric(const Results& results, const std::string& name,
         // The interval of the per-item mean of L - k from the integer tallies, inside [0, L]
         // (stats/token_intervals.h).
         const int64_t errors = c.token_errors[cell];
-        const Interval d = token_mean_interval(mean_method, errors, c.token_errors_sq[cell], n,
-                                               config.lengths[size_t(k)], config.confidence);
+        const Interval d =
+            token_intervals[size_t(k) * T + t].at(errors, c.token_errors_sq[cell]);
         const double mean = double(errors) / double(n);
         if (kind == Kind::EDIT_DISTANCE) {
           estimate = mean;

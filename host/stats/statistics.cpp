@@ -1,9 +1,10 @@
 // Copyright (c) Mirage developers.
 //! \file statistics.cpp
-//! Host statistics, DESIGN.md section 5. See statistics.h for the contract of each function.
+//! Host statistics, docs/DESIGN.md §5. See statistics.h for the contract of each function.
 #include "stats/statistics.h"
 
 #include <algorithm>
+#include <array>
 #include <charconv>
 #include <cmath>
 #include <limits>
@@ -57,10 +58,15 @@ double tail_probability(double confidence) {
   return 0.5 * (1.0 - confidence);
 }
 
-//! z, the 1 - alpha/2 quantile of N(0, 1).
+//! z, the 1 - alpha/2 quantile of N(0, 1). Kept per thread for the last confidence: the
+//! reduction asks for the same one millions of times, and the quantile is not cheap.
 double normal_critical_value(double confidence) {
+  thread_local double last_confidence = NaN, last_z = NaN;
+  if (confidence == last_confidence) return last_z;
   const boost::math::normal_distribution<double> normal;
-  return boost::math::quantile(boost::math::complement(normal, tail_probability(confidence)));
+  last_z = boost::math::quantile(boost::math::complement(normal, tail_probability(confidence)));
+  last_confidence = confidence;
+  return last_z;
 }
 
 //! t_{dof, 1 - alpha/2}, the 1 - alpha/2 quantile of Student's t with dof degrees of freedom.
@@ -318,6 +324,86 @@ void check_proportion_arguments(const char* function, IntervalMethod method, int
   check_confidence(function, confidence);
 }
 
+//! The type-7 quantile between the order statistics a <= b at weight t in [0, 1), as numpy
+//! computes it (quantile_sorted's contract for infinite values).
+double type7_interpolate(double a, double b, double t) {
+  if (t == 0.0 || a == b) return a;
+  if (std::isinf(a) || std::isinf(b)) {
+    // With 0 < t < 1 the interpolant takes the infinite neighbour's value; between -inf and
+    // +inf it is undefined.
+    if (std::isinf(a) && std::isinf(b)) return NaN;
+    return std::isinf(a) ? a : b;
+  }
+  const double diff = b - a;
+  if (!std::isfinite(diff)) return (1.0 - t) * a + t * b;  // b - a overflowed
+  // numpy's _lerp: interpolate from the nearer end, so t -> 1 gives exactly b.
+  return t >= 0.5 ? b - diff * (1.0 - t) : a + diff * t;
+}
+
+//! quantile_sorted of `values` (n >= 1, no NaN, any order) by selection instead of a sort:
+//! the order statistics floor(h) and floor(h) + 1 are found with nth_element (linear time) and
+//! interpolated exactly as quantile_sorted does, so the result is the same bits. Reorders
+//! `values`.
+double quantile_by_selection(std::vector<double>& values, double prob) {
+  const size_t n = values.size();
+  const double h = static_cast<double>(n - 1) * prob;
+  const double j = std::floor(h);
+  const size_t lo = static_cast<size_t>(j);
+  if (lo + 1 >= n) return *std::max_element(values.begin(), values.end());
+  std::nth_element(values.begin(), values.begin() + static_cast<std::ptrdiff_t>(lo), values.end());
+  const double a = values[lo];
+  const double b = *std::min_element(values.begin() + static_cast<std::ptrdiff_t>(lo) + 1, values.end());
+  return type7_interpolate(a, b, h - j);
+}
+
+//! quantile_by_selection at 0.025, 0.5 and 0.975 (as summarize_replicates reports them), with
+//! the three selections nested: after the median's nth_element the lower quantile's order
+//! statistics lie in the lower part and the upper one's in the upper part, so those selections
+//! run on about half the values each. The same order statistics, interpolated the same way:
+//! the same bits as three calls of quantile_by_selection. Reorders `values` (n >= 1, no NaN).
+std::array<double, 3> summary_quantiles(std::vector<double>& values) {
+  const size_t n = values.size();
+  const auto at = [&](size_t i) { return values.begin() + static_cast<std::ptrdiff_t>(i); };
+  if (n < 3) {
+    return {quantile_by_selection(values, 0.025), quantile_by_selection(values, 0.5),
+            quantile_by_selection(values, 0.975)};
+  }
+  auto position = [&](double prob, size_t* lo) {
+    const double h = static_cast<double>(n - 1) * prob;
+    const double j = std::floor(h);
+    *lo = static_cast<size_t>(j);
+    return h - j;
+  };
+  size_t m = 0, a = 0, c = 0;
+  const double tm = position(0.5, &m), ta = position(0.025, &a), tc = position(0.975, &c);
+  // n >= 3: a <= m < n - 1 and m <= c <= n - 1.
+  std::nth_element(values.begin(), at(m), values.end());
+  const double median_low = values[m];
+  const double median_high = *std::min_element(at(m + 1), values.end());
+  // Lower quantile: positions a, a + 1 <= m; [0, m) holds the m smallest values, values[m] the
+  // next.
+  double lower;
+  if (a == m) {
+    lower = type7_interpolate(median_low, median_high, ta);
+  } else {
+    std::nth_element(values.begin(), at(a), at(m));
+    const double low = values[a];
+    const double high = a + 1 < m ? *std::min_element(at(a + 1), at(m)) : median_low;
+    lower = type7_interpolate(low, high, ta);
+  }
+  // Upper quantile: positions c, c + 1 >= m + 1 when c > m.
+  double upper;
+  if (c == m) {
+    upper = type7_interpolate(median_low, median_high, tc);
+  } else if (c + 1 >= n) {
+    upper = *std::max_element(at(m + 1), values.end());  // as quantile_by_selection: the max
+  } else {
+    std::nth_element(at(m + 1), at(c), values.end());
+    upper = type7_interpolate(values[c], *std::min_element(at(c + 1), values.end()), tc);
+  }
+  return {lower, type7_interpolate(median_low, median_high, tm), upper};
+}
+
 }  // namespace detail
 
 const std::vector<IntervalMethod>& all_interval_methods() {
@@ -481,20 +567,7 @@ double quantile_sorted(const double* sorted, size_t n, double prob) {
   const double j = std::floor(h);
   const size_t lo = static_cast<size_t>(j);
   if (lo + 1 >= n) return sorted[n - 1];
-  const double t = h - j;
-  const double a = sorted[lo];
-  const double b = sorted[lo + 1];
-  if (t == 0.0 || a == b) return a;
-  if (std::isinf(a) || std::isinf(b)) {
-    // With 0 < t < 1 the interpolant takes the infinite neighbour's value; between -inf and
-    // +inf it is undefined.
-    if (std::isinf(a) && std::isinf(b)) return detail::NaN;
-    return std::isinf(a) ? a : b;
-  }
-  const double diff = b - a;
-  if (!std::isfinite(diff)) return (1.0 - t) * a + t * b;  // b - a overflowed
-  // numpy's _lerp: interpolate from the nearer end, so t -> 1 gives exactly b.
-  return t >= 0.5 ? b - diff * (1.0 - t) : a + diff * t;
+  return detail::type7_interpolate(sorted[lo], sorted[lo + 1], h - j);
 }
 
 ReplicateSummary summarize_replicates(const double* estimate, const double* low, const double* high,
@@ -507,7 +580,9 @@ ReplicateSummary summarize_replicates(const double* estimate, const double* low,
                                                            : "high") +
                                " = null; must point to `replicates` values");
   }
-  std::vector<double> values;
+  // Reused between calls on the same thread (the reduction calls this per cell).
+  thread_local std::vector<double> values;
+  values.clear();
   values.reserve(replicates);
   size_t zeros = 0;
   size_t covering = 0;
@@ -550,11 +625,19 @@ ReplicateSummary summarize_replicates(const double* estimate, const double* low,
     for (const double v : values) squares += (v - summary.mean) * (v - summary.mean);
     summary.sd = std::sqrt(squares / static_cast<double>(m - 1));
   }
-  std::sort(values.begin(), values.end());
-  summary.q025 = quantile_sorted(values.data(), m, 0.025);
-  summary.q500 = quantile_sorted(values.data(), m, 0.5);
-  summary.q975 = quantile_sorted(values.data(), m, 0.975);
+  // The three order statistics by selection (linear time; the same values a sort gives).
+  const std::array<double, 3> q = detail::summary_quantiles(values);
+  summary.q025 = q[0];
+  summary.q500 = q[1];
+  summary.q975 = q[2];
   return summary;
+}
+
+CoverageWidth coverage_and_width(const double* low, const double* high, size_t replicates,
+                                 double expected) {
+  CoverageWidthSums sums;
+  for (size_t r = 0; r < replicates; ++r) sums.add(low[r], high[r], expected);
+  return sums.result(replicates, expected);
 }
 
 double emergence_score(const double* y, size_t count) {

@@ -1,6 +1,6 @@
 // Copyright (c) Mirage developers.
 //! \file statistics.h
-//! Host statistics of DESIGN.md section 5: confidence intervals for a binomial proportion
+//! Host statistics of docs/DESIGN.md §5: confidence intervals for a binomial proportion
 //! (exact_match) and for a mean (token_edit_distance, token_accuracy) per replicate, the
 //! summary of an estimate across replicates, the emergence score of a curve over scales,
 //! the exact coverage of an interval method, and the probability that a test set shows an
@@ -16,7 +16,9 @@
 #pragma once
 
 #include <cstddef>
+#include <cmath>
 #include <cstdint>
+#include <limits>
 #include <string>
 #include <vector>
 
@@ -51,10 +53,11 @@ IntervalMethod parse_interval_method(const std::string& name);
 //! mean_interval); the "-deff" methods need the per-item values to be token error counts
 //! L - k in 0..L and are computed by token_mean_interval (stats/token_intervals.h) only.
 enum class MeanIntervalMethod {
-  STUDENT_T,  //!< mean +/- t_{n-1, 1-alpha/2} sd / sqrt(n); the default
+  STUDENT_T,  //!< mean +/- t_{n-1, 1-alpha/2} sd / sqrt(n)
   NORMAL,     //!< mean +/- z_{1-alpha/2} sd / sqrt(n)
   // Appended after NORMAL so that the indices above keep their meaning.
-  WILSON_DEFF,           //!< Wilson score on the token proportion, Kish design effect
+  WILSON_DEFF,           //!< Wilson score on the token proportion, Kish design effect; the
+                         //!< default of the token metrics
   CLOPPER_PEARSON_DEFF,  //!< Korn & Graubard (1998) Clopper-Pearson with effective n
 };
 
@@ -183,6 +186,44 @@ struct ReplicateSummary {
 //!   finite; NaN when there are none.
 ReplicateSummary summarize_replicates(const double* estimate, const double* low, const double* high,
                                       size_t replicates, double expected);
+
+//! The coverage and mean width of summarize_replicates alone (the same values, without the
+//! estimates' mean, sd and quantiles): for comparisons of interval methods.
+struct CoverageWidth {
+  double coverage;
+  double mean_ci_width;
+};
+CoverageWidth coverage_and_width(const double* low, const double* high, size_t replicates,
+                                 double expected);
+
+//! coverage_and_width one interval at a time, for callers that compute intervals on the fly
+//! (the interval comparison): add() every replicate's interval in replicate order, then
+//! result(). The same sums in the same order, so the same bits.
+class CoverageWidthSums {
+ public:
+  void add(double low, double high, double expected) {
+    // A NaN end makes both comparisons false: the replicate does not cover.
+    if (low <= expected && expected <= high) ++covering_;
+    if (!std::isnan(low) && !std::isnan(high)) ++defined_;
+    if (std::isfinite(low) && std::isfinite(high)) {
+      ++finite_;
+      width_sum_ += high - low;
+    }
+  }
+  CoverageWidth result(size_t replicates, double expected) const {
+    constexpr double NaN = std::numeric_limits<double>::quiet_NaN();
+    CoverageWidth out;
+    out.coverage = std::isnan(expected) || defined_ == 0
+                       ? NaN
+                       : static_cast<double>(covering_) / static_cast<double>(replicates);
+    out.mean_ci_width = finite_ == 0 ? NaN : width_sum_ / static_cast<double>(finite_);
+    return out;
+  }
+
+ private:
+  size_t covering_ = 0, defined_ = 0, finite_ = 0;
+  double width_sum_ = 0.0;
+};
 
 //! The emergence score (BIG-bench's "breakthroughness": Srivastava et al. 2022, "Beyond the
 //! Imitation Game"; as used by Schaeffer, Miranda & Koyejo 2023, section 4) of a curve

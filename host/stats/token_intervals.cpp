@@ -331,6 +331,27 @@ Interval token_mean_interval(MeanIntervalMethod method, int64_t errors, int64_t 
                         critical_values(method, n, length, confidence));
 }
 
+TokenMeanIntervals::TokenMeanIntervals(MeanIntervalMethod method, int64_t n, int32_t length,
+                                       double confidence)
+    : method_(method), n_(n), length_(length), confidence_(confidence) {
+  constexpr const char* FUNCTION = "TokenMeanIntervals";
+  check_mean_method(FUNCTION, method);
+  check_items(FUNCTION, n, length);
+  check_confidence(FUNCTION, confidence);
+  const Critical c = critical_values(method, n, length, confidence);
+  z_ = c.z;
+  t_items_ = c.t_items;
+  t_tokens_ = c.t_tokens;
+}
+
+Interval TokenMeanIntervals::at(int64_t errors, int64_t errors_sq) const {
+  Critical c;
+  c.z = z_;
+  c.t_items = t_items_;
+  c.t_tokens = t_tokens_;
+  return token_interval(method_, errors, errors_sq, n_, length_, confidence_, c);
+}
+
 bool exact_mean_coverage_feasible(int64_t n, int32_t length) {
   check_items("exact_mean_coverage_feasible", n, length);
   // L = 1: E2 = E and E ~ Binomial(n, .), summed directly over its central terms.

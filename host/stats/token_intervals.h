@@ -1,7 +1,7 @@
 // Copyright (c) Mirage developers.
 //! \file token_intervals.h
 //! Intervals for the linear metrics that respect their range, their exact coverage, and
-//! intervals for differences between scales (DESIGN.md section 5):
+//! intervals for differences between scales (docs/DESIGN.md §5):
 //! - token_mean_interval: the interval for the per-item mean token edit distance
 //!   d = L - k in [0, L] from a cell's integer tallies, by Student-t, normal, or the
 //!   design-effect intervals "wilson-deff" and "clopper-pearson-deff" that treat items as
@@ -73,6 +73,24 @@ double token_effective_trials(int64_t errors, int64_t errors_sq, int64_t n, int3
 //! millions of cells may cache it by (E, E2) per (n, L).
 Interval token_mean_interval(MeanIntervalMethod method, int64_t errors, int64_t errors_sq,
                              int64_t n, int32_t length, double confidence);
+
+//! token_mean_interval for many cells of one (method, n, L, confidence), as a reduction needs
+//! it: the arguments are checked and the critical values found once, by the constructor (which
+//! throws as token_mean_interval does), so at() costs only the interval's own arithmetic.
+//! at() does not check the tallies: they must be ones that n items of length L can have
+//! (sampled tallies always are). Bit-identical to token_mean_interval.
+class TokenMeanIntervals {
+ public:
+  TokenMeanIntervals(MeanIntervalMethod method, int64_t n, int32_t length, double confidence);
+  Interval at(int64_t errors, int64_t errors_sq) const;
+
+ private:
+  MeanIntervalMethod method_;
+  int64_t n_;
+  int32_t length_;
+  double confidence_;
+  double z_, t_items_, t_tokens_;  // the critical values the method needs (NaN otherwise)
+};
 
 //! Work bounds of exact_mean_coverage for L >= 2, above which it returns NaN instead of
 //! working (see exact_mean_coverage_feasible): at most EXACT_MEAN_COVERAGE_MAX_STATES

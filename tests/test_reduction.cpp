@@ -1,0 +1,192 @@
+// Copyright (c) Mirage developers.
+//! \file test_reduction.cpp
+//! The reduction (tallies to metrics, intervals, summaries, analyses, file) pinned bit for bit:
+//! for a fixed set of sweeps, a hash of every dataset of the result file, with 1 and with 2
+//! threads, against values recorded from the implementation of commit 1673d9a (before the
+//! reduction was made faster). A faster reduction must give exactly these bytes.
+#include <gtest/gtest.h>
+#include <hdf5.h>
+
+#include <cmath>
+#include <cstring>
+#include <algorithm>
+#include <map>
+#include <random>
+#include <string>
+#include <vector>
+
+#include "cli/commands.h"
+#include "config/config.h"
+#include "io/output.h"
+#include "stats/statistics.h"
+
+namespace mirage {
+namespace {
+
+uint64_t fnv1a(const void* data, size_t bytes, uint64_t hash) {
+  const auto* p = static_cast<const unsigned char*>(data);
+  for (size_t i = 0; i < bytes; ++i) {
+    hash ^= p[i];
+    hash *= 1099511628211ull;
+  }
+  return hash;
+}
+
+struct Visit {
+  std::map<std::string, uint64_t> hashes;  // dataset path -> hash of its bytes
+};
+
+// Every dataset's raw bytes (doubles with every NaN as the one quiet NaN, since the sign bit
+// of a NaN says nothing) hashed with its name.
+herr_t visit_dataset(hid_t root, const char* name, const H5O_info_t* info, void* data) {
+  if (info->type != H5O_TYPE_DATASET) return 0;
+  Visit* visit = static_cast<Visit*>(data);
+  const hid_t set = H5Dopen2(root, name, H5P_DEFAULT);
+  const hid_t type = H5Dget_type(set);
+  const hid_t space = H5Dget_space(set);
+  const hssize_t count = H5Sget_simple_extent_npoints(space);
+  const size_t size = H5Tget_size(type);
+  const bool is_double = H5Tget_class(type) == H5T_FLOAT && size == 8;
+  const hid_t memory = H5Tget_native_type(type, H5T_DIR_ASCEND);
+  std::vector<unsigned char> bytes(size_t(count) * size);
+  if (count > 0) H5Dread(set, memory, H5S_ALL, H5S_ALL, H5P_DEFAULT, bytes.data());
+  if (is_double) {
+    for (hssize_t i = 0; i < count; ++i) {
+      double v;
+      std::memcpy(&v, bytes.data() + size_t(i) * 8, 8);
+      if (std::isnan(v)) {
+        v = std::numeric_limits<double>::quiet_NaN();
+        std::memcpy(bytes.data() + size_t(i) * 8, &v, 8);
+      }
+    }
+  }
+  visit->hashes[name] = fnv1a(bytes.data(), bytes.size(), 14695981039346656037ull);
+  H5Tclose(memory);
+  H5Sclose(space);
+  H5Tclose(type);
+  H5Dclose(set);
+  return 0;
+}
+
+// The hash of the whole file's datasets (names and contents, in name order).
+uint64_t file_hash(const std::string& path, std::map<std::string, uint64_t>* each = nullptr) {
+  const hid_t file = H5Fopen(path.c_str(), H5F_ACC_RDONLY, H5P_DEFAULT);
+  Visit visit;
+  H5Ovisit(file, H5_INDEX_NAME, H5_ITER_INC, visit_dataset, &visit);
+  H5Fclose(file);
+  uint64_t hash = 14695981039346656037ull;
+  for (const auto& [name, h] : visit.hashes) {
+    hash = fnv1a(name.data(), name.size(), hash);
+    hash = fnv1a(&h, sizeof h, hash);
+  }
+  if (each) *each = visit.hashes;
+  return hash;
+}
+
+struct Pinned {
+  const char* name;
+  uint64_t hash;
+};
+
+// The sweeps: plain (default methods), other methods and confidence, n = 1, difficulty and
+// multiple choice.
+Config sweep(const std::string& name) {
+  Config c = default_config();
+  c.backend = "cpu";
+  c.quiet = true;
+  c.scales = parse_scales("--scales", {"1e8:1e13:9"});
+  c.lengths = {1, 2, 5};
+  c.test_sizes = {1, 10, 100};
+  c.replicates = 50;
+  c.seed = 17;
+  if (name == "methods") {
+    c.interval = "clopper-pearson";
+    c.mean_interval = "student-t";
+    c.confidence = 0.9;
+  } else if (name == "exact-methods") {
+    c.interval = "blaker";
+    c.mean_interval = "clopper-pearson-deff";
+    c.test_sizes = {7, 300};
+  } else if (name == "choice") {
+    c.task = "multiple-choice";
+    c.choices = 4;
+    c.difficulty = "normal:1";
+    c.scales = parse_scales("--scales", {"1e8:1e12:6"});
+    c.lengths = {1, 3};
+    c.test_sizes = {5, 50};
+    c.replicates = 30;
+  }
+  return c;
+}
+
+class Reduction : public ::testing::TestWithParam<int> {};
+
+TEST_P(Reduction, EveryDatasetIsPinned) {
+  // Recorded from commit 1673d9a with this test's file_hash.
+  const Pinned pinned[] = {
+      {"plain", 0x812bfdbac2b5a625ull},
+      {"methods", 0x02972af436fca57eull},
+      {"exact-methods", 0x05668541c96ba143ull},
+      {"choice", 0x23c6367d7adb1f41ull},
+  };
+  for (const Pinned& p : pinned) {
+    Config c = sweep(p.name);
+    c.threads = GetParam();
+    const std::string path = ::testing::TempDir() + "/mirage_reduction_" + p.name + ".h5";
+    write_hdf5(simulate(c, "test", nullptr), path);
+    std::map<std::string, uint64_t> each;
+    const uint64_t hash = file_hash(path, &each);
+    EXPECT_EQ(hash, p.hash) << p.name << " with " << GetParam() << " threads: 0x" << std::hex
+                            << hash;
+    EXPECT_GT(each.size(), 40u) << p.name;
+    std::remove(path.c_str());
+  }
+}
+
+INSTANTIATE_TEST_SUITE_P(Threads, Reduction, ::testing::Values(1, 2));
+
+// The summary's quantiles (selected, not sorted) equal quantile_sorted on a sorted copy, to the
+// bit, for every size from 1 to 60 and a few large ones, with ties, infinities and NaN
+// estimates (left out of the quantiles) mixed in.
+TEST(Reduction, SummaryQuantilesEqualThoseOfASortedCopy) {
+  std::mt19937_64 random(2023);
+  const double INF = std::numeric_limits<double>::infinity();
+  std::vector<size_t> sizes;
+  for (size_t n = 1; n <= 60; ++n) sizes.push_back(n);
+  for (size_t n : {999, 1000, 20000, 20001}) sizes.push_back(n);
+  for (size_t n : sizes) {
+    for (int variant = 0; variant < 4; ++variant) {
+      std::vector<double> estimate(n), low(n, 0.0), high(n, 1.0);
+      for (double& v : estimate) {
+        const uint64_t r = random();
+        v = variant == 0 ? double(r % 7) / 7.0                   // many ties
+            : variant == 1 ? std::ldexp(double(r >> 11), -53)  // distinct
+            : variant == 2 ? (r % 13 == 0 ? INF : r % 11 == 0 ? -INF : double(r % 5))
+                           : (r % 3 == 0 ? std::nan("") : double(r % 100) / 3.0);
+      }
+      std::vector<double> sorted;
+      for (double v : estimate) {
+        if (!std::isnan(v)) sorted.push_back(v);
+      }
+      std::sort(sorted.begin(), sorted.end());
+      const ReplicateSummary summary =
+          summarize_replicates(estimate.data(), low.data(), high.data(), n, 0.5);
+      if (sorted.empty()) {
+        EXPECT_TRUE(std::isnan(summary.q500));
+        continue;
+      }
+      const double expected[3] = {quantile_sorted(sorted.data(), sorted.size(), 0.025),
+                                  quantile_sorted(sorted.data(), sorted.size(), 0.5),
+                                  quantile_sorted(sorted.data(), sorted.size(), 0.975)};
+      const double got[3] = {summary.q025, summary.q500, summary.q975};
+      for (int q = 0; q < 3; ++q) {
+        EXPECT_EQ(std::memcmp(&expected[q], &got[q], sizeof(double)), 0)
+            << "n " << n << " variant " << variant << " quantile " << q << ": " << got[q]
+            << " vs " << expected[q];
+      }
+    }
+  }
+}
+
+}  // namespace
+}  // namespace mirage
