@@ -8,7 +8,7 @@ lengths 1..5, 4 replicates, nested test sizes 10, 100, ... up to n_max items; ho
 and samples that same sweep with numpy in this process, two ways:
 
   per-token  for each scale and chunk of items, u = rng.random((R, n, L_max)) and
-             correct = u < p (DESIGN.md's one uniform per token), k at every target length by
+             correct = u < p (docs/DESIGN.md §2: one uniform per token), k at every target length by
              a cumulative sum over tokens, then the three tallies per (scale, length, test
              size, replicate), exact_match, token_errors and token_errors_sq, from one
              np.bincount histogram of k (faster than reducing L - k three times);
@@ -45,7 +45,7 @@ for _var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
 import numpy as np  # noqa: E402
 
 # The sweep of `mirage bench` (host/cli/commands.cpp, bench_config) and the model defaults
-# (DESIGN.md section 1: L(N) = (N / 2e9)^-0.5, p = exp(-L)).
+# (docs/DESIGN.md §1: L(N) = (N / 2e9)^-0.5, p = exp(-L)).
 BENCH_SCALES = (1e8, 1e13, 8)
 BENCH_LENGTHS = (1, 2, 3, 4, 5)
 BENCH_REPLICATES = 4

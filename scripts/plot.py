@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Figures from a Mirage result file (HDF5, format 1.x; DESIGN.md section 6).
+"""Figures from a Mirage result file (HDF5, format 1.x; docs/DESIGN.md §6).
 
 The figures reproduce the argument of Schaeffer, Miranda & Koyejo, "Are Emergent Abilities
 of Large Language Models a Mirage?" (NeurIPS 2023): a smooth per-token model looks sharp

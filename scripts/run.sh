@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# The main job on a fresh machine: install, build, run the default sweep of DESIGN.md, draw
-# the figures. Extra arguments go to `mirage run` (e.g. --replicates 20).
+# The main job on a fresh machine: install, build, run the default sweep (docs/DESIGN.md §7.1,
+# "The default sweep"), draw the figures. Extra arguments go to `mirage run` (e.g. --replicates 20).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/install-deps.sh

@@ -61,7 +61,7 @@ TEST(Simulation, MeansWithinFourStandardErrorsAcrossDefaultGrid) {
   EXPECT_EQ(checked, 41 * 5);
 }
 
-// The estimates are exactly the tallies divided as DESIGN.md section 4 says.
+// The estimates are exactly the tallies divided as docs/DESIGN.md §4 says.
 TEST(Simulation, EstimatesFollowFromTallies) {
   Config config = default_config();
   config.scales = {1e9, 1e10};

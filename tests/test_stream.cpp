@@ -122,7 +122,7 @@ TEST(Threshold, ExactEnds) {
   EXPECT_EQ(token_correct(100u, 100), 0u);
 }
 
-// The paper's toy model at the four GPT-3-family sizes (DESIGN.md section 1).
+// The paper's toy model at the four GPT-3-family sizes (docs/DESIGN.md §1).
 TEST(Model, PaperToyModelProbabilities) {
   const double scales[] = {3.5e8, 1.3e9, 6.7e9, 2e11};
   const double expected[] = {0.0916, 0.2893, 0.5791, 0.9048};

@@ -1,5 +1,5 @@
 // Copyright (c) Mirage developers.
-// The analyses of DESIGN.md section 5 on simulated data: interval coverage against the exact
+// The analyses of docs/DESIGN.md §5 on simulated data: interval coverage against the exact
 // binomial coverage sum, the resolution frontier against its formula, emergence scores, and
 // `mirage summarize`.
 #include <gtest/gtest.h>

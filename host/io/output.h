@@ -1,6 +1,6 @@
 // Copyright (c) Mirage developers.
 //! \file output.h
-//! Writing results: the HDF5 file of DESIGN.md section 6 (atomically) and the tidy CSV.
+//! Writing results: the HDF5 file of docs/DESIGN.md §6 (atomically) and the tidy CSV.
 #pragma once
 
 #include <string>

@@ -1,6 +1,6 @@
 // Copyright (c) Mirage developers.
 //! \file results.h
-//! Everything a run produces, in memory, in the shapes of the HDF5 file (DESIGN.md section 6).
+//! Everything a run produces, in memory, in the shapes of the HDF5 file (docs/DESIGN.md §6).
 //! Arrays are row-major: [S][K][T][R] per replicate, [S][K][T] summaries, [S][K] analytic.
 #pragma once
 
@@ -20,8 +20,9 @@ struct SummaryArrays {
 
 //! One metric: per-replicate estimates and intervals, analytic values, summaries.
 struct MetricResult {
-  std::string name;      //!< exact_match, token_edit_distance, token_accuracy
-  std::string kind;      //!< "nonlinear" or "linear"
+  std::string name;      //!< exact_match, token_edit_distance, token_accuracy, and for
+                         //!< multiple choice multiple_choice_grade, brier_score
+  std::string kind;      //!< "nonlinear", "linear" or "quadratic" (the Brier score)
   std::string interval;  //!< interval method name
   double confidence = 0.95;
   std::vector<double> estimate, ci_low, ci_high;  //!< [S][K][T][R]
@@ -55,7 +56,7 @@ struct Jumps {
   std::vector<double> expected;        //!< [S-1][K] the true difference
 };
 
-//! The resolution frontier (DESIGN.md section 5).
+//! The resolution frontier (docs/DESIGN.md §5).
 struct Frontier {
   //! [K][T] smallest scale at which at least half the replicates see a nonzero exact match;
   //! NaN when no scale of the grid does.
@@ -80,7 +81,7 @@ struct Emergence {
 struct RunInfo {
   std::string command_line;
   std::string created_utc;  //!< ISO 8601
-  std::string backend;      //!< "cpu" or "cuda"
+  std::string backend;      //!< "cpu", "cuda", or "merged" (mirage merge)
   std::string devices;      //!< what the backend ran on
   double elapsed_s = 0.0;   //!< sampling + reduction wall time
   int64_t draws = 0;        //!< token draws sampled

@@ -4,13 +4,14 @@
 //! which units those are and the configuration that defines them. One format serves
 //! checkpoints (`--checkpoint`, `--resume`) and shards (`--shard k/N`, `mirage merge`).
 //!
-//!   /  attrs filetype="mirage-tallies", format_version=[1,0], kind ("checkpoint"|"shard"),
+//!   /  attrs filetype="mirage-tallies", format_version=[1,1], kind ("checkpoint"|"shard"),
 //!            mirage_version, git_sha, created_utc, seed, shard_index, shard_count,
 //!            num_units, units_done, checksum (FNV-1a 64 of /units/done and /tallies/segment)
 //!  /config attrs config_toml, sampling_identity
 //!  /units/done        uint8[num_units]   1 = the unit's tallies are in /tallies/segment
-//!  /tallies/segment   int64[NT][S][K][T][R]  per segment (not yet summed over nested sizes);
-//!                     NT = num_tallies(spec): 3, or 6 for multiple choice
+//!  /tallies/segment   int64, flat (1-D): [NT][S][K][T][R] in row-major order, per segment (not
+//!                     yet summed over nested sizes); NT = num_tallies(spec): 3, or 6 for
+//!                     multiple choice (docs/FORMAT.md)
 #pragma once
 
 #include <cstdint>

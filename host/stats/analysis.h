@@ -1,6 +1,6 @@
 // Copyright (c) Mirage developers.
 //! \file analysis.h
-//! The questions of the paper, answered from the metrics (DESIGN.md section 5): how good each
+//! The questions of the paper, answered from the metrics (docs/DESIGN.md §5): how good each
 //! interval method is (coverage, width), where an ability becomes visible at all (the
 //! resolution frontier), and how "emergent" each curve looks (the emergence score).
 #pragma once

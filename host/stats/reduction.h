@@ -1,6 +1,6 @@
 // Copyright (c) Mirage developers.
 //! \file reduction.h
-//! From integer tallies to metrics (DESIGN.md sections 4 and 5): per-replicate estimates and
+//! From integer tallies to metrics (docs/DESIGN.md §4 and §5): per-replicate estimates and
 //! intervals, analytic values, and cross-replicate summaries.
 #pragma once
 

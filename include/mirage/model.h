@@ -1,6 +1,6 @@
 // Copyright (c) Mirage developers.
 //! \file model.h
-//! The model family of Schaeffer, Miranda & Koyejo (NeurIPS 2023), DESIGN.md section 1:
+//! The model family of Schaeffer, Miranda & Koyejo (NeurIPS 2023), docs/DESIGN.md §1:
 //! per-token cross-entropy L(N) = (N / c)^alpha, probability of the correct token
 //! p(N) = exp(-L(N)), and the integer threshold that turns p into a comparison of 32-bit
 //! uniforms. These run on the host once per scale; nothing here is in a hot loop.

@@ -1,7 +1,7 @@
 // Copyright (c) Mirage developers.
 //! \file stream.h
 //! The random-stream addressing of Mirage: the one place where the bit layout of the
-//! Philox4x32-10 counter and key is fixed (DESIGN.md section 2).
+//! Philox4x32-10 counter and key is fixed (docs/DESIGN.md §2).
 //!
 //! Every uniform is `u(seed, r, s, i, j)`, a pure function of the seed, replicate r, scale s,
 //! item i and token j. One Philox call serves token j of the four consecutive items

@@ -1,7 +1,7 @@
 // Copyright (c) Mirage developers.
 //! \file sweep.h
 //! The plain-data description of a sweep that every backend consumes, the layout of the
-//! tally arrays (DESIGN.md section 3) and the fixed decomposition of the index space into
+//! tally arrays (docs/DESIGN.md §3) and the fixed decomposition of the index space into
 //! work units.
 //!
 //! Tallies are kept per *segment* while sampling: segment t holds items

@@ -1,9 +1,9 @@
 #!/usr/bin/env python3
-"""Write a Mirage result file (format 1.0, DESIGN.md section 6) without the mirage binary.
+"""Write a Mirage result file (format 1.0, docs/DESIGN.md §6) without the mirage binary.
 
 The numbers are a real, small Monte Carlo of the paper's toy model (Schaeffer, Miranda &
 Koyejo, NeurIPS 2023: L(N) = (N/c)^alpha, p = exp(-L)) done with numpy, reduced the way
-DESIGN.md sections 3-5 describe. They are *plausible*, not bitwise equal to what mirage
+docs/DESIGN.md §3-§5 describe. They are *plausible*, not bitwise equal to what mirage
 writes: numpy's generator stands in for Philox. The file fills the whole schema, the
 optional groups included (frontier, interval_comparison, emergence, multiple choice), so
 that scripts/plot.py can be developed and tested before the binary exists.
@@ -190,7 +190,7 @@ def summarise(estimate, lo, hi, expected):
 
 
 def emergence_score(y):
-    """Emergence ("breakthroughness") score along axis 0 (scales), DESIGN.md section 5.
+    """Emergence ("breakthroughness") score along axis 0 (scales), docs/DESIGN.md §5.
 
     A zero median squared step with a nonzero range gives +/-inf; a flat curve gives 0.
     """
