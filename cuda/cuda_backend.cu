@@ -15,20 +15,16 @@
 #include <cuda_runtime.h>
 
 #include <algorithm>
-#include <atomic>
-#include <chrono>
-#include <condition_variable>
 #include <cstdint>
 #include <exception>
 #include <functional>
-#include <mutex>
 #include <stdexcept>
 #include <string>
-#include <thread>
 #include <vector>
 
 #include "cuda_backend.h"
 #include "cuda_check.cuh"
+#include "device_workers.h"
 #include "mirage/item_model.h"
 #include "mirage/model.h"
 #include "mirage/stream.h"
@@ -138,59 +134,6 @@ void check_arguments(const UnitGrid& grid, const std::vector<int>& devices, cons
   }
 }
 
-//! What the device threads share with the calling thread.
-class SharedProgress {
- public:
-  //! Called by a device thread when a launch of `draws` draws completed.
-  void add(int64_t draws) {
-    std::lock_guard<std::mutex> lock(mutex_);
-    done_ += draws;
-    changed_ = true;
-    cv_.notify_all();
-  }
-  //! Called by a device thread when it stops, successfully or not.
-  void finish() {
-    std::lock_guard<std::mutex> lock(mutex_);
-    ++finished_;
-    cv_.notify_all();
-  }
-  void cancel() { cancelled_.store(true); }
-  bool cancelled() const { return cancelled_.load(); }
-
-  //! Runs on the calling thread until `workers` threads finished, calling `report` with the
-  //! cumulative draws whenever they change. A throw from `report` cancels the work; the
-  //! exception is returned once all threads finished.
-  std::exception_ptr wait(int workers, const std::function<void(int64_t)>& report) {
-    std::exception_ptr error;
-    std::unique_lock<std::mutex> lock(mutex_);
-    while (finished_ < workers) {
-      cv_.wait_for(lock, std::chrono::milliseconds(250),
-                   [&] { return changed_ || finished_ >= workers; });
-      if (changed_ && report && !error) {
-        changed_ = false;
-        const int64_t done = done_;
-        lock.unlock();
-        try {
-          report(done);
-        } catch (...) {
-          error = std::current_exception();
-          cancel();
-        }
-        lock.lock();
-      }
-    }
-    return error;
-  }
-
- private:
-  std::mutex mutex_;
-  std::condition_variable cv_;
-  int64_t done_ = 0;
-  bool changed_ = false;
-  int finished_ = 0;
-  std::atomic<bool> cancelled_{false};
-};
-
 //! One device's share: tiles [tile_begin, tile_end) of the sequence.
 struct DeviceShare {
   int device = 0;
@@ -198,26 +141,31 @@ struct DeviceShare {
   int64_t tile_end = 0;
 };
 
-//! What a device thread leaves behind: its tallies, or the error that stopped it.
+//! What a device thread leaves behind: its tallies (empty when its share was empty or it
+//! was cancelled; a failure throws, run_workers collects the message).
 struct DeviceResult {
-  std::vector<int64_t> tallies;  //!< empty when the share was empty, failed or was cancelled
-  std::string error;
+  std::vector<int64_t> tallies;
 };
 
-//! Samples one device's share of the tiles into result->tallies.
+//! Samples one device's share of the tiles into result->tallies. Runs on its own thread
+//! (run_workers); checks for cancellation between launches.
 void run_device(const SweepSpec& spec, const TileSequence& sequence, const DeviceShare& share,
-                const BatchLimits* limits_override, SharedProgress* progress,
+                const BatchLimits* limits_override, WorkerProgress& progress,
                 DeviceResult* result) {
   if (share.tile_begin >= share.tile_end) return;
-  MIRAGE_CUDA_CHECK(cudaSetDevice(share.device));
-  int multiprocessors = 0;
-  MIRAGE_CUDA_CHECK(
-      cudaDeviceGetAttribute(&multiprocessors, cudaDevAttrMultiProcessorCount, share.device));
+  use_device_on_this_thread(share.device);
+  const KernelChoice choice = choose_kernel(spec);
+  prepare_kernels();
+  check_shared_memory(choice);
   BatchLimits limits;
   if (limits_override != nullptr) {
     limits = *limits_override;
   } else {
-    limits.min_tiles = MIN_BATCH_TILES_PER_SM * multiprocessors;
+    int multiprocessors = 0;
+    MIRAGE_CUDA_CHECK(
+        cudaDeviceGetAttribute(&multiprocessors, cudaDevAttrMultiProcessorCount, share.device));
+    limits = batch_limits(int64_t{resident_blocks_per_multiprocessor(choice)} * multiprocessors,
+                          multiprocessors);
   }
   const int64_t capacity = std::min(limits.max_tiles, share.tile_end - share.tile_begin);
   // The tally arrays (choice tallies included for multiple choice).
@@ -226,9 +174,11 @@ void run_device(const SweepSpec& spec, const TileSequence& sequence, const Devic
   const bool choices = spec.choices > 0;
   const std::size_t scales = static_cast<std::size_t>(spec.num_scales);
 
-  const KernelChoice choice = prepare_kernel(choose_kernel(spec));
-
+  // The kernels run on `stream`; the tile descriptors travel on `copies`, so that the copy
+  // for launch b + 1 runs while launch b does (events order each copy after the launch that
+  // last read its buffer, and each launch after its copy).
   Stream stream;
+  Stream copies;
   // Per scale: the thresholds, and what the item model reads (logit p with difficulty,
   // log p for multiple choice).
   DeviceBuffer<uint64_t> d_threshold(scales);
@@ -241,7 +191,9 @@ void run_device(const SweepSpec& spec, const TileSequence& sequence, const Devic
   PinnedBuffer<Tile> h_tiles[2] = {PinnedBuffer<Tile>(static_cast<std::size_t>(capacity)),
                                    PinnedBuffer<Tile>(static_cast<std::size_t>(capacity))};
   Event launched[2];
+  Event copied[2];
   // Destroyed first: nothing above is freed while queued work may still use it.
+  StreamDrain drain_copies(copies.get());
   StreamDrain drain(stream.get());
 
   MIRAGE_CUDA_CHECK(cudaMemcpyAsync(d_threshold.get(), spec.threshold, sizeof(uint64_t) * scales,
@@ -261,46 +213,48 @@ void run_device(const SweepSpec& spec, const TileSequence& sequence, const Devic
   MIRAGE_CUDA_CHECK(
       cudaMemsetAsync(d_tallies.get(), 0, sizeof(unsigned long long) * cells, stream.get()));
 
-  KernelParams params;
-  params.spec = spec;
+  KernelParams params = kernel_params(spec);
   params.spec.threshold = d_threshold.get();
   params.spec.scale_logit = d_scale_logit.get();  // null without difficulty
   params.spec.scale_log_p = d_scale_log_p.get();  // null for a free-form task
   params.spec.length = d_length.get();
   params.spec.test_size = nullptr;  // the kernels never read it
   params.tallies = d_tallies.get();
-  for (int32_t k = 0; k < spec.num_lengths && k < FAST_MAX_LENGTHS; ++k) {
-    params.fast_length[k] = spec.length[k];
-  }
 
   // Two descriptor buffers: the host fills one while the launch reading the other runs.
-  // Launch b uses slot b % 2; before filling a slot again we have waited for the launch that
-  // last read it (the wait for launch b - 1 follows the queueing of launch b).
+  // Launch b uses slot b % 2. Before the host fills a slot again it has waited for the launch
+  // that last read it (the wait for launch b - 1 follows the queueing of launch b), which
+  // came after that slot's copy; on the device the copy of a slot also waits for that launch.
   BatchCursor cursor(sequence, share.tile_begin, share.tile_end, max_length(spec));
   int64_t pending_draws = 0;
   int pending_slot = -1;
-  for (int64_t batch = 0; !progress->cancelled(); ++batch) {
+  bool used[2] = {false, false};
+  for (int64_t batch = 0; !progress.cancelled(); ++batch) {
     const int slot = static_cast<int>(batch % 2);
     int64_t draws = 0;
     const int64_t tiles = cursor.next(limits, h_tiles[slot].get(), &draws);
     if (tiles == 0) break;
+    if (used[slot]) MIRAGE_CUDA_CHECK(cudaStreamWaitEvent(copies.get(), launched[slot].get(), 0));
     MIRAGE_CUDA_CHECK(cudaMemcpyAsync(d_tiles[slot].get(), h_tiles[slot].get(),
                                       sizeof(Tile) * static_cast<std::size_t>(tiles),
-                                      cudaMemcpyHostToDevice, stream.get()));
+                                      cudaMemcpyHostToDevice, copies.get()));
+    MIRAGE_CUDA_CHECK(cudaEventRecord(copied[slot].get(), copies.get()));
+    MIRAGE_CUDA_CHECK(cudaStreamWaitEvent(stream.get(), copied[slot].get(), 0));
     params.tiles = d_tiles[slot].get();
     launch_sample_tiles(choice, params, tiles, stream.get());
     MIRAGE_CUDA_CHECK(cudaEventRecord(launched[slot].get(), stream.get()));
+    used[slot] = true;
     if (pending_slot >= 0) {
       MIRAGE_CUDA_CHECK(cudaEventSynchronize(launched[pending_slot].get()));
-      progress->add(pending_draws);
+      progress.add(pending_draws);
     }
     pending_slot = slot;
     pending_draws = draws;
   }
-  if (progress->cancelled()) return;
+  if (progress.cancelled()) return;
   if (pending_slot >= 0) {
     MIRAGE_CUDA_CHECK(cudaEventSynchronize(launched[pending_slot].get()));
-    progress->add(pending_draws);
+    progress.add(pending_draws);
   }
 
   std::vector<int64_t> h_tallies(cells);
@@ -312,6 +266,11 @@ void run_device(const SweepSpec& spec, const TileSequence& sequence, const Devic
 }
 
 }  // namespace
+
+void use_device_on_this_thread(int device) {
+  name_device_in_errors(device);
+  MIRAGE_CUDA_CHECK(cudaSetDevice(device));
+}
 
 void sample_units_with_limits(const UnitGrid& grid, const std::vector<int>& devices,
                               const int64_t* unit_ids, int64_t count, int64_t* segment_tallies,
@@ -343,56 +302,29 @@ void sample_units_with_limits(const UnitGrid& grid, const std::vector<int>& devi
   const int workers = static_cast<int>(devices.size());
   const std::vector<int64_t> bounds = split_evenly(sequence.size(), workers);
 
-  SharedProgress shared;
   std::vector<DeviceResult> results(static_cast<std::size_t>(workers));
-  std::vector<std::thread> threads;
-  threads.reserve(static_cast<std::size_t>(workers));
-  // Joins the device threads on every way out of this scope.
-  struct Joiner {
-    SharedProgress& shared;
-    std::vector<std::thread>& threads;
-    ~Joiner() {
-      shared.cancel();  // a no-op once all threads finished
-      for (std::thread& t : threads) {
-        if (t.joinable()) t.join();
-      }
-    }
-  } joiner{shared, threads};
-
-  for (int w = 0; w < workers; ++w) {
-    DeviceShare share;
-    share.device = devices[static_cast<std::size_t>(w)];
-    share.tile_begin = bounds[static_cast<std::size_t>(w)];
-    share.tile_end = bounds[static_cast<std::size_t>(w) + 1];
-    DeviceResult* result = &results[static_cast<std::size_t>(w)];
-    threads.emplace_back([&spec, &sequence, share, limits, &shared, result] {
-      try {
-        run_device(spec, sequence, share, limits, &shared, result);
-      } catch (const std::exception& e) {
-        result->error = e.what();
-        result->tallies.clear();
-        shared.cancel();
-      } catch (...) {
-        result->error = "CUDA device " + std::to_string(share.device) + ": unknown error";
-        result->tallies.clear();
-        shared.cancel();
-      }
-      shared.finish();
-    });
-  }
-
-  const std::exception_ptr progress_error = shared.wait(workers, progress);
-  for (std::thread& t : threads) t.join();
-  if (progress_error) std::rethrow_exception(progress_error);
-
-  std::string errors;
-  int failed = 0;
-  for (const DeviceResult& result : results) {
-    if (result.error.empty()) continue;
-    if (failed++ > 0) errors += "; ";
-    errors += result.error;
-  }
-  if (failed > 0) throw std::runtime_error(errors);
+  // One thread per share (device_workers.h); the calling thread reports progress. Any failure
+  // throws here, before segment_tallies is touched.
+  run_workers(
+      workers,
+      [&](int w, WorkerProgress& progress) {
+        DeviceShare share;
+        share.device = devices[static_cast<std::size_t>(w)];
+        share.tile_begin = bounds[static_cast<std::size_t>(w)];
+        share.tile_end = bounds[static_cast<std::size_t>(w) + 1];
+        DeviceResult& result = results[static_cast<std::size_t>(w)];
+        try {
+          run_device(spec, sequence, share, limits, progress, &result);
+        } catch (const std::exception&) {
+          result.tallies.clear();
+          throw;
+        } catch (...) {
+          result.tallies.clear();
+          throw std::runtime_error("CUDA device " + std::to_string(share.device) +
+                                   ": unknown error");
+        }
+      },
+      progress);
 
   // The last report comes before the tallies are added, so that a throw from it still leaves
   // segment_tallies untouched.
@@ -410,18 +342,30 @@ bool built() {
   return true;
 }
 
-std::vector<DeviceInfo> list_devices(std::string* why_none) {
+namespace {
+
+//! What list_devices found (computed once per process).
+struct DeviceList {
   std::vector<DeviceInfo> devices;
+  std::string why_none;
+};
+
+//! Probes every device: its properties, and whether this build's kernels load on it (which
+//! creates a context on each, so it is worth doing only once).
+DeviceList find_devices() {
+  DeviceList found;
+  std::vector<DeviceInfo>& devices = found.devices;
+  std::string* why_none = &found.why_none;
   int count = 0;
   const cudaError_t status = cudaGetDeviceCount(&count);
   if (status != cudaSuccess) {
     cudaGetLastError();  // not sticky: clear it
-    if (why_none != nullptr) *why_none = detail::describe_no_cuda(status);
-    return devices;
+    *why_none = detail::describe_no_cuda(status);
+    return found;
   }
   if (count == 0) {
-    if (why_none != nullptr) *why_none = "the CUDA driver reports no devices";
-    return devices;
+    *why_none = "the CUDA driver reports no devices";
+    return found;
   }
   int current = 0;
   const bool restore = cudaGetDevice(&current) == cudaSuccess;
@@ -455,17 +399,23 @@ std::vector<DeviceInfo> list_devices(std::string* why_none) {
     devices.push_back(info);
   }
   if (restore) cudaSetDevice(current);
-  if (why_none != nullptr) {
-    if (devices.empty()) {
-      *why_none = "found " + std::to_string(count) +
-                  " CUDA device(s), but none can run this build (compiled for CUDA "
-                  "architectures " MIRAGE_CUDA_ARCHITECTURES "): " +
-                  rejected;
-    } else {
-      why_none->clear();
-    }
+  if (devices.empty()) {
+    *why_none = "found " + std::to_string(count) +
+                " CUDA device(s), but none can run this build (compiled for CUDA "
+                "architectures " MIRAGE_CUDA_ARCHITECTURES "): " +
+                rejected;
   }
-  return devices;
+  return found;
+}
+
+}  // namespace
+
+std::vector<DeviceInfo> list_devices(std::string* why_none) {
+  // Devices do not come and go while a process runs (CUDA fixes the list at initialization),
+  // so they are probed once, however often callers ask.
+  static const DeviceList found = find_devices();
+  if (why_none != nullptr) *why_none = found.devices.empty() ? found.why_none : std::string();
+  return found.devices;
 }
 
 void sample_units(const UnitGrid& grid, const std::vector<int>& devices, const int64_t* unit_ids,

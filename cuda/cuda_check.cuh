@@ -14,21 +14,36 @@
 
 namespace mirage::cuda::detail {
 
+//! The CUDA device this thread works on, named in its CUDA errors (name_device_in_errors); -1:
+//! none set, name the current device.
+inline thread_local int error_device = -1;
+
+//! Names `device` in the calling thread's CUDA errors from now on (a device thread sets it
+//! before its cudaSetDevice: a new thread's current device is 0, so a failing
+//! cudaSetDevice(3) would otherwise be reported as device 0).
+inline void name_device_in_errors(int device) {
+  error_device = device;
+}
+
 //! Throws std::runtime_error for a failed CUDA call: "CUDA error on device D (NAME): CALL
-//! failed at FILE:LINE: MESSAGE (cudaErrorName)".
+//! failed at FILE:LINE: MESSAGE (cudaErrorName)". D is the thread's device
+//! (name_device_in_errors), else the current device; NAME is left out when the device's
+//! properties cannot be read, and the device too when it was not set and is not known to exist.
 [[noreturn]] inline void throw_cuda_error(cudaError_t status, const char* call, const char* file,
                                           int line) {
-  // Name the current device; when even its properties cannot be read (no driver), say so
-  // only if the device exists.
   std::string where = "CUDA error";
-  int device = -1, count = 0;
-  if (cudaGetDevice(&device) == cudaSuccess) {
+  int device = error_device;
+  const bool named = device >= 0;
+  if (!named && cudaGetDevice(&device) != cudaSuccess) device = -1;
+  if (device >= 0) {
     cudaDeviceProp prop;
+    int count = 0;
     if (cudaGetDeviceProperties(&prop, device) == cudaSuccess) {
       where += " on device " + std::to_string(device) + " (" + prop.name + ")";
-    } else if (cudaGetDeviceCount(&count) == cudaSuccess && device < count) {
+    } else if (named || (cudaGetDeviceCount(&count) == cudaSuccess && device < count)) {
       where += " on device " + std::to_string(device);
     }
+    cudaGetLastError();  // the look-ups above may have failed; leave no error behind
   }
   std::string path = file;
   const std::size_t slash = path.find_last_of('/');

@@ -2,18 +2,22 @@
 //! \file sample_kernels.cu
 //! The sampling kernels. One block samples one tile (tiles.h): up to TILE_GROUPS item groups
 //! of one work unit, so all of its items add into the same tally cells. Random numbers,
-//! per-item counts and per-length sums stay in registers; nothing is read or written per token.
+//! per-item counts and per-length sums stay in registers; nothing is read or written per token
+//! but the tile's token prefix (one shared-memory load, the same address for every lane).
 //! At the end of the tile the block adds its sums (warp reductions, then shared memory) and
 //! issues one 64-bit atomicAdd per tally per target length into the device tally array.
 //!
+//! The per-group and per-thread arithmetic is in tiles.h (fast_thread, fast_group,
+//! general_length, philox_finish), which the host emulation of tests/cuda runs too; this file
+//! holds what needs CUDA: shared memory, warp reductions, atomics and the launches.
+//!
 //! Each token kernel has an instantiation without item difficulty (one threshold per tile) and
 //! one with it (DIFFICULTY: per-item 32-bit thresholds from the item model, see
-//! item_model_thresholds); the sweep picks one, so the path without difficulty compiles to the
-//! same code as before difficulty existed. A multiple-choice sweep also runs the choice kernel
-//! on the same tiles.
+//! item_model_thresholds). A multiple-choice sweep also runs the choice kernel on the same
+//! tiles.
 //!
 //! Determinism: each thread computes exactly the per-item counts of sample_group (the same
-//! Philox counters and threshold comparisons) and the per-item choice outcomes of
+//! Philox outputs, regrouped, and threshold comparisons) and the per-item choice outcomes of
 //! sample_unit_choices (the same portable arithmetic, item_model.h), and all sums are
 //! integers, so the tallies are bit-identical to sample_unit_reference whatever the order in
 //! which blocks and atomics run.
@@ -22,9 +26,12 @@
 
 #include <cuda_runtime.h>
 
+#include <algorithm>
 #include <cstdint>
+#include <mutex>
 #include <stdexcept>
 #include <string>
+#include <vector>
 
 #include "cuda_check.cuh"
 #include "mirage/model.h"
@@ -70,93 +77,64 @@ __device__ __forceinline__ void add_length_tallies(const KernelParams& p, const 
   add_tally(p, tile, TALLY_TOKEN_ERRORS_SQ, length_index, t.token_errors_sq);
 }
 
-//! The per-item thresholds of `group`: without difficulty `threshold` for the items inside the
-//! unit (when `active`), 0 for the others, and returns 0; with it each item's own 32-bit
-//! threshold (`threshold` is unused, Word is uint32_t), returning the items whose threshold is
-//! 2^32 (item_model_thresholds), for set_always_correct.
-template <bool DIFFICULTY, class Word>
-__device__ __forceinline__ uint32_t group_item_thresholds(const KernelParams& p, const Tile& tile,
-                                                          int64_t group, bool active,
-                                                          Word threshold,
-                                                          Word (&thresholds)[ITEMS_PER_GROUP]) {
-  if constexpr (DIFFICULTY) {
-    static_assert(sizeof(Word) == sizeof(uint32_t), "the difficulty path compares in 32 bits");
-    return item_model_thresholds(p.spec, tile, group, active, thresholds);
-  } else {
-    item_thresholds(tile, group, active ? threshold : Word{0}, thresholds);
-    return 0u;
+// ---- Tiles that draw nothing ------------------------------------------------------------------
+
+//! A tile without difficulty at threshold 0 or 2^32 (tile_draws): every token is wrong, or
+//! right, so its tallies follow from its item count; threads kk < K add length kk's.
+__device__ __forceinline__ void add_constant_tile(const KernelParams& p, const Tile& tile,
+                                                  TileDraws draws) {
+  const int64_t items = tile_items(tile);
+  for (int32_t kk = threadIdx.x; kk < p.spec.num_lengths; kk += BLOCK_THREADS) {
+    const LengthTallies t = constant_tile_tallies(draws, items, __ldg(p.spec.length + kk));
+    add_tally(p, tile, TALLY_EXACT_MATCH, kk, t.exact_match);
+    add_tally(p, tile, TALLY_TOKEN_ERRORS, kk, t.token_errors);
+    add_tally(p, tile, TALLY_TOKEN_ERRORS_SQ, kk, t.token_errors_sq);
   }
 }
 
 // ---- Fast kernels: at most MAX_K <= 8 lengths, all <= FAST_MAX_LENGTH -----------------------
 
-//! Samples this thread's groups of the tile and adds their per-length sums into registers.
-//! MAX_K is a compile-time bound so that the per-length arrays are indexed by constants
-//! (registers, not local memory); num_lengths <= MAX_K is the runtime count.
-template <int MAX_K, bool DIFFICULTY, class Word>
-__device__ __forceinline__ void accumulate_fast(const KernelParams& p, const Tile& tile,
-                                                Word threshold, uint32_t (&exact)[MAX_K],
-                                                uint32_t (&correct)[MAX_K],
-                                                uint32_t (&correct_sq)[MAX_K]) {
-  const PhiloxKey key = philox_key(p.spec.seed);
-  const uint32_t scale = static_cast<uint32_t>(tile.scale);
-  const uint32_t replicate = static_cast<uint32_t>(tile.replicate);
-  const int32_t num_lengths = p.spec.num_lengths;
-  for (int32_t local = threadIdx.x; local < tile.num_groups; local += BLOCK_THREADS) {
-    const int64_t group = tile.group_begin + local;
-    Word thresholds[ITEMS_PER_GROUP];
-    const uint32_t always =
-        group_item_thresholds<DIFFICULTY>(p, tile, group, true, threshold, thresholds);
-    uint32_t k[ITEMS_PER_GROUP] = {0u, 0u, 0u, 0u};
-    int32_t token = 0;
-#pragma unroll
-    for (int kk = 0; kk < MAX_K; ++kk) {
-      if (kk < num_lengths) {
-        const int32_t length = p.fast_length[kk];
-        count_correct_tokens(key, static_cast<uint32_t>(group), scale, replicate, thresholds, token,
-                             length, k);
-        if constexpr (DIFFICULTY) set_always_correct(always, length, k);
-        token = length;
-        const GroupSums sums = group_sums(k, length);
-        exact[kk] += sums.exact_match;
-        correct[kk] += sums.correct;
-        correct_sq[kk] += sums.correct_sq;
-      }
-    }
-  }
-}
-
+//! Each thread samples its groups of the tile with packed byte counts (fast_thread, tiles.h),
+//! keeping per-length sums in registers (MAX_K is a compile-time bound so that they are
+//! indexed by constants; p.fast.count <= MAX_K is the runtime count). At the end each warp
+//! reduces them with __reduce_add_sync, the warp leaders write to shared memory, and K
+//! threads add the 8 warps' values and issue the tile's atomics.
 template <int MAX_K, bool DIFFICULTY>
-__device__ __forceinline__ void sample_tile_fast(const KernelParams& p, const Tile& tile) {
+__global__ void __launch_bounds__(BLOCK_THREADS, FAST_MIN_BLOCKS)
+    sample_tiles_fast_kernel(const KernelParams p) {
+  __shared__ TokenPrefix s_tokens[FAST_MAX_LENGTH];
   __shared__ uint32_t s_sums[3][MAX_K][BLOCK_WARPS];
-  uint32_t exact[MAX_K], correct[MAX_K], correct_sq[MAX_K];
-#pragma unroll
-  for (int kk = 0; kk < MAX_K; ++kk) exact[kk] = correct[kk] = correct_sq[kk] = 0u;
-
-  if constexpr (DIFFICULTY) {
-    // Per-item 32-bit thresholds (item_model_thresholds).
-    accumulate_fast<MAX_K, true>(p, tile, 0u, exact, correct, correct_sq);
-  } else {
-    // A threshold below 2^32 goes in as 32 bits, so the per-token comparison is one 32-bit
-    // compare; p = 1 (threshold 2^32) takes the 64-bit instantiation.
-    const uint64_t threshold = p.spec.threshold[tile.scale];
-    if (threshold < THRESHOLD_ONE) {
-      accumulate_fast<MAX_K, false>(p, tile, static_cast<uint32_t>(threshold), exact, correct,
-                                    correct_sq);
-    } else {
-      accumulate_fast<MAX_K, false>(p, tile, THRESHOLD_ONE, exact, correct, correct_sq);
+  const Tile tile = p.tiles[blockIdx.x];
+  const int32_t num_lengths = p.fast.count;
+  uint32_t threshold = 0u;
+  if constexpr (!DIFFICULTY) {
+    const uint64_t scale_threshold = p.spec.threshold[tile.scale];
+    const TileDraws draws = tile_draws(scale_threshold);
+    if (draws != TileDraws::SAMPLED) {
+      add_constant_tile(p, tile, draws);
+      return;
     }
+    threshold = static_cast<uint32_t>(scale_threshold);
   }
+  const StreamPrefix stream = stream_prefix(p.keys, static_cast<uint32_t>(tile.scale),
+                                            static_cast<uint32_t>(tile.replicate));
+  fill_token_prefixes(p.keys, stream, static_cast<int32_t>(threadIdx.x),
+                      p.fast.length[num_lengths - 1], BLOCK_THREADS, s_tokens);
+  __syncthreads();
+
+  PackedSums<MAX_K> sums;
+  fast_thread<MAX_K, DIFFICULTY>(p, tile, stream, threshold, s_tokens,
+                                 static_cast<int32_t>(threadIdx.x), sums);
 
   const int lane = threadIdx.x % WARP_THREADS;
   const int warp = threadIdx.x / WARP_THREADS;
-  const int32_t num_lengths = p.spec.num_lengths;
 #pragma unroll
   for (int kk = 0; kk < MAX_K; ++kk) {
     if (kk < num_lengths) {
-      const uint32_t e = warp_sum(exact[kk]);
-      const uint32_t c = warp_sum(correct[kk]);
-      const uint32_t c2 = warp_sum(correct_sq[kk]);
+      const GroupSums g = unpack_sums(sums.exact[kk], sums.squares[kk]);
+      const uint32_t e = warp_sum(g.exact_match);
+      const uint32_t c = warp_sum(g.correct);
+      const uint32_t c2 = warp_sum(g.correct_sq);
       if (lane == 0) {
         s_sums[0][kk][warp] = e;
         s_sums[1][kk][warp] = c;
@@ -177,26 +155,48 @@ __device__ __forceinline__ void sample_tile_fast(const KernelParams& p, const Ti
   }
 }
 
-template <int MAX_K, bool DIFFICULTY>
-__global__ void __launch_bounds__(BLOCK_THREADS)
-    sample_tiles_fast_kernel(const KernelParams params) {
-  const Tile tile = params.tiles[blockIdx.x];
-  sample_tile_fast<MAX_K, DIFFICULTY>(params, tile);
-}
-
 // ---- General kernel: any number of lengths up to MAX_LENGTH ---------------------------------
 
-//! Samples this thread's groups of the tile; at each length the warp adds its sums (32 bits
-//! hold one warp's step, tiles.h) into the block's shared per-length sums.
-template <bool DIFFICULTY, class Word>
-__device__ __forceinline__ void accumulate_general(const KernelParams& p, const Tile& tile,
-                                                   Word threshold, uint32_t* s_exact,
-                                                   uint32_t* s_correct,
-                                                   unsigned long long* s_correct_sq) {
-  const PhiloxKey key = philox_key(p.spec.seed);
-  const uint32_t scale = static_cast<uint32_t>(tile.scale);
-  const uint32_t replicate = static_cast<uint32_t>(tile.replicate);
+//! Each warp walks its lanes' groups together (general_length, tiles.h); at each length the
+//! warp reduces its three sums (32 bits hold one warp's step, tiles.h) and its leader adds
+//! them into the block's per-length sums in dynamic shared memory, the 64-bit sum of k^2 as
+//! two 32-bit words (a carry out of the low word adds 1 to the high word: low_word_carries),
+//! so no atomic is a compare-and-swap loop.
+template <bool DIFFICULTY>
+__global__ void __launch_bounds__(BLOCK_THREADS) sample_tiles_general_kernel(const KernelParams p) {
+  // general_shared_bytes: the token table, then per length the low and high words of the sum
+  // of k^2, the sum of exact matches and the sum of k.
+  extern __shared__ unsigned long long s_dynamic[];
+  const Tile tile = p.tiles[blockIdx.x];
   const int32_t num_lengths = p.spec.num_lengths;
+  uint32_t threshold = 0u;
+  if constexpr (!DIFFICULTY) {
+    const uint64_t scale_threshold = p.spec.threshold[tile.scale];
+    const TileDraws draws = tile_draws(scale_threshold);
+    if (draws != TileDraws::SAMPLED) {
+      add_constant_tile(p, tile, draws);
+      return;
+    }
+    threshold = static_cast<uint32_t>(scale_threshold);
+  }
+  const int32_t max_len = __ldg(p.spec.length + num_lengths - 1);
+  TokenPrefix* s_tokens = reinterpret_cast<TokenPrefix*>(s_dynamic);
+  uint32_t* s_sq_low = reinterpret_cast<uint32_t*>(s_tokens + max_len);
+  uint32_t* s_sq_high = s_sq_low + num_lengths;
+  uint32_t* s_exact = s_sq_high + num_lengths;
+  uint32_t* s_correct = s_exact + num_lengths;
+  for (int32_t kk = threadIdx.x; kk < num_lengths; kk += BLOCK_THREADS) {
+    s_sq_low[kk] = 0u;
+    s_sq_high[kk] = 0u;
+    s_exact[kk] = 0u;
+    s_correct[kk] = 0u;
+  }
+  const StreamPrefix stream = stream_prefix(p.keys, static_cast<uint32_t>(tile.scale),
+                                            static_cast<uint32_t>(tile.replicate));
+  fill_token_prefixes(p.keys, stream, static_cast<int32_t>(threadIdx.x), max_len, BLOCK_THREADS,
+                      s_tokens);
+  __syncthreads();
+
   const int lane = threadIdx.x % WARP_THREADS;
   const int32_t warp_first = static_cast<int32_t>(threadIdx.x) - lane;
   for (int32_t step = 0; step < GROUPS_PER_THREAD; ++step) {
@@ -206,73 +206,33 @@ __device__ __forceinline__ void accumulate_general(const KernelParams& p, const 
     const int32_t local = step * BLOCK_THREADS + static_cast<int32_t>(threadIdx.x);
     const bool active = local < tile.num_groups;
     const int64_t group = tile.group_begin + local;
-    Word thresholds[ITEMS_PER_GROUP];
-    const uint32_t always =
-        group_item_thresholds<DIFFICULTY>(p, tile, group, active, threshold, thresholds);
-    uint32_t k[ITEMS_PER_GROUP] = {0u, 0u, 0u, 0u};
-    int32_t token = 0;
+    ItemThresholds t;
+    const uint32_t always = general_thresholds<DIFFICULTY>(p, tile, group, active, threshold, t);
+    const GroupPrefix g = group_prefix(p.keys, stream, static_cast<uint32_t>(group));
+    GeneralWalk walk;
+    // The atomics stay in the kernel's own body: inside a helper or lambda, ptxas wraps each
+    // in a warp aggregation (vote, population count, shuffle) it cannot see is needless.
     for (int32_t kk = 0; kk < num_lengths; ++kk) {
-      const int32_t length = __ldg(p.spec.length + kk);
-      count_correct_tokens(key, static_cast<uint32_t>(group), scale, replicate, thresholds, token,
-                           length, k);
-      if constexpr (DIFFICULTY) set_always_correct(always, length, k);
-      token = length;
-      const GroupSums sums = group_sums(k, length);
+      const GroupSums sums = general_length<DIFFICULTY>(p, s_tokens, g, t, always, kk, walk);
       const uint32_t e = warp_sum(sums.exact_match);
       const uint32_t c = warp_sum(sums.correct);
       const uint32_t c2 = warp_sum(sums.correct_sq);
       if (lane == 0) {
         if (e != 0u) atomicAdd(s_exact + kk, e);
         if (c != 0u) atomicAdd(s_correct + kk, c);
-        if (c2 != 0u) atomicAdd(s_correct_sq + kk, static_cast<unsigned long long>(c2));
+        if (c2 != 0u && low_word_carries(atomicAdd(s_sq_low + kk, c2), c2)) {
+          atomicAdd(s_sq_high + kk, 1u);
+        }
       }
-    }
-  }
-}
-
-template <bool DIFFICULTY>
-__device__ __forceinline__ void sample_tile_general(const KernelParams& p, const Tile& tile) {
-  // Per length: a 64-bit sum of k^2, then 32-bit sums of exact matches and of k
-  // (general_shared_bytes).
-  // (Declared here rather than in a helper function, which makes nvcc wrap the atomics below
-  // in a needless warp aggregation.)
-  extern __shared__ unsigned long long s_dynamic[];
-  const int32_t num_lengths = p.spec.num_lengths;
-  unsigned long long* s_correct_sq = s_dynamic;
-  uint32_t* s_exact = reinterpret_cast<uint32_t*>(s_dynamic + num_lengths);
-  uint32_t* s_correct = s_exact + num_lengths;
-  for (int32_t kk = threadIdx.x; kk < num_lengths; kk += BLOCK_THREADS) {
-    s_correct_sq[kk] = 0ull;
-    s_exact[kk] = 0u;
-    s_correct[kk] = 0u;
-  }
-  __syncthreads();
-
-  if constexpr (DIFFICULTY) {
-    accumulate_general<true>(p, tile, 0u, s_exact, s_correct, s_correct_sq);
-  } else {
-    const uint64_t threshold = p.spec.threshold[tile.scale];
-    if (threshold < THRESHOLD_ONE) {
-      accumulate_general<false>(p, tile, static_cast<uint32_t>(threshold), s_exact, s_correct,
-                                s_correct_sq);
-    } else {
-      accumulate_general<false>(p, tile, THRESHOLD_ONE, s_exact, s_correct, s_correct_sq);
     }
   }
   __syncthreads();
 
   const int64_t items = tile_items(tile);
   for (int32_t kk = threadIdx.x; kk < num_lengths; kk += BLOCK_THREADS) {
-    add_length_tallies(p, tile, kk, items, s_exact[kk], s_correct[kk],
-                       static_cast<int64_t>(s_correct_sq[kk]));
+    const uint64_t sq = (static_cast<uint64_t>(s_sq_high[kk]) << 32) | s_sq_low[kk];
+    add_length_tallies(p, tile, kk, items, s_exact[kk], s_correct[kk], static_cast<int64_t>(sq));
   }
-}
-
-template <bool DIFFICULTY>
-__global__ void __launch_bounds__(BLOCK_THREADS)
-    sample_tiles_general_kernel(const KernelParams params) {
-  const Tile tile = params.tiles[blockIdx.x];
-  sample_tile_general<DIFFICULTY>(params, tile);
 }
 
 // ---- Choice kernel: the sampled options of multiple-choice items -------------------------
@@ -314,9 +274,6 @@ __global__ void __launch_bounds__(BLOCK_THREADS) sample_tiles_choice_kernel(cons
   }
 }
 
-//! Largest dynamic shared memory a kernel may use without opting in.
-constexpr std::size_t DEFAULT_SHARED_LIMIT = 48 * 1024;
-
 using SampleKernel = void (*)(KernelParams);
 
 template <bool DIFFICULTY>
@@ -341,27 +298,58 @@ SampleKernel sample_kernel(const KernelChoice& choice) {
                            : kernel_for_lengths<false>(choice.fast_lengths);
 }
 
-}  // namespace
-
-KernelChoice prepare_kernel(const KernelChoice& requested) {
-  KernelChoice choice = requested;
-  if (choice.shared_bytes <= DEFAULT_SHARED_LIMIT) return choice;
+//! Dynamic shared memory per block the current device can give `kernel`: its opt-in maximum
+//! less the kernel's static shared memory.
+std::size_t dynamic_shared_limit(SampleKernel kernel) {
   int device = 0;
   MIRAGE_CUDA_CHECK(cudaGetDevice(&device));
   int optin = 0;
   MIRAGE_CUDA_CHECK(
       cudaDeviceGetAttribute(&optin, cudaDevAttrMaxSharedMemoryPerBlockOptin, device));
-  if (static_cast<std::size_t>(optin) < choice.shared_bytes) {
+  cudaFuncAttributes attributes;
+  MIRAGE_CUDA_CHECK(cudaFuncGetAttributes(&attributes, kernel));
+  const std::size_t fixed = attributes.sharedSizeBytes;
+  return static_cast<std::size_t>(optin) > fixed ? static_cast<std::size_t>(optin) - fixed : 0;
+}
+
+}  // namespace
+
+void prepare_kernels() {
+  static std::mutex mutex;
+  static std::vector<int> prepared;  // device ordinals
+  int device = 0;
+  MIRAGE_CUDA_CHECK(cudaGetDevice(&device));
+  const std::lock_guard<std::mutex> lock(mutex);
+  if (std::find(prepared.begin(), prepared.end(), device) != prepared.end()) return;
+  // Only the general kernels use dynamic shared memory. The attribute is a limit, not a
+  // reservation: each launch still gets (and occupancy still counts) what it asks for.
+  for (SampleKernel kernel :
+       {sample_tiles_general_kernel<false>, sample_tiles_general_kernel<true>}) {
+    MIRAGE_CUDA_CHECK(cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize,
+                                           static_cast<int>(dynamic_shared_limit(kernel))));
+  }
+  prepared.push_back(device);
+}
+
+void check_shared_memory(const KernelChoice& choice) {
+  if (choice.shared_bytes == 0) return;
+  const std::size_t limit = dynamic_shared_limit(sample_kernel(choice));
+  if (choice.shared_bytes > limit) {
+    int device = 0;
+    MIRAGE_CUDA_CHECK(cudaGetDevice(&device));
     throw std::runtime_error("CUDA device " + std::to_string(device) + " offers " +
-                             std::to_string(optin) +
-                             " bytes of shared memory per block; sampling this many target "
-                             "lengths needs " +
+                             std::to_string(limit) +
+                             " bytes of dynamic shared memory per block; sampling this many "
+                             "target lengths needs " +
                              std::to_string(choice.shared_bytes));
   }
-  MIRAGE_CUDA_CHECK(cudaFuncSetAttribute(sample_kernel(choice),
-                                         cudaFuncAttributeMaxDynamicSharedMemorySize,
-                                         static_cast<int>(choice.shared_bytes)));
-  return choice;
+}
+
+int resident_blocks_per_multiprocessor(const KernelChoice& choice) {
+  int blocks = 0;
+  MIRAGE_CUDA_CHECK(cudaOccupancyMaxActiveBlocksPerMultiprocessor(
+      &blocks, sample_kernel(choice), BLOCK_THREADS, choice.shared_bytes));
+  return blocks > 0 ? blocks : 1;
 }
 
 void launch_sample_tiles(const KernelChoice& choice, const KernelParams& params, int64_t num_tiles,

@@ -150,6 +150,8 @@ std::vector<Sweep> item_sweeps() {
   all.push_back(with_items(eight, "choice_2_normal", DIFFICULTY_NORMAL, 1.5, 0.0, 2));
   all.push_back(with_items(wide, "choice_64_logistic", DIFFICULTY_LOGISTIC, 20.0, 0.0, 64));
   all.push_back(with_items(tiles, "choice_5_kumaraswamy", DIFFICULTY_KUMARASWAMY, 0.3, 1.0, 5));
+  const Sweep dense{"", 43, thresholds(5), lengths_up_to(5), {7, 5003}, 2};
+  all.push_back(with_items(dense, "logistic_dense", DIFFICULTY_LOGISTIC, 20.0, 0.0, 0));
   return all;
 }
 
@@ -183,6 +185,18 @@ std::vector<Sweep> sweeps() {
                  {1, 7},
                  {3 * detail::TILE_ITEMS + 5, 5 * detail::TILE_ITEMS + 2},
                  2});
+  // The benchmark's lengths 1..5 (the fast kernels' dense walk) over interior and boundary
+  // tiles, and dense sweeps of 1 and 8 lengths; the longest fast length beside a dense start.
+  all.push_back(
+      {"dense_bench", 18, thresholds(6), lengths_up_to(5), {7, 2 * detail::TILE_ITEMS + 6}, 2});
+  all.push_back({"dense_one", 19, thresholds(5), {1}, {3, 4099}, 2});
+  all.push_back({"dense_eight", 21, thresholds(5), lengths_up_to(8), {10, 5001}, 2});
+  all.push_back({"fast_longest",
+                 22,
+                 thresholds(5),
+                 {1, 2, 3, 4, 5, 6, 7, detail::FAST_MAX_LENGTH},
+                 {9, detail::TILE_ITEMS + 2},
+                 1});
   for (Sweep& sweep : item_sweeps()) all.push_back(std::move(sweep));
   return all;
 }
@@ -248,39 +262,97 @@ int64_t total_draws(const UnitGrid& grid, const std::vector<int64_t>& ids) {
   return draws;
 }
 
-//! One group of a tile as a kernel thread samples it, adding its per-length sums. `active`:
-//! the group is in the tile (the general kernel's lanes past the tile's end are not).
-//! Without difficulty every item inside the unit has `threshold`; with it (Word = uint32_t,
-//! `threshold` unused) each has its own threshold, in 32 bits, and the items whose threshold
-//! is 2^32 get k = L at each length (item_model_thresholds, set_always_correct).
-template <class Word>
-void emulate_group(const SweepSpec& spec, const detail::Tile& tile, int64_t group, bool active,
-                   Word threshold, std::vector<int64_t>& exact, std::vector<int64_t>& correct,
-                   std::vector<int64_t>& correct_sq) {
-  Word item_threshold[ITEMS_PER_GROUP];
-  uint32_t always = 0u;
-  if constexpr (std::is_same_v<Word, uint32_t>) {
-    if (spec.difficulty != DIFFICULTY_NONE) {
-      always = detail::item_model_thresholds(spec, tile, group, active, item_threshold);
-    } else {
-      detail::item_thresholds(tile, group, active ? threshold : Word{0}, item_threshold);
+//! Per-length sums of one tile as the kernels compute them (exact matches, sum of k, sum of
+//! k^2), before they become tallies.
+struct TileSums {
+  std::vector<int64_t> exact, correct, correct_sq;
+  explicit TileSums(std::size_t k) : exact(k, 0), correct(k, 0), correct_sq(k, 0) {}
+};
+
+//! A fast kernel's tile run on the host: each of the BLOCK_THREADS threads runs fast_thread
+//! (tiles.h: the interior path with one threshold, the dense walk for lengths 1..K, the
+//! per-item path of boundary tiles and of item difficulty) into its own packed sums, which
+//! are unpacked as the kernel's reduction does, so the per-thread 32-bit bounds are exercised.
+template <int MAX_K, bool DIFFICULTY>
+void emulate_fast_tile(const detail::KernelParams& p, const detail::Tile& tile,
+                       uint32_t threshold, const std::vector<detail::TokenPrefix>& tokens,
+                       TileSums& out) {
+  const detail::StreamPrefix stream = detail::stream_prefix(
+      p.keys, static_cast<uint32_t>(tile.scale), static_cast<uint32_t>(tile.replicate));
+  for (int32_t thread = 0; thread < detail::BLOCK_THREADS; ++thread) {
+    detail::PackedSums<MAX_K> sums;
+    detail::fast_thread<MAX_K, DIFFICULTY>(p, tile, stream, threshold, tokens.data(), thread,
+                                           sums);
+    for (int32_t kk = 0; kk < p.fast.count; ++kk) {
+      const detail::GroupSums g = detail::unpack_sums(sums.exact[kk], sums.squares[kk]);
+      out.exact[kk] += g.exact_match;
+      out.correct[kk] += g.correct;
+      out.correct_sq[kk] += g.correct_sq;
     }
-  } else {
-    detail::item_thresholds(tile, group, active ? threshold : Word{0}, item_threshold);
   }
-  uint32_t k[ITEMS_PER_GROUP] = {0u, 0u, 0u, 0u};
-  int32_t token = 0;
-  for (int32_t kk = 0; kk < spec.num_lengths; ++kk) {
-    // The counter takes the group's low 32 bits, as the kernels' cast does.
-    detail::count_correct_tokens(
-        philox_key(spec.seed), static_cast<uint32_t>(group), static_cast<uint32_t>(tile.scale),
-        static_cast<uint32_t>(tile.replicate), item_threshold, token, spec.length[kk], k);
-    if (spec.difficulty != DIFFICULTY_NONE) detail::set_always_correct(always, spec.length[kk], k);
-    token = spec.length[kk];
-    const detail::GroupSums sums = detail::group_sums(k, spec.length[kk]);
-    exact[static_cast<std::size_t>(kk)] += sums.exact_match;
-    correct[static_cast<std::size_t>(kk)] += sums.correct;
-    correct_sq[static_cast<std::size_t>(kk)] += sums.correct_sq;
+}
+
+template <bool DIFFICULTY>
+void emulate_fast_tile(int fast_lengths, const detail::KernelParams& p, const detail::Tile& tile,
+                       uint32_t threshold, const std::vector<detail::TokenPrefix>& tokens,
+                       TileSums& out) {
+  switch (fast_lengths) {
+    case 1:
+      return emulate_fast_tile<1, DIFFICULTY>(p, tile, threshold, tokens, out);
+    case 2:
+      return emulate_fast_tile<2, DIFFICULTY>(p, tile, threshold, tokens, out);
+    case 4:
+      return emulate_fast_tile<4, DIFFICULTY>(p, tile, threshold, tokens, out);
+    default:
+      return emulate_fast_tile<8, DIFFICULTY>(p, tile, threshold, tokens, out);
+  }
+}
+
+//! The general kernel's tile run on the host: its warps walk their lanes' groups together
+//! (lanes past the tile's end inactive, threshold 0), each lane runs general_length, and at
+//! each length the warp's 32-bit sums are added into the block's sums, the sum of k^2 as two
+//! 32-bit words with the kernel's carry rule (low_word_carries).
+template <bool DIFFICULTY>
+void emulate_general_tile(const detail::KernelParams& p, const detail::Tile& tile,
+                          uint32_t threshold, const std::vector<detail::TokenPrefix>& tokens,
+                          TileSums& out) {
+  const auto K = static_cast<std::size_t>(p.spec.num_lengths);
+  const detail::StreamPrefix stream = detail::stream_prefix(
+      p.keys, static_cast<uint32_t>(tile.scale), static_cast<uint32_t>(tile.replicate));
+  std::vector<uint32_t> sq_low(K, 0u), sq_high(K, 0u);
+  const int32_t warps = (tile.num_groups + detail::WARP_THREADS - 1) / detail::WARP_THREADS;
+  for (int32_t warp = 0; warp < warps; ++warp) {
+    std::vector<detail::GroupSums> warp_sums(K, detail::GroupSums{0u, 0u, 0u});
+    for (int32_t lane = 0; lane < detail::WARP_THREADS; ++lane) {
+      const int32_t local = warp * detail::WARP_THREADS + lane;
+      const bool active = local < tile.num_groups;
+      const int64_t group = tile.group_begin + local;
+      detail::ItemThresholds t;
+      const uint32_t always =
+          detail::general_thresholds<DIFFICULTY>(p, tile, group, active, threshold, t);
+      const detail::GroupPrefix g =
+          detail::group_prefix(p.keys, stream, static_cast<uint32_t>(group));
+      detail::GeneralWalk walk;
+      for (int32_t kk = 0; kk < p.spec.num_lengths; ++kk) {
+        const detail::GroupSums sums =
+            detail::general_length<DIFFICULTY>(p, tokens.data(), g, t, always, kk, walk);
+        detail::GroupSums& w = warp_sums[static_cast<std::size_t>(kk)];
+        w.exact_match += sums.exact_match;
+        w.correct += sums.correct;
+        w.correct_sq += sums.correct_sq;
+      }
+    }
+    for (std::size_t kk = 0; kk < K; ++kk) {
+      out.exact[kk] += warp_sums[kk].exact_match;
+      out.correct[kk] += warp_sums[kk].correct;
+      const uint32_t c2 = warp_sums[kk].correct_sq;
+      const uint32_t old = sq_low[kk];
+      sq_low[kk] += c2;
+      if (detail::low_word_carries(old, c2)) ++sq_high[kk];
+    }
+  }
+  for (std::size_t kk = 0; kk < K; ++kk) {
+    out.correct_sq[kk] += static_cast<int64_t>((uint64_t{sq_high[kk]} << 32) | sq_low[kk]);
   }
 }
 
@@ -307,9 +379,11 @@ void emulate_tile_choices(const SweepSpec& spec, const detail::Tile& tile,
 }
 
 //! The kernels' per-tile arithmetic run on the host (tiles.h), with the same planning the
-//! backend uses (batches of odd sizes) and the kernel choose_kernel picks, without the CUDA
-//! reductions: the fast kernels' threads take the tile's groups, the general kernel's warps
-//! also run lanes past the tile's end (inactive: threshold 0), as on the device.
+//! backend uses (batches of odd sizes, in whole "waves" of 3 tiles) and the kernel
+//! choose_kernel picks, without the CUDA reductions: tiles at threshold 0 or 2^32 draw nothing
+//! (constant_tile_tallies), the fast kernels' threads and the general kernel's warps run the
+//! very functions the kernels call (emulate_fast_tile, emulate_general_tile), and the choice
+//! kernel's groups theirs.
 std::vector<int64_t> emulate_tiles(const UnitGrid& grid, const std::vector<int64_t>& ids) {
   const SweepSpec& spec = grid.spec;
   std::vector<WorkUnit> units;
@@ -318,39 +392,58 @@ std::vector<int64_t> emulate_tiles(const UnitGrid& grid, const std::vector<int64
   detail::BatchCursor cursor(sequence, 0, sequence.size(), max_length(spec));
   detail::BatchLimits limits;
   limits.target_draws = 12345;
-  limits.min_tiles = 2;
-  limits.max_tiles = 7;
+  limits.min_tiles = 3;
+  limits.max_tiles = 9;
+  limits.wave_tiles = 3;
   std::vector<detail::Tile> batch(static_cast<std::size_t>(limits.max_tiles));
   std::vector<int64_t> out(tally_size(spec), 0);
   const detail::KernelChoice choice = detail::choose_kernel(spec);
+  const detail::KernelParams params = detail::kernel_params(spec);
   const auto K = static_cast<std::size_t>(spec.num_lengths);
-  std::vector<int64_t> exact(K), correct(K), correct_sq(K);
+  const bool difficulty = spec.difficulty != DIFFICULTY_NONE;
+  std::vector<detail::TokenPrefix> tokens(static_cast<std::size_t>(max_length(spec)));
   int64_t draws = 0, n = 0;
   while ((n = cursor.next(limits, batch.data(), &draws)) > 0) {
     for (int64_t b = 0; b < n; ++b) {
       const detail::Tile& tile = batch[static_cast<std::size_t>(b)];
-      std::fill(exact.begin(), exact.end(), 0);
-      std::fill(correct.begin(), correct.end(), 0);
-      std::fill(correct_sq.begin(), correct_sq.end(), 0);
       emulate_tile_choices(spec, tile, out);
-      const uint64_t threshold =
-          spec.difficulty != DIFFICULTY_NONE ? 0 : spec.threshold[tile.scale];
-      const int32_t warps = (tile.num_groups + detail::WARP_THREADS - 1) / detail::WARP_THREADS;
-      const int32_t lanes =
-          choice.fast_lengths != 0 ? tile.num_groups : warps * detail::WARP_THREADS;
-      for (int32_t local = 0; local < lanes; ++local) {
-        const int64_t group = tile.group_begin + local;
-        const bool active = local < tile.num_groups;
-        if (threshold < THRESHOLD_ONE) {
-          emulate_group(spec, tile, group, active, static_cast<uint32_t>(threshold), exact, correct,
-                        correct_sq);
-        } else {
-          emulate_group(spec, tile, group, active, THRESHOLD_ONE, exact, correct, correct_sq);
+      TileSums sums(K);
+      const uint64_t scale_threshold = spec.threshold[tile.scale];
+      const detail::TileDraws kind =
+          difficulty ? detail::TileDraws::SAMPLED : detail::tile_draws(scale_threshold);
+      if (kind != detail::TileDraws::SAMPLED) {
+        for (std::size_t kk = 0; kk < K; ++kk) {
+          const detail::LengthTallies t = detail::constant_tile_tallies(
+              kind, detail::tile_items(tile), spec.length[kk]);
+          const auto k32 = static_cast<int32_t>(kk);
+          out[tally_array_index(spec, TALLY_EXACT_MATCH, tile.scale, k32, tile.segment,
+                                tile.replicate)] += t.exact_match;
+          out[tally_array_index(spec, TALLY_TOKEN_ERRORS, tile.scale, k32, tile.segment,
+                                tile.replicate)] += t.token_errors;
+          out[tally_array_index(spec, TALLY_TOKEN_ERRORS_SQ, tile.scale, k32, tile.segment,
+                                tile.replicate)] += t.token_errors_sq;
         }
+        continue;
+      }
+      const uint32_t threshold = difficulty ? 0u : static_cast<uint32_t>(scale_threshold);
+      const detail::StreamPrefix stream = detail::stream_prefix(
+          params.keys, static_cast<uint32_t>(tile.scale), static_cast<uint32_t>(tile.replicate));
+      detail::fill_token_prefixes(params.keys, stream, 0, max_length(spec), 1, tokens.data());
+      if (choice.fast_lengths != 0) {
+        if (difficulty) {
+          emulate_fast_tile<true>(choice.fast_lengths, params, tile, threshold, tokens, sums);
+        } else {
+          emulate_fast_tile<false>(choice.fast_lengths, params, tile, threshold, tokens, sums);
+        }
+      } else if (difficulty) {
+        emulate_general_tile<true>(params, tile, threshold, tokens, sums);
+      } else {
+        emulate_general_tile<false>(params, tile, threshold, tokens, sums);
       }
       for (std::size_t kk = 0; kk < K; ++kk) {
-        const detail::LengthTallies t = detail::length_tallies(
-            detail::tile_items(tile), spec.length[kk], exact[kk], correct[kk], correct_sq[kk]);
+        const detail::LengthTallies t =
+            detail::length_tallies(detail::tile_items(tile), spec.length[kk], sums.exact[kk],
+                                   sums.correct[kk], sums.correct_sq[kk]);
         const auto k32 = static_cast<int32_t>(kk);
         out[tally_array_index(spec, TALLY_EXACT_MATCH, tile.scale, k32, tile.segment,
                               tile.replicate)] += t.exact_match;
@@ -557,8 +650,11 @@ TEST(CudaTilePlan, ChoosesTheKernelByLengths) {
   EXPECT_EQ(choice(lengths_up_to(9)).fast_lengths, 0);
   const detail::KernelChoice general = choice(lengths_up_to(MAX_LENGTH));
   EXPECT_EQ(general.fast_lengths, 0);
-  EXPECT_EQ(general.shared_bytes, detail::general_shared_bytes(MAX_LENGTH));
-  EXPECT_EQ(general.shared_bytes, 64u * 1024u);  // within every device's opt-in limit since sm_70
+  EXPECT_EQ(general.shared_bytes, detail::general_shared_bytes(MAX_LENGTH, MAX_LENGTH));
+  // The token table (8 bytes a token) and the per-length sums (16 bytes a length): within the
+  // opt-in limit of sm_80 and sm_90 (163 and 227 KiB) and of sm_86/sm_89 (99 KiB).
+  EXPECT_EQ(general.shared_bytes, 96u * 1024u);
+  EXPECT_EQ(choice({1, 1000}).shared_bytes, 1000u * 8u + 2u * 16u);
 }
 
 TEST(CudaTilePlan, ChoosesTheDifficultyAndChoiceKernels) {
@@ -583,7 +679,7 @@ TEST(CudaTilePlan, ChoosesTheDifficultyAndChoiceKernels) {
     const detail::KernelChoice general = choice(lengths_up_to(MAX_LENGTH), family, 0);
     EXPECT_EQ(general.fast_lengths, 0);
     EXPECT_FALSE(general.choices);
-    EXPECT_EQ(general.shared_bytes, detail::general_shared_bytes(MAX_LENGTH));
+    EXPECT_EQ(general.shared_bytes, detail::general_shared_bytes(MAX_LENGTH, MAX_LENGTH));
   }
 }
 
@@ -693,6 +789,159 @@ TEST(CudaTilePlan, HostEmulationMatchesTheReferenceAtTheLastItems) {
   }
 }
 
+// The kernels' Philox is the core's philox4x32_10, regrouped (stream, group and token
+// prefixes, then philox_finish): the same words for any seed, scale, replicate, group, token.
+TEST(CudaTilePlan, TheSplitPhiloxGivesTheCoresWords) {
+  std::mt19937_64 rng(20240611);
+  const uint32_t edge[] = {0u, 1u, 0x7fffffffu, 0x80000000u, 0xfffffffeu, 0xffffffffu};
+  for (int i = 0; i < 20000; ++i) {
+    const uint64_t seed = i < 36 ? (uint64_t{edge[i % 6]} << 32) | edge[i / 6] : rng();
+    const uint32_t scale = i % 7 == 0 ? edge[i % 6] : static_cast<uint32_t>(rng());
+    const uint32_t replicate = i % 5 == 0 ? edge[(i / 5) % 6] : static_cast<uint32_t>(rng());
+    const uint32_t group = i % 3 == 0 ? edge[(i / 3) % 6] : static_cast<uint32_t>(rng());
+    const uint32_t token = i % 4 == 0   ? (i % 8 == 0 ? MAX_TOKEN_INDEX : 0u)
+                           : static_cast<uint32_t>(rng() % (MAX_TOKEN_INDEX + 1));
+    const detail::RoundKeys keys = detail::round_keys(seed);
+    const detail::StreamPrefix stream = detail::stream_prefix(keys, scale, replicate);
+    const PhiloxCounter split =
+        detail::philox_finish(keys, detail::group_prefix(keys, stream, group),
+                              detail::token_prefix(keys, stream, token));
+    const PhiloxCounter core = token_words(seed, replicate, scale, group, token);
+    for (int w = 0; w < ITEMS_PER_GROUP; ++w) {
+      ASSERT_EQ(split.v[w], core.v[w]) << "seed " << seed << " scale " << scale << " replicate "
+                                       << replicate << " group " << group << " token " << token;
+    }
+  }
+}
+
+// The fast kernels' packed counts: one byte per item, and per length the sums of k, of k^2 and
+// the exact matches from byte dot products, for every count up to FAST_MAX_LENGTH and a whole
+// thread's worth of groups (the packed sums' bounds).
+TEST(CudaTilePlan, PackedCountsGiveTheGroupSums) {
+  EXPECT_EQ(detail::dot4_s8(0x807f0102u, 0x80ff0304u, 5u),
+            static_cast<uint32_t>(5 + 2 * 4 + 1 * 3 + 127 * -1 + -128 * -128));
+  std::mt19937_64 rng(7);
+  for (int32_t length = 1; length <= detail::FAST_MAX_LENGTH; ++length) {
+    SweepSpec spec;
+    std::vector<int32_t> lengths = {length};
+    spec.num_lengths = 1;
+    spec.length = lengths.data();
+    const detail::FastLengths f = detail::fast_lengths(spec);
+    uint32_t exact = 0u, squares = 0u;
+    int64_t want_exact = 0, want_correct = 0, want_sq = 0;
+    for (int g = 0; g < detail::GROUPS_PER_THREAD; ++g) {
+      uint32_t k[ITEMS_PER_GROUP];
+      uint32_t packed = 0u;
+      for (int w = 0; w < ITEMS_PER_GROUP; ++w) {
+        // Mostly the extremes (all correct: the largest sums), else anything in 0..length.
+        k[w] = rng() % 3 == 0 ? static_cast<uint32_t>(rng() % (length + 1))
+                              : static_cast<uint32_t>(length);
+        packed |= k[w] << (8 * w);
+      }
+      const detail::GroupSums want = detail::group_sums(k, length);
+      want_exact += want.exact_match;
+      want_correct += want.correct;
+      want_sq += want.correct_sq;
+      detail::add_length_packed(packed, f.exact_bias[0], exact, squares);
+    }
+    const detail::GroupSums got = detail::unpack_sums(exact, squares);
+    ASSERT_EQ(got.exact_match, want_exact) << "length " << length;
+    ASSERT_EQ(got.correct, want_correct) << "length " << length;
+    ASSERT_EQ(got.correct_sq, want_sq) << "length " << length;
+  }
+  // Items that are always correct get byte L at each length.
+  SweepSpec spec;
+  std::vector<int32_t> lengths = {1, 2, 3, 4, 5};
+  spec.num_lengths = 5;
+  spec.length = lengths.data();
+  const detail::FastLengths f = detail::fast_lengths(spec);
+  EXPECT_EQ(f.dense, 1);
+  EXPECT_EQ(f.length_bytes[4], 0x05050505u);
+  EXPECT_EQ(f.exact_bias[4], 0x7b7b7b7bu);
+  EXPECT_EQ(detail::bits_to_bytes(0b1010u), 0xff00ff00u);
+  lengths = {1, 2, 4};
+  spec.num_lengths = 3;
+  EXPECT_EQ(detail::fast_lengths(spec).dense, 0);
+  lengths = {2, 3};
+  spec.num_lengths = 2;
+  EXPECT_EQ(detail::fast_lengths(spec).dense, 0);
+}
+
+// A tile at threshold 0 or 2^32 draws nothing; interior tiles are those whose groups all lie
+// in the unit.
+TEST(CudaTilePlan, ConstantAndInteriorTiles) {
+  EXPECT_EQ(detail::tile_draws(0), detail::TileDraws::NONE_CORRECT);
+  EXPECT_EQ(detail::tile_draws(THRESHOLD_ONE), detail::TileDraws::ALL_CORRECT);
+  EXPECT_EQ(detail::tile_draws(1), detail::TileDraws::SAMPLED);
+  EXPECT_EQ(detail::tile_draws(THRESHOLD_ONE - 1), detail::TileDraws::SAMPLED);
+  const detail::LengthTallies none =
+      detail::constant_tile_tallies(detail::TileDraws::NONE_CORRECT, 10, 7);
+  EXPECT_EQ(none.exact_match, 0);
+  EXPECT_EQ(none.token_errors, 70);
+  EXPECT_EQ(none.token_errors_sq, 490);
+  const detail::LengthTallies all =
+      detail::constant_tile_tallies(detail::TileDraws::ALL_CORRECT, 10, 7);
+  EXPECT_EQ(all.exact_match, 10);
+  EXPECT_EQ(all.token_errors, 0);
+  EXPECT_EQ(all.token_errors_sq, 0);
+  WorkUnit unit;
+  unit.item_begin = 6;
+  unit.item_end = 3 * detail::TILE_ITEMS + 5;  // groups 1..12289: tiles of 4096, 4096, 4096, 1
+  EXPECT_FALSE(detail::tile_interior(detail::unit_tile(unit, 0)));
+  EXPECT_TRUE(detail::tile_interior(detail::unit_tile(unit, 1)));
+  EXPECT_TRUE(detail::tile_interior(detail::unit_tile(unit, 2)));
+  EXPECT_FALSE(detail::tile_interior(detail::unit_tile(unit, 3)));
+  // The 64-bit sum of k^2 kept as two words.
+  EXPECT_TRUE(detail::low_word_carries(0xfffffff0u, 0x10u));
+  EXPECT_FALSE(detail::low_word_carries(0xfffffff0u, 0x0fu));
+}
+
+// Batches come in whole waves of resident blocks (the last one excepted), at least
+// MIN_BATCH_TILES_PER_SM per multiprocessor and at most MAX_BATCH_TILES.
+TEST(CudaTilePlan, BatchesComeInWholeWaves) {
+  // The long-L case: 2112 tiles over 396 resident blocks ran 5.33 waves as 6.
+  const detail::BatchLimits h200 = detail::batch_limits(396, 132);
+  EXPECT_EQ(h200.wave_tiles, 396);
+  EXPECT_EQ(h200.min_tiles, 2376);  // 6 whole waves
+  EXPECT_EQ(h200.max_tiles % 396, 0);
+  EXPECT_LE(h200.max_tiles, detail::MAX_BATCH_TILES);
+  EXPECT_EQ(detail::batch_limits(528, 132).min_tiles, 2112);
+  EXPECT_EQ(detail::batch_limits(0, 0).wave_tiles, 1);
+
+  const Sweep sweep = sweeps()[0];
+  const UnitGrid grid = sweep.grid(1000);
+  std::vector<WorkUnit> units;
+  for (int64_t id : all_ids(grid)) units.push_back(unit_at(grid, id));
+  const detail::TileSequence sequence(units.data(), static_cast<int64_t>(units.size()));
+  for (int64_t wave : {1, 3, 7, 50}) {
+    const detail::BatchLimits limits = detail::batch_limits(wave, 2);
+    detail::BatchCursor cursor(sequence, 0, sequence.size(), max_length(grid.spec));
+    std::vector<detail::Tile> out(static_cast<std::size_t>(limits.max_tiles));
+    int64_t draws = 0, n = 0, tiles = 0;
+    while ((n = cursor.next(limits, out.data(), &draws)) > 0) {
+      tiles += n;
+      if (tiles < sequence.size()) EXPECT_EQ(n % wave, 0) << "wave " << wave;
+    }
+    EXPECT_EQ(tiles, sequence.size());
+  }
+}
+
+// A CUDA error names the device the thread works on, also when selecting it fails (a new
+// thread's current device is 0). Runs everywhere: without a GPU every CUDA call fails.
+TEST(CudaBackendErrors, NameTheDeviceThatFailed) {
+  std::string message;
+  std::thread worker([&] {
+    try {
+      detail::use_device_on_this_thread(1000);
+    } catch (const std::runtime_error& e) {
+      message = e.what();
+    }
+  });
+  worker.join();
+  EXPECT_NE(message.find("CUDA error on device 1000"), std::string::npos) << message;
+  EXPECT_NE(message.find("cudaSetDevice"), std::string::npos) << message;
+}
+
 // Argument checks come before any CUDA call, so they run without a device.
 TEST(CudaBackendArguments, RejectsBadItemModelArgumentsWithoutADevice) {
   const Sweep sweep = item_sweeps()[10];  // difficulty and 64 options
@@ -800,6 +1049,27 @@ TEST_F(CudaBackendTest, MatchesTheReferenceExactly) {
       expect_same_tallies(grid.spec, expected, gpu(grid, all_ids(grid), {all_devices_[0]}),
                           sweep.name + ", items_per_unit " + std::to_string(items_per_unit));
     }
+  }
+}
+
+// A few small sweeps, one per kernel path (the fast kernels' dense walk over interior and
+// boundary tiles, their sectioned walk, the general kernel, item difficulty, multiple
+// choice): what scripts/gpu-check.sh runs under compute-sanitizer (racecheck, synccheck,
+// memcheck), where the whole MatchesTheReferenceExactly would take too long.
+TEST_F(CudaBackendTest, SmallSweepsMatchTheReference) {
+  std::vector<Sweep> small;
+  for (const Sweep& sweep : sweeps()) {
+    for (const char* name : {"dense_bench", "odd_sizes", "general_fifteen_lengths",
+                             "logistic_dense", "choice_4", "kumaraswamy_general"}) {
+      if (sweep.name == name) small.push_back(sweep);
+    }
+  }
+  ASSERT_EQ(small.size(), 6u);
+  for (const Sweep& sweep : small) {
+    const UnitGrid grid = sweep.grid(65536);
+    const std::vector<int64_t> ids = all_ids(grid);
+    expect_same_tallies(grid.spec, reference_tallies(grid, ids), gpu(grid, ids, all_devices_),
+                        sweep.name);
   }
 }
 
