@@ -5,6 +5,7 @@
 //! BIG-bench's definition, the fractions as counts over those scores, bit-identical results for
 //! any number of threads, MPI ranks and shards, and every refusal of a bad configuration.
 #include <gtest/gtest.h>
+#include <hdf5_hl.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -386,6 +387,87 @@ TEST_F(MetaRun, RefusesBadConfigurations) {
     EXPECT_NE(text.find(c.fragment), std::string::npos) << c.args << ": " << text;
     EXPECT_NE(text.find("mirage: error:"), std::string::npos) << text;
     EXPECT_FALSE(fs::exists(out("bad.h5"))) << c.args;
+  }
+}
+
+// The names of the dimension scales attached to the axes of `path`, read with the HDF5 API
+// ("" for an axis without one).
+std::vector<std::string> dimension_names(const h5::File& f, const std::string& path) {
+  const hid_t dataset = H5Dopen2(f.id(), path.c_str(), H5P_DEFAULT);
+  EXPECT_GE(dataset, 0) << path;
+  const hid_t space = H5Dget_space(dataset);
+  std::vector<std::string> names(size_t(std::max(H5Sget_simple_extent_ndims(space), 0)));
+  H5Sclose(space);
+  for (unsigned axis = 0; axis < names.size(); ++axis) {
+    if (H5DSget_num_scales(dataset, axis) < 1) continue;
+    H5DSiterate_scales(
+        dataset, axis, nullptr,
+        [](hid_t, unsigned, hid_t scale, void* name) -> herr_t {
+          char buffer[256] = {0};
+          H5DSget_scale_name(scale, buffer, sizeof(buffer));
+          *static_cast<std::string*>(name) = buffer;
+          return 1;
+        },
+        &names[axis]);
+  }
+  H5Dclose(dataset);
+  return names;
+}
+
+// Format 1.2: every axis of a meta file is a named dimension with its coordinate in the
+// dataset's own group (docs/FORMAT.md §4.3), in a file written at once and in one merged from
+// shards.
+TEST_F(MetaRun, DatasetsHaveNamedDimensions) {
+  std::string text;
+  ASSERT_EQ(mirage("meta " + population() + " -o " + out("m.h5"), &text), 0) << text;
+  for (int k = 0; k < 2; ++k) {
+    const std::string part = out("part" + std::to_string(k) + ".h5");
+    ASSERT_EQ(mirage("meta " + population() + " --shard " + std::to_string(k) + "/2 -o " + part,
+                     &text),
+              0)
+        << text;
+  }
+  ASSERT_EQ(mirage("merge " + out("part0.h5") + " " + out("part1.h5") + " -q -o " +
+                       out("merged.h5"),
+                   &text),
+            0)
+      << text;
+  using Names = std::vector<std::string>;
+  for (const char* name : {"m.h5", "merged.h5"}) {
+    const h5::File f = h5::File::open_read(out(name));
+    EXPECT_EQ(f.attr_int32s("/", "format_version"), (std::vector<int32_t>{1, 2})) << name;
+    EXPECT_EQ(dimension_names(f, "/meta/score/exact_match"),
+              (Names{"task", "family", "replicate"}));
+    EXPECT_EQ(dimension_names(f, "/meta/score_expected/brier_score"), (Names{"task", "family"}));
+    EXPECT_EQ(dimension_names(f, "/meta/fraction_replicate/token_accuracy"),
+              (Names{"family", "replicate"}));
+    EXPECT_EQ(dimension_names(f, "/meta/curve/exact_match/big-g"),
+              (Names{"task", "replicate", "scale_big-g"}));
+    EXPECT_EQ(dimension_names(f, "/meta/expected/exact_match/gpt3"),
+              (Names{"task", "scale_gpt3"}));
+    EXPECT_EQ(dimension_names(f, "/meta/family/gpt3/scale"), (Names{"scale_gpt3"}));
+    EXPECT_EQ(dimension_names(f, "/meta/task/length"), (Names{"task"}));
+    std::vector<int64_t> tasks(24);
+    for (size_t t = 0; t < tasks.size(); ++t) tasks[t] = int64_t(t);
+    EXPECT_EQ(f.read_int64("/meta/score/task"), tasks);
+    EXPECT_EQ(f.read_int64("/meta/score/replicate"), (std::vector<int64_t>{0, 1, 2}));
+    EXPECT_EQ(f.read_double("/meta/curve/exact_match/scale_big-g"),
+              f.read_double("/meta/family/big-g/scale"));
+    EXPECT_EQ(f.attr_string("/meta/curve/exact_match/scale_big-g", "units"), "parameters");
+    EXPECT_EQ(f.attr_string("/meta/score/replicate", "units"), "1");
+    EXPECT_FALSE(f.has_attr("/meta/score/family", "units"));  // a string coordinate
+    EXPECT_FALSE(f.attr_string("/meta/score/family", "description").empty());
+    // The family coordinate holds the names, as variable-length strings.
+    const hid_t dataset = H5Dopen2(f.id(), "/meta/score/family", H5P_DEFAULT);
+    const hid_t type = H5Tcopy(H5T_C_S1);
+    H5Tset_size(type, H5T_VARIABLE);
+    char* names[2] = {nullptr, nullptr};
+    ASSERT_GE(H5Dread(dataset, type, H5S_ALL, H5S_ALL, H5P_DEFAULT, names), 0);
+    EXPECT_STREQ(names[0], "gpt3");
+    EXPECT_STREQ(names[1], "big-g");
+    for (char* n : names) H5free_memory(n);
+    H5Tclose(type);
+    H5Dclose(dataset);
   }
 }
 

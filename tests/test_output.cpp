@@ -2,10 +2,11 @@
 // The HDF5 file reads back with the schema, shapes and attributes of docs/DESIGN.md §6; the
 // CSV is tidy; writing is atomic.
 #include <gtest/gtest.h>
-
+#include <hdf5_hl.h>
 #include <unistd.h>
 
 #include <algorithm>
+#include <cmath>
 #include <cstring>
 #include <filesystem>
 #include <fstream>
@@ -49,7 +50,7 @@ TEST_F(OutputTest, HdfFileHasTheDesignSchema) {
   write_hdf5(results_, config_.output);
   const h5::File f = h5::File::open_read(config_.output);
   EXPECT_EQ(f.attr_string("/", "filetype"), "mirage-results");
-  EXPECT_EQ(f.attr_int32s("/", "format_version"), (std::vector<int32_t>{1, 1}));
+  EXPECT_EQ(f.attr_int32s("/", "format_version"), (std::vector<int32_t>{1, 2}));
   for (const char* attr :
        {"mirage_version", "git_sha", "created_utc", "command_line", "backend", "devices"}) {
     EXPECT_FALSE(f.attr_string("/", attr).empty()) << attr;
@@ -92,6 +93,103 @@ TEST_F(OutputTest, HdfFileHasTheDesignSchema) {
   }
   EXPECT_EQ(f.attr_string("/metrics/exact_match/estimate", "interval"), "wilson");
   EXPECT_EQ(f.attr_string("/metrics/token_edit_distance/ci_low", "interval"), "wilson-deff");
+}
+
+// The dimension scales attached to each axis of a dataset: (path, NAME) of the first scale of
+// each axis, read with the HDF5 API itself; ("", "") for an axis without one.
+std::vector<std::pair<std::string, std::string>> attached_scales(hid_t file,
+                                                                 const std::string& path) {
+  const hid_t dataset = H5Dopen2(file, path.c_str(), H5P_DEFAULT);
+  EXPECT_GE(dataset, 0) << path;
+  const hid_t space = H5Dget_space(dataset);
+  const int rank = H5Sget_simple_extent_ndims(space);
+  H5Sclose(space);
+  std::vector<std::pair<std::string, std::string>> out(size_t(std::max(rank, 0)));
+  for (int axis = 0; axis < rank; ++axis) {
+    if (H5DSget_num_scales(dataset, unsigned(axis)) < 1) continue;
+    H5DSiterate_scales(
+        dataset, unsigned(axis), nullptr,
+        [](hid_t, unsigned, hid_t scale, void* data) -> herr_t {
+          auto* entry = static_cast<std::pair<std::string, std::string>*>(data);
+          char buffer[256] = {0};
+          H5Iget_name(scale, buffer, sizeof(buffer));
+          entry->first = buffer;
+          std::memset(buffer, 0, sizeof(buffer));
+          H5DSget_scale_name(scale, buffer, sizeof(buffer));
+          entry->second = buffer;
+          return 1;
+        },
+        &out[size_t(axis)]);
+  }
+  H5Dclose(dataset);
+  return out;
+}
+
+// Every dataset's axes are named dimension scales in the netCDF-4 form (docs/FORMAT.md §1):
+// each group holds its own copies of the coordinates, named after the dimension, with units.
+TEST_F(OutputTest, DatasetsHaveNamedDimensions) {
+  write_hdf5(results_, config_.output);
+  const h5::File f = h5::File::open_read(config_.output);
+  using Scales = std::vector<std::pair<std::string, std::string>>;
+  const std::string g = "/summary/exact_match/";
+  EXPECT_EQ(
+      attached_scales(f.id(), g + "mean"),
+      (Scales{{g + "scale", "scale"}, {g + "length", "length"}, {g + "test_size", "test_size"}}));
+  const std::string m = "/metrics/exact_match/";
+  EXPECT_EQ(attached_scales(f.id(), m + "estimate"), (Scales{{m + "scale", "scale"},
+                                                             {m + "length", "length"},
+                                                             {m + "test_size", "test_size"},
+                                                             {m + "replicate", "replicate"}}));
+  EXPECT_EQ(attached_scales(f.id(), "/jumps/exact_match/significant")[0],
+            (std::pair<std::string, std::string>{"/jumps/exact_match/scale_pair", "scale_pair"}));
+  // The original axis datasets are their own groups' coordinates.
+  EXPECT_EQ(attached_scales(f.id(), "/model/loss"), (Scales{{"/model/scale", "scale"}}));
+  for (const char* path : {"/model/scale", "/task/length", "/task/test_size"}) {
+    const hid_t dataset = H5Dopen2(f.id(), path, H5P_DEFAULT);
+    EXPECT_GT(H5DSis_scale(dataset), 0) << path;
+    H5Dclose(dataset);
+  }
+
+  // The copies hold the axes' values, with units and descriptions.
+  EXPECT_EQ(f.read_double(g + "scale"), config_.scales);
+  EXPECT_EQ(f.read_int32(g + "length"), config_.lengths);
+  EXPECT_EQ(f.read_int64(g + "test_size"), config_.test_sizes);
+  EXPECT_EQ(f.read_int64(m + "replicate"), (std::vector<int64_t>{0, 1, 2, 3, 4, 5}));
+  const std::vector<double> pair = f.read_double("/jumps/exact_match/scale_pair");
+  ASSERT_EQ(pair.size(), 2u);
+  EXPECT_DOUBLE_EQ(pair[0], std::sqrt(3.5e8 * 1.3e9));
+  EXPECT_DOUBLE_EQ(pair[1], std::sqrt(1.3e9 * 6.7e9));
+  EXPECT_EQ(f.attr_string("/model/scale", "units"), "parameters");
+  EXPECT_EQ(f.attr_string(g + "scale", "units"), "parameters");
+  EXPECT_EQ(f.attr_string(g + "length", "units"), "tokens");
+  EXPECT_EQ(f.attr_string(g + "test_size", "units"), "items");
+  EXPECT_EQ(f.attr_string(m + "replicate", "units"), "1");
+  EXPECT_NE(f.attr_string("/jumps/exact_match/scale_pair", "description").find("geometric"),
+            std::string::npos);
+
+  // No dataset is left with an unnamed axis (netCDF-4 readers would invent phony dimensions).
+  std::vector<std::string> datasets;
+  H5Ovisit(
+      f.id(), H5_INDEX_NAME, H5_ITER_INC,
+      [](hid_t, const char* name, const H5O_info_t* info, void* data) -> herr_t {
+        if (info->type == H5O_TYPE_DATASET) {
+          static_cast<std::vector<std::string>*>(data)->push_back("/" + std::string(name));
+        }
+        return 0;
+      },
+      &datasets);
+  EXPECT_GT(datasets.size(), 100u);
+  for (const std::string& path : datasets) {
+    const hid_t dataset = H5Dopen2(f.id(), path.c_str(), H5P_DEFAULT);
+    const bool is_scale = H5DSis_scale(dataset) > 0;
+    H5Dclose(dataset);
+    if (is_scale) continue;
+    for (const auto& [scale, name] : attached_scales(f.id(), path)) {
+      EXPECT_FALSE(name.empty()) << path;
+      // netCDF-4: the scale lies in the dataset's own group.
+      EXPECT_EQ(scale.substr(0, scale.rfind('/')), path.substr(0, path.rfind('/'))) << path;
+    }
+  }
 }
 
 // --compression none (the default) stores every dataset contiguously; gzip[:LEVEL] chunks and

@@ -40,6 +40,17 @@ struct Visit {
 // of a NaN says nothing) hashed with its name.
 herr_t visit_dataset(hid_t root, const char* name, const H5O_info_t* info, void* data) {
   if (info->type != H5O_TYPE_DATASET) return 0;
+  // Format 1.2 copies the coordinates (scale, length, ...) into every group that uses them
+  // (docs/FORMAT.md §1); they repeat the configuration, postdate the pinned hashes, and are
+  // left out by name. The originals (/model/scale, /task/length, /task/test_size) still count.
+  const std::string path = name, leaf = path.substr(path.rfind('/') + 1);
+  for (const char* coordinate :
+       {"scale", "length", "test_size", "replicate", "scale_pair", "quantile_probability"}) {
+    if (leaf == coordinate && path != "model/scale" && path != "task/length" &&
+        path != "task/test_size") {
+      return 0;
+    }
+  }
   Visit* visit = static_cast<Visit*>(data);
   const hid_t set = H5Dopen2(root, name, H5P_DEFAULT);
   const hid_t type = H5Dget_type(set);

@@ -14,6 +14,11 @@ constexpr int FORMAT_VERSION_MAJOR = 1;
 //! (/interval_comparison/<metric>/<method>, with exact_coverage), /jumps, and meta-analysis files
 //! (filetype "mirage-meta"). Readers of 1.0 files still read 1.1 ones; docs/FORMAT.md has the
 //! full history.
-constexpr int FORMAT_VERSION_MINOR = 1;
+//! 1.2: self-describing result and meta files: every dataset's axes are netCDF-4 dimension
+//! scales (scale, length, test_size, replicate, scale_pair, quantile_probability; task, family,
+//! replicate, scale_<family>), with coordinate copies in each group that uses them, `units`,
+//! `long_name` and `description`, so xarray opens any group with labelled coordinates. Nothing
+//! of 1.1 changed; tally files and meta shards are as in 1.1 but carry [1, 2].
+constexpr int FORMAT_VERSION_MINOR = 2;
 
 }  // namespace mirage

@@ -1,6 +1,7 @@
 // Copyright (c) Mirage developers.
 #include "io/hdf5_file.h"
 
+#include <hdf5_hl.h>
 #include <unistd.h>
 
 #include <cstdio>
@@ -144,6 +145,31 @@ void File::write(const std::string& path, const std::vector<int32_t>& data,
 void File::write(const std::string& path, const std::vector<uint8_t>& data,
                  const std::vector<hsize_t>& dims) {
   write_raw(path, H5T_NATIVE_UINT8, data.data(), dims);
+}
+void File::write(const std::string& path, const std::vector<std::string>& data,
+                 const std::vector<hsize_t>& dims) {
+  std::vector<const char*> text;
+  for (const std::string& s : data) text.push_back(s.c_str());
+  Handle type = string_type();
+  write_raw(path, type.id(), text.data(), dims);
+}
+
+void File::make_scale(const std::string& path) {
+  Handle dataset(H5Dopen2(id(), path.c_str(), H5P_DEFAULT), H5Dclose);
+  if (dataset.id() < 0) fail("missing dataset " + path);
+  if (H5DSset_scale(dataset.id(), split_path(path).second.c_str()) < 0) {
+    fail("cannot make " + path + " a dimension scale");
+  }
+}
+
+void File::attach_scale(const std::string& path, unsigned axis, const std::string& scale) {
+  Handle dataset(H5Dopen2(id(), path.c_str(), H5P_DEFAULT), H5Dclose);
+  if (dataset.id() < 0) fail("missing dataset " + path);
+  Handle dimension(H5Dopen2(id(), scale.c_str(), H5P_DEFAULT), H5Dclose);
+  if (dimension.id() < 0) fail("missing dataset " + scale);
+  if (H5DSattach_scale(dataset.id(), dimension.id(), axis) < 0) {
+    fail("cannot attach dimension scale " + scale + " to " + path);
+  }
 }
 
 namespace {
@@ -318,6 +344,85 @@ std::vector<int32_t> File::attr_int32s(const std::string& object, const std::str
     fail("cannot read attribute " + name);
   }
   return value;
+}
+
+const Dimensions::Coordinate& Dimensions::coordinate(const std::string& name) const {
+  const auto it = coordinates_.find(name);
+  if (it == coordinates_.end()) {
+    throw std::logic_error("HDF5 file '" + file_.path() + "': dimension " + name +
+                           " is not defined");
+  }
+  return it->second;
+}
+
+std::vector<hsize_t> Dimensions::shape(const std::string& path, size_t count,
+                                       const std::vector<std::string>& dims) const {
+  std::vector<hsize_t> shape;
+  hsize_t product = 1;
+  for (const std::string& d : dims) {
+    shape.push_back(coordinate(d).size);
+    product *= shape.back();
+  }
+  if (product != count) {
+    throw std::logic_error("HDF5 file '" + file_.path() + "': dataset " + path + " has " +
+                           std::to_string(count) + " values, not the " + std::to_string(product) +
+                           " of its dimensions");
+  }
+  return shape;
+}
+
+void Dimensions::label(const std::string& path, const std::vector<std::string>& dims) {
+  const auto [group, name] = split_path(path);
+  auto describe = [&](const std::string& coordinate_path, const Coordinate& c) {
+    if (!c.units.empty()) file_.attr(coordinate_path, "units", c.units);
+    file_.attr(coordinate_path, "long_name", c.long_name);
+    file_.attr(coordinate_path, "description", c.description);
+    file_.make_scale(coordinate_path);
+    written_.insert(coordinate_path);
+  };
+  if (dims.size() == 1 && dims[0] == name) {  // the dataset is its group's coordinate
+    describe(path, coordinate(name));
+    return;
+  }
+  for (unsigned axis = 0; axis < dims.size(); ++axis) {
+    const std::string scale = (group == "/" ? "" : group) + "/" + dims[axis];
+    if (written_.count(scale) == 0) {
+      // A dataset of the group that has a dimension's name but is not its coordinate would
+      // make the group unreadable to netCDF-4; the writers never do that.
+      if (file_.exists(scale)) {
+        throw std::logic_error("HDF5 file '" + file_.path() + "': " + scale +
+                               " exists but is not the coordinate of dimension " + dims[axis]);
+      }
+      const Coordinate& c = coordinate(dims[axis]);
+      c.write(file_, scale);
+      describe(scale, c);
+    }
+    file_.attach_scale(path, axis, scale);
+  }
+}
+
+template <class T>
+void Dimensions::write_dims(const std::string& path, const std::vector<T>& data,
+                            const std::vector<std::string>& dims) {
+  file_.write(path, data, shape(path, data.size(), dims));
+  label(path, dims);
+}
+
+void Dimensions::write(const std::string& path, const std::vector<double>& data,
+                       const std::vector<std::string>& dims) {
+  write_dims(path, data, dims);
+}
+void Dimensions::write(const std::string& path, const std::vector<int64_t>& data,
+                       const std::vector<std::string>& dims) {
+  write_dims(path, data, dims);
+}
+void Dimensions::write(const std::string& path, const std::vector<int32_t>& data,
+                       const std::vector<std::string>& dims) {
+  write_dims(path, data, dims);
+}
+void Dimensions::write(const std::string& path, const std::vector<uint8_t>& data,
+                       const std::vector<std::string>& dims) {
+  write_dims(path, data, dims);
 }
 
 std::string temporary_path(const std::string& path) {

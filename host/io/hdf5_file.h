@@ -1,14 +1,18 @@
 // Copyright (c) Mirage developers.
 //! \file hdf5_file.h
 //! A small RAII wrapper over the HDF5 C API: files, groups, datasets (chunked and compressed
-//! when large) and attributes, plus the readers the project's own commands need. Every
-//! failing HDF5 call throws std::runtime_error naming the file and object.
+//! when large), attributes and dimension scales, plus the readers the project's own commands
+//! need. Every failing HDF5 call throws std::runtime_error naming the file and object.
 #pragma once
 
 #include <hdf5.h>
 
 #include <cstdint>
+#include <functional>
+#include <map>
+#include <set>
 #include <string>
+#include <utility>
 #include <vector>
 
 namespace mirage::h5 {
@@ -63,6 +67,16 @@ class File {
              const std::vector<hsize_t>& dims);
   void write(const std::string& path, const std::vector<uint8_t>& data,
              const std::vector<hsize_t>& dims);
+  //! Variable-length UTF-8 strings (h5py reads them as str, netCDF-4 as `string`).
+  void write(const std::string& path, const std::vector<std::string>& data,
+             const std::vector<hsize_t>& dims);
+  //! Makes the 1-D dataset `path` a dimension scale named after itself (H5DSset_scale): a
+  //! netCDF-4 coordinate variable, whose dimension has the dataset's name.
+  void make_scale(const std::string& path);
+  //! Attaches the dimension scale `scale` to dimension `axis` of the dataset `path`
+  //! (H5DSattach_scale). The dimension is not also labelled (H5DSset_label): the scale already
+  //! names it, and netCDF-4 readers show a label as a stray DIMENSION_LABELS attribute.
+  void attach_scale(const std::string& path, unsigned axis, const std::string& scale);
   void attr(const std::string& object, const std::string& name, const std::string& value);
   void attr(const std::string& object, const std::string& name, double value);
   void attr(const std::string& object, const std::string& name, int64_t value);
@@ -95,6 +109,68 @@ class File {
   std::string path_;
   int compression_ = 0;
 };
+
+//! The named dimensions of a file being written, in the netCDF-4 form that xarray, h5netcdf,
+//! netCDF4 and ncdump read (docs/FORMAT.md §1): each axis of a dataset is a dimension scale, a
+//! 1-D coordinate dataset named after the dimension, holding its values and the attributes
+//! `units`, `long_name` and `description`. netCDF-4 lets a dataset use the dimensions of its
+//! own group and its ancestors only, and xarray shows coordinate values only for the
+//! coordinates of the group it opens, so every group holds its own (tiny) copy of the
+//! coordinates its datasets use, written when the group's first dataset needs it.
+class Dimensions {
+ public:
+  explicit Dimensions(File& file) : file_(file) {}
+
+  //! Defines dimension `name` with its coordinate values and their attributes. `units` may be
+  //! empty (a string coordinate has none).
+  template <class T>
+  void define(const std::string& name, std::vector<T> values, std::string units,
+              std::string long_name, std::string description);
+
+  //! Writes `data` to `path` with the shape of the named dimensions and attaches their
+  //! coordinates in its group. A 1-D dataset named after its dimension (/model/scale) is
+  //! itself that coordinate: it gets the attributes and becomes the scale.
+  void write(const std::string& path, const std::vector<double>& data,
+             const std::vector<std::string>& dims);
+  void write(const std::string& path, const std::vector<int64_t>& data,
+             const std::vector<std::string>& dims);
+  void write(const std::string& path, const std::vector<int32_t>& data,
+             const std::vector<std::string>& dims);
+  void write(const std::string& path, const std::vector<uint8_t>& data,
+             const std::vector<std::string>& dims);
+
+ private:
+  struct Coordinate {
+    hsize_t size = 0;
+    std::function<void(File&, const std::string&)> write;  // writes the values at a path
+    std::string units, long_name, description;
+  };
+  template <class T>
+  void write_dims(const std::string& path, const std::vector<T>& data,
+                  const std::vector<std::string>& dims);
+  std::vector<hsize_t> shape(const std::string& path, size_t count,
+                             const std::vector<std::string>& dims) const;
+  void label(const std::string& path, const std::vector<std::string>& dims);
+  const Coordinate& coordinate(const std::string& name) const;
+
+  File& file_;
+  std::map<std::string, Coordinate> coordinates_;
+  std::set<std::string> written_;  // coordinate datasets written so far (paths)
+};
+
+template <class T>
+void Dimensions::define(const std::string& name, std::vector<T> values, std::string units,
+                        std::string long_name, std::string description) {
+  Coordinate c;
+  c.size = values.size();
+  c.write = [values = std::move(values)](File& f, const std::string& path) {
+    f.write(path, values, {hsize_t(values.size())});
+  };
+  c.units = std::move(units);
+  c.long_name = std::move(long_name);
+  c.description = std::move(description);
+  coordinates_[name] = std::move(c);
+}
 
 //! Writes a file atomically: `write(file)` fills a temporary file next to `path`, which is
 //! renamed onto `path` only when complete; on any exception the temporary file is removed

@@ -7,6 +7,7 @@
 #include <fstream>
 #include <iomanip>
 #include <limits>
+#include <numeric>
 #include <sstream>
 #include <stdexcept>
 
@@ -65,7 +66,7 @@ const std::vector<double>& difficulty_probabilities() {
 // /model/difficulty: the family, its parameters and definition (attributes), and the law of
 // the items: quantiles of the logit shift d and of each scale's per-token probability
 // sigmoid(logit p_s + d) (monotone in d, so its quantiles are the images of d's).
-void write_difficulty(h5::File& f, const Results& results) {
+void write_difficulty(h5::File& f, h5::Dimensions& dims, const Results& results) {
   const DifficultyModel& model = results.model.difficulty;
   f.create_group("/model/difficulty");
   f.attr("/model/difficulty", "family", family_name(model));
@@ -84,20 +85,50 @@ void write_difficulty(h5::File& f, const Results& results) {
       p_token[s * Q + q] = x >= 0 ? 1.0 / (1.0 + std::exp(-x)) : std::exp(x) / (1.0 + std::exp(x));
     }
   }
-  f.write("/model/difficulty/probability", prob, {Q});
-  f.write("/model/difficulty/shift_quantile", shift, {Q});
-  f.write("/model/difficulty/p_token_quantile", p_token, {S, Q});
+  dims.write("/model/difficulty/probability", prob, {"quantile_probability"});
+  dims.write("/model/difficulty/shift_quantile", shift, {"quantile_probability"});
+  dims.write("/model/difficulty/p_token_quantile", p_token, {"scale", "quantile_probability"});
+}
+
+// The dimensions of a result file and their coordinates (docs/FORMAT.md §1): every dataset's
+// axes are named, so that netCDF-4 readers (xarray, ncdump) label them without user code.
+void define_dimensions(h5::Dimensions& dims, const Results& results) {
+  const std::vector<double>& scale = results.model.scale;
+  dims.define("scale", scale, "parameters", "model size",
+              "model size N_s in parameters, strictly increasing (the values of /model/scale)");
+  dims.define("length", results.config.lengths, "tokens", "target length",
+              "answer length L in tokens, strictly increasing (the values of /task/length)");
+  dims.define("test_size", results.config.test_sizes, "items", "test-set size",
+              "nested test set of items 0..n-1, n strictly increasing (the values of "
+              "/task/test_size)");
+  std::vector<int64_t> replicate(size_t(results.num_replicates()));
+  std::iota(replicate.begin(), replicate.end(), int64_t{0});
+  dims.define("replicate", replicate, "1", "replicate",
+              "index r of the independent replicate test set, 0..R-1");
+  // A pair of adjacent scales sits between them; on the log axis that is the geometric mean.
+  std::vector<double> midpoint;
+  for (size_t s = 0; s + 1 < scale.size(); ++s) {
+    midpoint.push_back(std::sqrt(scale[s] * scale[s + 1]));
+  }
+  dims.define("scale_pair", midpoint, "parameters", "adjacent-scale pair (geometric midpoint)",
+              "pair s = (scale s, scale s + 1), located at the geometric midpoint "
+              "sqrt(N_s N_{s+1}) of its two model sizes, in parameters");
+  dims.define("quantile_probability", difficulty_probabilities(), "1", "quantile probability",
+              "probability at which the law of the items is tabulated (the values of "
+              "/model/difficulty/probability)");
 }
 
 }  // namespace
 
 void write_hdf5(const Results& results, const std::string& path) {
-  const hsize_t S = results.num_scales(), K = results.num_lengths(), T = results.num_test_sizes(),
-                R = results.num_replicates();
-  const std::vector<hsize_t> per_replicate = {S, K, T, R}, per_cell = {S, K, T}, analytic = {S, K};
+  using Axes = std::vector<std::string>;
+  const Axes per_replicate = {"scale", "length", "test_size", "replicate"},
+             per_cell = {"scale", "length", "test_size"}, analytic = {"scale", "length"};
   const int compression = parse_compression("--compression", results.config.compression);
   h5::write_atomically(path, [&](h5::File& f) {
     f.set_compression(compression);
+    h5::Dimensions dims(f);
+    define_dimensions(dims, results);
     f.attr("/", "filetype", std::string(RESULT_FILETYPE));
     f.attr("/", "format_version", std::vector<int32_t>{FORMAT_VERSION_MAJOR, FORMAT_VERSION_MINOR});
     f.attr("/", "mirage_version", std::string(MIRAGE_VERSION_STRING));
@@ -113,25 +144,25 @@ void write_hdf5(const Results& results, const std::string& path) {
     f.create_group("/config");
     f.attr("/config", "config_toml", to_toml(results.config));
 
-    f.write("/model/scale", results.model.scale, {S});
-    f.write("/model/loss", results.model.loss, {S});
-    f.write("/model/p_token", results.model.p_token, {S});
-    f.write("/task/length", results.config.lengths, {K});
-    f.write("/task/test_size", results.config.test_sizes, {T});
+    dims.write("/model/scale", results.model.scale, {"scale"});
+    dims.write("/model/loss", results.model.loss, {"scale"});
+    dims.write("/model/p_token", results.model.p_token, {"scale"});
+    dims.write("/task/length", results.config.lengths, {"length"});
+    dims.write("/task/test_size", results.config.test_sizes, {"test_size"});
     f.attr("/task/test_size", "replicates", int64_t{results.config.replicates});
 
-    write_difficulty(f, results);
+    write_difficulty(f, dims, results);
     f.attr("/task", "kind", results.config.task);
     if (results.config.task == "multiple-choice") {
       f.attr("/task", "choices", int64_t{results.config.choices});
     }
-    f.write("/counts/exact_match", results.counts.exact_match, per_replicate);
-    f.write("/counts/token_errors", results.counts.token_errors, per_replicate);
-    f.write("/counts/token_errors_sq", results.counts.token_errors_sq, per_replicate);
+    dims.write("/counts/exact_match", results.counts.exact_match, per_replicate);
+    dims.write("/counts/token_errors", results.counts.token_errors, per_replicate);
+    dims.write("/counts/token_errors_sq", results.counts.token_errors_sq, per_replicate);
     if (!results.counts.choice_grade.empty()) {
-      f.write("/counts/multiple_choice_grade", results.counts.choice_grade, per_replicate);
-      f.write("/counts/brier_score", results.counts.brier, per_replicate);
-      f.write("/counts/brier_score_sq", results.counts.brier_sq, per_replicate);
+      dims.write("/counts/multiple_choice_grade", results.counts.choice_grade, per_replicate);
+      dims.write("/counts/brier_score", results.counts.brier, per_replicate);
+      dims.write("/counts/brier_score_sq", results.counts.brier_sq, per_replicate);
       for (const char* name : {"/counts/brier_score", "/counts/brier_score_sq"}) {
         f.attr(name, "unit", BRIER_UNIT);
         f.attr(name, "definition",
@@ -142,10 +173,10 @@ void write_hdf5(const Results& results, const std::string& path) {
 
     for (const MetricResult& m : results.metrics) {
       const std::string group = "/metrics/" + m.name;
-      f.write(group + "/estimate", m.estimate, per_replicate);
-      f.write(group + "/ci_low", m.ci_low, per_replicate);
-      f.write(group + "/ci_high", m.ci_high, per_replicate);
-      f.write(group + "/expected", m.expected, analytic);
+      dims.write(group + "/estimate", m.estimate, per_replicate);
+      dims.write(group + "/ci_low", m.ci_low, per_replicate);
+      dims.write(group + "/ci_high", m.ci_high, per_replicate);
+      dims.write(group + "/expected", m.expected, analytic);
       for (const char* name : {"estimate", "ci_low", "ci_high"}) {
         f.attr(group + "/" + name, "interval", m.interval);
         f.attr(group + "/" + name, "confidence", m.confidence);
@@ -156,23 +187,23 @@ void write_hdf5(const Results& results, const std::string& path) {
 
       const std::string summary = "/summary/" + m.name;
       const SummaryArrays& s = m.summary;
-      f.write(summary + "/mean", s.mean, per_cell);
-      f.write(summary + "/sd", s.sd, per_cell);
-      f.write(summary + "/q025", s.q025, per_cell);
-      f.write(summary + "/q500", s.q500, per_cell);
-      f.write(summary + "/q975", s.q975, per_cell);
-      f.write(summary + "/p_zero", s.p_zero, per_cell);
-      f.write(summary + "/coverage", s.coverage, per_cell);
-      f.write(summary + "/mean_ci_width", s.mean_ci_width, per_cell);
+      dims.write(summary + "/mean", s.mean, per_cell);
+      dims.write(summary + "/sd", s.sd, per_cell);
+      dims.write(summary + "/q025", s.q025, per_cell);
+      dims.write(summary + "/q500", s.q500, per_cell);
+      dims.write(summary + "/q975", s.q975, per_cell);
+      dims.write(summary + "/p_zero", s.p_zero, per_cell);
+      dims.write(summary + "/coverage", s.coverage, per_cell);
+      dims.write(summary + "/mean_ci_width", s.mean_ci_width, per_cell);
       f.attr(summary, "interval", m.interval);
       f.attr(summary, "confidence", m.confidence);
     }
 
     for (const IntervalComparison& c : results.interval_comparison) {
       const std::string group = "/interval_comparison/" + c.metric + "/" + c.method;
-      f.write(group + "/coverage", c.coverage, per_cell);
-      f.write(group + "/mean_ci_width", c.mean_ci_width, per_cell);
-      f.write(group + "/exact_coverage", c.exact_coverage, per_cell);
+      dims.write(group + "/coverage", c.coverage, per_cell);
+      dims.write(group + "/mean_ci_width", c.mean_ci_width, per_cell);
+      dims.write(group + "/exact_coverage", c.exact_coverage, per_cell);
     }
     if (!results.interval_comparison.empty()) {
       f.attr("/interval_comparison", "confidence", results.config.confidence);
@@ -185,15 +216,16 @@ void write_hdf5(const Results& results, const std::string& path) {
     }
 
     if (!results.jumps.empty() && results.num_scales() > 1) {
-      const std::vector<hsize_t> per_pair_replicate = {S - 1, K, T, R}, per_pair = {S - 1, K, T};
+      const Axes per_pair_replicate = {"scale_pair", "length", "test_size", "replicate"},
+                 per_pair = {"scale_pair", "length", "test_size"};
       for (const Jumps& j : results.jumps) {
         const std::string group = "/jumps/" + j.metric;
-        f.write(group + "/low", j.low, per_pair_replicate);
-        f.write(group + "/high", j.high, per_pair_replicate);
-        f.write(group + "/significant", j.significant, per_pair_replicate);
-        f.write(group + "/fraction_significant", j.fraction_significant, per_pair);
-        f.write(group + "/coverage", j.coverage, per_pair);
-        f.write(group + "/expected", j.expected, {S - 1, K});
+        dims.write(group + "/low", j.low, per_pair_replicate);
+        dims.write(group + "/high", j.high, per_pair_replicate);
+        dims.write(group + "/significant", j.significant, per_pair_replicate);
+        dims.write(group + "/fraction_significant", j.fraction_significant, per_pair);
+        dims.write(group + "/coverage", j.coverage, per_pair);
+        dims.write(group + "/expected", j.expected, {"scale_pair", "length"});
         f.attr(group, "method", j.method);
       }
       f.attr("/jumps", "confidence", results.config.confidence);
@@ -209,11 +241,11 @@ void write_hdf5(const Results& results, const std::string& path) {
 
     const Frontier& fr = results.frontier;
     if (!fr.simulated_scale.empty()) {
-      const std::vector<hsize_t> per_kt = {K, T};
-      f.write("/frontier/simulated_scale", fr.simulated_scale, per_kt);
-      f.write("/frontier/analytic_scale", fr.analytic_scale, per_kt);
-      f.write("/frontier/analytic_scale_exact", fr.analytic_scale_exact, per_kt);
-      f.write("/frontier/required_test_size", fr.required_test_size, analytic);
+      const Axes per_kt = {"length", "test_size"};
+      dims.write("/frontier/simulated_scale", fr.simulated_scale, per_kt);
+      dims.write("/frontier/analytic_scale", fr.analytic_scale, per_kt);
+      dims.write("/frontier/analytic_scale_exact", fr.analytic_scale_exact, per_kt);
+      dims.write("/frontier/required_test_size", fr.required_test_size, analytic);
       f.attr("/frontier", "definition",
              std::string("smallest scale at which at least half the replicates observe a nonzero "
                          "exact match; analytic: 1 - (1 - p^L)^n >= 1/2"));
@@ -221,11 +253,11 @@ void write_hdf5(const Results& results, const std::string& path) {
 
     for (const Emergence& e : results.emergence) {
       const std::string group = "/emergence/" + e.metric;
-      f.write(group + "/score", e.score, {K, T, R});
-      f.write(group + "/median", e.median, {K, T});
-      f.write(group + "/q025", e.q025, {K, T});
-      f.write(group + "/q975", e.q975, {K, T});
-      f.write(group + "/expected", e.expected, {K});
+      dims.write(group + "/score", e.score, {"length", "test_size", "replicate"});
+      dims.write(group + "/median", e.median, {"length", "test_size"});
+      dims.write(group + "/q025", e.q025, {"length", "test_size"});
+      dims.write(group + "/q975", e.q975, {"length", "test_size"});
+      dims.write(group + "/expected", e.expected, {"length"});
       const bool lower_is_better = e.metric == "token_edit_distance" || e.metric == "brier_score";
       f.attr(group, "curve", std::string(lower_is_better ? "-estimate" : "estimate"));
     }

@@ -12,6 +12,7 @@
 #include <iomanip>
 #include <iostream>
 #include <limits>
+#include <numeric>
 #include <sstream>
 #include <stdexcept>
 
@@ -251,6 +252,7 @@ void validate(const MetaConfig& c) {
   }
   check_writable("--output", c.output);
   if (!c.csv.empty()) check_writable("--csv", c.csv);
+  check_distinct_files({{"--output", c.output}, {"--csv", c.csv}}, {});
 }
 
 std::string sampling_identity(const MetaConfig& c) {
@@ -466,6 +468,25 @@ void write_meta_file(const MetaResults& r, const std::string& path) {
     f.create_group("/config");
     f.attr("/config", "config_toml", to_toml(r.config));
 
+    // Named dimensions with their coordinates (docs/FORMAT.md §4.3): every group holds copies
+    // of those its datasets use, so that netCDF-4 readers (xarray) label them.
+    h5::Dimensions dims(f);
+    std::vector<int64_t> task_index(T), replicate(R);
+    std::iota(task_index.begin(), task_index.end(), int64_t{0});
+    std::iota(replicate.begin(), replicate.end(), int64_t{0});
+    std::vector<std::string> family_names;
+    for (const ModelFamily& fam : r.families) family_names.push_back(fam.name);
+    dims.define("task", task_index, "1", "task", "index of the task in the population, 0..N-1");
+    dims.define("family", family_names, "", "model family",
+                "model family, in the order of /meta@families");
+    dims.define("replicate", replicate, "1", "replicate",
+                "index of the replicate test set of each task, 0..R-1");
+    for (const ModelFamily& fam : r.families) {
+      dims.define("scale_" + fam.name, fam.scales, "parameters", "model size (" + fam.name + ")",
+                  "model sizes of family " + fam.name + " in parameters, increasing (the values "
+                  "of /meta/family/" + fam.name + "/scale)");
+    }
+
     // The population.
     std::vector<int32_t> length, choices;
     std::vector<int64_t> test_size;
@@ -482,24 +503,25 @@ void write_meta_file(const MetaResults& r, const std::string& path) {
       difficulty_a.push_back(d.none() ? NaN : d.a);
       difficulty_b.push_back(d.family == DIFFICULTY_KUMARASWAMY ? d.b : NaN);
     }
-    f.write("/meta/task/length", length, {T});
-    f.write("/meta/task/loss_scale", loss_scale, {T});
-    f.write("/meta/task/loss_exponent", loss_exponent, {T});
-    f.write("/meta/task/difficulty_family", difficulty_family, {T});
+    dims.write("/meta/task/length", length, {"task"});
+    dims.write("/meta/task/loss_scale", loss_scale, {"task"});
+    dims.write("/meta/task/loss_exponent", loss_exponent, {"task"});
+    dims.write("/meta/task/difficulty_family", difficulty_family, {"task"});
     f.attr("/meta/task/difficulty_family", "names",
            std::string("0 none, 1 normal, 2 logistic, 3 kumaraswamy"));
-    f.write("/meta/task/difficulty_a", difficulty_a, {T});
-    f.write("/meta/task/difficulty_b", difficulty_b, {T});
-    f.write("/meta/task/choices", choices, {T});
+    dims.write("/meta/task/difficulty_a", difficulty_a, {"task"});
+    dims.write("/meta/task/difficulty_b", difficulty_b, {"task"});
+    dims.write("/meta/task/choices", choices, {"task"});
     f.attr("/meta/task/choices", "definition",
            std::string("options of a multiple-choice task; 0 = a free-form task"));
-    f.write("/meta/task/test_size", test_size, {T});
+    dims.write("/meta/task/test_size", test_size, {"task"});
 
     std::string family_list;
     for (size_t fi = 0; fi < F; ++fi) {
       const ModelFamily& fam = r.families[fi];
       const std::string group = "/meta/family/" + fam.name;
-      f.write(group + "/scale", fam.scales, {hsize_t(fam.scales.size())});
+      // The same dimension as the family's curves, so that the two align in xarray.
+      dims.write(group + "/scale", fam.scales, {"scale_" + fam.name});
       f.attr(group, "description", fam.description);
       f.attr(group, "source", fam.source);
       f.attr(group, "index", int64_t(fi));
@@ -507,18 +529,21 @@ void write_meta_file(const MetaResults& r, const std::string& path) {
     }
     for (size_t m = 0; m < metrics.size(); ++m) {
       for (size_t fi = 0; fi < F; ++fi) {
-        const hsize_t S = r.families[fi].scales.size();
-        f.write("/meta/curve/" + metrics[m] + "/" + r.families[fi].name, r.curve[m][fi], {T, R, S});
-        f.write("/meta/expected/" + metrics[m] + "/" + r.families[fi].name, r.expected[m][fi],
-                {T, S});
+        const std::string& name = r.families[fi].name;
+        dims.write("/meta/curve/" + metrics[m] + "/" + name, r.curve[m][fi],
+                   {"task", "replicate", "scale_" + name});
+        dims.write("/meta/expected/" + metrics[m] + "/" + name, r.expected[m][fi],
+                   {"task", "scale_" + name});
       }
-      f.write("/meta/score/" + metrics[m], r.score[m], {T, F, R});
-      f.write("/meta/score_expected/" + metrics[m], r.score_expected[m], {T, F});
-      f.write("/meta/fraction/" + metrics[m], r.fraction[m], {F});
-      f.write("/meta/fraction_expected/" + metrics[m], r.fraction_expected[m], {F});
-      f.write("/meta/fraction_replicate/" + metrics[m], r.fraction_replicate[m], {F, R});
-      f.write("/meta/fraction_relative/" + metrics[m], r.fraction_relative[m], {F});
-      f.write("/meta/fraction_relative_expected/" + metrics[m], r.fraction_relative_expected[m], {F});
+      dims.write("/meta/score/" + metrics[m], r.score[m], {"task", "family", "replicate"});
+      dims.write("/meta/score_expected/" + metrics[m], r.score_expected[m], {"task", "family"});
+      dims.write("/meta/fraction/" + metrics[m], r.fraction[m], {"family"});
+      dims.write("/meta/fraction_expected/" + metrics[m], r.fraction_expected[m], {"family"});
+      dims.write("/meta/fraction_replicate/" + metrics[m], r.fraction_replicate[m],
+                 {"family", "replicate"});
+      dims.write("/meta/fraction_relative/" + metrics[m], r.fraction_relative[m], {"family"});
+      dims.write("/meta/fraction_relative_expected/" + metrics[m],
+                 r.fraction_relative_expected[m], {"family"});
       for (const char* name : {"/meta/fraction/", "/meta/fraction_expected/"}) {
         f.attr(name + metrics[m], "threshold", r.config.threshold);
       }
