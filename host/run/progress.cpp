@@ -7,6 +7,19 @@
 
 namespace mirage {
 
+namespace {
+// What latest_progress() reports.
+std::atomic<int64_t> g_latest_done{0};
+std::atomic<int64_t> g_latest_total{0};
+std::atomic<int64_t> g_started{0};
+}  // namespace
+
+ProgressSnapshot latest_progress() {
+  return {g_latest_done.load(std::memory_order_relaxed),
+          g_latest_total.load(std::memory_order_relaxed),
+          g_started.load(std::memory_order_relaxed)};
+}
+
 std::string format_si(double value) {
   char buffer[32];
   std::snprintf(buffer, sizeof(buffer), "%.3g", value);
@@ -18,7 +31,11 @@ Progress::Progress(std::string label, int64_t total, bool enabled)
       total_(total),
       enabled_(enabled && ::isatty(STDERR_FILENO) == 1),
       start_(std::chrono::steady_clock::now()),
-      last_draw_(start_) {}
+      last_draw_(start_) {
+  g_latest_done.store(0, std::memory_order_relaxed);
+  g_latest_total.store(total_, std::memory_order_relaxed);
+  g_started.fetch_add(1, std::memory_order_relaxed);
+}
 
 Progress::~Progress() {
   finish();
@@ -26,6 +43,7 @@ Progress::~Progress() {
 
 void Progress::add(int64_t done) {
   done_.fetch_add(done, std::memory_order_relaxed);
+  g_latest_done.fetch_add(done, std::memory_order_relaxed);
   if (!enabled_) return;
   const auto now = std::chrono::steady_clock::now();
   const double elapsed = std::chrono::duration<double>(now - start_).count();

@@ -44,4 +44,14 @@ class Progress {
 //! "1.23e+09" style formatting for rates and counts.
 std::string format_si(double value);
 
+//! Units done and in all of the Progress constructed last in this process, whether or not it
+//! draws, and how many have been constructed (0: none yet): for a caller that polls from
+//! another thread while a run goes on (the Python module's progress bar).
+struct ProgressSnapshot {
+  int64_t done = 0;
+  int64_t total = 0;
+  int64_t started = 0;
+};
+ProgressSnapshot latest_progress();
+
 }  // namespace mirage
