@@ -4,6 +4,7 @@
 // `mirage summarize`.
 #include <gtest/gtest.h>
 #include <unistd.h>
+#include <hdf5.h>
 
 #include <boost/math/distributions/binomial.hpp>
 #include <cmath>
@@ -301,6 +302,58 @@ TEST_F(SummarizeTest, RefusesWhatTheFileLacks) {
   o.test_size = 0;
   o.metric = "bleu";
   EXPECT_THROW(summarize(o), std::invalid_argument);
+}
+
+// A damaged file (arrays whose lengths disagree with the file's own axes, an empty axis) is
+// refused with a message naming the file and the dataset, never read out of bounds.
+TEST_F(SummarizeTest, RefusesArraysThatDisagreeWithTheAxes) {
+  // Replace one dataset of a copy of the file by a shorter or longer one, with the HDF5 C API.
+  auto damaged = [&](const std::string& name, const std::string& dataset, hid_t type,
+                     const void* data, hsize_t count) {
+    const std::string copy = (dir_ / (name + ".h5")).string();
+    std::filesystem::copy_file(path_, copy, std::filesystem::copy_options::overwrite_existing);
+    const hid_t file = H5Fopen(copy.c_str(), H5F_ACC_RDWR, H5P_DEFAULT);
+    EXPECT_GE(file, 0);
+    EXPECT_GE(H5Ldelete(file, dataset.c_str(), H5P_DEFAULT), 0);
+    const hid_t space = H5Screate_simple(1, &count, nullptr);
+    const hid_t set = H5Dcreate2(file, dataset.c_str(), type, space, H5P_DEFAULT, H5P_DEFAULT,
+                                 H5P_DEFAULT);
+    if (count > 0) H5Dwrite(set, type, H5S_ALL, H5S_ALL, H5P_DEFAULT, data);
+    H5Dclose(set);
+    H5Sclose(space);
+    H5Fclose(file);
+    return copy;
+  };
+  const std::vector<double> five = {1, 2, 3, 4, 5};
+  const std::vector<int32_t> none;
+  struct Case {
+    std::string name, dataset;
+    hid_t type;
+    const void* data;
+    hsize_t count;
+    std::string says;
+  };
+  const Case cases[] = {
+      {"short_mean", "/summary/exact_match/mean", H5T_NATIVE_DOUBLE, five.data(), 5,
+       "/summary/exact_match/mean has 5 values"},
+      {"long_scale", "/model/scale", H5T_NATIVE_DOUBLE, five.data(), 5,
+       "/model/p_token has 4 values, but S = 5"},
+      {"empty_length", "/task/length", H5T_NATIVE_INT32, none.data(), 0, "an empty axis"},
+      {"short_expected", "/metrics/exact_match/expected", H5T_NATIVE_DOUBLE, five.data(), 5,
+       "/metrics/exact_match/expected has 5 values"},
+  };
+  for (const Case& c : cases) {
+    SummarizeOptions o;
+    o.path = damaged(c.name, c.dataset, c.type, c.data, c.count);
+    try {
+      summarize(o);
+      ADD_FAILURE() << c.name << ": a damaged file was summarized";
+    } catch (const std::invalid_argument& e) {
+      const std::string what = e.what();
+      EXPECT_NE(what.find(c.says), std::string::npos) << c.name << ": " << what;
+      EXPECT_NE(what.find(o.path), std::string::npos) << c.name << ": " << what;
+    }
+  }
 }
 
 TEST_F(SummarizeTest, RefusesForeignFilesAndUnknownVersions) {

@@ -17,6 +17,7 @@
 #include <stdexcept>
 
 #include "cli/commands.h"
+#include "forecast/forecast.h"
 #include "meta/meta.h"
 #include "config/config.h"
 #include "config/presets.h"
@@ -69,7 +70,9 @@ uint64_t parse_seed(const std::string& text) {
   char* end = nullptr;
   errno = 0;
   const unsigned long long value = std::strtoull(begin, &end, 10);
-  if (text.empty() || text[0] == '-' || end == begin || *end != '\0' || errno == ERANGE) {
+  // Digits only: strtoull would also take leading blanks and a sign (" -1" -> 2^64 - 1).
+  const bool digits = !text.empty() && text.find_first_not_of("0123456789") == std::string::npos;
+  if (!digits || end == begin || *end != '\0' || errno == ERANGE) {
     throw std::invalid_argument("--seed: value '" + text +
                                 "' is not allowed; an integer from 0 to 2^64-1");
   }
@@ -178,7 +181,38 @@ void add_run_options(CLI::App& run, Config& c, RunText& text) {
 }
 
 // Turns the raw option text into typed config values (defaults stay where nothing was given).
+// Refuses what CLI11 lets through silently: an option given with an empty value (which would
+// otherwise mean "the default": `--replicates ""`, `--resume ""` starting afresh), an empty
+// element of a list (`--scales 1e8,,1e9`), and options that have no effect in context.
+void check_given_options(const CLI::App& app) {
+  for (const CLI::Option* option : app.get_options()) {
+    if (option->count() == 0 || option->get_expected_max() == 0) continue;  // absent, or a flag
+    for (const std::string& value : option->results()) {
+      if (value.empty() || value.find_first_not_of(" \t") == std::string::npos) {
+        throw std::invalid_argument(option->get_name() + ": value '" + value +
+                                    "' is empty; give a value or leave the option out");
+      }
+    }
+  }
+}
+
+void check_no_effect(const CLI::App& run, const Config& c) {
+  if (run.count("--choices") > 0 && c.task != "multiple-choice") {
+    throw std::invalid_argument("--choices: has no effect on a " + c.task +
+                                " task; add --task multiple-choice or leave it out");
+  }
+  if (c.extrapolate && c.loss_table_scales.empty()) {
+    throw std::invalid_argument(
+        "--extrapolate: has no effect without a loss table (--loss-table); leave it out");
+  }
+  if (run.count("--checkpoint-every") > 0 && c.checkpoint.empty()) {
+    throw std::invalid_argument(
+        "--checkpoint-every: has no effect without --checkpoint FILE; give one or leave it out");
+  }
+}
+
 void resolve(const CLI::App& run, Config& c, const RunText& text) {
+  check_given_options(run);
   const bool scales_given = run.count("--scales") > 0;
   if (!c.preset.empty() && scales_given) {
     throw std::invalid_argument("--preset: '" + c.preset +
@@ -284,6 +318,7 @@ void resolve(const CLI::App& run, Config& c, const RunText& text) {
   if (!text.checkpoint_every.empty()) {
     c.checkpoint_every = parse_double("--checkpoint-every", text.checkpoint_every);
   }
+  check_no_effect(run, c);
 }
 
 // Raw text of the options of `meta` (parsed by meta/, config/ and this file's helpers).
@@ -363,6 +398,7 @@ void parse_shard(const std::string& text, int32_t* index, int32_t* count) {
 }
 
 void resolve_meta(const CLI::App& meta, MetaConfig& c, const MetaText& text) {
+  check_given_options(meta);
   if (!text.tasks.empty()) c.tasks = parse_int32("--tasks", text.tasks, 1, 100000);
   if (!text.replicates.empty()) {
     c.replicates = parse_int32("--replicates", text.replicates, 1, 100000);
@@ -413,6 +449,43 @@ struct RunParser {
 };
 
 // CLI11's reader is lenient with malformed lines; check a config file's syntax first.
+// The file given to --config, or "" (the inputs a run must not overwrite).
+std::string config_file_argument(int argc, char** argv) {
+  for (int i = 1; i < argc; ++i) {
+    const std::string arg = argv[i];
+    if (arg == "--config" && i + 1 < argc) return argv[i + 1];
+    if (arg.rfind("--config=", 0) == 0) return arg.substr(9);
+  }
+  return "";
+}
+
+// CLI11 splits list values at commas and drops empty elements, so "--scales 1e8,,1e9" would
+// pass as two scales: refuse an empty element (and a leading or trailing comma) before parsing.
+void check_list_arguments(int argc, char** argv) {
+  static const char* const LISTS[] = {"--scales", "--lengths", "--test-sizes", "--devices",
+                                      "--families", "--loss-table-scales",
+                                      "--loss-table-losses"};
+  for (int i = 1; i < argc; ++i) {
+    const std::string arg = argv[i];
+    for (const char* name : LISTS) {
+      std::string value;
+      const std::string prefix = std::string(name) + "=";
+      if (arg == name && i + 1 < argc) {
+        value = argv[i + 1];
+      } else if (arg.rfind(prefix, 0) == 0) {
+        value = arg.substr(prefix.size());
+      } else {
+        continue;
+      }
+      if (value.find(",,") != std::string::npos ||
+          (!value.empty() && (value.front() == ',' || value.back() == ','))) {
+        throw std::invalid_argument(std::string(name) + ": value '" + value +
+                                    "' has an empty element; separate values by single commas");
+      }
+    }
+  }
+}
+
 void check_config_arguments(int argc, char** argv) {
   for (int i = 1; i < argc; ++i) {
     const std::string arg = argv[i];
@@ -438,6 +511,23 @@ bool parse_or_throw(CLI::App& app, int argc, char** argv, int* exit_code) {
                                 " (the file needs a [run] or [meta] table whose keys are the "
                                 "subcommand's long options without dashes, e.g. lengths = [1, 2, "
                                 "5])");
+  } catch (const CLI::RequiredError& e) {
+    // "A subcommand is required" names nothing a user can act on.
+    if (std::string(e.what()).find("subcommand") != std::string::npos) {
+      throw std::invalid_argument(
+          "a subcommand is required: run, meta, merge, summarize, forecast, info or bench "
+          "(mirage --help lists them)");
+    }
+    throw std::invalid_argument(e.what());
+  } catch (const CLI::ArgumentMismatch& e) {
+    // CLI11 says "--replicates: At Most 1 required but received 2" for an option given twice.
+    const std::string what = e.what();
+    const size_t colon = what.find(':');
+    if (what.find("At Most 1 required") != std::string::npos && colon != std::string::npos) {
+      throw std::invalid_argument(what.substr(0, colon) +
+                                  ": given more than once; give it once");
+    }
+    throw std::invalid_argument(what);
   } catch (const CLI::ParseError& e) {
     throw std::invalid_argument(e.what());
   }
@@ -533,7 +623,8 @@ int cli_main(int argc, char** argv) {
   CLI::App* summary = app.add_subcommand("summarize", "print a table from an existing result file");
   summary->add_option("file", summarize_options.path, "Mirage HDF5 result file")->required();
   summary->add_option("--metric", summarize_options.metric,
-                      "exact_match | token_edit_distance | token_accuracy [default exact_match]");
+                      "exact_match | token_edit_distance | token_accuracy | multiple_choice_grade | "
+                      "brier_score [default exact_match]");
   summary->add_option("--length", summarize_length, "target length [default: the longest]");
   summary->add_option("--test-size", summarize_test_size, "test size [default: the largest]");
 
@@ -547,13 +638,23 @@ int cli_main(int argc, char** argv) {
                     "HDF5 compression: none | gzip | gzip:LEVEL (1..9) [default none]");
   merge->add_flag("-q,--quiet", merge_options.quiet, "no summary table");
 
+  ForecastArgs forecast_args;
+  CLI::App* forecast = app.add_subcommand(
+      "forecast", "fit the small scales of a result file, predict the large ones (intervals)");
+  add_forecast_options(*forecast, forecast_args);
+
   check_config_arguments(argc, argv);
+  check_list_arguments(argc, argv);
   int exit_code = 0;
   if (!parse_or_throw(app, argc, argv, &exit_code)) return exit_code;
 
   if (*run) {
     resolve(*run, config, parser.text);
     validate(config);
+    check_distinct_files({{"--output", config.output}, {"--csv", config.csv},
+                          {"--checkpoint", config.checkpoint}},
+                         {{"--loss-table", parser.text.loss_table},
+                          {"--config", config_file_argument(argc, argv)}});
     force_cpu_kernel(parse_cpu_kernel("--cpu-kernel", config.cpu_kernel));
     use_threads(config.threads);
     return run_command(config, join_args(argc, argv));
@@ -565,17 +666,27 @@ int cli_main(int argc, char** argv) {
     return meta_command(parser.meta_config, join_args(argc, argv));
   }
   if (*merge) {
+    check_given_options(*merge);
     merge_options.command_line = join_args(argc, argv);
     if (!merge_options.parts.empty() && is_meta_shard(merge_options.parts.front())) {
       check_writable("--output", merge_options.output);
       if (!merge_options.csv.empty()) check_writable("--csv", merge_options.csv);
+      std::vector<std::pair<std::string, std::string>> inputs;
+      for (const std::string& part : merge_options.parts) inputs.emplace_back("part", part);
+      check_distinct_files({{"--output", merge_options.output}, {"--csv", merge_options.csv}},
+                           inputs);
       return merge_meta_shards(merge_options.parts, merge_options.output, merge_options.csv,
                                merge_options.quiet, merge_options.command_line);
     }
     return merge_command(merge_options);
   }
   if (*info) return info_command();
+  if (*forecast) {
+    check_given_options(*forecast);
+    return forecast_command(forecast_args, join_args(argc, argv));
+  }
   if (*summary) {
+    check_given_options(*summary);
     if (!summarize_length.empty())
       summarize_options.length = parse_integer("--length", summarize_length);
     if (!summarize_test_size.empty()) {
@@ -585,6 +696,7 @@ int cli_main(int argc, char** argv) {
     return 0;
   }
   if (*bench) {
+    check_given_options(*bench);
     if (bench_options.backend != "cpu" && bench_options.backend != "cuda") {
       throw std::invalid_argument("--backend: unknown backend '" + bench_options.backend +
                                   "'; allowed for bench: cpu, cuda");
@@ -615,6 +727,24 @@ int cli_main(int argc, char** argv) {
     return bench_command(bench_options);
   }
   return 2;
+}
+
+CliOutcome run_cli(const std::vector<std::string>& args) {
+  std::vector<std::string> text = args;
+  std::vector<char*> argv;
+  for (std::string& arg : text) argv.push_back(arg.data());
+  argv.push_back(nullptr);
+  const int threads = omp_get_max_threads();
+  CliOutcome outcome;
+  try {
+    outcome.exit_code = cli_main(static_cast<int>(text.size()), argv.data());
+  } catch (const std::invalid_argument& e) {
+    outcome = {2, e.what()};
+  } catch (const std::exception& e) {
+    outcome = {1, e.what()};
+  }
+  omp_set_num_threads(threads);
+  return outcome;
 }
 
 }  // namespace mirage

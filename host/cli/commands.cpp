@@ -221,6 +221,11 @@ int merge_command(const MergeOptions& options) {
   parse_compression("--compression", options.compression);
   check_writable("--output", options.output);
   if (!options.csv.empty()) check_writable("--csv", options.csv);
+  {
+    std::vector<std::pair<std::string, std::string>> inputs;
+    for (const std::string& part : options.parts) inputs.emplace_back("part", part);
+    check_distinct_files({{"--output", options.output}, {"--csv", options.csv}}, inputs);
+  }
   std::vector<TallyFile> parts;
   for (const std::string& path : options.parts) {
     parts.push_back(read_tally_file("merge", path));

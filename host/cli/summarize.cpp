@@ -6,6 +6,8 @@
 #include <limits>
 #include <sstream>
 #include <stdexcept>
+#include <string>
+#include <utility>
 #include <vector>
 
 #include "io/output.h"
@@ -49,6 +51,31 @@ std::string summarize(const SummarizeOptions& options) {
                                 "' is not in the file; available: " + list(available));
   }
   const size_t S = scale.size(), K = lengths.size(), T = sizes.size();
+  // The file's own axes say how long every array must be: check before indexing, so that a
+  // damaged or hand-edited file is refused (exit 2, naming the file and the dataset) instead of
+  // read out of bounds.
+  auto refuse = [&](const std::string& what) {
+    throw std::invalid_argument("summarize: '" + options.path + "': " + what +
+                                "; the file is damaged or not written by mirage");
+  };
+  if (S == 0 || K == 0 || T == 0) {
+    refuse("an empty axis (/model/scale has " + std::to_string(S) + ", /task/length " +
+           std::to_string(K) + ", /task/test_size " + std::to_string(T) + " values)");
+  }
+  if (R < 1) refuse("/task/test_size@replicates = " + std::to_string(R) + " (must be >= 1)");
+  auto expect = [&](const std::string& path, size_t got, size_t want, const char* shape) {
+    if (got != want) {
+      refuse("dataset " + path + " has " + std::to_string(got) + " values, but " + shape +
+             " = " + std::to_string(want));
+    }
+  };
+  expect("/model/p_token", p.size(), S, "S");
+  for (size_t i = 0; i < K; ++i) {
+    if (lengths[i] < 1) refuse("/task/length holds " + std::to_string(lengths[i]));
+  }
+  for (size_t i = 0; i < T; ++i) {
+    if (sizes[i] < 1) refuse("/task/test_size holds " + std::to_string(sizes[i]));
+  }
   const size_t k = options.length ? index_of(lengths, options.length, "--length") : K - 1;
   const size_t t = options.test_size ? index_of(sizes, options.test_size, "--test-size") : T - 1;
 
@@ -57,6 +84,13 @@ std::string summarize(const SummarizeOptions& options) {
                             p_zero = read("p_zero"), coverage = read("coverage"),
                             width = read("mean_ci_width");
   const std::vector<double> expected = f.read_double("/metrics/" + options.metric + "/expected");
+  for (const auto& [name, values] :
+       std::vector<std::pair<std::string, const std::vector<double>*>>{
+           {"mean", &mean}, {"q025", &q025}, {"q975", &q975}, {"p_zero", &p_zero},
+           {"coverage", &coverage}, {"mean_ci_width", &width}}) {
+    expect(metric_group + "/" + name, values->size(), S * K * T, "S x K x T");
+  }
+  expect("/metrics/" + options.metric + "/expected", expected.size(), S * K, "S x K");
   const std::string interval = f.attr_string(metric_group, "interval");
   const double confidence = f.attr_double(metric_group, "confidence");
 
@@ -70,6 +104,8 @@ std::string summarize(const SummarizeOptions& options) {
   const std::vector<double> jumps =
       f.exists(jump_path) ? f.read_double(jump_path) : std::vector<double>();
   const double nan = std::numeric_limits<double>::quiet_NaN();
+  if (!exact_coverage.empty()) expect(exact_path, exact_coverage.size(), S * K * T, "S x K x T");
+  if (!jumps.empty()) expect(jump_path, jumps.size(), (S - 1) * K * T, "(S - 1) x K x T");
 
   std::ostringstream out;
   char line[256];
@@ -96,6 +132,9 @@ std::string summarize(const SummarizeOptions& options) {
     const std::vector<double> sim = f.read_double("/frontier/simulated_scale"),
                               grid = f.read_double("/frontier/analytic_scale"),
                               exact = f.read_double("/frontier/analytic_scale_exact");
+    expect("/frontier/simulated_scale", sim.size(), K * T, "K x T");
+    expect("/frontier/analytic_scale", grid.size(), K * T, "K x T");
+    expect("/frontier/analytic_scale_exact", exact.size(), K * T, "K x T");
     out << "\nResolution frontier at L = " << lengths[k]
         << " (smallest scale where >= half the replicates see a nonzero exact match):\n"
         << "  test size   simulated   analytic (grid)   analytic (exact)\n";
@@ -112,6 +151,10 @@ std::string summarize(const SummarizeOptions& options) {
                               lo = f.read_double(emergence + "/q025"),
                               hi = f.read_double(emergence + "/q975"),
                               analytic = f.read_double(emergence + "/expected");
+    for (const auto* values : {&med, &lo, &hi}) {
+      expect(emergence + "/median, q025 or q975", values->size(), K * T, "K x T");
+    }
+    expect(emergence + "/expected", analytic.size(), K, "K");
     out << "\nEmergence score of " << options.metric << " at L = " << lengths[k] << " over " << S
         << " scales (analytic curve: " << analytic[k] << "):\n"
         << "  test size   median     q025     q975\n";

@@ -1,12 +1,14 @@
 // Copyright (c) Mirage developers.
 #include "config/config.h"
 
+#include <fcntl.h>
 #include <unistd.h>
 
 #include <cctype>
 #include <cerrno>
 #include <cmath>
 #include <cstdlib>
+#include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <iomanip>
@@ -89,8 +91,9 @@ double parse_double(const std::string& option, const std::string& text) {
   char* end = nullptr;
   errno = 0;
   const double value = std::strtod(begin, &end);
+  // Decimal only: strtod also reads hexadecimal floats ("0x10" = 16), which nobody means here.
   if (text.empty() || std::isspace(static_cast<unsigned char>(text[0])) || end == begin ||
-      *end != '\0') {
+      *end != '\0' || text.find_first_of("xX") != std::string::npos) {
     fail(option, "value " + quote(text) + " is not a number");
   }
   if (!std::isfinite(value)) fail(option, "value " + quote(text) + " is not a finite number");
@@ -168,6 +171,9 @@ void check_writable(const std::string& option, const std::string& path) {
   std::error_code ec;
   const fs::path target(path);
   if (fs::is_directory(target, ec)) fail(option, quote(path) + " is a directory, not a file");
+  if (target.filename().empty() || target.filename() == "." || target.filename() == "..") {
+    fail(option, quote(path) + " names a directory; give a file name");
+  }
   fs::path dir = target.parent_path();
   if (dir.empty()) dir = ".";
   // The directory may be created at write time; what must exist is a writable ancestor.
@@ -187,8 +193,64 @@ void check_writable(const std::string& option, const std::string& path) {
     fail(option,
          "cannot write " + quote(path) + ": directory " + quote(dir.string()) + " is not writable");
   }
+  // The file is written to a temporary name and renamed onto the target: a symbolic link
+  // would be replaced (its target left stale) and a device, pipe or /proc entry turned into a
+  // regular file. Refuse them rather than guess.
+  if (fs::is_symlink(target, ec)) {
+    fail(option, "cannot write " + quote(path) +
+                     ": it is a symbolic link; give the path of the file it points to");
+  }
+  if (fs::exists(target, ec) && !fs::is_regular_file(target, ec)) {
+    fail(option, "cannot write " + quote(path) + ": it exists and is not a regular file");
+  }
   if (fs::exists(target, ec) && ::access(target.c_str(), W_OK) != 0) {
     fail(option, "cannot write " + quote(path) + ": the file exists and is not writable");
+  }
+  // Where the directory exists, try what the writer will do: create a file next to the target
+  // (root passes access() on /proc and read-only mounts, and fails only at the end otherwise).
+  const fs::path parent = target.parent_path().empty() ? fs::path(".") : target.parent_path();
+  if (fs::is_directory(parent, ec)) {
+    const fs::path probe = parent / (".mirage-probe-" + std::to_string(::getpid()));
+    const int fd = ::open(probe.c_str(), O_WRONLY | O_CREAT | O_EXCL, 0600);
+    if (fd < 0) {
+      fail(option, "cannot write " + quote(path) + ": cannot create a file in " +
+                       quote(parent.string()) + " (" + std::strerror(errno) + ")");
+    }
+    ::close(fd);
+    ::unlink(probe.c_str());
+  }
+  // The temporary name (.NAME.tmp-PID) must fit the file system's 255-byte name limit.
+  if (target.filename().string().size() + 32 > 255) {
+    fail(option, "cannot write " + quote(path) + ": the file name is longer than " +
+                     std::to_string(255 - 32) + " bytes");
+  }
+}
+
+void check_distinct_files(const std::vector<std::pair<std::string, std::string>>& outputs,
+                          const std::vector<std::pair<std::string, std::string>>& inputs) {
+  namespace fs = std::filesystem;
+  // Two names are the same file when their resolved paths agree, or (for files that exist)
+  // when they are the same inode: hard links, bind mounts, "./a" and "a".
+  auto same = [](const std::string& a, const std::string& b) {
+    std::error_code ec;
+    if (fs::exists(a, ec) && fs::exists(b, ec)) return fs::equivalent(a, b, ec);
+    return fs::weakly_canonical(fs::absolute(a), ec).lexically_normal() ==
+           fs::weakly_canonical(fs::absolute(b), ec).lexically_normal();
+  };
+  for (size_t i = 0; i < outputs.size(); ++i) {
+    if (outputs[i].second.empty()) continue;
+    for (size_t j = i + 1; j < outputs.size(); ++j) {
+      if (!outputs[j].second.empty() && same(outputs[i].second, outputs[j].second)) {
+        fail(outputs[j].first, quote(outputs[j].second) + " is also the " + outputs[i].first +
+                                   " file; every output needs its own path");
+      }
+    }
+    for (const auto& [option, path] : inputs) {
+      if (!path.empty() && same(outputs[i].second, path)) {
+        fail(outputs[i].first, quote(outputs[i].second) + " is the " + option +
+                                   " file this command reads; writing it would destroy it");
+      }
+    }
   }
 }
 
@@ -346,6 +408,12 @@ void validate(const Config& config) {
   // Output.
   check_writable("--output", config.output);
   if (!config.csv.empty()) check_writable("--csv", config.csv);
+  // A checkpoint may be resumed from and written to under one name; nothing else may share.
+  check_distinct_files({{"--output", config.output}, {"--csv", config.csv},
+                        {"--checkpoint", config.checkpoint}},
+                       {});
+  check_distinct_files({{"--output", config.output}, {"--csv", config.csv}},
+                       {{"--resume", config.resume}});
 }
 
 void check_config_syntax(const std::string& path) {

@@ -7,6 +7,7 @@
 
 #include <cstdint>
 #include <string>
+#include <utility>
 #include <vector>
 
 namespace mirage {
@@ -107,5 +108,11 @@ std::string sampling_identity(const Config& config);
 //! Checks that `path` could be created or replaced: its directory exists and is writable and
 //! `path` is not a directory. Throws std::invalid_argument naming `option`.
 void check_writable(const std::string& option, const std::string& path);
+
+//! Throws std::invalid_argument naming the option when two outputs (option, path) name the
+//! same file, or an output names one of the inputs (compared after resolving the paths, and by
+//! device and inode for files that exist). Empty paths are skipped.
+void check_distinct_files(const std::vector<std::pair<std::string, std::string>>& outputs,
+                          const std::vector<std::pair<std::string, std::string>>& inputs);
 
 }  // namespace mirage
