@@ -6,15 +6,21 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <chrono>
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
+#include <iostream>
 #include <sstream>
 #include <string>
 #include <thread>
 
+#include "config/config.h"
 #include "io/hdf5_file.h"
+#include "io/tally_file.h"
+#include "run/runner.h"
+#include "run/simulation.h"
 
 namespace mirage {
 namespace {
@@ -76,6 +82,89 @@ class ScaleOut : public ::testing::Test {
   fs::path dir_;
 };
 
+// The sweep shape: per (replicate, scale) four units of 100, 9900, 65536 and 24464
+// items, which id mod N dealt so that one of 2 shards got 65.6 % of the draws.
+Config uneven_sweep() {
+  Config c = default_config();
+  c.test_sizes = {100, 10000, 100000};
+  return c;
+}
+
+int64_t draws_of(const UnitGrid& grid, const std::vector<int64_t>& ids) {
+  int64_t draws = 0;
+  for (int64_t id : ids) draws += unit_draws(grid.spec, unit_at(grid, id));
+  return draws;
+}
+
+// Largest part over the mean part.
+double imbalance(const std::vector<int64_t>& parts) {
+  int64_t total = 0, largest = 0;
+  for (int64_t p : parts) {
+    total += p;
+    largest = std::max(largest, p);
+  }
+  return double(largest) * double(parts.size()) / double(total);
+}
+
+TEST(Dealing, ShardsAreContiguousRunsOfEqualDraws) {
+  const Sweep sweep(uneven_sweep());
+  const UnitGrid grid = sweep.grid();
+  const int64_t units = num_units(grid);
+  ASSERT_EQ(chunks_per_replicate_scale(grid), 4);
+  for (int32_t n : {2, 3, 16}) {
+    std::vector<int64_t> by_draws, by_modulo(size_t(n), 0);
+    int64_t next = 0;
+    for (int32_t k = 0; k < n; ++k) {
+      const UnitRange range = shard_units(grid, k, n);
+      EXPECT_EQ(range.first, next) << k << "/" << n;  // the runs tile the ids in order
+      next = range.last;
+      std::vector<int64_t> ids;
+      for (int64_t id = range.first; id < range.last; ++id) ids.push_back(id);
+      by_draws.push_back(draws_of(grid, ids));
+    }
+    EXPECT_EQ(next, units);
+    for (int64_t id = 0; id < units; ++id)
+      by_modulo[size_t(id % n)] += unit_draws(grid.spec, unit_at(grid, id));
+    EXPECT_LE(imbalance(by_draws), 1.05) << n << " shards";
+    std::cout << "[ INFO     ] " << n << " shards: largest / mean draws " << imbalance(by_draws)
+              << " (id mod N dealt " << imbalance(by_modulo) << ")\n";
+  }
+  // More shards than units: the extra shards are empty, the rest still tile the ids.
+  Config tiny = uneven_sweep();
+  tiny.scales = {1e9};
+  tiny.replicates = 1;
+  const UnitGrid small = Sweep(tiny).grid();
+  int64_t covered = 0;
+  for (int32_t k = 0; k < 16; ++k) {
+    const UnitRange range = shard_units(small, k, 16);
+    EXPECT_EQ(range.first, covered);
+    covered = range.last;
+  }
+  EXPECT_EQ(covered, num_units(small));
+}
+
+TEST(Dealing, RanksGetEqualDrawsOfWhatIsLeft) {
+  const Sweep sweep(uneven_sweep());
+  const UnitGrid grid = sweep.grid();
+  // What a resumed shard has left: an irregular subset of its units.
+  const UnitRange range = shard_units(grid, 1, 3);
+  std::vector<int64_t> pending;
+  for (int64_t id = range.first; id < range.last; ++id) {
+    if (id % 7 != 3) pending.push_back(id);
+  }
+  for (int32_t ranks : {1, 2, 3, 16}) {
+    std::vector<int64_t> dealt, draws;
+    for (int32_t r = 0; r < ranks; ++r) {
+      const std::vector<int64_t> mine = rank_units(grid, pending, r, ranks);
+      dealt.insert(dealt.end(), mine.begin(), mine.end());
+      draws.push_back(draws_of(grid, mine));
+    }
+    EXPECT_EQ(dealt, pending) << ranks << " ranks";  // each unit once, runs in order
+    EXPECT_LE(imbalance(draws), 1.05) << ranks << " ranks";
+  }
+  EXPECT_TRUE(rank_units(grid, {}, 0, 2).empty());
+}
+
 TEST_F(ScaleOut, MpiRanksGiveThePlainCounts) {
   const std::string mpirun = MIRAGE_MPIRUN;
   if (mpirun.empty()) GTEST_SKIP() << "this build has no MPI (install libopenmpi-dev)";
@@ -110,6 +199,16 @@ TEST_F(ScaleOut, ShardsMergeToThePlainRun) {
             0)
       << text;
   expect_same_counts(plain(), out("merged.h5"));
+  // Each part holds exactly its shard's run of units, and says how they were dealt.
+  for (int k = 0; k < 3; ++k) {
+    const std::string path = out("part" + std::to_string(k) + ".h5");
+    const TallyFile part = read_tally_file("test", path);
+    const UnitRange range = shard_units(Sweep(part.config).grid(), k, 3);
+    EXPECT_LT(range.first, range.last);
+    for (int64_t u = 0; u < int64_t(part.done.size()); ++u)
+      EXPECT_EQ(part.done[size_t(u)] != 0, u >= range.first && u < range.last) << path << u;
+    EXPECT_EQ(h5::File::open_read(path).attr_string("/", "unit_dealing"), "draws");
+  }
   EXPECT_TRUE(fs::exists(out("merged.csv")));
   const h5::File merged = h5::File::open_read(out("merged.h5"));
   EXPECT_EQ(merged.attr_string("/", "filetype"), "mirage-results");
@@ -141,6 +240,91 @@ TEST_F(ScaleOut, MergeRefusesMissingDuplicateAndForeignParts) {
       << text;
   EXPECT_NE(text.find("seed 315 vs 314"), std::string::npos) << text;
   EXPECT_FALSE(fs::exists(out("m.h5")));
+}
+
+// Drops the unit_dealing attribute, as tally files written before dealing by draws lack it.
+void drop_dealing(const std::string& path) {
+  const hid_t file = H5Fopen(path.c_str(), H5F_ACC_RDWR, H5P_DEFAULT);
+  ASSERT_GE(file, 0) << path;
+  EXPECT_GE(H5Adelete_by_name(file, "/", "unit_dealing", H5P_DEFAULT), 0);
+  H5Fclose(file);
+}
+
+TEST_F(ScaleOut, ShardsDealtByAnOlderRuleAreRefused) {
+  std::string text;
+  for (int k = 0; k < 3; ++k) {
+    ASSERT_EQ(mirage("run " + SWEEP + " --shard " + std::to_string(k) + "/3 -o " +
+                     out("part" + std::to_string(k) + ".h5")),
+              0);
+  }
+  ASSERT_EQ(mirage("run " + SWEEP + " --shard 1/3 --checkpoint " + out("ck1.h5") + " -o " +
+                   out("again1.h5")),
+            0);
+  ASSERT_EQ(mirage("run " + SWEEP + " --checkpoint " + out("ck.h5") + " -o " + out("a.h5")), 0);
+  // A shard file of the id-mod-N dealing: merge names it and says what to do.
+  drop_dealing(out("part1.h5"));
+  EXPECT_EQ(mirage("merge " + out("part0.h5") + " " + out("part1.h5") + " " + out("part2.h5") +
+                       " -o " + out("m.h5"),
+                   &text),
+            2);
+  EXPECT_NE(text.find("part1.h5' is shard 1/3 of a mirage that dealt work units to shards by id "
+                      "mod N"),
+            std::string::npos)
+      << text;
+  EXPECT_NE(text.find("sample shard 1/3 again"), std::string::npos) << text;
+  EXPECT_FALSE(fs::exists(out("m.h5")));
+  // So is a sharded checkpoint; an unsharded one holds every unit whatever the dealing.
+  drop_dealing(out("ck1.h5"));
+  EXPECT_EQ(mirage("run " + SWEEP + " --shard 1/3 --resume " + out("ck1.h5") + " -o " +
+                       out("r1.h5"),
+                   &text),
+            2);
+  EXPECT_NE(text.find("by id mod N"), std::string::npos) << text;
+  drop_dealing(out("ck.h5"));
+  ASSERT_EQ(mirage("run " + SWEEP + " --resume " + out("ck.h5") + " -o " + out("r.h5"), &text), 0)
+      << text;
+  expect_same_counts(plain(), out("r.h5"));
+  // A shard claiming a unit of another shard (checksum made to match) is refused as foreign.
+  {
+    const TallyFile part = read_tally_file("test", out("part2.h5"));
+    std::vector<uint8_t> done = part.done;
+    done[0] = 1;
+    const uint64_t checksum = tally_checksum(done, part.segment);
+    const hid_t file = H5Fopen(out("part2.h5").c_str(), H5F_ACC_RDWR, H5P_DEFAULT);
+    const hid_t dataset = H5Dopen2(file, "/units/done", H5P_DEFAULT);
+    H5Dwrite(dataset, H5T_NATIVE_UINT8, H5S_ALL, H5S_ALL, H5P_DEFAULT, done.data());
+    H5Dclose(dataset);
+    const hid_t attribute = H5Aopen(file, "checksum", H5P_DEFAULT);
+    H5Awrite(attribute, H5T_NATIVE_UINT64, &checksum);
+    H5Aclose(attribute);
+    H5Fclose(file);
+  }
+  EXPECT_EQ(mirage("merge " + out("part0.h5") + " " + out("again1.h5") + " " + out("part2.h5") +
+                       " -o " + out("m.h5"),
+                   &text),
+            2);
+  EXPECT_NE(text.find("holds work unit 0, which is not in shard 2/3"), std::string::npos) << text;
+}
+
+// srun without PMI (Slurm's default MpiDefault=none) starts tasks that are not one MPI job;
+// each would sample the whole sweep, so they refuse, and only task 0 says so.
+TEST_F(ScaleOut, SeveralTasksWithoutPmiAreRefused) {
+  std::string text;
+  const std::string run = std::string(MIRAGE_BINARY) + " run " + SWEEP + " -o " + out("x.h5");
+  EXPECT_EQ(shell("env SLURM_STEP_NUM_TASKS=4 SLURM_PROCID=0 " + run, &text), 2);
+  EXPECT_NE(text.find("mirage: error: srun started 4 tasks but"), std::string::npos) << text;
+  EXPECT_NE(text.find(std::string(MIRAGE_MPIRUN).empty() ? "built without MPI" : "--mpi=pmix"),
+            std::string::npos)
+      << text;
+  EXPECT_EQ(std::count(text.begin(), text.end(), '\n'), 1) << text;
+  EXPECT_EQ(shell("env SLURM_STEP_NUM_TASKS=4 SLURM_PROCID=3 " + run, &text), 2);
+  EXPECT_EQ(text, "");
+  EXPECT_FALSE(fs::exists(out("x.h5")));
+  // One task of srun, and the batch script itself (SLURM_NTASKS only), run.
+  EXPECT_EQ(shell("env SLURM_STEP_NUM_TASKS=1 SLURM_PROCID=0 SLURM_NTASKS=1 " + run, &text), 0)
+      << text;
+  EXPECT_EQ(shell("env SLURM_NTASKS=4 SLURM_PROCID=0 " + run, &text), 0) << text;
+  expect_same_counts(plain(), out("x.h5"));
 }
 
 TEST_F(ScaleOut, CheckpointEveryFewSecondsThenResumeEqualsPlain) {

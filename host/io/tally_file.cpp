@@ -9,6 +9,7 @@
 #include "mirage/build_info.h"
 #include "mirage/sweep.h"
 #include "io/output.h"
+#include "run/runner.h"
 #include "run/simulation.h"
 
 namespace mirage {
@@ -56,6 +57,7 @@ void write_tally_file(const TallyFile& file, const std::string& path) {
     f.attr("/", "seed", file.config.seed);
     f.attr("/", "shard_index", int64_t{file.shard_index});
     f.attr("/", "shard_count", int64_t{file.shard_count});
+    f.attr("/", "unit_dealing", std::string(UNIT_DEALING));
     f.attr("/", "num_units", int64_t(file.done.size()));
     int64_t units_done = 0;
     for (uint8_t d : file.done) units_done += d;
@@ -105,10 +107,41 @@ TallyFile read_tally_file(const std::string& option, const std::string& path) {
     }
     file.config = config_from_toml(file.config_toml, option + " '" + path + "'");
     const Config& c = file.config;
+    const Sweep sweep(c);
     // The array the sweep itself allocates.
-    if (int64_t(file.segment.size()) != segment_tally_size(Sweep(c).spec()) ||
+    if (int64_t(file.segment.size()) != segment_tally_size(sweep.spec()) ||
         sampling_identity(c) != file.identity) {
       throw refuse("is corrupted: its tallies do not match its configuration");
+    }
+    if (file.shard_count < 1 || file.shard_index < 0 || file.shard_index >= file.shard_count) {
+      throw refuse("is corrupted: its shard index is out of range");
+    }
+    if (file.shard_count > 1) {
+      // Which units a shard holds depends on the dealing; files without the attribute were
+      // dealt by id mod N, so their units are not this mirage's shard K/N.
+      const std::string dealing =
+          f.has_attr("/", "unit_dealing") ? f.attr_string("/", "unit_dealing") : "id mod N";
+      const std::string shard =
+          "shard " + std::to_string(file.shard_index) + "/" + std::to_string(file.shard_count);
+      if (dealing != UNIT_DEALING) {
+        throw refuse("is " + shard + " of a mirage that dealt work units to shards by " +
+                     dealing + "; this one deals them by token draws, so its shards hold other "
+                     "units: delete it and sample " + shard + " again");
+      }
+      // A checkpoint holds some of its shard's units, a finished shard all of them.
+      const UnitRange range = shard_units(sweep.grid(), file.shard_index, file.shard_count);
+      for (size_t u = 0; u < file.done.size(); ++u) {
+        const bool inside = int64_t(u) >= range.first && int64_t(u) < range.last;
+        if (file.done[u] && !inside) {
+          throw refuse("is corrupted: it holds work unit " + std::to_string(u) + ", which is not "
+                       "in " + shard + " (units " + std::to_string(range.first) + ".." +
+                       std::to_string(range.last - 1) + ")");
+        }
+        if (!file.done[u] && inside && file.kind == "shard") {
+          throw refuse("is an incomplete " + shard + ": work unit " + std::to_string(u) +
+                       " is missing");
+        }
+      }
     }
     return file;
   } catch (const std::invalid_argument&) {

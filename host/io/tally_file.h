@@ -6,6 +6,7 @@
 //!
 //!   /  attrs filetype="mirage-tallies", format_version=[1,1], kind ("checkpoint"|"shard"),
 //!            mirage_version, git_sha, created_utc, seed, shard_index, shard_count,
+//!            unit_dealing ("draws"; absent = id mod N, refused when sharded),
 //!            num_units, units_done, checksum (FNV-1a 64 of /units/done and /tallies/segment)
 //!  /config attrs config_toml, sampling_identity
 //!  /units/done        uint8[num_units]   1 = the unit's tallies are in /tallies/segment

@@ -4,6 +4,7 @@
 #include <algorithm>
 #include <cstdlib>
 #include <cstring>
+#include <string>
 
 #if defined(MIRAGE_HAVE_MPI)
 #include <mpi.h>
@@ -12,7 +13,7 @@
 namespace mirage {
 namespace {
 
-bool launched_by_mpi() {
+[[maybe_unused]] bool launched_by_mpi() {
   for (const char* name :
        {"OMPI_COMM_WORLD_SIZE", "PMI_SIZE", "PMIX_RANK", "MV2_COMM_WORLD_SIZE"}) {
     if (std::getenv(name) != nullptr) return true;
@@ -20,9 +21,40 @@ bool launched_by_mpi() {
   return false;
 }
 
-[[maybe_unused]] int env_int(const char* name, int fallback) {
+int env_int(const char* name, int fallback) {
   const char* value = std::getenv(name);
   return value ? std::atoi(value) : fallback;
+}
+
+// How many tasks the launcher started, and this one's index, from its environment: an MPI
+// launcher's own variables first, else srun's step. srun without PMI (Slurm's default
+// MpiDefault=none, no --mpi) starts the tasks with no MPI connection, so only Slurm's variables
+// tell them they are several. SLURM_NTASKS will not do: the batch script, one process, has it
+// too; SLURM_STEP_NUM_TASKS is set inside srun steps only.
+struct Launch {
+  int size = 1;
+  int rank = 0;
+  const char* launcher = nullptr;  // nullptr: not started by a launcher of several tasks
+};
+
+Launch launch_from_env() {
+  const struct {
+    const char* size;
+    const char* rank;
+    const char* launcher;
+  } launchers[] = {{"OMPI_COMM_WORLD_SIZE", "OMPI_COMM_WORLD_RANK", "mpirun"},
+                   {"PMI_SIZE", "PMI_RANK", "the MPI launcher"},
+                   {"MV2_COMM_WORLD_SIZE", "MV2_COMM_WORLD_RANK", "mpirun"},
+                   {"SLURM_STEP_NUM_TASKS", "SLURM_PROCID", "srun"}};
+  for (const auto& l : launchers) {
+    if (std::getenv(l.size) == nullptr) continue;
+    Launch launch;
+    launch.size = env_int(l.size, 1);
+    launch.rank = env_int(l.rank, 0);
+    if (launch.size > 1) launch.launcher = l.launcher;
+    return launch;
+  }
+  return Launch{};
 }
 
 }  // namespace
@@ -42,14 +74,31 @@ Communicator& Communicator::world() {
       MPI_Comm_rank(local, &c.local_rank_);
       MPI_Comm_free(&local);
     }
-#else
-    // Without MPI every launched process would sample everything; remember the launch so
-    // that `mpirun` with a build lacking MPI is refused loudly.
-    if (launched_by_mpi()) {
-      const int size = env_int("OMPI_COMM_WORLD_SIZE", env_int("PMI_SIZE", 1));
-      if (size > 1) c.unsupported_launch_size_ = size;
-    }
 #endif
+    // Tasks that the launcher started but that are not ranks of one MPI job (a build without
+    // MPI, srun without PMI, a PMI that MPI cannot use) would each sample everything:
+    // remember the launch so that runs refuse it loudly.
+    const Launch launch = launch_from_env();
+    if (c.size_ == 1 && launch.launcher != nullptr) {
+      c.unsupported_launch_size_ = launch.size;
+#if defined(MIRAGE_HAVE_MPI)
+      c.unsupported_launch_ =
+          std::string(launch.launcher) + " started " + std::to_string(launch.size) +
+          " tasks but they are not one MPI job (no PMI), so each would sample everything; " +
+          (std::strcmp(launch.launcher, "srun") == 0
+               ? "launch with `srun --mpi=pmix` (`srun --mpi=list` shows what this Slurm has) "
+                 "or mpirun, or give each task its own --shard k/N"
+               : "check that mirage and the launcher use the same MPI, or give each task its "
+                 "own --shard k/N");
+#else
+      c.unsupported_launch_ =
+          std::string(launch.launcher) + " started " + std::to_string(launch.size) +
+          " tasks but this mirage was built without MPI, so each would sample everything; "
+          "rebuild with libopenmpi-dev installed, or give each task its own --shard k/N";
+#endif
+      // Each task refuses the run; keeping the launcher's rank lets task 0 alone print it.
+      c.rank_ = launch.rank;
+    }
     return c;
   }();
   return world;

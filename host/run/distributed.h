@@ -6,6 +6,7 @@
 #pragma once
 
 #include <cstdint>
+#include <string>
 #include <vector>
 
 namespace mirage {
@@ -21,9 +22,12 @@ class Communicator {
   //! This process's index among the ranks on its node (for choosing a local GPU).
   int local_rank() const { return local_rank_; }
   bool is_root() const { return rank_ == 0; }
-  //! Ranks that an MPI launcher started although this build has no MPI (0 when none): each
-  //! would sample the whole sweep, so runs refuse this.
+  //! Tasks that a launcher (mpirun, srun) started although they are not ranks of one MPI job
+  //! (this build has no MPI, or srun gave them no PMI); 0 when none. Each would sample the
+  //! whole sweep, so runs refuse this.
   int unsupported_launch_size() const { return unsupported_launch_size_; }
+  //! The refusal for such a launch, one line naming what to do; empty when none.
+  const std::string& unsupported_launch() const { return unsupported_launch_; }
   //! True when running under MPI with more than one rank.
   bool distributed() const { return size_ > 1; }
 
@@ -48,6 +52,7 @@ class Communicator {
   int local_rank_ = 0;
   bool initialized_ = false;
   int unsupported_launch_size_ = 0;
+  std::string unsupported_launch_;
 };
 
 }  // namespace mirage

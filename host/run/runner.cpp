@@ -88,15 +88,59 @@ std::vector<std::vector<int64_t>> make_batches(const UnitGrid& grid,
 
 }  // namespace
 
+int32_t part_by_draws(int64_t before, int64_t draws, int64_t total, int32_t parts) {
+  if (total <= 0 || parts <= 1) return 0;
+  // floor(midpoint * parts / total) in 128 bits: sweeps reach 1e15 draws and parts 2^20.
+  const __int128 part = (__int128{2} * before + draws) * parts / (__int128{2} * total);
+  return part < parts ? int32_t(part) : parts - 1;
+}
+
+UnitRange shard_units(const UnitGrid& grid, int32_t index, int32_t count) {
+  const int64_t units = num_units(grid);
+  if (count <= 1) return {0, units};
+  // Every (replicate, scale) is cut into the same chunks, so the draws before unit id are
+  // (id / chunks) * whole + before[id % chunks]: no pass over all units is needed.
+  const int64_t chunks = chunks_per_replicate_scale(grid);
+  std::vector<int64_t> before(size_t(chunks) + 1, 0);
+  for (int64_t c = 0; c < chunks; ++c)
+    before[size_t(c) + 1] = before[size_t(c)] + unit_draws(grid.spec, unit_at(grid, c));
+  const int64_t whole = before[size_t(chunks)];
+  const int64_t total = units / chunks * whole;
+  auto part = [&](int64_t id) {
+    const size_t c = size_t(id % chunks);
+    return part_by_draws(id / chunks * whole + before[c], before[c + 1] - before[c], total, count);
+  };
+  // Parts never decrease along the ids, so each part's first unit is a binary search away.
+  auto first_of = [&](int32_t k) {
+    int64_t lo = 0, hi = units;
+    while (lo < hi) {
+      const int64_t mid = lo + (hi - lo) / 2;
+      if (part(mid) < k) lo = mid + 1;
+      else hi = mid;
+    }
+    return lo;
+  };
+  return {first_of(index), index + 1 == count ? units : first_of(index + 1)};
+}
+
+std::vector<int64_t> rank_units(const UnitGrid& grid, const std::vector<int64_t>& ids,
+                                int32_t rank, int32_t ranks) {
+  if (ranks <= 1) return ids;
+  int64_t total = 0;
+  for (int64_t id : ids) total += unit_draws(grid.spec, unit_at(grid, id));
+  std::vector<int64_t> mine;
+  int64_t before = 0;
+  for (int64_t id : ids) {
+    const int64_t draws = unit_draws(grid.spec, unit_at(grid, id));
+    if (part_by_draws(before, draws, total, ranks) == rank) mine.push_back(id);
+    before += draws;
+  }
+  return mine;
+}
+
 SampledSweep sample_sweep(const Config& input, const Communicator& comm, std::string* note) {
   const auto start = std::chrono::steady_clock::now();
-  if (comm.unsupported_launch_size() > 1) {
-    throw std::invalid_argument(
-        "mpirun: this mirage was built without MPI, so each of the " +
-        std::to_string(comm.unsupported_launch_size()) +
-        " ranks would sample the whole sweep; rebuild with libopenmpi-dev installed, or use "
-        "--shard k/N and mirage merge");
-  }
+  if (!comm.unsupported_launch().empty()) throw std::invalid_argument(comm.unsupported_launch());
   Config config = input;
   // Under MPI each rank takes the GPU of its local rank unless --devices says otherwise.
   if (comm.distributed() && config.devices.empty() && config.backend != "cpu") {
@@ -143,13 +187,14 @@ SampledSweep sample_sweep(const Config& input, const Communicator& comm, std::st
     base_done = std::move(checkpoint.done);
   }
 
-  // This process's units: its shard's (id mod N = k) not yet done, dealt round-robin to ranks.
-  std::vector<int64_t> mine;
-  int64_t position = 0;
-  for (int64_t id = 0; id < units; ++id) {
-    if (id % config.shard_count != config.shard_index || base_done[size_t(id)]) continue;
-    if (position++ % comm.size() == comm.rank()) mine.push_back(id);
+  // This process's units: those of its shard's run not yet done, cut into runs of equal token
+  // draws for the ranks (every rank computes the same cut from the same checkpoint).
+  const UnitRange range = shard_units(grid, config.shard_index, config.shard_count);
+  std::vector<int64_t> pending;
+  for (int64_t id = range.first; id < range.last; ++id) {
+    if (!base_done[size_t(id)]) pending.push_back(id);
   }
+  const std::vector<int64_t> mine = rank_units(grid, pending, comm.rank(), comm.size());
   const double min_draws = backend->name() == "cuda" ? 2e11 : 2e8;
   const std::vector<std::vector<int64_t>> batches = make_batches(grid, mine, min_draws);
   const int64_t rounds = comm.max_all(int64_t(batches.size()));
@@ -201,6 +246,9 @@ SampledSweep sample_sweep(const Config& input, const Communicator& comm, std::st
       last_checkpoint = std::chrono::steady_clock::now();
     }
     if (stop) {
+      // No rank leaves before rank 0 has written the checkpoint: a launcher that ends the step
+      // when one task exits (srun --kill-on-bad-exit) would otherwise kill it mid-write.
+      comm.any(false);
       progress.finish();
       out.interrupted = true;
       out.elapsed_s = seconds_since(start);

@@ -12,12 +12,40 @@
 #include "config/config.h"
 #include "run/distributed.h"
 #include "io/results.h"
+#include "mirage/sweep.h"
 
 namespace mirage {
 
 //! Exit code of a run stopped by SIGTERM/SIGINT after saving its checkpoint (EX_TEMPFAIL:
 //! resume it with --resume).
 constexpr int EXIT_INTERRUPTED = 75;
+
+//! How work units are dealt to shards and MPI ranks, as recorded in tally files
+//! (`unit_dealing`): contiguous runs of unit ids cut at equal cumulative token draws. Files
+//! without the attribute were dealt by id mod N; their shards hold other units.
+constexpr const char* UNIT_DEALING = "draws";
+
+//! Work units [first, last) of one shard.
+struct UnitRange {
+  int64_t first = 0;
+  int64_t last = 0;
+};
+
+//! The part (0..parts-1) that gets an item spanning token draws [before, before + draws) of
+//! `total`: the part whose equal share of [0, total) holds the item's midpoint. Dealing a
+//! sequence in order this way gives every part a contiguous run within one item's draws of
+//! total / parts.
+int32_t part_by_draws(int64_t before, int64_t draws, int64_t total, int32_t parts);
+
+//! The work units of shard `index` of `count`: a contiguous run of ids cut at equal cumulative
+//! token draws (part_by_draws over the ids in order). Units differ in size (a chunk of
+//! items-per-unit items, or a segment's remainder), so dealing by id mod N would not balance.
+UnitRange shard_units(const UnitGrid& grid, int32_t index, int32_t count);
+
+//! The units among `ids` (in order) that MPI rank `rank` of `ranks` samples: a contiguous run
+//! of `ids` cut at equal cumulative token draws.
+std::vector<int64_t> rank_units(const UnitGrid& grid, const std::vector<int64_t>& ids,
+                                int32_t rank, int32_t ranks);
 
 //! What sampling produced. On rank 0, `segment` and `done` cover the whole sweep (all ranks
 //! and the resumed checkpoint); on other ranks they are unspecified.
