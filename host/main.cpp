@@ -1,5 +1,7 @@
 // Copyright (c) Mirage developers.
 // The mirage executable: parse, validate, run, report. The only place that catches.
+#include <cstdio>
+#include <cstdlib>
 #include <exception>
 #include <iostream>
 #include <stdexcept>
@@ -9,23 +11,31 @@
 
 namespace {
 
+// Finalizes MPI and leaves without the exit handlers: after a failed write (a full disk, even
+// of a checkpoint the run survived) HDF5's own exit handler would close that file again and
+// crash. Every file is committed or removed by now, and the streams are flushed here.
+int leave(int code) {
+  mirage::Communicator::world().finalize();
+  std::cout.flush();
+  std::cerr.flush();
+  std::fflush(nullptr);
+  std::_Exit(code);
+}
+
 // Under MPI every rank validates the same input, so rank 0 alone reports bad input; any
 // other failure is reported by the rank that hit it, which then takes the job down.
 int fail(const char* what, int code) {
   mirage::Communicator& comm = mirage::Communicator::world();
   if (comm.is_root() || code != 2) std::cerr << "mirage: error: " << what << "\n";
   if (comm.distributed()) comm.abort(code);
-  comm.finalize();
-  return code;
+  return leave(code);
 }
 
 }  // namespace
 
 int main(int argc, char** argv) {
   try {
-    const int code = mirage::cli_main(argc, argv);
-    mirage::Communicator::world().finalize();
-    return code;
+    return leave(mirage::cli_main(argc, argv));
   } catch (const std::invalid_argument& e) {
     return fail(e.what(), 2);
   } catch (const std::exception& e) {

@@ -5,17 +5,29 @@
 //! value, and nothing written: outputs that collide with each other or with an input, symbolic
 //! links and special files as outputs, directories nothing can be created in, over-long names,
 //! empty values, hexadecimal and signed-with-blanks numbers, empty list elements, and options
-//! that have no effect in context.
+//! that have no effect in context. Then the faults: a full disk (a 1 MiB tmpfs) for the result,
+//! the CSV and the checkpoint, and SIGTERM after sampling and while writing (injected with
+//! MIRAGE_FAULT_SIGNAL), each ending in a clear exit, a complete file or none, and no
+//! temporary file left; files read strictly (byte-order marks, binary files, repeated tables,
+//! keys and columns), work-unit memory estimated up front, progress lines in batch jobs, and
+//! 100 random bit flips in a shard that never crash a merge nor make it merge wrong.
 #include <gtest/gtest.h>
+#include <sys/mount.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
 #include <algorithm>
+#include <cerrno>
 #include <cstdlib>
+#include <cstring>
 #include <filesystem>
 #include <fstream>
+#include <random>
 #include <sstream>
 #include <string>
+#include <vector>
+
+#include "io/hdf5_file.h"
 
 namespace mirage {
 namespace {
@@ -38,10 +50,11 @@ class ReliabilityTest : public ::testing::Test {
     std::string output;
   };
   // Runs the binary in the test's directory (relative paths resolve there).
-  Outcome mirage(const std::string& args) const {
+  Outcome mirage(const std::string& args, const std::string& environment = "") const {
     const std::string log = (dir_ / "log.txt").string();
-    const std::string command = "cd '" + dir_.string() + "' && " + std::string(MIRAGE_BINARY) +
-                                " " + args + " > '" + log + "' 2>&1";
+    const std::string command = "cd '" + dir_.string() + "' && " + environment + " " +
+                                std::string(MIRAGE_BINARY) + " " + args + " > '" + log +
+                                "' 2>&1";
     const int status = std::system(command.c_str());
     std::ifstream in(log);
     std::stringstream text;
@@ -144,6 +157,227 @@ TEST_F(ReliabilityTest, OptionsWithoutEffectAreRefused) {
   refused(small() + "-o r.h5 --extrapolate", {"--extrapolate", "loss table"});
   refused(small() + "-o r.h5 --checkpoint-every 5", {"--checkpoint-every", "--checkpoint"});
   EXPECT_EQ(mirage(small() + "-o r.h5 --task multiple-choice --choices 3").code, 0);
+}
+
+// Every file in `dir` (hidden ones too), sorted.
+std::vector<std::string> files_in(const fs::path& dir) {
+  std::vector<std::string> names;
+  for (const auto& entry : fs::directory_iterator(dir)) names.push_back(entry.path().filename());
+  std::sort(names.begin(), names.end());
+  return names;
+}
+
+void expect_same_counts(const fs::path& a, const fs::path& b) {
+  h5::File fa = h5::File::open_read(a.string());
+  h5::File fb = h5::File::open_read(b.string());
+  for (const char* d :
+       {"/counts/exact_match", "/counts/token_errors", "/counts/token_errors_sq"}) {
+    EXPECT_EQ(fa.read_int64(d), fb.read_int64(d)) << d << ": " << a << " vs " << b;
+  }
+}
+
+// A file system of 1 MiB, mounted for the test (root, or CAP_SYS_ADMIN, is needed).
+class FullDiskTest : public ReliabilityTest {
+ protected:
+  void SetUp() override {
+    ReliabilityTest::SetUp();
+    full_ = dir_ / "full";
+    fs::create_directories(full_);
+    if (::mount("tmpfs", full_.c_str(), "tmpfs", 0, "size=1m") != 0) {
+      GTEST_SKIP() << "cannot mount a 1 MiB tmpfs at " << full_ << " (" << std::strerror(errno)
+                   << "): mounting needs root or CAP_SYS_ADMIN";
+    }
+    mounted_ = true;
+  }
+  void TearDown() override {
+    if (mounted_) ::umount(full_.c_str());
+    ReliabilityTest::TearDown();
+  }
+  fs::path full_;
+  bool mounted_ = false;
+};
+
+TEST_F(FullDiskTest, ResultAndCsvSayNoSpaceAndLeaveNothing) {
+  // ~2 MB of result file.
+  Outcome o = mirage("run --replicates 200 --backend cpu -q -o full/r.h5");
+  EXPECT_EQ(o.code, 1) << o.output;
+  EXPECT_NE(o.output.find("No space left on device"), std::string::npos) << o.output;
+  EXPECT_NE(o.output.find("'full/r.h5'"), std::string::npos) << o.output;
+  EXPECT_EQ(o.output.find(".tmp-"), std::string::npos) << o.output;
+  EXPECT_TRUE(files_in(full_).empty()) << files_in(full_).front();
+
+  write("fill.sh", "dd if=/dev/zero of=full/fill bs=1024 count=1024 2>/dev/null; exit 0\n");
+  ASSERT_EQ(std::system(("cd '" + dir_.string() + "' && bash fill.sh").c_str()), 0);
+  o = mirage(small() + "--backend cpu -o r.h5 --csv full/s.csv");
+  EXPECT_EQ(o.code, 1) << o.output;
+  EXPECT_NE(o.output.find("cannot write 'full/s.csv': No space left on device"),
+            std::string::npos) << o.output;
+  EXPECT_EQ(files_in(full_), std::vector<std::string>{"fill"});
+}
+
+TEST_F(FullDiskTest, ACheckpointThatCannotBeSavedDoesNotStopTheRun) {
+  const std::string sweep = "run --replicates 20 --backend cpu -q --items-per-unit 1000 ";
+  ASSERT_EQ(mirage(sweep + "-o plain.h5").code, 0);
+  write("fill.sh", "dd if=/dev/zero of=full/fill bs=1024 count=1024 2>/dev/null; exit 0\n");
+  ASSERT_EQ(std::system(("cd '" + dir_.string() + "' && bash fill.sh").c_str()), 0);
+  const Outcome o = mirage(sweep + "-o r.h5 --checkpoint full/ck.h5 --checkpoint-every 0.001");
+  EXPECT_EQ(o.code, 0) << o.output;
+  EXPECT_NE(o.output.find("the checkpoint was not saved"), std::string::npos) << o.output;
+  EXPECT_NE(o.output.find("No space left on device"), std::string::npos) << o.output;
+  EXPECT_EQ(files_in(full_), std::vector<std::string>{"fill"});
+  expect_same_counts(dir_ / "plain.h5", dir_ / "r.h5");
+}
+
+TEST_F(ReliabilityTest, SigtermAfterSamplingExits75WithACompleteCheckpoint) {
+  const std::string sweep = small() + "--backend cpu ";
+  ASSERT_EQ(mirage(sweep + "-o plain.h5").code, 0);
+  ::setenv("MIRAGE_FAULT_SIGNAL", "after-sampling", 1);
+  Outcome o = mirage(sweep + "-o r.h5 --checkpoint ck.h5");
+  EXPECT_EQ(o.code, 75) << o.output;
+  EXPECT_NE(o.output.find("holds every work unit"), std::string::npos) << o.output;
+  // Without a checkpoint there is nothing to keep: the conventional 128 + 15, nothing written.
+  o = mirage(sweep + "-o other.h5 --csv other.csv");
+  EXPECT_EQ(o.code, 143) << o.output;
+  EXPECT_NE(o.output.find("nothing was written"), std::string::npos) << o.output;
+  ::unsetenv("MIRAGE_FAULT_SIGNAL");
+  EXPECT_EQ(files_in(dir_), (std::vector<std::string>{"ck.h5", "log.txt", "plain.h5"}));
+  o = mirage(sweep + "-o r.h5 --checkpoint ck.h5 --resume ck.h5");
+  EXPECT_EQ(o.code, 0) << o.output;
+  expect_same_counts(dir_ / "plain.h5", dir_ / "r.h5");
+}
+
+TEST_F(ReliabilityTest, SigtermWhileWritingLeavesACompleteFile) {
+  const std::string sweep = small() + "--backend cpu ";
+  ASSERT_EQ(mirage(sweep + "-o plain.h5").code, 0);
+  ::setenv("MIRAGE_FAULT_SIGNAL", "writing", 1);
+  Outcome o = mirage(sweep + "-o r.h5 --csv r.csv");
+  EXPECT_EQ(o.code, 0) << o.output;
+  EXPECT_NE(o.output.find("arrived while the output was written; it is complete"),
+            std::string::npos) << o.output;
+  o = mirage(sweep + "--shard 0/2 -o p0.h5");
+  EXPECT_EQ(o.code, 0) << o.output;
+  EXPECT_NE(o.output.find("it is complete"), std::string::npos) << o.output;
+  ::unsetenv("MIRAGE_FAULT_SIGNAL");
+  ASSERT_EQ(mirage(sweep + "--shard 1/2 -o p1.h5").code, 0);
+  // A merge has no handler of its own: the deferred signal ends it once its file is complete.
+  ::setenv("MIRAGE_FAULT_SIGNAL", "writing", 1);
+  o = mirage("merge p0.h5 p1.h5 -o merged.h5 -q");
+  EXPECT_EQ(o.code, 143) << o.output;
+  ::unsetenv("MIRAGE_FAULT_SIGNAL");
+  EXPECT_EQ(files_in(dir_), (std::vector<std::string>{"log.txt", "merged.h5", "p0.h5", "p1.h5",
+                                                      "plain.h5", "r.csv", "r.h5"}));
+  expect_same_counts(dir_ / "plain.h5", dir_ / "r.h5");
+  expect_same_counts(dir_ / "plain.h5", dir_ / "merged.h5");
+}
+
+TEST_F(ReliabilityTest, FilesAreReadStrictlyAndNamedNotEchoed) {
+  write("bom.toml", "\xEF\xBB\xBF[run]\nreplicates = 3\n");
+  refused("run --config bom.toml", {"--config", "bom.toml", "byte-order mark"});
+  write("two.toml", "[run]\nreplicates = 3\n[run]\nseed = 4\n");
+  refused("run --config two.toml", {"--config", "line 3", "table [run] appears twice"});
+  write("key.toml", "[run]\nreplicates = 3\nreplicates = 4\n");
+  refused("run --config key.toml", {"--config", "line 3", "'replicates' is given twice"});
+  write("bin.toml", std::string("\x89HDF\r\n\x1a\n\0\0", 10));
+  refused("run --config bin.toml", {"--config", "line 1", "0x89", "not a TOML text file"});
+  const Outcome o = mirage("run --config bin.toml");
+  EXPECT_EQ(o.output.find("HDF"), std::string::npos) << o.output;
+  write("dup.csv", "scale,loss,loss\n1e8,3,2\n1e10,2,1\n");
+  refused(small() + "--loss-table dup.csv", {"--loss-table", "'loss' twice"});
+  write("bom.csv", "\xEF\xBB\xBFscale,loss\n1e8,3\n1e10,2\n");
+  refused(small() + "--loss-table bom.csv", {"--loss-table", "byte-order mark"});
+  // UTF-8 text in a comment is fine.
+  write("utf.toml", "[run]\n# caf\xC3\xA9\nreplicates = 2\n");
+  EXPECT_EQ(mirage("run --config utf.toml --scales 1e8,1e9 --test-sizes 10 -q -o u.h5").code, 0);
+}
+
+TEST_F(ReliabilityTest, WorkUnitRecordsAreCountedBeforeAnyWork) {
+  // 2^34 items in units of 4: 1.8e13 units, far beyond any machine's memory.
+  refused("run --test-sizes 17179869184 --items-per-unit 4 -q",
+          {"--items-per-unit", "work units", "GiB", "raise --items-per-unit"});
+  EXPECT_TRUE(files_in(dir_) == std::vector<std::string>{"log.txt"});
+}
+
+TEST_F(ReliabilityTest, StoredConfigurationsLeaveNoTemporaryFiles) {
+  // A merge parses each part's stored configuration through a temporary file (mkstemps: a
+  // name nobody can predict, so no planted symbolic link is followed); none may stay behind,
+  // whether the parse succeeds or fails.
+  ASSERT_EQ(mirage(small() + "--backend cpu --shard 0/2 -o p0.h5").code, 0);
+  ASSERT_EQ(mirage(small() + "--backend cpu --shard 1/2 -o p1.h5").code, 0);
+  fs::create_directories(dir_ / "tmp");
+  ASSERT_EQ(mirage("merge p0.h5 p1.h5 -o m.h5 -q", "TMPDIR=tmp").code, 0);
+  ASSERT_EQ(mirage(small() + "--backend cpu --resume p0.h5 -o r.h5", "TMPDIR=tmp").code, 2);
+  EXPECT_TRUE(files_in(dir_ / "tmp").empty()) << files_in(dir_ / "tmp").front();
+}
+
+TEST_F(ReliabilityTest, BatchJobsGetProgressLines) {
+  // stderr is a file here, as in a batch job: full lines at MIRAGE_PROGRESS_EVERY seconds.
+  const std::string sweep = "run --replicates 20 --backend cpu --threads 1 -o r.h5 ";
+  Outcome o = mirage(sweep, "MIRAGE_PROGRESS_EVERY=0.02");
+  EXPECT_EQ(o.code, 0) << o.output;
+  EXPECT_NE(o.output.find("mirage: sampling "), std::string::npos) << o.output;
+  EXPECT_NE(o.output.find("% of 4.1e+08 token draws"), std::string::npos) << o.output;
+  EXPECT_EQ(o.output.find('\r'), std::string::npos) << "no terminal redraws in a log";
+  o = mirage(sweep + "-q", "MIRAGE_PROGRESS_EVERY=0.02");
+  EXPECT_EQ(o.output.find("mirage: sampling "), std::string::npos) << o.output;
+}
+
+TEST_F(ReliabilityTest, BitFlipsInAShardNeverCrashAMergeNorMergeWrong) {
+  // 100 single-bit flips at random positions of one shard (fixed seed): each merge either
+  // refuses the part (exit 2, or 1 for an unreadable file) or, where the flip hit bytes that
+  // hold nothing (padding, free space), gives exactly the plain counts. Never a crash.
+  const std::string sweep =
+      "run --scales 1e8,1e10 --lengths 1,3 --test-sizes 10,100 --replicates 3 -q --backend cpu ";
+  ASSERT_EQ(mirage(sweep + "-o plain.h5").code, 0);
+  ASSERT_EQ(mirage(sweep + "--shard 0/2 -o p0.h5").code, 0);
+  ASSERT_EQ(mirage(sweep + "--shard 1/2 -o p1.h5").code, 0);
+  const std::string original = read("p0.h5");
+  ASSERT_GT(original.size(), 1000u);
+  std::mt19937_64 random(20261202);
+  int merged = 0, refused_parts = 0;
+  for (int flip = 0; flip < 100; ++flip) {
+    std::string bytes = original;
+    const size_t at = size_t(random() % bytes.size());
+    bytes[at] = char(bytes[at] ^ (1 << (random() % 8)));
+    {
+      std::ofstream out(dir_ / "flipped.h5", std::ios::binary | std::ios::trunc);
+      out << bytes;
+    }
+    fs::remove(dir_ / "m.h5");
+    const Outcome o = mirage("merge flipped.h5 p1.h5 -o m.h5 -q");
+    ASSERT_TRUE(o.code == 0 || o.code == 1 || o.code == 2)
+        << "byte " << at << ": exit " << o.code << "\n" << o.output;
+    if (o.code == 0) {
+      ++merged;
+      expect_same_counts(dir_ / "plain.h5", dir_ / "m.h5");
+    } else {
+      ++refused_parts;
+      EXPECT_FALSE(fs::exists(dir_ / "m.h5")) << "byte " << at;
+    }
+  }
+  // Both outcomes occur: the flips reach the data as well as the slack.
+  EXPECT_GT(merged, 0);
+  EXPECT_GT(refused_parts, 0);
+}
+
+TEST_F(ReliabilityTest, ShardAttributesAreCoveredByAChecksum) {
+  // shard_index and shard_count used to be trusted: 10^6 crashed a merge, -5 and 2^31-1 gave
+  // library errors. They, the kind and the configuration are now checksummed.
+  const std::string sweep =
+      "run --scales 1e8,1e10 --lengths 1,3 --test-sizes 10,100 --replicates 3 -q --backend cpu ";
+  ASSERT_EQ(mirage(sweep + "--shard 0/2 -o p0.h5").code, 0);
+  ASSERT_EQ(mirage(sweep + "--shard 1/2 -o p1.h5").code, 0);
+  for (const int64_t count : {int64_t{1000000}, int64_t{-5}, int64_t{2147483647}, int64_t{3}}) {
+    fs::copy_file(dir_ / "p0.h5", dir_ / "x.h5", fs::copy_options::overwrite_existing);
+    const hid_t file = H5Fopen((dir_ / "x.h5").c_str(), H5F_ACC_RDWR, H5P_DEFAULT);
+    ASSERT_GE(file, 0);
+    const hid_t attribute = H5Aopen(file, "shard_count", H5P_DEFAULT);
+    ASSERT_GE(attribute, 0);
+    EXPECT_GE(H5Awrite(attribute, H5T_NATIVE_INT64, &count), 0);
+    H5Aclose(attribute);
+    H5Fclose(file);
+    refused("merge x.h5 p1.h5 -o m.h5", {"merge", "'x.h5'", "identity checksum"});
+    EXPECT_FALSE(fs::exists(dir_ / "m.h5"));
+  }
 }
 
 }  // namespace

@@ -243,10 +243,13 @@ TEST_F(ScaleOut, MergeRefusesMissingDuplicateAndForeignParts) {
 }
 
 // Drops the unit_dealing attribute, as tally files written before dealing by draws lack it.
+// Makes a tally file look like one of a mirage before the dealing by draws: no unit_dealing
+// and no identity checksum (which came later still).
 void drop_dealing(const std::string& path) {
   const hid_t file = H5Fopen(path.c_str(), H5F_ACC_RDWR, H5P_DEFAULT);
   ASSERT_GE(file, 0) << path;
   EXPECT_GE(H5Adelete_by_name(file, "/", "unit_dealing", H5P_DEFAULT), 0);
+  EXPECT_GE(H5Adelete_by_name(file, "/", "identity_checksum", H5P_DEFAULT), 0);
   H5Fclose(file);
 }
 

@@ -8,6 +8,7 @@
 
 #include <cerrno>
 #include <cstdlib>
+#include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <iomanip>
@@ -536,51 +537,91 @@ bool parse_or_throw(CLI::App& app, int argc, char** argv, int* exit_code) {
 
 }  // namespace
 
-Config config_from_toml(const std::string& config_toml, const std::string& source) {
-  const std::string path = (std::filesystem::temp_directory_path() /
-                            ("mirage-config-" + std::to_string(::getpid()) + ".toml"))
-                               .string();
-  {
-    std::ofstream out(path);
-    out << config_toml;
+namespace {
+
+// A stored configuration as a file CLI11 can read: created with mkstemps (a name nobody can
+// predict, opened exclusively, so no symbolic link is followed) and removed however the
+// parse ends.
+class TemporaryConfig {
+ public:
+  explicit TemporaryConfig(const std::string& text) {
+    std::string pattern =
+        (std::filesystem::temp_directory_path() / "mirage-config-XXXXXX.toml").string();
+    const int fd = ::mkstemps(pattern.data(), 5);
+    if (fd < 0) {
+      throw std::runtime_error("cannot create a temporary file in " +
+                               std::filesystem::temp_directory_path().string() + ": " +
+                               std::strerror(errno));
+    }
+    path_ = pattern;
+    size_t written = 0;
+    while (written < text.size()) {
+      const ssize_t n = ::write(fd, text.data() + written, text.size() - written);
+      if (n <= 0) {
+        const int error = errno;
+        ::close(fd);
+        std::filesystem::remove(path_);
+        throw std::runtime_error("cannot write the temporary file " + path_ + ": " +
+                                 std::strerror(error));
+      }
+      written += size_t(n);
+    }
+    ::close(fd);
   }
+  ~TemporaryConfig() {
+    std::error_code ec;
+    std::filesystem::remove(path_, ec);
+  }
+  TemporaryConfig(const TemporaryConfig&) = delete;
+  TemporaryConfig& operator=(const TemporaryConfig&) = delete;
+  const std::string& path() const { return path_; }
+
+  //! `what` with the temporary name replaced by `source`, for messages.
+  std::string named(std::string what, const std::string& source) const {
+    for (size_t at = what.find(path_); at != std::string::npos;
+         at = what.find(path_, at + source.size())) {
+      what.replace(at, path_.size(), source);
+    }
+    return what;
+  }
+
+ private:
+  std::string path_;
+};
+
+}  // namespace
+
+Config config_from_toml(const std::string& config_toml, const std::string& source) {
+  const TemporaryConfig file(config_toml);
   RunParser parser;
-  std::string args[] = {"mirage", "run", "--config", path};
+  std::string args[] = {"mirage", "run", "--config", file.path()};
   char* argv[] = {args[0].data(), args[1].data(), args[2].data(), args[3].data()};
   int exit_code = 0;
   try {
-    check_config_syntax(path);
+    check_config_syntax(file.path());
     parse_or_throw(parser.app, 4, argv, &exit_code);
     resolve(*parser.run, parser.config, parser.text);
   } catch (const std::invalid_argument& e) {
-    std::filesystem::remove(path);
-    throw std::invalid_argument(source + ": stored configuration is invalid: " + e.what());
+    throw std::invalid_argument(source + ": stored configuration is invalid: " +
+                                file.named(e.what(), source));
   }
-  std::filesystem::remove(path);
   return parser.config;
 }
 
 MetaConfig meta_config_from_toml(const std::string& config_toml, const std::string& source) {
-  const std::string path = (std::filesystem::temp_directory_path() /
-                            ("mirage-meta-config-" + std::to_string(::getpid()) + ".toml"))
-                               .string();
-  {
-    std::ofstream out(path);
-    out << config_toml;
-  }
+  const TemporaryConfig file(config_toml);
   RunParser parser;
-  std::string args[] = {"mirage", "meta", "--config", path};
+  std::string args[] = {"mirage", "meta", "--config", file.path()};
   char* argv[] = {args[0].data(), args[1].data(), args[2].data(), args[3].data()};
   int exit_code = 0;
   try {
-    check_config_syntax(path);
+    check_config_syntax(file.path());
     parse_or_throw(parser.app, 4, argv, &exit_code);
     resolve_meta(*parser.meta, parser.meta_config, parser.meta_text);
   } catch (const std::invalid_argument& e) {
-    std::filesystem::remove(path);
-    throw std::invalid_argument(source + ": stored configuration is invalid: " + e.what());
+    throw std::invalid_argument(source + ": stored configuration is invalid: " +
+                                file.named(e.what(), source));
   }
-  std::filesystem::remove(path);
   return parser.meta_config;
 }
 

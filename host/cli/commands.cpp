@@ -7,11 +7,13 @@
 
 #include <chrono>
 #include <cmath>
+#include <csignal>
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
 #include <iomanip>
 #include <iostream>
+#include <optional>
 #include <sstream>
 
 #include "stats/analysis.h"
@@ -21,6 +23,7 @@
 #include "run/distributed.h"
 #include "mirage/build_info.h"
 #include "config/presets.h"
+#include "io/hdf5_file.h"
 #include "io/output.h"
 #include "run/progress.h"
 #include "stats/reduction.h"
@@ -175,9 +178,44 @@ std::string summary_table(const Results& results) {
   return out.str();
 }
 
+namespace {
+
+const char* signal_name(int signal) { return signal == SIGINT ? "SIGINT" : "SIGTERM"; }
+
+// A stop signal after sampling, before the output: the run ends at once, with what the
+// checkpoint holds.
+int stopped_after_sampling(const Config& config, const SampledSweep& sampled, int signal) {
+  if (sampled.checkpoint_complete) {
+    std::cerr << "mirage: stopped by " << signal_name(signal) << " after sampling; the checkpoint "
+              << config.checkpoint << " holds every work unit: the same command plus --resume "
+              << config.checkpoint << " writes the result without sampling again\n";
+    return EXIT_INTERRUPTED;
+  }
+  std::cerr << "mirage: stopped by " << signal_name(signal) << " after sampling; nothing was "
+            << "written" << (config.checkpoint.empty() ? " (--checkpoint FILE keeps sampled work)"
+                                                     : " (the checkpoint could not be saved)")
+            << "\n";
+  return 128 + signal;
+}
+
+// A stop signal that arrived while the files were written: they are complete.
+void note_signal_while_writing(const StopSignals& signals) {
+  if (!signals.raised()) return;
+  std::cerr << "mirage: " << signal_name(signals.signal())
+            << " arrived while the output was written; it is complete\n";
+}
+
+}  // namespace
+
 int run_command(const Config& config, const std::string& command_line) {
   Communicator& comm = Communicator::world();
   std::string note;
+  // SIGTERM and SIGINT end the run at a point of its choosing from here to the end: between
+  // batches of sampling when it checkpoints (these handlers are then on from the start, so
+  // no signal falls between sampling and the reduction), after the reduction, or after the
+  // output (which is never left half-written; h5::DeferStopSignals).
+  std::optional<StopSignals> signals;
+  if (!config.checkpoint.empty()) signals.emplace(true);
   const SampledSweep sampled = sample_sweep(config, comm, &note);
   if (sampled.interrupted) {
     if (comm.is_root()) {
@@ -188,9 +226,13 @@ int run_command(const Config& config, const std::string& command_line) {
     return EXIT_INTERRUPTED;
   }
   if (!comm.is_root()) return 0;
+  if (!signals) signals.emplace(true);
+  h5::signal_for_tests("after-sampling");
   if (config.shard_count > 1) {
+    if (signals->raised()) return stopped_after_sampling(config, sampled, signals->signal());
     write_tally_file(make_tally_file("shard", config, sampled.segment, sampled.done),
                      config.output);
+    note_signal_while_writing(*signals);
     if (!config.quiet) {
       std::cout << "sampled shard " << config.shard_index << "/" << config.shard_count << ": "
                 << format_si(double(sampled.draws)) << " token draws in " << std::fixed
@@ -199,9 +241,12 @@ int run_command(const Config& config, const std::string& command_line) {
     }
     return 0;
   }
+  if (signals->raised()) return stopped_after_sampling(config, sampled, signals->signal());
   const Results results = finish(config, sampled, command_line);
+  if (signals->raised()) return stopped_after_sampling(config, sampled, signals->signal());
   write_hdf5(results, config.output);
   if (!config.csv.empty()) write_csv(results, config.csv);
+  note_signal_while_writing(*signals);
   if (!config.quiet) {
     std::cout << summary_table(results) << "\n";
     std::cout << "sampled " << format_si(double(results.info.draws)) << " token draws in "

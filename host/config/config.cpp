@@ -7,12 +7,14 @@
 #include <cctype>
 #include <cerrno>
 #include <cmath>
+#include <cstdio>
 #include <cstdlib>
 #include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <iomanip>
 #include <limits>
+#include <set>
 #include <sstream>
 #include <stdexcept>
 
@@ -405,6 +407,30 @@ void validate(const Config& config) {
         << " GiB (half of this machine's memory) is allowed";
     fail("--replicates", msg.str());
   }
+  // Memory: the record of work units (done flags on every rank and in the checkpoint, unit
+  // ids in the queues of pending, own and batched units: about 32 bytes each) is
+  // O(S*R*n/items-per-unit).
+  long double units_per_test_set = 0;
+  int64_t previous = 0;
+  for (int64_t n : config.test_sizes) {
+    units_per_test_set += std::ceil(static_cast<long double>(n - previous) /
+                                    static_cast<long double>(config.items_per_unit));
+    previous = n;
+  }
+  const long double units = units_per_test_set * static_cast<long double>(config.scales.size()) *
+                            static_cast<long double>(config.replicates);
+  if (units * 32 > static_cast<long double>(physical / 2)) {
+    std::ostringstream msg;
+    msg << std::setprecision(3) << "the sweep has " << static_cast<double>(units)
+        << " work units (" << config.scales.size() << " scales x " << config.replicates
+        << " replicates x " << static_cast<double>(units_per_test_set)
+        << " units per test set of " << config.test_sizes.back() << " items at "
+        << config.items_per_unit << " items per unit), whose records need "
+        << static_cast<double>(units * 32 / (1 << 30)) << " GiB; at most "
+        << static_cast<double>(physical / 2) / (1 << 30)
+        << " GiB (half of this machine's memory) is allowed: raise --items-per-unit";
+    fail("--items-per-unit", msg.str());
+  }
   // Output.
   check_writable("--output", config.output);
   if (!config.csv.empty()) check_writable("--csv", config.csv);
@@ -416,16 +442,60 @@ void validate(const Config& config) {
                        {{"--resume", config.resume}});
 }
 
+namespace {
+
+// The length of the valid UTF-8 sequence at text[at], 0 when it is not one.
+size_t utf8_sequence(const std::string& text, size_t at) {
+  const unsigned char c = static_cast<unsigned char>(text[at]);
+  const size_t length = c < 0x80 ? 1 : (c >> 5) == 0x6 ? 2 : (c >> 4) == 0xE ? 3
+                                     : (c >> 3) == 0x1E ? 4 : 0;
+  if (length == 0 || at + length > text.size()) return 0;
+  for (size_t k = 1; k < length; ++k) {
+    if ((static_cast<unsigned char>(text[at + k]) >> 6) != 0x2) return 0;
+  }
+  return length;
+}
+
+}  // namespace
+
 void check_config_syntax(const std::string& path) {
-  std::ifstream in(path);
+  std::ifstream in(path, std::ios::binary);
   if (!in) fail("--config", "cannot read " + quote(path) + " (missing or unreadable)");
+  // A binary file (an HDF5 result given by mistake) is named as such, not echoed.
+  {
+    std::stringstream whole;
+    whole << in.rdbuf();
+    const std::string text = whole.str();
+    int line_number = 1;
+    for (size_t at = 0; at < text.size();) {
+      const unsigned char c = static_cast<unsigned char>(text[at]);
+      const size_t length = utf8_sequence(text, at);
+      if (length == 0 || (c < 0x20 && c != '\t' && c != '\r' && c != '\n') || c == 0x7F) {
+        char code[8];
+        std::snprintf(code, sizeof(code), "0x%02x", unsigned(c));
+        fail("--config", path + " line " + std::to_string(line_number) + " holds the byte " +
+                             code + ": not a TOML text file (UTF-8)");
+      }
+      if (c == '\n') ++line_number;
+      at += length;
+    }
+    in.clear();
+    in.seekg(0);
+  }
   std::string line;
   int number = 0;
   auto bad = [&](const std::string& why) {
     fail("--config", path + " line " + std::to_string(number) + ": " + why + ": " + quote(line));
   };
+  std::set<std::string> tables;
+  std::set<std::string> keys;  // of the current table
+  std::string table = "(top level)";
   while (std::getline(in, line)) {
     ++number;
+    if (number == 1 && line.rfind("\xEF\xBB\xBF", 0) == 0) {
+      fail("--config", path + " starts with a UTF-8 byte-order mark; save it as plain UTF-8 "
+                              "without one");
+    }
     // Strip comments outside strings and surrounding blanks.
     std::string text;
     bool in_string = false;
@@ -440,6 +510,10 @@ void check_config_syntax(const std::string& path) {
     text = text.substr(first, text.find_last_not_of(" \t\r") - first + 1);
     if (text.front() == '[') {
       if (text.back() != ']' || text.size() < 3) bad("malformed table header");
+      table = text;
+      // CLI11 would merge the two silently, the later key winning.
+      if (!tables.insert(table).second) bad("table " + table + " appears twice; give it once");
+      keys.clear();
       continue;
     }
     const size_t eq = text.find('=');
@@ -450,6 +524,7 @@ void check_config_syntax(const std::string& path) {
         key.find_first_not_of("abcdefghijklmnopqrstuvwxyz0123456789-_.") != std::string::npos) {
       bad("malformed key");
     }
+    if (!keys.insert(key).second) bad("key '" + key + "' is given twice in " + table);
     std::string value = text.substr(eq + 1);
     const size_t v = value.find_first_not_of(" \t");
     if (v == std::string::npos) bad("missing value");

@@ -4,7 +4,12 @@
 #include <hdf5_hl.h>
 #include <unistd.h>
 
+#include <algorithm>
+#include <cerrno>
+#include <csignal>
 #include <cstdio>
+#include <cstdlib>
+#include <cstring>
 #include <filesystem>
 #include <stdexcept>
 #include <system_error>
@@ -57,11 +62,47 @@ void Handle::reset() {
   id_ = -1;
 }
 
+namespace {
+
+// Collects the system's reason from HDF5's error stack: the file drivers record a failed
+// write() or open() as "... errno = 28, error message = 'No space left on device' ...".
+herr_t find_system_error(unsigned, const H5E_error2_t* error, void* data) {
+  if (error->desc == nullptr) return 0;
+  const std::string desc = error->desc;
+  const std::string key = "error message = '";
+  const size_t at = desc.find(key);
+  if (at == std::string::npos) return 0;
+  const size_t end = desc.find('\'', at + key.size());
+  if (end == std::string::npos) return 0;
+  *static_cast<std::string*>(data) = desc.substr(at + key.size(), end - at - key.size());
+  return 1;  // the innermost system error is enough
+}
+
+// ": reason" from HDF5's error stack, or "" when it holds no system error.
+std::string system_cause() {
+  std::string cause;
+  H5Ewalk2(H5E_DEFAULT, H5E_WALK_UPWARD, find_system_error, &cause);
+  return cause.empty() ? "" : ": " + cause;
+}
+
+}  // namespace
+
 File File::create(const std::string& path) {
   silence_hdf5();
   const hid_t id = H5Fcreate(path.c_str(), H5F_ACC_TRUNC, H5P_DEFAULT, H5P_DEFAULT);
-  if (id < 0) throw std::runtime_error("cannot create HDF5 file '" + path + "'");
+  if (id < 0) throw std::runtime_error("cannot create HDF5 file '" + path + "'" + system_cause());
   return File(Handle(id, H5Fclose), path);
+}
+
+File File::create_checksummed(const std::string& path) {
+  silence_hdf5();
+  Handle fapl(H5Pcreate(H5P_FILE_ACCESS), H5Pclose);
+  H5Pset_libver_bounds(fapl.id(), H5F_LIBVER_V110, H5F_LIBVER_V110);
+  const hid_t id = H5Fcreate(path.c_str(), H5F_ACC_TRUNC, H5P_DEFAULT, fapl.id());
+  if (id < 0) throw std::runtime_error("cannot create HDF5 file '" + path + "'" + system_cause());
+  File file(Handle(id, H5Fclose), path);
+  file.fixed_strings_ = true;
+  return file;
 }
 
 File File::open_read(const std::string& path) {
@@ -85,8 +126,68 @@ void File::close() {
   if (H5Fclose(handle_.release()) < 0) fail("cannot close");
 }
 
+
 void File::fail(const std::string& what) const {
-  throw std::runtime_error("HDF5 error in '" + path_ + "': " + what);
+  throw std::runtime_error("HDF5 error in '" + path_ + "': " + what + system_cause());
+}
+
+namespace {
+
+// The signal DeferStopSignals held back (0: none).
+volatile std::sig_atomic_t g_deferred_signal = 0;
+
+extern "C" void defer_stop_signal(int signal) {
+  g_deferred_signal = signal;
+}
+
+}  // namespace
+
+DeferStopSignals::DeferStopSignals() {
+  g_deferred_signal = 0;
+  struct sigaction action {};
+  action.sa_handler = defer_stop_signal;
+  sigemptyset(&action.sa_mask);
+  sigaction(SIGTERM, &action, &previous_term_);
+  sigaction(SIGINT, &action, &previous_int_);
+}
+
+DeferStopSignals::~DeferStopSignals() {
+  sigaction(SIGTERM, &previous_term_, nullptr);
+  sigaction(SIGINT, &previous_int_, nullptr);
+  const int signal = g_deferred_signal;
+  g_deferred_signal = 0;
+  if (signal != 0) std::raise(signal);
+}
+
+void signal_for_tests(const char* point) {
+  const char* wanted = std::getenv("MIRAGE_FAULT_SIGNAL");
+  if (wanted != nullptr && std::strcmp(wanted, point) == 0) std::raise(SIGTERM);
+}
+
+void write_text_atomically(const std::string& path, const std::string& text) {
+  const DeferStopSignals defer;
+  create_parent_directories(path);
+  const std::string tmp = temporary_path(path);
+  std::FILE* file = std::fopen(tmp.c_str(), "wb");
+  if (file == nullptr) {
+    throw std::runtime_error("cannot write '" + path + "': " + std::strerror(errno));
+  }
+  const bool written = std::fwrite(text.data(), 1, text.size(), file) == text.size();
+  const int write_error = errno;
+  const bool flushed = std::fflush(file) == 0;
+  const int flush_error = errno;
+  const bool closed = std::fclose(file) == 0;
+  if (!written || !flushed || !closed) {
+    remove_quietly(tmp);
+    const int error = !written ? write_error : !flushed ? flush_error : errno;
+    throw std::runtime_error("cannot write '" + path + "': " + std::strerror(error));
+  }
+  try {
+    commit_file(tmp, path);
+  } catch (...) {
+    remove_quietly(tmp);
+    throw;
+  }
 }
 
 void File::create_group(const std::string& path) {
@@ -191,8 +292,17 @@ void write_attr(hid_t file, const std::string& file_path, const std::string& obj
 }  // namespace
 
 void File::attr(const std::string& object, const std::string& name, const std::string& value) {
-  Handle type = string_type();
   Handle space(H5Screate(H5S_SCALAR), H5Sclose);
+  if (fixed_strings_) {
+    Handle type(H5Tcopy(H5T_C_S1), H5Tclose);
+    H5Tset_size(type.id(), std::max<size_t>(1, value.size()));
+    H5Tset_strpad(type.id(), H5T_STR_NULLPAD);
+    H5Tset_cset(type.id(), H5T_CSET_UTF8);
+    const std::string padded = value.empty() ? std::string(1, '\0') : value;
+    write_attr(id(), path_, object, name, type.id(), space.id(), padded.data());
+    return;
+  }
+  Handle type = string_type();
   const char* text = value.c_str();
   write_attr(id(), path_, object, name, type.id(), space.id(), &text);
 }
@@ -307,8 +417,8 @@ std::string File::attr_string(const std::string& object, const std::string& name
   }
   const size_t size = H5Tget_size(type.id());
   std::string value(size, '\0');
-  Handle mem(H5Tcopy(H5T_C_S1), H5Tclose);
-  H5Tset_size(mem.id(), size);
+  // The file's own type (size, padding, character set) as the memory type: no conversion.
+  Handle mem(H5Tcopy(type.id()), H5Tclose);
   if (H5Aread(attr.id(), mem.id(), value.data()) < 0) fail("cannot read attribute " + name);
   value.resize(value.find('\0') == std::string::npos ? size : value.find('\0'));
   return value;
@@ -433,8 +543,18 @@ std::string temporary_path(const std::string& path) {
 
 void commit_file(const std::string& from, const std::string& to) {
   if (std::rename(from.c_str(), to.c_str()) != 0) {
-    throw std::runtime_error("cannot rename '" + from + "' to '" + to + "'");
+    throw std::runtime_error("cannot rename '" + from + "' to '" + to + "': " +
+                             std::strerror(errno));
   }
+}
+
+std::string replace_temporary_name(std::string message, const std::string& tmp,
+                                   const std::string& path) {
+  for (size_t at = message.find(tmp); at != std::string::npos;
+       at = message.find(tmp, at + path.size())) {
+    message.replace(at, tmp.size(), path);
+  }
+  return message;
 }
 
 void remove_quietly(const std::string& path) {

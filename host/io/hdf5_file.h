@@ -6,11 +6,13 @@
 #pragma once
 
 #include <hdf5.h>
+#include <signal.h>
 
 #include <cstdint>
 #include <functional>
 #include <map>
 #include <set>
+#include <stdexcept>
 #include <string>
 #include <utility>
 #include <vector>
@@ -46,6 +48,12 @@ class Handle {
 class File {
  public:
   static File create(const std::string& path);
+  //! Like create(), for files that Mirage reads back and must refuse rather than crash on
+  //! when damaged (checkpoints, shards): the HDF5 1.10 file format, whose metadata (superblock,
+  //! object headers, attribute storage) carries checksums that the library verifies, and
+  //! string attributes of fixed length, stored in those checksummed headers rather than in
+  //! the unchecked global heap of variable-length strings.
+  static File create_checksummed(const std::string& path);
   static File open_read(const std::string& path);
   hid_t id() const { return handle_.id(); }
   const std::string& path() const { return path_; }
@@ -107,6 +115,7 @@ class File {
 
   Handle handle_;
   std::string path_;
+  bool fixed_strings_ = false;
   int compression_ = 0;
 };
 
@@ -172,30 +181,63 @@ void Dimensions::define(const std::string& name, std::vector<T> values, std::str
   coordinates_[name] = std::move(c);
 }
 
+//! Holds SIGTERM and SIGINT back while a file is written, so that a signal never leaves a
+//! temporary file behind: a signal that arrives is recorded, and raised again once the object
+//! is destroyed (after the previous handlers are restored). Writes happen on one thread.
+class DeferStopSignals {
+ public:
+  DeferStopSignals();
+  ~DeferStopSignals();
+  DeferStopSignals(const DeferStopSignals&) = delete;
+  DeferStopSignals& operator=(const DeferStopSignals&) = delete;
+
+ private:
+  struct sigaction previous_term_ {};
+  struct sigaction previous_int_ {};
+};
+
+//! Fault injection for the tests: raises SIGTERM when the environment variable
+//! MIRAGE_FAULT_SIGNAL equals `point` ("after-sampling", "writing"). Does nothing otherwise.
+void signal_for_tests(const char* point);
+
+//! Writes `text` to `path` atomically (a temporary file renamed when complete; signals
+//! deferred), with the system's reason on failure (e.g. "No space left on device").
+void write_text_atomically(const std::string& path, const std::string& text);
+
 //! Writes a file atomically: `write(file)` fills a temporary file next to `path`, which is
 //! renamed onto `path` only when complete; on any exception the temporary file is removed
 //! and `path` is untouched. Missing parent directories of `path` are created.
 template <class Writer>
-void write_atomically(const std::string& path, Writer&& write);
+void write_atomically(const std::string& path, Writer&& write, bool checksummed = false);
 
 //! The temporary name write_atomically uses for `path` (same directory, hidden, unique).
 std::string temporary_path(const std::string& path);
 //! Renames `from` onto `to` (same file system), throwing on failure.
 void commit_file(const std::string& from, const std::string& to);
+//! `message` with every occurrence of `tmp` replaced by `path`.
+std::string replace_temporary_name(std::string message, const std::string& tmp,
+                                   const std::string& path);
 //! Removes `path` if it exists, ignoring errors.
 void remove_quietly(const std::string& path);
 //! Creates the parent directories of `path`.
 void create_parent_directories(const std::string& path);
 
 template <class Writer>
-void write_atomically(const std::string& path, Writer&& write) {
+void write_atomically(const std::string& path, Writer&& write, bool checksummed) {
+  // First in, last out: a signal is delivered only once the temporary file is renamed or gone.
+  const DeferStopSignals defer;
   create_parent_directories(path);
   const std::string tmp = temporary_path(path);
   try {
-    File file = File::create(tmp);
+    File file = checksummed ? File::create_checksummed(tmp) : File::create(tmp);
+    signal_for_tests("writing");
     write(file);
     file.close();
     commit_file(tmp, path);
+  } catch (const std::runtime_error& e) {
+    remove_quietly(tmp);
+    // Name the file the user asked for, not its temporary twin.
+    throw std::runtime_error(replace_temporary_name(e.what(), tmp, path));
   } catch (...) {
     remove_quietly(tmp);
     throw;

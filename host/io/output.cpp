@@ -271,30 +271,6 @@ void write_hdf5(const Results& results, const std::string& path) {
   });
 }
 
-namespace {
-
-void write_text_atomically(const std::string& path, const std::string& text) {
-  h5::create_parent_directories(path);
-  const std::string tmp = h5::temporary_path(path);
-  {
-    std::ofstream out(tmp, std::ios::binary | std::ios::trunc);
-    out << text;
-    out.close();
-    if (!out) {
-      h5::remove_quietly(tmp);
-      throw std::runtime_error("cannot write '" + tmp + "'");
-    }
-  }
-  try {
-    h5::commit_file(tmp, path);
-  } catch (...) {
-    h5::remove_quietly(tmp);
-    throw;
-  }
-}
-
-}  // namespace
-
 void write_csv(const Results& results, const std::string& path) {
   const int32_t S = results.num_scales(), K = results.num_lengths(), T = results.num_test_sizes();
   std::ostringstream out;
@@ -342,7 +318,7 @@ void write_csv(const Results& results, const std::string& path) {
       }
     }
   }
-  write_text_atomically(path, out.str());
+  h5::write_text_atomically(path, out.str());
 }
 
 }  // namespace mirage

@@ -32,6 +32,24 @@ uint64_t tally_checksum(const std::vector<uint8_t>& done, const std::vector<int6
   return fnv1a(hash, segment.data(), segment.size() * sizeof(int64_t));
 }
 
+namespace {
+
+// The checksum of what says which work a file holds (kind, shard, dealing, configuration):
+// attributes that the tally checksum does not cover, and that merge and resume trust.
+uint64_t identity_checksum(const std::string& kind, int64_t shard_index, int64_t shard_count,
+                           const std::string& dealing, const std::string& config_toml,
+                           const std::string& identity) {
+  std::string text;
+  for (const std::string& part : {kind, std::to_string(shard_index), std::to_string(shard_count),
+                                  dealing, config_toml, identity}) {
+    text += part;
+    text += '\0';
+  }
+  return fnv1a(14695981039346656037ull, text.data(), text.size());
+}
+
+}  // namespace
+
 TallyFile make_tally_file(const std::string& kind, const Config& config,
                           std::vector<int64_t> segment, std::vector<uint8_t> done) {
   TallyFile file;
@@ -63,6 +81,9 @@ void write_tally_file(const TallyFile& file, const std::string& path) {
     for (uint8_t d : file.done) units_done += d;
     f.attr("/", "units_done", units_done);
     f.attr("/", "checksum", tally_checksum(file.done, file.segment));
+    f.attr("/", "identity_checksum",
+           identity_checksum(file.kind, file.shard_index, file.shard_count, UNIT_DEALING,
+                             file.config_toml, file.identity));
     f.create_group("/config");
     f.attr("/config", "config_toml", file.config_toml);
     f.attr("/config", "sampling_identity", file.identity);
@@ -73,7 +94,7 @@ void write_tally_file(const TallyFile& file, const std::string& path) {
            std::string("int64 [NT][S][K][T][R] per segment: exact_match, token_errors, "
                        "token_errors_sq, and for multiple choice multiple_choice_grade, "
                        "brier_score, brier_score_sq (NT = 3 or 6)"));
-  });
+  }, /*checksummed=*/true);
 }
 
 TallyFile read_tally_file(const std::string& option, const std::string& path) {
@@ -104,6 +125,17 @@ TallyFile read_tally_file(const std::string& option, const std::string& path) {
     }
     if (tally_checksum(file.done, file.segment) != f.attr_uint64("/", "checksum")) {
       throw refuse("is corrupted: its checksum does not match its contents");
+    }
+    // Files written before 1.2's identity checksum carry only the tally checksum.
+    if (f.has_attr("/", "identity_checksum")) {
+      const std::string dealing =
+          f.has_attr("/", "unit_dealing") ? f.attr_string("/", "unit_dealing") : "";
+      if (identity_checksum(file.kind, f.attr_int64("/", "shard_index"),
+                            f.attr_int64("/", "shard_count"), dealing, file.config_toml,
+                            file.identity) != f.attr_uint64("/", "identity_checksum")) {
+        throw refuse("is corrupted: its kind, shard or configuration does not match its "
+                     "identity checksum");
+      }
     }
     file.config = config_from_toml(file.config_toml, option + " '" + path + "'");
     const Config& c = file.config;

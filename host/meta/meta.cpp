@@ -601,19 +601,7 @@ void write_meta_csv(const MetaResults& r, const std::string& path) {
       }
     }
   }
-  h5::create_parent_directories(path);
-  const std::string tmp = h5::temporary_path(path);
-  {
-    std::FILE* file = std::fopen(tmp.c_str(), "wb");
-    if (file == nullptr) throw std::runtime_error("cannot write '" + tmp + "'");
-    const std::string text = out.str();
-    const bool ok = std::fwrite(text.data(), 1, text.size(), file) == text.size();
-    if (std::fclose(file) != 0 || !ok) {
-      h5::remove_quietly(tmp);
-      throw std::runtime_error("cannot write '" + tmp + "'");
-    }
-  }
-  h5::commit_file(tmp, path);
+  h5::write_text_atomically(path, out.str());
 }
 
 // A partial meta-analysis: the tallies of one shard's tasks.

@@ -75,9 +75,21 @@ LossTable read_loss_table(const std::string& path) {
     if (first == std::string::npos || line[first] == '#') continue;
     const std::vector<std::string> fields = split_csv(line);
     if (scale_column < 0) {
+      const std::string header = "--loss-table: '" + path + "' line " + std::to_string(number);
+      if (line.rfind("\xEF\xBB\xBF", 0) == 0) {
+        throw std::invalid_argument(header + ": the file starts with a UTF-8 byte-order mark; "
+                                             "save it as plain UTF-8 without one");
+      }
       for (size_t c = 0; c < fields.size(); ++c) {
-        if (fields[c] == "scale") scale_column = int(c);
-        if (fields[c] == "loss") loss_column = int(c);
+        int* column = fields[c] == "scale" ? &scale_column
+                      : fields[c] == "loss" ? &loss_column
+                                            : nullptr;
+        if (column == nullptr) continue;
+        if (*column >= 0) {
+          throw std::invalid_argument(header + ": the header names the column '" + fields[c] +
+                                      "' twice; name it once");
+        }
+        *column = int(c);
       }
       if (scale_column < 0 || loss_column < 0) {
         throw std::invalid_argument(

@@ -4,6 +4,7 @@
 #include <unistd.h>
 
 #include <cstdio>
+#include <cstdlib>
 
 namespace mirage {
 
@@ -29,7 +30,9 @@ std::string format_si(double value) {
 Progress::Progress(std::string label, int64_t total, bool enabled)
     : label_(std::move(label)),
       total_(total),
-      enabled_(enabled && ::isatty(STDERR_FILENO) == 1),
+      enabled_(enabled),
+      terminal_(::isatty(STDERR_FILENO) == 1),
+      line_every_(batch_interval()),
       start_(std::chrono::steady_clock::now()),
       last_draw_(start_) {
   g_latest_done.store(0, std::memory_order_relaxed);
@@ -47,12 +50,36 @@ void Progress::add(int64_t done) {
   if (!enabled_) return;
   const auto now = std::chrono::steady_clock::now();
   const double elapsed = std::chrono::duration<double>(now - start_).count();
-  if (elapsed < 1.0) return;
+  if (elapsed < (terminal_ ? 1.0 : line_every_)) return;
   std::unique_lock<std::mutex> lock(mutex_, std::try_to_lock);
   if (!lock.owns_lock()) return;
-  if (std::chrono::duration<double>(now - last_draw_).count() < 0.25) return;
+  if (std::chrono::duration<double>(now - last_draw_).count() < (terminal_ ? 0.25 : line_every_))
+    return;
   last_draw_ = now;
-  draw(elapsed);
+  if (terminal_) {
+    draw(elapsed);
+  } else {
+    line(elapsed);
+  }
+}
+
+double Progress::batch_interval() {
+  const char* text = std::getenv("MIRAGE_PROGRESS_EVERY");
+  if (text == nullptr) return 60.0;
+  char* end = nullptr;
+  const double seconds = std::strtod(text, &end);
+  return end != text && *end == '\0' && seconds > 0 ? seconds : 60.0;
+}
+
+void Progress::line(double elapsed) {
+  const double done = static_cast<double>(done_.load(std::memory_order_relaxed));
+  const double rate = done / elapsed;
+  const double eta = rate > 0 ? (static_cast<double>(total_) - done) / rate : 0.0;
+  std::fprintf(stderr, "mirage: %s %.1f%% of %s token draws, %s draws/s, elapsed %.0f s, ETA %.0f s\n",
+               label_.c_str(), total_ > 0 ? 100.0 * done / static_cast<double>(total_) : 100.0,
+               format_si(static_cast<double>(total_)).c_str(), format_si(rate).c_str(), elapsed,
+               eta);
+  std::fflush(stderr);
 }
 
 void Progress::draw(double elapsed) {

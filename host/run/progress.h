@@ -1,7 +1,8 @@
 // Copyright (c) Mirage developers.
 //! \file progress.h
-//! Progress on stderr (rate and ETA) for work that takes longer than a second; silent with
-//! --quiet or when stderr is not a terminal.
+//! Progress on stderr (rate and ETA) for work that takes longer than a second, silent with
+//! --quiet: a line redrawn in place on a terminal, and otherwise (batch jobs, logs) a full line
+//! every MIRAGE_PROGRESS_EVERY seconds [60].
 #pragma once
 
 #include <atomic>
@@ -15,13 +16,14 @@ namespace mirage {
 class Progress {
  public:
   //! `total` units of work (token draws); `label` precedes the figures. Shown only when
-  //! `enabled` and stderr is a terminal.
+  //! `enabled`.
   Progress(std::string label, int64_t total, bool enabled);
   ~Progress();
   Progress(const Progress&) = delete;
   Progress& operator=(const Progress&) = delete;
 
-  //! Adds `done` units; thread-safe. Redraws at most every 0.25 s, after the first second.
+  //! Adds `done` units; thread-safe. On a terminal, redraws at most every 0.25 s after the
+  //! first second; otherwise writes a line every MIRAGE_PROGRESS_EVERY seconds.
   void add(int64_t done);
   //! Clears the line (call once at the end).
   void finish();
@@ -30,10 +32,14 @@ class Progress {
 
  private:
   void draw(double elapsed);
+  void line(double elapsed);
+  static double batch_interval();
 
   std::string label_;
   int64_t total_;
   bool enabled_;
+  bool terminal_;
+  double line_every_;
   bool drawn_ = false;
   std::atomic<int64_t> done_{0};
   std::chrono::steady_clock::time_point start_;

@@ -19,36 +19,16 @@
 namespace mirage {
 namespace {
 
-// Set by the SIGTERM/SIGINT handler; read between batches. A signal handler can touch
-// nothing but a lock-free atomic, so this one flag is the only global of the program.
+// Set by the SIGTERM/SIGINT handler; read between batches and phases. A signal handler can
+// touch nothing but a lock-free atomic, so this one flag is the only global of the program.
 volatile std::sig_atomic_t g_stop_signal = 0;
+
+// Enabled StopSignals objects alive; the outermost resets the flag.
+int g_stop_depth = 0;
 
 extern "C" void on_stop_signal(int signal) {
   g_stop_signal = signal;
 }
-
-// Installs the handlers for the lifetime of a run that can checkpoint, restoring the
-// previous ones afterwards.
-class StopSignals {
- public:
-  explicit StopSignals(bool enabled) : enabled_(enabled) {
-    if (!enabled_) return;
-    g_stop_signal = 0;
-    previous_term_ = std::signal(SIGTERM, on_stop_signal);
-    previous_int_ = std::signal(SIGINT, on_stop_signal);
-  }
-  ~StopSignals() {
-    if (!enabled_) return;
-    std::signal(SIGTERM, previous_term_);
-    std::signal(SIGINT, previous_int_);
-  }
-  bool raised() const { return enabled_ && g_stop_signal != 0; }
-
- private:
-  bool enabled_;
-  void (*previous_term_)(int) = SIG_DFL;
-  void (*previous_int_)(int) = SIG_DFL;
-};
 
 double seconds_since(std::chrono::steady_clock::time_point start) {
   return std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
@@ -87,6 +67,24 @@ std::vector<std::vector<int64_t>> make_batches(const UnitGrid& grid,
 }
 
 }  // namespace
+
+StopSignals::StopSignals(bool enabled) : enabled_(enabled) {
+  if (!enabled_) return;
+  if (g_stop_depth++ == 0) g_stop_signal = 0;
+  previous_term_ = std::signal(SIGTERM, on_stop_signal);
+  previous_int_ = std::signal(SIGINT, on_stop_signal);
+}
+
+StopSignals::~StopSignals() {
+  if (!enabled_) return;
+  --g_stop_depth;
+  std::signal(SIGTERM, previous_term_);
+  std::signal(SIGINT, previous_int_);
+}
+
+bool StopSignals::raised() const { return enabled_ && g_stop_signal != 0; }
+
+int StopSignals::signal() const { return enabled_ ? int(g_stop_signal) : 0; }
 
 int32_t part_by_draws(int64_t before, int64_t draws, int64_t total, int32_t parts) {
   if (total <= 0 || parts <= 1) return 0;
@@ -221,13 +219,24 @@ SampledSweep sample_sweep(const Config& input, const Communicator& comm, std::st
       for (size_t i = 0; i < done.size(); ++i) done[i] = done[i] | base_done[i];
     }
   };
-  auto save_checkpoint = [&] {
+  // A checkpoint that cannot be written (a full disk) stops the run only when the run is
+  // stopping anyway; otherwise sampling goes on and the last checkpoint written stays.
+  auto save_checkpoint = [&](bool stopping) {
     std::vector<int64_t> segment;
     std::vector<uint8_t> done;
     gather(segment, done);
-    if (!comm.is_root()) return;
-    write_tally_file(make_tally_file("checkpoint", config, std::move(segment), std::move(done)),
-                     config.checkpoint);
+    if (!comm.is_root()) return false;
+    try {
+      write_tally_file(
+          make_tally_file("checkpoint", config, std::move(segment), std::move(done)),
+          config.checkpoint);
+      return true;
+    } catch (const std::runtime_error& e) {
+      if (stopping) throw;
+      std::cerr << "mirage: warning: the checkpoint was not saved (" << e.what()
+                << "); sampling goes on, and the last checkpoint saved, if any, stays\n";
+      return false;
+    }
   };
 
   for (int64_t round = 0; round < rounds; ++round) {
@@ -242,7 +251,7 @@ SampledSweep sample_sweep(const Config& input, const Communicator& comm, std::st
     const bool due =
         comm.any(comm.is_root() && seconds_since(last_checkpoint) >= config.checkpoint_every);
     if (stop || due) {
-      save_checkpoint();
+      save_checkpoint(stop);
       last_checkpoint = std::chrono::steady_clock::now();
     }
     if (stop) {
@@ -260,7 +269,7 @@ SampledSweep sample_sweep(const Config& input, const Communicator& comm, std::st
   std::vector<int64_t> draws = {progress.done()};
   comm.sum_to_root(draws);
   out.draws = draws[0];
-  if (can_checkpoint) save_checkpoint();
+  if (can_checkpoint) out.checkpoint_complete = save_checkpoint(false);
   out.elapsed_s = seconds_since(start);
   return out;
 }

@@ -47,6 +47,27 @@ UnitRange shard_units(const UnitGrid& grid, int32_t index, int32_t count);
 std::vector<int64_t> rank_units(const UnitGrid& grid, const std::vector<int64_t>& ids,
                                 int32_t rank, int32_t ranks);
 
+//! SIGTERM and SIGINT caught for as long as this object lives (when `enabled`), so that the
+//! run can stop at a point of its choosing: between batches of sampling (saving a checkpoint)
+//! or between the reduction and the output. The previous handlers are restored afterwards.
+//! Objects nest: an inner one restores the outer one's handler.
+class StopSignals {
+ public:
+  explicit StopSignals(bool enabled);
+  ~StopSignals();
+  StopSignals(const StopSignals&) = delete;
+  StopSignals& operator=(const StopSignals&) = delete;
+  //! Whether a signal arrived since the outermost enabled object was constructed.
+  bool raised() const;
+  //! The signal that arrived (SIGTERM or SIGINT), 0 when none.
+  int signal() const;
+
+ private:
+  bool enabled_;
+  void (*previous_term_)(int) = nullptr;
+  void (*previous_int_)(int) = nullptr;
+};
+
 //! What sampling produced. On rank 0, `segment` and `done` cover the whole sweep (all ranks
 //! and the resumed checkpoint); on other ranks they are unspecified.
 struct SampledSweep {
@@ -54,6 +75,9 @@ struct SampledSweep {
   std::vector<uint8_t> done;     //!< per unit id: 1 = sampled (now or before the resume)
   int64_t draws = 0;             //!< token draws sampled by this run (all ranks)
   bool interrupted = false;      //!< stopped by a signal; a checkpoint was written
+  //! On rank 0: the checkpoint written at the end of sampling holds every unit (false when
+  //! the run has no checkpoint or it could not be written).
+  bool checkpoint_complete = false;
   std::string backend, devices;
   double elapsed_s = 0.0;
 };
