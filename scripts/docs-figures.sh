@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Redraw the figures of the README (docs/figure-*.png) from real runs, each with the command
-# shown beside it in the README. About half a minute on 2 cores after a build.
+# shown beside it in the README. About a minute on 2 cores after a build.
 # Usage: scripts/docs-figures.sh [DPI]     (needs build/mirage; set MIRAGE_BUILD_DIR otherwise)
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -28,6 +28,11 @@ plot "$work/mc.h5" --figures multiple_choice,difficulty
 mirage run --scales 1e8:1e12:17 --lengths 1,5 --test-sizes 10,1000 --replicates 1000 -q \
   -o "$work/intervals.h5"
 plot "$work/intervals.h5" --figures intervals --length 5 --test-size 10
+# The forecast (docs/DESIGN.md §5.10): fitted below 1e10 parameters, forecast above it, with
+# the coverage of each method's intervals at 2e11 (examples/forecast.toml: 1000 replicates).
+mirage run --config examples/forecast.toml -q -o "$work/forecast-run.h5"
+mirage forecast "$work/forecast-run.h5" --fit-below 1e10 -q -o "$work/forecast.h5"
+plot "$work/forecast.h5" --figures forecast --forecast-scale 2e11
 
 for f in "$work"/png/*.png; do
   name=$(basename "$f" .png)

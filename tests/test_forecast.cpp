@@ -5,19 +5,23 @@
 // the real sampler, bit-identical output for any thread count and for merged shards,
 // difficulty, loss tables, multiple choice, and refusals of bad input.
 #include <gtest/gtest.h>
+#include <hdf5_hl.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
 #include <boost/math/distributions/chi_squared.hpp>
 
+#include <algorithm>
 #include <cmath>
 #include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <limits>
+#include <map>
 #include <random>
 #include <sstream>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "forecast/fit.h"
@@ -285,6 +289,144 @@ TEST_F(ForecastCli, TokenAndJointCoverageIsNominal) {
     const size_t k = (i / (T * R)) % K;
     if (k == 1) ASSERT_EQ(std::memcmp(&jl[i], &tl[i], sizeof(double)), 0) << i;
   }
+}
+
+// The dimension scales attached to each axis of a dataset: (path, NAME) of the first scale of
+// each axis, read with the HDF5 API itself; ("", "") for an axis without one.
+std::vector<std::pair<std::string, std::string>> attached_scales(hid_t file,
+                                                                 const std::string& path) {
+  const hid_t dataset = H5Dopen2(file, path.c_str(), H5P_DEFAULT);
+  EXPECT_GE(dataset, 0) << path;
+  const hid_t space = H5Dget_space(dataset);
+  const int rank = H5Sget_simple_extent_ndims(space);
+  H5Sclose(space);
+  std::vector<std::pair<std::string, std::string>> out(size_t(std::max(rank, 0)));
+  for (int axis = 0; axis < rank; ++axis) {
+    if (H5DSget_num_scales(dataset, unsigned(axis)) < 1) continue;
+    H5DSiterate_scales(
+        dataset, unsigned(axis), nullptr,
+        [](hid_t, unsigned, hid_t scale, void* data) -> herr_t {
+          auto* entry = static_cast<std::pair<std::string, std::string>*>(data);
+          char buffer[256] = {0};
+          H5Iget_name(scale, buffer, sizeof(buffer));
+          entry->first = buffer;
+          std::memset(buffer, 0, sizeof(buffer));
+          H5DSget_scale_name(scale, buffer, sizeof(buffer));
+          entry->second = buffer;
+          return 1;
+        },
+        &out[size_t(axis)]);
+  }
+  H5Dclose(dataset);
+  return out;
+}
+
+// Every axis of every dataset of a forecast file is a named netCDF-4 dimension (docs/FORMAT.md
+// §1, §8): cutoff, scale, length, test_size, replicate; /forecast/cutoff, scale, length and
+// test_size are the coordinates of /forecast themselves, and every other group holds its own
+// copies, attached, with the same values, units and a description.
+TEST_F(ForecastCli, EveryAxisIsANamedDimension) {
+  ok("run --scales 1e8:1e12:7 --lengths 1,3 --test-sizes 20,200 --replicates 5 --seed 2 -q -o " +
+     out("r.h5"));
+  ok("forecast " + out("r.h5") + " --fit-below 3e9,2e10 --metric exact_match,token_accuracy -q "
+     "-o " + out("f.h5"));
+  const h5::File f = h5::File::open_read(out("f.h5"));
+  using Scales = std::vector<std::pair<std::string, std::string>>;
+  const std::string g = "/forecast/";
+  for (const char* axis : {"cutoff", "scale", "length", "test_size"}) {
+    const hid_t dataset = H5Dopen2(f.id(), (g + axis).c_str(), H5P_DEFAULT);
+    EXPECT_GT(H5DSis_scale(dataset), 0) << axis;
+    H5Dclose(dataset);
+    EXPECT_FALSE(f.attr_string(g + axis, "units").empty()) << axis;
+    EXPECT_FALSE(f.attr_string(g + axis, "description").empty()) << axis;
+  }
+  EXPECT_EQ(f.attr_string(g + "cutoff", "units"), "parameters");
+  EXPECT_EQ(f.attr_string(g + "length", "units"), "tokens");
+  EXPECT_EQ(f.attr_int64(g + "test_size", "replicates"), 5);
+  EXPECT_EQ(attached_scales(f.id(), g + "fitted"),
+            (Scales{{g + "cutoff", "cutoff"}, {g + "scale", "scale"}}));
+  EXPECT_EQ(attached_scales(f.id(), g + "visible_scale_truth"),
+            (Scales{{g + "length", "length"}, {g + "test_size", "test_size"}}));
+  EXPECT_EQ(attached_scales(f.id(), g + "expected/exact_match"),
+            (Scales{{g + "expected/scale", "scale"}, {g + "expected/length", "length"}}));
+  const std::string o = g + "observed/";
+  EXPECT_EQ(attached_scales(f.id(), o + "token_accuracy"),
+            (Scales{{o + "scale", "scale"}, {o + "length", "length"},
+                    {o + "test_size", "test_size"}, {o + "replicate", "replicate"}}));
+  const std::string p = g + "token/exact_match/";
+  EXPECT_EQ(attached_scales(f.id(), p + "point"),
+            (Scales{{p + "cutoff", "cutoff"}, {p + "scale", "scale"}, {p + "length", "length"},
+                    {p + "test_size", "test_size"}, {p + "replicate", "replicate"}}));
+  EXPECT_EQ(attached_scales(f.id(), p + "coverage"),
+            (Scales{{p + "cutoff", "cutoff"}, {p + "scale", "scale"}, {p + "length", "length"},
+                    {p + "test_size", "test_size"}}));
+  EXPECT_EQ(attached_scales(f.id(), p + "visible_scale_median"),
+            (Scales{{p + "cutoff", "cutoff"}, {p + "length", "length"},
+                    {p + "test_size", "test_size"}}));
+  EXPECT_EQ(attached_scales(f.id(), g + "naive/token_accuracy/status"),
+            (Scales{{g + "naive/token_accuracy/cutoff", "cutoff"},
+                    {g + "naive/token_accuracy/length", "length"},
+                    {g + "naive/token_accuracy/test_size", "test_size"},
+                    {g + "naive/token_accuracy/replicate", "replicate"}}));
+
+  // Every other dataset: each axis has a scale of its own group whose values are the axis's.
+  std::vector<std::string> datasets;
+  H5Ovisit(
+      f.id(), H5_INDEX_NAME, H5_ITER_INC,
+      [](hid_t, const char* name, const H5O_info_t* info, void* data) -> herr_t {
+        if (info->type == H5O_TYPE_DATASET) {
+          static_cast<std::vector<std::string>*>(data)->push_back("/" + std::string(name));
+        }
+        return 0;
+      },
+      &datasets);
+  const std::map<std::string, std::vector<double>> values = {
+      {"cutoff", f.read_double(g + "cutoff")},
+      {"scale", f.read_double(g + "scale")},
+      {"length", [&] {
+         std::vector<double> v;
+         for (int32_t x : f.read_int32(g + "length")) v.push_back(x);
+         return v;
+       }()},
+      {"test_size", {20, 200}},
+      {"replicate", {0, 1, 2, 3, 4}}};
+  EXPECT_EQ(values.at("cutoff"), (std::vector<double>{3e9, 2e10}));
+  EXPECT_EQ(values.at("length"), (std::vector<double>{1, 3}));
+  size_t checked = 0;
+  for (const std::string& path : datasets) {
+    const hid_t dataset = H5Dopen2(f.id(), path.c_str(), H5P_DEFAULT);
+    const bool is_scale = H5DSis_scale(dataset) > 0;
+    H5Dclose(dataset);
+    const std::string group = path.substr(0, path.rfind('/'));
+    const std::string leaf = path.substr(path.rfind('/') + 1);
+    if (is_scale) {
+      ASSERT_TRUE(values.count(leaf)) << path;
+      if (leaf == "length") {
+        std::vector<double> v;
+        for (int32_t x : f.read_int32(path)) v.push_back(x);
+        EXPECT_EQ(v, values.at(leaf)) << path;
+      } else if (leaf == "test_size" || leaf == "replicate") {
+        std::vector<double> v;
+        for (int64_t x : f.read_int64(path)) v.push_back(double(x));
+        EXPECT_EQ(v, values.at(leaf)) << path;
+      } else {
+        EXPECT_EQ(f.read_double(path), values.at(leaf)) << path;
+      }
+      EXPECT_TRUE(f.has_attr(path, "units") && f.has_attr(path, "description")) << path;
+      continue;
+    }
+    const std::vector<hsize_t> shape = f.dims(path);
+    const auto scales = attached_scales(f.id(), path);
+    ASSERT_EQ(scales.size(), shape.size()) << path;
+    for (size_t axis = 0; axis < scales.size(); ++axis) {
+      const auto& [scale, name] = scales[axis];
+      ASSERT_TRUE(values.count(name)) << path << " axis " << axis << " '" << name << "'";
+      EXPECT_EQ(scale, group + "/" + name) << path;  // netCDF-4: in the dataset's own group
+      EXPECT_EQ(shape[axis], values.at(name).size()) << path << " axis " << axis;
+    }
+    ++checked;
+  }
+  EXPECT_GT(checked, 60u);
 }
 
 // Every dataset of the forecast: 1 and 2 threads, and a file merged from shards, give the

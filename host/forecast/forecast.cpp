@@ -749,12 +749,34 @@ void write_text_atomically(const std::string& path, const std::string& text) {
 
 void write_file(const Result& result, const std::string& path) {
   const Source& src = result.source;
-  const hsize_t C = result.options.cutoffs.size(), S = src.S(), K = src.K(), T = src.T(),
-                R = src.R();
-  const std::vector<hsize_t> full = {C, S, K, T, R}, fits = {C, K, T, R}, cells = {C, S, K, T},
-                             ckt = {C, K, T};
+  const hsize_t R = src.R();
+  // Every axis is a named dimension (docs/FORMAT.md §1, §8): the datasets of each group are
+  // attached to that group's own copy of the coordinates they use; /forecast/cutoff, scale,
+  // length and test_size are themselves the coordinates of /forecast.
+  using Axes = std::vector<std::string>;
+  const Axes full = {"cutoff", "scale", "length", "test_size", "replicate"},
+             fits = {"cutoff", "length", "test_size", "replicate"},
+             cells = {"cutoff", "scale", "length", "test_size"},
+             ckt = {"cutoff", "length", "test_size"};
   std::vector<int32_t> lengths(src.lengths.begin(), src.lengths.end());
   h5::write_atomically(path, [&](h5::File& f) {
+    h5::Dimensions dims(f);
+    dims.define("cutoff", result.options.cutoffs, "parameters", "fit cutoff",
+                "cutoff N_cut of the forecast: the scales N < N_cut are fitted, those at or "
+                "above it forecast; strictly increasing (the values of /forecast/cutoff)");
+    dims.define("scale", src.scale, "parameters", "model size",
+                "model size N_s in parameters, strictly increasing: the source's scales (the "
+                "values of /forecast/scale)");
+    dims.define("length", lengths, "tokens", "target length",
+                "answer length L in tokens, strictly increasing (the values of "
+                "/forecast/length)");
+    dims.define("test_size", src.sizes, "items", "test-set size",
+                "nested test set of items 0..n-1, n strictly increasing (the values of "
+                "/forecast/test_size)");
+    std::vector<int64_t> replicate(R);
+    for (hsize_t r = 0; r < R; ++r) replicate[r] = int64_t(r);
+    dims.define("replicate", replicate, "1", "replicate",
+                "index r of the source's independent replicate test set, 0..R-1");
     f.attr("/", "filetype", std::string(FORECAST_FILETYPE));
     f.attr("/", "format_version", std::vector<int32_t>{FORMAT_VERSION_MAJOR, FORMAT_VERSION_MINOR});
     f.attr("/", "mirage_version", std::string(MIRAGE_VERSION_STRING));
@@ -793,17 +815,17 @@ void write_file(const Result& result, const std::string& path) {
                "test set's observed value; coverage = fraction of replicates whose interval "
                "holds it (a replicate without a fit counts as not covering). Test sizes are "
                "nested (items 0..n-1), so different test sizes are not independent."));
-    f.write(g + "/cutoff", result.options.cutoffs, {C});
-    f.write(g + "/scale", src.scale, {S});
-    f.write(g + "/length", lengths, {K});
-    f.write(g + "/test_size", src.sizes, {T});
+    dims.write(g + "/cutoff", result.options.cutoffs, {"cutoff"});
+    dims.write(g + "/scale", src.scale, {"scale"});
+    dims.write(g + "/length", lengths, {"length"});
+    dims.write(g + "/test_size", src.sizes, {"test_size"});
     f.attr(g + "/test_size", "replicates", int64_t(R));
-    f.write(g + "/fitted", result.fitted, {C, S});
+    dims.write(g + "/fitted", result.fitted, {"cutoff", "scale"});
     f.attr(g + "/fitted", "definition", std::string("1 where scale < cutoff (fitted), 0 where forecast"));
     std::vector<double> visible_accuracy;
     for (int64_t n : src.sizes) visible_accuracy.push_back(-std::expm1(-std::log(2.0) / double(n)));
-    f.write(g + "/visible_accuracy", visible_accuracy, {T});
-    f.write(g + "/visible_scale_truth", src.frontier_exact, {K, T});
+    dims.write(g + "/visible_accuracy", visible_accuracy, {"test_size"});
+    dims.write(g + "/visible_scale_truth", src.frontier_exact, {"length", "test_size"});
     f.attr(g + "/visible_scale_truth", "definition",
            std::string("the scale at which the true exact match reaches visible_accuracy = 1 - "
                        "2^(-1/n) (at least half the test sets of n items see a nonzero exact "
@@ -813,8 +835,9 @@ void write_file(const Result& result, const std::string& path) {
       bool used = false;
       for (const std::string& fm : result_metrics(result)) used = used || fm == name;
       if (!used) continue;
-      f.write(g + "/expected/" + name, src.expected[m], {S, K});
-      f.write(g + "/observed/" + name, src.observed[m], {S, K, T, R});
+      dims.write(g + "/expected/" + name, src.expected[m], {"scale", "length"});
+      dims.write(g + "/observed/" + name, src.observed[m],
+                 {"scale", "length", "test_size", "replicate"});
     }
     f.attr(g + "/observed", "definition",
            std::string("the source file's per-replicate estimates /metrics/<metric>/estimate "
@@ -835,23 +858,23 @@ void write_file(const Result& result, const std::string& path) {
       f.attr(mg, "note", m.note);
       for (const MetricForecast& mf : m.metrics) {
         const std::string p = mg + "/" + mf.metric;
-        f.write(p + "/point", mf.point, full);
-        f.write(p + "/low", mf.low, full);
-        f.write(p + "/high", mf.high, full);
-        f.write(p + "/status", mf.status, fits);
+        dims.write(p + "/point", mf.point, full);
+        dims.write(p + "/low", mf.low, full);
+        dims.write(p + "/high", mf.high, full);
+        dims.write(p + "/status", mf.status, fits);
         f.attr(p + "/status", "names", status_names);
-        f.write(p + "/fit_scale", mf.fit_scale, fits);
-        f.write(p + "/fit_slope", mf.fit_slope, fits);
-        f.write(p + "/coverage", mf.coverage, cells);
-        f.write(p + "/median_abs_log_error", mf.median_abs_log_error, cells);
-        f.write(p + "/mean_width", mf.mean_width, cells);
-        f.write(p + "/point_q025", mf.point_q025, cells);
-        f.write(p + "/point_q500", mf.point_q500, cells);
-        f.write(p + "/point_q975", mf.point_q975, cells);
-        f.write(p + "/fraction_defined", mf.fraction_defined, ckt);
+        dims.write(p + "/fit_scale", mf.fit_scale, fits);
+        dims.write(p + "/fit_slope", mf.fit_slope, fits);
+        dims.write(p + "/coverage", mf.coverage, cells);
+        dims.write(p + "/median_abs_log_error", mf.median_abs_log_error, cells);
+        dims.write(p + "/mean_width", mf.mean_width, cells);
+        dims.write(p + "/point_q025", mf.point_q025, cells);
+        dims.write(p + "/point_q500", mf.point_q500, cells);
+        dims.write(p + "/point_q975", mf.point_q975, cells);
+        dims.write(p + "/fraction_defined", mf.fraction_defined, ckt);
         if (!mf.visible_scale.empty()) {
-          f.write(p + "/visible_scale", mf.visible_scale, fits);
-          f.write(p + "/visible_scale_median", mf.visible_scale_median, ckt);
+          dims.write(p + "/visible_scale", mf.visible_scale, fits);
+          dims.write(p + "/visible_scale_median", mf.visible_scale_median, ckt);
         }
         f.attr(p, "kind", mf.kind);
         f.attr(p, "applicable", std::string(mf.applicable ? "yes" : "no"));

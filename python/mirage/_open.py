@@ -11,15 +11,19 @@ dimensions and their coordinates:
                  mean of the pair's scales, with scale_low and scale_high beside it),
                  quantile_probability (with item difficulty)
   meta files     task (0..N-1), family (the names), replicate, scale_<family>
+  forecast files cutoff, scale, length, test_size, replicate (0..R-1): the axes of
+                 /forecast (cutoff, scale, length, test_size), in every group
   tally files    unit, tally (flat, as stored); task for meta shards
-  other files    (filetypes newer than this reader, e.g. mirage-forecast) the names and
-                 values of their dimension scales
+  other files    (filetypes newer than this reader) the names and values of their
+                 dimension scales
 
 Format 1.2 files name their dimensions with netCDF-4 dimension scales; those names and the
-scales' values are used. Files of format 1.0 and 1.1 have none: the dimensions are named from
-the shapes that docs/FORMAT.md gives each dataset (the names 1.2 gives them), and the
-coordinates come from /model/scale, /task/length, /task/test_size and
-/model/difficulty/probability, whose attributes (test_size@replicates, ...) they keep. A
+scales' values are used. Files of format 1.0 and 1.1 have none, nor have the forecast files of
+the first `mirage forecast` builds: the dimensions are named from the shapes that
+docs/FORMAT.md gives each dataset (the names 1.2 gives them), and the coordinates come from
+/model/scale, /task/length, /task/test_size and /model/difficulty/probability (forecast files:
+/forecast/cutoff, scale, length, test_size), whose attributes (test_size@replicates, ...) they
+keep. A
 dataset that the format does not list (a later minor version) gets the dimensions of its
 scales, else <name>_dim_<i>.
 """
@@ -39,7 +43,9 @@ RESULT_FILETYPE = "mirage-results"
 TALLY_FILETYPE = "mirage-tallies"
 META_FILETYPE = "mirage-meta"
 META_TALLY_FILETYPE = "mirage-meta-tallies"
-FILETYPES = (RESULT_FILETYPE, TALLY_FILETYPE, META_FILETYPE, META_TALLY_FILETYPE)
+FORECAST_FILETYPE = "mirage-forecast"
+FILETYPES = (RESULT_FILETYPE, TALLY_FILETYPE, META_FILETYPE, META_TALLY_FILETYPE,
+             FORECAST_FILETYPE)
 FORMAT_MAJOR = 1
 
 # HDF5 dimension-scale and netCDF bookkeeping, hidden as h5netcdf hides it.
@@ -118,6 +124,38 @@ def _meta_dims(path: str) -> tuple[str, ...] | None:
     return None
 
 
+_C5 = ("cutoff", "scale", "length", "test_size", "replicate")
+_C4 = ("cutoff", "length", "test_size", "replicate")
+_CS = ("cutoff", "scale", "length", "test_size")
+_CKT = ("cutoff", "length", "test_size")
+_FORECAST_DATASETS = {"point": _C5, "low": _C5, "high": _C5,
+                      "status": _C4, "fit_scale": _C4, "fit_slope": _C4, "visible_scale": _C4,
+                      "coverage": _CS, "median_abs_log_error": _CS, "mean_width": _CS,
+                      "point_q025": _CS, "point_q500": _CS, "point_q975": _CS,
+                      "fraction_defined": _CKT, "visible_scale_median": _CKT}
+
+
+def _forecast_dims(path: str) -> tuple[str, ...] | None:
+    """The dimensions docs/FORMAT.md §8 gives a dataset of a forecast file (for files written
+    before forecast files had dimension scales)."""
+    parts = path.split("/")
+    if parts[0] != "forecast":
+        return None
+    if len(parts) == 2:
+        name = parts[1]
+        if name in ("cutoff", "scale", "length", "test_size"):
+            return (name,)
+        return {"fitted": ("cutoff", "scale"), "visible_accuracy": ("test_size",),
+                "visible_scale_truth": ("length", "test_size")}.get(name)
+    if len(parts) == 3 and parts[1] == "expected":
+        return ("scale", "length")
+    if len(parts) == 3 and parts[1] == "observed":
+        return _S4
+    if len(parts) == 4:  # <method>/<metric>/<dataset>
+        return _FORECAST_DATASETS.get(parts[3])
+    return None
+
+
 def _tally_dims(path: str) -> tuple[str, ...] | None:
     """Tally files (FORMAT.md §3 and §5) as stored: flat arrays."""
     return {"units/done": ("unit",), "tallies/segment": ("tally",), "tasks/done": ("task",),
@@ -125,6 +163,7 @@ def _tally_dims(path: str) -> tuple[str, ...] | None:
 
 
 _DIMS_OF = {RESULT_FILETYPE: _result_dims, META_FILETYPE: _meta_dims,
+            FORECAST_FILETYPE: _forecast_dims,
             TALLY_FILETYPE: _tally_dims, META_TALLY_FILETYPE: _tally_dims}
 
 
@@ -239,7 +278,8 @@ def _format_version(h5: Any, path: str) -> tuple[int, int]:
 
 
 def open(path: str | os.PathLike[str], *, load: bool = False) -> "xarray.DataTree":
-    """Reads a Mirage file (any filetype: results, meta, tallies, meta tallies; format 1.x)
+    """Reads a Mirage file (any filetype: results, meta, tallies, meta tallies,
+    forecast; format 1.x)
     into an xarray.DataTree, described in the module's docstring. Arrays are read when used
     (the file stays open until tree.close(); `with mirage.open(p) as tree:` closes it) unless
     `load` is true, which reads everything now and closes the file. Raises FileNotFoundError
@@ -406,6 +446,10 @@ def _coordinates(h5: Any, filetype: str, sizes: dict[str, int],
         generated("replicate", np.arange(sizes.get("replicate", 0), dtype=np.int64))
         for family in names:
             source(f"scale_{family}", f"meta/family/{family}/scale")
+    elif filetype == FORECAST_FILETYPE:
+        for dim in ("cutoff", "scale", "length", "test_size"):
+            source(dim, f"forecast/{dim}")
+        generated("replicate", np.arange(sizes.get("replicate", 0), dtype=np.int64))
     elif filetype == META_TALLY_FILETYPE:
         generated("task", np.arange(sizes.get("task", 0), dtype=np.int64))
 

@@ -23,6 +23,12 @@ From a meta-analysis file (`mirage meta`, filetype "mirage-meta"):
   meta             paper figure 5: fraction of (task, replicate) curves that look emergent
                    per metric and model family, at an absolute and a relative threshold
 
+From a forecast file (`mirage forecast`, filetype "mirage-forecast"):
+
+  forecast         exact match vs scale for one length and test size: the truth, the fitted
+                   scales, and each method's median point forecast with the band of its
+                   interval ends over replicates; the coverage at one forecast scale
+
 Figures whose data a file lacks (the optional groups /frontier, /interval_comparison,
 /emergence, /jumps, /model/difficulty datasets, /metrics/multiple_choice_grade; `meta` for a
 run file, the run figures for a meta file) are skipped with a note on stderr. Format 1.0
@@ -31,6 +37,7 @@ files (exact-match-only /interval_comparison/<method>, no /jumps) still draw.
 Usage (`python -m mirage.plot`, or scripts/plot.py from a checkout):
   plot.py FILE.h5 -o results/figures [--figures model,resolution,...]
           [--length 5] [--test-size 1000] [--format png,pdf] [--dpi 150]
+  plot.py FORECAST.h5 -o results/figures [--forecast-scale 2e11] [--cutoff 1e10]
 
 From Python, `figure(data, name)` returns one figure as a matplotlib Figure and
 `save(data, output_dir)` writes them, where `data` is a file name, an open h5py.File or the
@@ -73,12 +80,17 @@ from matplotlib.ticker import (FixedLocator, FuncFormatter, LogLocator, MaxNLoca
 
 RUN_FILETYPE = "mirage-results"
 META_FILETYPE = "mirage-meta"
+FORECAST_FILETYPE = "mirage-forecast"
 FILETYPE = RUN_FILETYPE  # kept for callers of the 1.0 script
 FORMAT_MAJOR = 1
 
 FIGURES = ("model", "metric_swap", "resolution", "frontier", "intervals", "emergence", "meta",
            "multiple_choice", "difficulty", "jumps")
 META_FIGURES = ("meta",)  # what a meta-analysis file draws; a run file draws the others
+#: What a forecast file draws. Not in FIGURES (the figures of run and meta files, which is
+#: what --figures selects from by default for those files); ALL_FIGURES has every name.
+FORECAST_FIGURES = ("forecast",)
+ALL_FIGURES = FIGURES + FORECAST_FIGURES
 FORMATS = ("png", "pdf", "svg")
 
 #: Figure sizes in inches. A PNG written at --dpi D is exactly (w*D) x (h*D) pixels (no
@@ -94,6 +106,7 @@ FIGSIZE = {
     "multiple_choice": (11.5, 8.8),
     "difficulty": (13.5, 5.8),
     "jumps": (13.0, 5.8),
+    "forecast": (13.0, 7.0),
 }
 
 #: Okabe & Ito (2008) colour-blind-safe palette, the yellow last (weak on white).
@@ -242,7 +255,8 @@ def open_file(path):
 
 def _validated(path, h5):
     filetype = as_text(h5.attrs["filetype"]) if "filetype" in h5.attrs else "<missing>"
-    kinds = {RUN_FILETYPE: Results, META_FILETYPE: MetaResults}
+    kinds = {RUN_FILETYPE: Results, META_FILETYPE: MetaResults,
+             FORECAST_FILETYPE: ForecastResults}
     if filetype not in kinds:
         if isinstance(h5, h5py.File):
             h5.close()
@@ -251,9 +265,9 @@ def _validated(path, h5):
 
 
 def load(data):
-    """Results or MetaResults from a file name, an open h5py.File, or the xarray.DataTree of
-    mirage.run, mirage.meta or mirage.open (read through TreeFile, an h5py look-alike)."""
-    if isinstance(data, (Results, MetaResults)):
+    """Results, MetaResults or ForecastResults from a file name, an open h5py.File, or the
+    xarray.DataTree of mirage.run, mirage.meta, mirage.forecast or mirage.open (read through TreeFile, an h5py look-alike)."""
+    if isinstance(data, (Results, MetaResults, ForecastResults)):
         return data
     if isinstance(data, (str, bytes, os.PathLike)):
         return open_file(os.fsdecode(data))
@@ -555,6 +569,55 @@ class MetaResults(MirageFile):
         if laws:
             segments.append("task laws: " + ", ".join(laws))
         return segments + self.provenance_segments()
+
+
+class ForecastResults(MirageFile):
+    """A validated `mirage forecast` file (docs/FORMAT.md §8): the truth, the source's
+    estimates and every method's forecast over cutoffs, scales, lengths, test sizes and
+    replicates."""
+
+    REQUIRED = ("forecast/cutoff", "forecast/scale", "forecast/length", "forecast/test_size",
+                "forecast/fitted")
+    DRAWS = FORECAST_FIGURES
+    METHODS = ("naive", "token", "joint")
+
+    def __init__(self, path, h5):
+        super().__init__(path, h5)
+        g = self.h5["forecast"]
+        self.cutoffs = g["cutoff"][()].astype(float)
+        self.scale = g["scale"][()].astype(float)
+        self.lengths = g["length"][()].astype(int)
+        self.test_sizes = g["test_size"][()].astype(np.int64)
+        rep = g["test_size"].attrs.get("replicates")
+        self.replicates = int(np.asarray(rep).ravel()[0]) if rep is not None else None
+        self.fitted = g["fitted"][()].astype(bool)  # [C][S]
+        self.confidence = as_float(g.attrs.get("confidence"), 0.95)
+        self.methods = [m for m in self.METHODS if f"forecast/{m}" in self.h5]
+
+    def group_attr(self, name, key, default=""):
+        if name in self.h5 and key in self.h5[name].attrs:
+            return as_text(self.h5[name].attrs[key])
+        return default
+
+    def caption_segments(self):
+        g = "forecast"
+        R = self.replicates
+        segments = [f"loss law {self.group_attr(g, 'loss_law', '?')}",
+                    f"item difficulty {self.group_attr(g, 'difficulty', 'none')}",
+                    f"{self.group_attr(g, 'task', 'free-form')} task",
+                    f"scales {sci(self.scale[0])}–{sci(self.scale[-1])} "
+                    f"({len(self.scale)} points)",
+                    f"lengths L = {compact_list(self.lengths)}",
+                    f"test sizes n = {compact_list(self.test_sizes)}",
+                    f"R = {R} replicates",
+                    f"{100 * self.confidence:g} % profile-likelihood intervals"]
+        sha = self.attr("git_sha")
+        version = self.attr("mirage_version", "?") + (f" ({sha})" if sha else "")
+        source = self.attr("source_file")
+        segments += [f"mirage {version}", os.path.basename(self.path)]
+        if source:
+            segments.append(f"from {os.path.basename(source)}")
+        return segments
 
 
 # --- the caption --------------------------------------------------------------------------
@@ -2053,6 +2116,162 @@ def figure_jumps(res, opts):
     return fig
 
 
+# --- forecast: fitting below a cutoff, predicting above it --------------------------------
+
+FORECAST_METHOD_LABEL = {
+    "naive": "naive: logistic fit to exact match",
+    "token": "token: loss-law fit to the token errors",
+    "joint": "joint: loss-law fit to every length",
+}
+FORECAST_METHOD_STYLE = {"naive": 1, "token": 0, "joint": 2}
+# joint is token's fit at the longest length: drawn thinner on top of it, both stay visible.
+FORECAST_METHOD_WIDTH = {"naive": 1.6, "token": 2.0, "joint": 1.1}
+
+
+def _quantile(values, q):
+    """Type-7 quantile over the last axis ignoring NaN; NaN where a row has no value."""
+    values = np.asarray(values, dtype=float)
+    out = np.full(values.shape[:-1], np.nan)
+    ok = np.isfinite(values).any(axis=-1)
+    if ok.any():
+        out[ok] = np.nanquantile(values[ok], q, axis=-1)
+    return out
+
+
+def forecast_series(res, method, metric, c, k, t):
+    """{"median", "low", "high", "coverage"} of one method at (cutoff c, length k, test size
+    t), each [S]: the median point forecast over replicates, the 2.5 % quantile of the
+    intervals' lower ends, the 97.5 % quantile of their upper ends, the coverage."""
+    g = f"forecast/{method}/{metric}"
+    low = res.h5[f"{g}/low"][c, :, k, t, :].astype(float)
+    high = res.h5[f"{g}/high"][c, :, k, t, :].astype(float)
+    if res.has(f"{g}/point_q500"):
+        median = res.h5[f"{g}/point_q500"][c, :, k, t].astype(float)
+    else:
+        median = _quantile(res.h5[f"{g}/point"][c, :, k, t, :], 0.5)
+    return {"median": median, "low": _quantile(low, 0.025), "high": _quantile(high, 0.975),
+            "coverage": res.h5[f"{g}/coverage"][c, :, k, t].astype(float)}
+
+
+def figure_forecast(res, opts):
+    metric = "exact_match"
+    if not res.has(f"forecast/expected/{metric}"):
+        return None
+    c, k, t, s_at = opts.cutoff_index, opts.length_index, opts.test_size_index, \
+        opts.forecast_scale_index
+    L, n, R = int(res.lengths[k]), int(res.test_sizes[t]), res.replicates
+    cut = float(res.cutoffs[c])
+    fitted = res.fitted[c]
+    scale = res.scale
+    truth = res.h5[f"forecast/expected/{metric}"][:, k].astype(float)
+    methods = [m for m in res.methods if res.has(f"forecast/{m}/{metric}/low")]
+    if not methods:
+        return None
+    series, applicable = {}, {}
+    for m in methods:
+        applicable[m] = res.group_attr(f"forecast/{m}/{metric}", "applicable", "yes") == "yes"
+        if applicable[m]:
+            series[m] = forecast_series(res, m, metric, c, k, t)
+    at = float(scale[s_at])
+    coverage_text = []
+    for m in methods:
+        if m in series and np.isfinite(series[m]["coverage"][s_at]):
+            coverage_text.append(f"{m} {100 * series[m]['coverage'][s_at]:.0f} %")
+        elif m not in series:
+            coverage_text.append(f"{m} not applicable")
+    conf = f"{100 * res.confidence:g} %"
+    extra = (f"Exact match at L = {L} tokens with test sets of n = {n:,} items, fitted on the "
+             f"{int(fitted.sum())} scales below N = {sci(cut)} (shaded) and forecast at the "
+             f"{int((~fitted).sum())} scales at or above it. Wide grey line: the truth (the "
+             f"model's analytic exact match); points: the median and 2.5–97.5 % range of the "
+             f"observed exact match over the replicates at the fitted scales. Per method: the median point forecast over the {R} "
+             f"replicate test sets (line) and the band from the 2.5 % quantile of the {conf} "
+             f"intervals' lower ends to the 97.5 % quantile of their upper ends (shaded). "
+             f"Coverage of the truth at N = {sci(at)} (dotted line): "
+             + ", ".join(coverage_text) + f" of the {R} intervals (nominal {conf}).")
+    fig, body, head = new_figure(
+        "forecast", res,
+        f"Forecasting exact match from the scales below N = {sci(cut)} "
+        f"(L = {L}, n = {n:,})", extra, legend_rows=2)
+    axes = body.subplots(1, 2)
+    observed = None
+    if res.has(f"forecast/observed/{metric}"):
+        est = res.h5[f"forecast/observed/{metric}"][:, k, t, :].astype(float)
+        observed = (_quantile(est, 0.5), _quantile(est, 0.025), _quantile(est, 0.975))
+    visible = None
+    if res.has("forecast/visible_accuracy"):
+        visible = float(res.h5["forecast/visible_accuracy"][t])
+    floor = decade_below(0.1 / n)
+    for ax, log_y in ((axes[0], False), (axes[1], True)):
+        log_scale_axis(ax)
+        lo_x, hi_x = scale[0] / 1.6, scale[-1] * 1.6
+        ax.set_xlim(lo_x, hi_x)
+        ax.axvspan(lo_x, cut, color="0.55", alpha=0.13, linewidth=0, zorder=0)
+        ax.axvline(cut, color="0.35", linewidth=0.9, linestyle="--", zorder=1)
+        ax.axvline(at, color="0.35", linewidth=0.9, linestyle=":", zorder=1)
+        for m in methods:
+            if m not in series:
+                continue
+            colour = PALETTE[FORECAST_METHOD_STYLE.get(m, 3) % len(PALETTE)]
+            band = series[m]
+            draw_band(ax, scale, band["low"], band["high"], colour,
+                      floor=floor if log_y else None, alpha=0.16, edges=True, zorder=2)
+            y = masked_positive(band["median"]) if log_y else band["median"]
+            ax.plot(scale, y, color=colour, linewidth=FORECAST_METHOD_WIDTH.get(m, 1.4),
+                    linestyle=LINESTYLES[FORECAST_METHOD_STYLE.get(m, 3) % len(LINESTYLES)],
+                    zorder=4 + methods.index(m))
+        # The truth wide and light underneath, so that forecasts on it stay visible.
+        y = masked_positive(truth) if log_y else truth
+        ax.plot(scale, y, color="0.62", linewidth=5.5, zorder=3, solid_capstyle="butt")
+        if observed is not None:
+            med, q_lo, q_hi = observed
+            show = fitted & np.isfinite(med)
+            if log_y:
+                show &= med > 0
+            ax.errorbar(scale[show], med[show],
+                        yerr=[np.clip(med - q_lo, 0, None)[show],
+                              np.clip(q_hi - med, 0, None)[show]],
+                        fmt="o", color="0.25", markersize=3.6, elinewidth=0.8, capsize=1.6,
+                        markeredgecolor="white", markeredgewidth=0.4, zorder=6)
+        if log_y:
+            ax.set_yscale("log")
+            ax.set_ylim(floor, 1.6)
+            if visible is not None and visible > floor:
+                ax.axhline(visible, color="0.5", linewidth=0.8, linestyle=(0, (1, 2)),
+                           zorder=1)
+                ax.text(cut * 1.15, visible * 1.15,
+                        f"visible with n = {n:,}: $1 - 2^{{-1/n}}$", fontsize=NOTE_FONTSIZE,
+                        color=NOTE_COLOUR, va="bottom", ha="left")
+            ax.set_title("B  Log scale: the fitted region")
+        else:
+            ax.set_ylim(-0.02, 1.02)
+            ax.set_title("A  Linear scale: the forecast region")
+        ax.set_ylabel(f"Exact match (L = {L})")
+        panel_note(ax, f"fitted: N < {sci(cut)}", x=0.01, y=0.98, va="top")
+    handles = [Line2D([], [], color="0.62", linewidth=5.5, label="truth (analytic)")]
+    if observed is not None:
+        handles.append(errorbar_handle("0.25", "o",
+                                       f"observed (fitted scales): median, 95 % of {R} sets",
+                                       markersize=3.6))
+    handles.append(Patch(facecolor="0.55", alpha=0.25, label=f"fitted scales N < {sci(cut)}"))
+    for m in methods:
+        colour = PALETTE[FORECAST_METHOD_STYLE.get(m, 3) % len(PALETTE)]
+        label = FORECAST_METHOD_LABEL.get(m, m)
+        if m in series:
+            cov = series[m]["coverage"][s_at]
+            cov_text = f"{100 * cov:.0f} %" if np.isfinite(cov) else "undefined"
+            label += f" — coverage {cov_text} at N = {sci(at)}"
+            handles.append(Line2D(
+                [], [], color=colour, linewidth=FORECAST_METHOD_WIDTH.get(m, 1.4),
+                linestyle=LINESTYLES[FORECAST_METHOD_STYLE.get(m, 3) % len(LINESTYLES)],
+                label=label))
+        else:
+            handles.append(Line2D([], [], color=colour, linewidth=1.6, alpha=0.35,
+                                  label=label + " — not applicable"))
+    add_legend(head, handles, ncols=3)
+    return fig
+
+
 # --- driver -------------------------------------------------------------------------------
 
 NEEDS = {  # figure -> (dataset or group it cannot do without, what it is)
@@ -2068,6 +2287,8 @@ NEEDS = {  # figure -> (dataset or group it cannot do without, what it is)
                    "item-difficulty data (/model/difficulty/p_token_quantile: a run with "
                    "--difficulty)"),
     "jumps": ("jumps", "the /jumps group (format 1.1)"),
+    "forecast": ("forecast/expected/exact_match",
+                 "exact-match forecast (mirage forecast --metric exact_match)"),
 }
 BUILDERS = {
     "model": figure_model,
@@ -2080,6 +2301,7 @@ BUILDERS = {
     "multiple_choice": figure_multiple_choice,
     "difficulty": figure_difficulty,
     "jumps": figure_jumps,
+    "forecast": figure_forecast,
 }
 
 
@@ -2107,17 +2329,70 @@ def positive_int(text):
     return value
 
 
+def positive_float(text):
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
+    if not (value > 0 and math.isfinite(value)):
+        raise argparse.ArgumentTypeError(f"must be positive, got {text}")
+    return value
+
+
+def _same_scale(a, b):
+    return abs(a / b - 1.0) <= 1e-9
+
+
+def choose_forecast(res, args):
+    """Resolve --length, --test-size, --cutoff and --forecast-scale against a forecast file:
+    the longest length and the largest test size by default."""
+    lengths = [int(v) for v in res.lengths]
+    sizes = [int(v) for v in res.test_sizes]
+    for flag, value, available in (("--length", args.length, lengths),
+                                   ("--test-size", args.test_size, sizes)):
+        if value is not None and value not in available:
+            raise InputError(f"{flag} {value} is not in {res.path} (available: "
+                             f"{', '.join(map(str, available))})")
+    args.length_index = lengths.index(max(lengths) if args.length is None else args.length)
+    args.test_size_index = sizes.index(max(sizes) if args.test_size is None else args.test_size)
+    cutoffs = [float(v) for v in res.cutoffs]
+    if args.cutoff is None:
+        args.cutoff_index = 0
+    else:
+        found = [i for i, v in enumerate(cutoffs) if _same_scale(v, args.cutoff)]
+        if not found:
+            raise InputError(f"--cutoff {args.cutoff:g} is not a cutoff of {res.path} "
+                             f"(available: {', '.join(f'{v:g}' for v in cutoffs)})")
+        args.cutoff_index = found[0]
+    scale = [float(v) for v in res.scale]
+    forecast = [i for i in range(len(scale)) if not res.fitted[args.cutoff_index][i]]
+    if args.forecast_scale is None:
+        target = math.log(20.0 * cutoffs[args.cutoff_index])
+        pool = forecast or list(range(len(scale)))
+        args.forecast_scale_index = min(pool, key=lambda i: abs(math.log(scale[i]) - target))
+    else:
+        found = [i for i, v in enumerate(scale) if _same_scale(v, args.forecast_scale)]
+        if not found:
+            raise InputError(f"--forecast-scale {args.forecast_scale:g} is not a scale of "
+                             f"{res.path} (available: {', '.join(f'{v:g}' for v in scale)})")
+        args.forecast_scale_index = found[0]
+    return args
+
+
 def build_parser():
     ap = argparse.ArgumentParser(
         prog=PROG, description="Draw the Mirage figures from a result file (format 1.x).",
-        epilog="Figures: " + ", ".join(FIGURES) + ". A `mirage meta` file draws only "
-               "`meta`, a `mirage run` file all the others; figures whose data the file "
-               "lacks are skipped with a note.")
-    ap.add_argument("input", help="file written by `mirage run` or `mirage meta` (HDF5)")
+        epilog="Figures: " + ", ".join(ALL_FIGURES) + ". A `mirage meta` file draws only "
+               "`meta`, a `mirage forecast` file only `forecast`, a `mirage run` file all the "
+               "others; figures whose data the file lacks are skipped with a note.")
+    ap.add_argument("input", help="file written by `mirage run`, `mirage meta` or `mirage "
+                                  "forecast` (HDF5)")
     ap.add_argument("-o", "--output-dir", default="results/figures",
                     help="directory for <figure>.<format> (default: %(default)s)")
-    ap.add_argument("--figures", type=comma_list(FIGURES, "figure"), default=list(FIGURES),
-                    help="comma-separated subset of the figures (default: all)")
+    ap.add_argument("--figures", type=comma_list(ALL_FIGURES, "figure"), default=None,
+                    help="comma-separated subset of the figures (default: all of the file's "
+                         "kind: " + ", ".join(FIGURES) + " for run and meta files, "
+                         + ", ".join(FORECAST_FIGURES) + " for forecast files)")
     ap.add_argument("--length", type=positive_int,
                     help="target length L of the metric_swap, resolution, intervals, "
                          "multiple_choice, difficulty and jumps figures (default: the "
@@ -2126,6 +2401,12 @@ def build_parser():
                     help="test size n of the metric_swap, intervals, multiple_choice, "
                          "difficulty and jumps figures and of the one test set in resolution "
                          "(default: the largest <= 1000 in the file, else the smallest)")
+    ap.add_argument("--cutoff", type=positive_float,
+                    help="forecast files: the cutoff (--fit-below) of the forecast to draw "
+                         "(default: the file's first)")
+    ap.add_argument("--forecast-scale", type=positive_float,
+                    help="forecast files: the scale at which the legend gives each method's "
+                         "coverage (default: the forecast scale nearest to 20 x the cutoff)")
     ap.add_argument("--format", type=comma_list(FORMATS, "format"), default=["png", "pdf"],
                     help="comma-separated file formats (default: png,pdf)")
     ap.add_argument("--dpi", type=positive_int, default=150,
@@ -2136,6 +2417,16 @@ def build_parser():
 def choose(res, args):
     """Resolve --length and --test-size against the file (indices into its axes)."""
     args.length_index = args.test_size_index = None
+    for key in ("cutoff", "forecast_scale"):
+        if not hasattr(args, key):
+            setattr(args, key, None)
+    if getattr(args, "figures", None) is None:
+        args.figures = list(res.DRAWS if isinstance(res, ForecastResults) else FIGURES)
+    if isinstance(res, ForecastResults):
+        return choose_forecast(res, args)
+    for flag, value in (("--cutoff", args.cutoff), ("--forecast-scale", args.forecast_scale)):
+        if value is not None:
+            note(f"{flag} is ignored: {res.path} is not a forecast file")
     if not isinstance(res, Results):
         for flag, value in (("--length", args.length), ("--test-size", args.test_size)):
             if value is not None:
@@ -2167,6 +2458,14 @@ def choose(res, args):
 def why_not(res, name):
     """Why a file cannot draw a figure (None if it can try)."""
     if name not in res.DRAWS:
+        if name in FORECAST_FIGURES and not isinstance(res, ForecastResults):
+            kind = "a run file (mirage run)" if isinstance(res, Results) else \
+                "a meta-analysis file (mirage meta)"
+            return (f"{res.path} is {kind}; the {name} figure needs a forecast file "
+                    "(mirage forecast)")
+        if isinstance(res, ForecastResults):
+            return (f"{res.path} is a forecast file (mirage forecast), which draws only "
+                    f"{', '.join(FORECAST_FIGURES)}")
         if isinstance(res, Results):
             return (f"{res.path} is a run file (mirage run); the meta figure needs a "
                     "meta-analysis file (mirage meta)")
@@ -2209,23 +2508,27 @@ def draw(res, args, written=None):
             plt.close(fig)
 
 
-def _options(res, figures, length, test_size, formats=("png",), dpi=150, output_dir="."):
+def _options(res, figures, length, test_size, formats=("png",), dpi=150, output_dir=".",
+             cutoff=None, forecast_scale=None):
     """The argparse namespace that main() would build, resolved against the file."""
     args = argparse.Namespace(figures=list(figures), length=length, test_size=test_size,
-                              format=list(formats), dpi=dpi, output_dir=output_dir)
+                              format=list(formats), dpi=dpi, output_dir=output_dir,
+                              cutoff=cutoff, forecast_scale=forecast_scale)
     return choose(res, args)
 
 
-def figure(data, name, *, length=None, test_size=None):
-    """One figure (a name of FIGURES) as a matplotlib Figure, drawn as `plot.py --figures
+def figure(data, name, *, length=None, test_size=None, cutoff=None, forecast_scale=None):
+    """One figure (a name of ALL_FIGURES) as a matplotlib Figure, drawn as `plot.py --figures
     NAME` draws it; `data` is a file name, an h5py.File or a DataTree of mirage.run,
-    mirage.meta or mirage.open. `length` and `test_size` choose the length L and the test
-    size n where a figure shows one (defaults as for the command line). Raises ValueError
-    when the data cannot draw the figure (with the reason plot.py would note)."""
-    if name not in FIGURES:
-        raise ValueError(f"unknown figure {name!r} (choose from {', '.join(FIGURES)})")
+    mirage.meta, mirage.forecast or mirage.open. `length` and `test_size` choose the length L
+    and the test size n where a figure shows one (defaults as for the command line);
+    `cutoff` and `forecast_scale` those of the forecast figure. Raises ValueError when the
+    data cannot draw the figure (with the reason plot.py would note)."""
+    if name not in ALL_FIGURES:
+        raise ValueError(f"unknown figure {name!r} (choose from {', '.join(ALL_FIGURES)})")
     res = load(data)
-    args = _options(res, [name], length, test_size)
+    args = _options(res, [name], length, test_size, cutoff=cutoff,
+                    forecast_scale=forecast_scale)
     reason = why_not(res, name)
     if reason:
         raise InputError(f"cannot draw {name}: {reason}")
@@ -2237,23 +2540,24 @@ def figure(data, name, *, length=None, test_size=None):
 
 
 def save(data, output_dir, figures=None, *, length=None, test_size=None, formats=("png",),
-         dpi=150):
+         dpi=150, cutoff=None, forecast_scale=None):
     """Writes figures (default: every figure of the file's kind; those whose data it lacks
     are skipped with a note on stderr) to output_dir/<figure>.<format> as the command line
     does, and returns the paths written."""
     res = load(data)
     names = list(res.DRAWS if figures is None else ([figures] if isinstance(figures, str)
                                                      else figures))
-    unknown = [n for n in names if n not in FIGURES]
+    unknown = [n for n in names if n not in ALL_FIGURES]
     if unknown:
         raise ValueError(f"unknown figure {', '.join(map(repr, unknown))} (choose from "
-                         f"{', '.join(FIGURES)})")
+                         f"{', '.join(ALL_FIGURES)})")
     bad = [f for f in formats if f not in FORMATS]
     if bad:
         raise ValueError(f"unknown format {', '.join(map(repr, bad))} (choose from "
                          f"{', '.join(FORMATS)})")
     output_dir = os.fspath(output_dir)
-    args = _options(res, names, length, test_size, formats, dpi, output_dir)
+    args = _options(res, names, length, test_size, formats, dpi, output_dir, cutoff,
+                    forecast_scale)
     os.makedirs(output_dir, exist_ok=True)
     written = []
     with matplotlib.rc_context(RC):

@@ -41,6 +41,10 @@ META = dict(tasks=6, replicates=3, families=["gpt3", "big-g"], seed=5)
 META_ARGS = ["--tasks", "6", "--replicates", "3", "--families", "gpt3,big-g", "--seed", "5"]
 
 RESULT_DIMS = {"scale", "length", "test_size", "replicate", "scale_pair", "quantile_probability"}
+FORECAST_DIMS = {"cutoff", "scale", "length", "test_size", "replicate"}
+# A forecast of a small free-form sweep: dense below the cutoffs, sparse above.
+FORECAST_RUN = ["--scales", "1e8:5e9:8,2e10,2e11,1e12", "--lengths", "1,3",
+                "--test-sizes", "30,300", "--replicates", "12", "--seed", "4"]
 
 
 def binary():
@@ -86,6 +90,20 @@ def meta_cli(work):
 
 
 @pytest.fixture(scope="module")
+def forecast_source(work):
+    path = os.path.join(work, "forecast-run.h5")
+    code, err = cli("run", *FORECAST_RUN, "-q", "-o", path)
+    assert code == 0, err
+    return path
+
+
+@pytest.fixture(scope="module")
+def forecast_tree(forecast_source, work):
+    return mirage.forecast(forecast_source, [1e10, 1e11], metric=["exact_match", "token_accuracy"],
+                           output=os.path.join(work, "forecast.h5"), quiet=True)
+
+
+@pytest.fixture(scope="module")
 def meta_tree():
     return mirage.meta(**META, quiet=True)
 
@@ -117,6 +135,10 @@ def variable(tree, path):
     parent, _, leaf = path.rpartition("/")
     node = tree[parent] if parent else tree
     return node.to_dataset()[leaf]
+
+
+def posixpath_join(group, name):
+    return "/".join(part for part in (group.strip("/"), name) if part)
 
 
 def format_version(path):
@@ -328,6 +350,107 @@ def test_every_group_of_a_meta_file_is_labelled(meta_cli):
             assert np.array_equal(curve.values, f["meta/curve/exact_match/big-g"][()])
 
 
+def test_every_group_of_a_forecast_is_labelled(forecast_tree, work):
+    """mirage.forecast returns the forecast file as a tree whose every variable has named
+    dimensions (no <name>_dim_<i>) with the file's axes as coordinate values."""
+    path = os.path.join(work, "forecast.h5")
+    tree = forecast_tree
+    assert tree.attrs["filetype"] == "mirage-forecast"
+    with h5py.File(path, "r") as f:
+        groups = []
+        f.visit(lambda name: groups.append(name) if isinstance(f[name], h5py.Group) else None)
+        assert {node.path.strip("/") for node in tree.subtree} == set(groups) | {""}
+        coords = {"cutoff": f["forecast/cutoff"][()], "scale": f["forecast/scale"][()],
+                  "length": f["forecast/length"][()], "test_size": f["forecast/test_size"][()],
+                  "replicate": np.arange(int(f["forecast/test_size"].attrs["replicates"]))}
+        assert list(coords["cutoff"]) == [1e10, 1e11]
+        variables = 0
+        for node in tree.subtree:
+            ds = node.to_dataset()
+            for name, var in ds.data_vars.items():
+                assert var.dims, f"{node.path}/{name}"
+                for dim in var.dims:
+                    assert "_dim_" not in dim and dim in FORECAST_DIMS, (node.path, name, dim)
+                    assert dim in ds.coords, f"{node.path}/{name}: {dim} has no coordinate"
+                variables += 1
+                # The values are the file's.
+                stored = f[posixpath_join(node.path, name)][()]
+                assert same(np.asarray(var.values), stored), f"{node.path}/{name}"
+            for dim, coordinate in ds.coords.items():
+                assert np.array_equal(coordinate.values, coords[dim]), (node.path, dim)
+        assert variables > 40
+    # The dimensions of docs/FORMAT.md §8, by example, and selection by value.
+    token = tree["forecast/token/exact_match"]
+    assert token["low"].dims == ("cutoff", "scale", "length", "test_size", "replicate")
+    assert token["status"].dims == ("cutoff", "length", "test_size", "replicate")
+    assert token["coverage"].dims == ("cutoff", "scale", "length", "test_size")
+    assert token["visible_scale_median"].dims == ("cutoff", "length", "test_size")
+    assert tree["forecast"]["fitted"].dims == ("cutoff", "scale")
+    assert tree["forecast/expected"]["exact_match"].dims == ("scale", "length")
+    assert tree["forecast/observed"]["token_accuracy"].dims == ("scale", "length", "test_size",
+                                                                "replicate")
+    assert tree["forecast"]["visible_scale_truth"].dims == ("length", "test_size")
+    picked = token["coverage"].sel(cutoff=1e10, scale=2e11, length=3, test_size=300).item()
+    with h5py.File(path, "r") as f:
+        s = list(f["forecast/scale"][()]).index(2e11)
+        assert picked == f["forecast/token/exact_match/coverage"][0, s, 1, 1]
+        assert f["forecast/token/exact_match/point"].dims[0][0] is not None
+    assert int(tree["forecast"]["test_size"].attrs["replicates"]) == 12
+    assert tree["forecast"]["scale"].attrs["units"] == "parameters"
+
+
+def test_forecast_groups_open_in_xarray(work, forecast_tree):
+    """Every group of a forecast file opens with xarray's h5netcdf engine with the same
+    dimensions as mirage.open gives."""
+    pytest.importorskip("h5netcdf")
+    path = os.path.join(work, "forecast.h5")
+    for node in forecast_tree.subtree:
+        group = node.path.strip("/")
+        own = node.to_dataset(inherit=False)
+        if not own.data_vars:
+            continue
+        with xr.open_dataset(path, group=group or None, engine="h5netcdf") as ds:
+            for name, var in own.data_vars.items():
+                assert var.dims == ds[name].dims, f"{group}/{name}"
+                assert "_dim_" not in " ".join(ds[name].dims)
+
+
+def test_forecast_files_without_scales_open_labelled(work, forecast_source):
+    """A forecast file of the first `mirage forecast` builds (no dimension scales): the
+    dimension names come from docs/FORMAT.md §8's shapes."""
+    out = os.path.join(work, "forecast-plain.h5")
+    code, err = cli("forecast", forecast_source, "--fit-below", "1e10", "-q", "-o", out)
+    assert code == 0, err
+    plain = os.path.join(work, "forecast-noscales.h5")
+    with h5py.File(out, "r") as src, h5py.File(plain, "w") as dst:
+        for key, value in src.attrs.items():
+            dst.attrs[key] = value
+
+        def copy(name, obj):
+            if isinstance(obj, h5py.Group):
+                group = dst.require_group(name)
+                for key, value in obj.attrs.items():
+                    group.attrs[key] = value
+            elif not obj.is_scale or name.count("/") == 1:  # the originals of /forecast
+                dst[name] = obj[()]
+                for key, value in obj.attrs.items():
+                    if key not in ("CLASS", "NAME", "REFERENCE_LIST", "DIMENSION_LIST",
+                                   "units", "long_name", "description"):
+                        dst[name].attrs[key] = value
+
+        src.visititems(copy)
+    with h5py.File(plain, "r") as f:
+        assert not f["forecast/scale"].is_scale
+    with mirage.open(plain) as tree:
+        assert tree["forecast/naive/exact_match"]["high"].dims == (
+            "cutoff", "scale", "length", "test_size", "replicate")
+        for node in tree.subtree:
+            for name, var in node.to_dataset().data_vars.items():
+                assert all(d in FORECAST_DIMS for d in var.dims), (node.path, name, var.dims)
+        assert np.array_equal(tree["forecast/naive/exact_match"]["scale"].values,
+                              tree["forecast"]["scale"].values)
+
+
 def test_the_dimension_names_are_the_files_own(full_cli):
     """Format 1.2 files name their dimensions (netCDF-4 dimension scales): mirage.open uses
     those names, as xarray's h5netcdf engine reads them. A 1.1 binary skips this."""
@@ -432,6 +555,51 @@ def test_figures_draw_from_a_tree(full_tree, meta_tree, work):
         mirage.plot.figure(full_tree, "meta")
     with pytest.raises(ValueError, match="--length 7 is not in"):
         mirage.plot.figure(full_tree, "model", length=7)
+
+
+def test_forecast_figure_draws(forecast_tree, full_tree, work):
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    from matplotlib.text import Text
+
+    fig = mirage.plot.figure(forecast_tree, "forecast", forecast_scale=2e11)
+    assert tuple(fig.get_size_inches()) == mirage.plot.FIGSIZE["forecast"]
+    text = " ".join(" ".join(t.get_text() for t in fig.findobj(Text)).split())
+    plt.close(fig)
+    for needle in ("naive: logistic fit", "token: loss-law fit", "joint: loss-law fit",
+                   "coverage", "truth (analytic)", "L = 3", "n = 300"):
+        assert needle in text, needle
+    # The legend's coverage is the file's, at the chosen forecast scale.
+    cov = forecast_tree["forecast/token/exact_match"]["coverage"].sel(
+        cutoff=1e10, scale=2e11, length=3, test_size=300).item()
+    assert f"coverage {100 * cov:.0f} %" in text
+    fig = mirage.plot.figure(forecast_tree, "forecast", length=1, test_size=30, cutoff=1e11)
+    plt.close(fig)
+    path = os.path.join(work, "forecast.h5")
+    written = mirage.plot.save(path, os.path.join(work, "figures-forecast"), dpi=40)
+    assert [os.path.basename(p) for p in written] == ["forecast.png"]
+    assert os.path.getsize(written[0]) > 1000
+    with pytest.raises(ValueError, match="forecast file"):
+        mirage.plot.figure(full_tree, "forecast")
+    with pytest.raises(ValueError, match="forecast file"):
+        mirage.plot.figure(forecast_tree, "model")
+    with pytest.raises(ValueError, match="--forecast-scale 3e\\+11 is not a scale"):
+        mirage.plot.figure(forecast_tree, "forecast", forecast_scale=3e11)
+    with pytest.raises(ValueError, match="--cutoff 5e\\+10 is not a cutoff"):
+        mirage.plot.figure(forecast_tree, "forecast", cutoff=5e10)
+    # The command line draws it from the file (only `forecast` by default).
+    out = os.path.join(work, "figures-forecast-cli")
+    env = dict(os.environ, MPLBACKEND="Agg",
+               PYTHONPATH=os.pathsep.join([os.path.dirname(os.path.dirname(mirage.__file__)),
+                                           os.environ.get("PYTHONPATH", "")]))
+    proc = subprocess.run([sys.executable, "-m", "mirage.plot", path, "-o", out,
+                           "--forecast-scale", "2e11", "--format", "png", "--dpi", "40"],
+                          capture_output=True, text=True, env=env, timeout=300)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.split() == [os.path.join(out, "forecast.png")]
+    assert "warning" not in proc.stderr.lower()
 
 
 def test_python_m_mirage_plot(full_cli, work):
