@@ -922,17 +922,44 @@ class CpuBackend final : public Backend {
   void sample(const UnitGrid& grid, const int64_t* unit_ids, int64_t count,
               int64_t* segment_tallies, const ProgressFn& progress) override {
     const SweepSpec& spec = grid.spec;
-    const int tallies = num_tallies(spec);
+    const int tallies = num_item_tallies(spec);
+    const int bins = attempt_bins(spec);
+    if (spec.attempts < 1 || spec.attempts > MAX_ATTEMPTS ||
+        (bins > 0 && (spec.choices != 0 || spec.num_lengths > MAX_ATTEMPT_LENGTHS))) {
+      throw std::invalid_argument(
+          "cpu backend: attempts must be 1 to " + std::to_string(MAX_ATTEMPTS) +
+          ", and more than one needs a free-form sweep of at most " +
+          std::to_string(MAX_ATTEMPT_LENGTHS) + " target lengths");
+    }
 #pragma omp parallel num_threads(threads_)
     {
       std::vector<ItemTally> per_length(static_cast<size_t>(spec.num_lengths));
+      std::vector<int64_t> histogram(static_cast<size_t>(spec.num_lengths) * size_t(bins));
       // Dynamic scheduling: units differ in size (segments of nested test sets).
 #pragma omp for schedule(dynamic, 1)
       for (int64_t u = 0; u < count; ++u) {
         const WorkUnit unit = unit_at(grid, unit_ids[u]);
         for (ItemTally& t : per_length) t = ItemTally{};
-        sample_unit_cpu(spec, unit, per_length.data());
-        sample_unit_choices_cpu(spec, unit, per_length.data());
+        if (bins > 0) {
+          // Repeated attempts (docs/DESIGN.md §3.5): every kernel is bypassed for the
+          // reference per-group sampler, which walks all attempts of a group with the item's
+          // counts in registers and gives attempt 0's item tallies from the same draws.
+          std::fill(histogram.begin(), histogram.end(), int64_t{0});
+          sample_unit_attempts_reference(spec, unit, per_length.data(), histogram.data());
+          for (int32_t k = 0; k < spec.num_lengths; ++k) {
+            for (int32_t c = 0; c < bins; ++c) {
+              const int64_t value = histogram[size_t(k) * bins + c];
+              if (value == 0) continue;
+              int64_t& cell = segment_tallies[tally_array_index(
+                  spec, attempt_tally(spec, c), unit.scale, k, unit.segment, unit.replicate)];
+#pragma omp atomic
+              cell += value;
+            }
+          }
+        } else {
+          sample_unit_cpu(spec, unit, per_length.data());
+          sample_unit_choices_cpu(spec, unit, per_length.data());
+        }
         for (int32_t k = 0; k < spec.num_lengths; ++k) {
           for (int tally = 0; tally < tallies; ++tally) {
             int64_t& cell = segment_tallies[tally_array_index(spec, tally, unit.scale, k,
