@@ -209,6 +209,39 @@ TEST(AttemptSampling, OneAttemptAndAttemptZeroKeepThePinnedTallies) {
   }
 }
 
+// The CPU's attempts kernel (blocks of 32 items, the token-stream split) against
+// sample_unit_attempts_reference, unit by unit: odd unit bounds, several blocks, item
+// difficulty (per-item thresholds), p = 0 and p = 1.
+TEST(AttemptSampling, CpuKernelEqualsTheReference) {
+  for (const char* difficulty : {"none", "logistic:3"}) {
+    Config c = attempts_config();
+    c.scales = {1e3, 1e9, 1e10, 1e17};  // p = 0 (threshold 0) and p = 1 at the ends
+    c.difficulty = to_string(parse_difficulty("--difficulty", difficulty));
+    c.test_sizes = {3, 70, 333, 1001};
+    c.items_per_unit = 132;
+    const Sweep sweep(c);
+    const SweepSpec& spec = sweep.spec();
+    const UnitGrid grid = sweep.grid();
+    std::vector<int64_t> expected = sweep.zero_tallies();
+    const int32_t bins = attempt_bins(spec);
+    for (int64_t id = 0; id < num_units(grid); ++id) {
+      const WorkUnit unit = unit_at(grid, id);
+      std::vector<ItemTally> per_length(spec.num_lengths);
+      std::vector<int64_t> histogram(size_t(spec.num_lengths) * bins, 0);
+      sample_unit_attempts_reference(spec, unit, per_length.data(), histogram.data());
+      add_unit_tallies(spec, unit, per_length.data(), expected.data());
+      for (int32_t k = 0; k < spec.num_lengths; ++k) {
+        for (int32_t b = 0; b < bins; ++b) {
+          expected[size_t(tally_array_index(spec, attempt_tally(spec, b), unit.scale, k,
+                                            unit.segment, unit.replicate))] +=
+              histogram[size_t(k) * bins + b];
+        }
+      }
+    }
+    EXPECT_EQ(run_segments(c, 2), expected) << difficulty;
+  }
+}
+
 TEST(AttemptSampling, BitIdenticalAcrossThreadsUnitsAndShards) {
   Config c = attempts_config();
   const std::vector<int64_t> base = run_segments(c, 1);
