@@ -97,6 +97,14 @@ void check_arguments(const UnitGrid& grid, const std::vector<int>& devices, cons
   if (spec.choices != 0 && spec.scale_log_p == nullptr) {
     fail("a multiple-choice sweep needs its scale_log_p array");
   }
+  if (spec.attempts < 1 || spec.attempts > MAX_ATTEMPTS) {
+    fail("attempts must be 1 to " + std::to_string(MAX_ATTEMPTS) + ", got " +
+         std::to_string(spec.attempts));
+  }
+  if (spec.attempts > 1 && (spec.choices != 0 || spec.num_lengths > MAX_ATTEMPT_LENGTHS)) {
+    fail("repeated attempts need a free-form sweep of at most " +
+         std::to_string(MAX_ATTEMPT_LENGTHS) + " target lengths");
+  }
   if (spec.num_lengths > MAX_LENGTH) {
     fail("at most " + std::to_string(MAX_LENGTH) + " target lengths, got " +
          std::to_string(spec.num_lengths));
@@ -225,7 +233,9 @@ void run_device(const SweepSpec& spec, const TileSequence& sequence, const Devic
   // Launch b uses slot b % 2. Before the host fills a slot again it has waited for the launch
   // that last read it (the wait for launch b - 1 follows the queueing of launch b), which
   // came after that slot's copy; on the device the copy of a slot also waits for that launch.
-  BatchCursor cursor(sequence, share.tile_begin, share.tile_end, max_length(spec));
+  // Draws per item: every attempt walks the tokens (unit_draws).
+  BatchCursor cursor(sequence, share.tile_begin, share.tile_end,
+                     max_length(spec) * spec.attempts);
   int64_t pending_draws = 0;
   int pending_slot = -1;
   bool used[2] = {false, false};

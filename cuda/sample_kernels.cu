@@ -274,6 +274,47 @@ __global__ void __launch_bounds__(BLOCK_THREADS) sample_tiles_choice_kernel(cons
   }
 }
 
+//! Repeated attempts (spec.attempts > 1, docs/DESIGN.md §3.5): each thread takes the tile's
+//! groups as the choice kernel does and walks every attempt of a group with the core's
+//! sample_group_attempts, the reference sampler itself (sampler.h), its per-item counts of
+//! correct attempts in a local array; it adds attempt 0's item tallies per group and length,
+//! and one histogram bin per item and length, with 64-bit atomics. Simple rather than fast:
+//! the atomics are amortised over A L_max token draws per item (docs/GPU.md).
+__global__ void __launch_bounds__(BLOCK_THREADS) sample_tiles_attempts_kernel(const KernelParams p) {
+  const Tile tile = p.tiles[blockIdx.x];
+  const int32_t num_lengths = p.spec.num_lengths;
+  const uint32_t replicate = static_cast<uint32_t>(tile.replicate);
+  const uint32_t scale = static_cast<uint32_t>(tile.scale);
+  uint16_t successes[MAX_ATTEMPT_LENGTHS * ITEMS_PER_GROUP];
+  for (int32_t local = static_cast<int32_t>(threadIdx.x); local < tile.num_groups;
+       local += BLOCK_THREADS) {
+    const int64_t group = tile.group_begin + local;
+    const int64_t item0 = group * ITEMS_PER_GROUP;
+    uint64_t thresholds[ITEMS_PER_GROUP];
+    group_thresholds(p.spec, replicate, scale, static_cast<uint32_t>(group), thresholds);
+    bool inside[ITEMS_PER_GROUP];
+    for (int w = 0; w < ITEMS_PER_GROUP; ++w) {
+      inside[w] = item0 + w >= tile.item_begin && item0 + w < tile.item_end;
+    }
+    sample_group_attempts(p.spec, replicate, scale, static_cast<uint32_t>(group), thresholds,
+                          successes, [&](int32_t index, int32_t length, const uint32_t* k) {
+                            ItemTally t;
+                            for (int w = 0; w < ITEMS_PER_GROUP; ++w) {
+                              if (inside[w]) t.add(length, k[w]);
+                            }
+                            add_tally(p, tile, TALLY_EXACT_MATCH, index, t.exact_match);
+                            add_tally(p, tile, TALLY_TOKEN_ERRORS, index, t.token_errors);
+                            add_tally(p, tile, TALLY_TOKEN_ERRORS_SQ, index, t.token_errors_sq);
+                          });
+    for (int32_t kk = 0; kk < num_lengths; ++kk) {
+      for (int w = 0; w < ITEMS_PER_GROUP; ++w) {
+        if (!inside[w]) continue;
+        add_tally(p, tile, attempt_tally(p.spec, successes[kk * ITEMS_PER_GROUP + w]), kk, 1);
+      }
+    }
+  }
+}
+
 using SampleKernel = void (*)(KernelParams);
 
 template <bool DIFFICULTY>
@@ -356,7 +397,12 @@ void launch_sample_tiles(const KernelChoice& choice, const KernelParams& params,
                          cudaStream_t stream) {
   const dim3 grid(static_cast<unsigned int>(num_tiles));
   const dim3 block(BLOCK_THREADS);
-  sample_kernel(choice)<<<grid, block, choice.shared_bytes, stream>>>(params);
+  if (params.spec.attempts > 1) {
+    // The attempts kernel gives the item tallies of attempt 0 too (the token stream).
+    sample_tiles_attempts_kernel<<<grid, block, 0, stream>>>(params);
+  } else {
+    sample_kernel(choice)<<<grid, block, choice.shared_bytes, stream>>>(params);
+  }
   MIRAGE_CUDA_CHECK(cudaGetLastError());
   if (choice.choices) {
     sample_tiles_choice_kernel<<<grid, block, 0, stream>>>(params);

@@ -41,6 +41,8 @@ struct RunText {
       choices;
   std::vector<std::string> loss_table_scales, loss_table_losses;
   std::string cpu_kernel;
+  std::string attempts;
+  std::vector<std::string> pass_at;
 };
 
 std::string join_args(int argc, char** argv) {
@@ -136,6 +138,15 @@ void add_run_options(CLI::App& run, Config& c, RunText& text) {
       ->group("Task");
   run.add_option("--replicates", text.replicates, "independent test sets [default 100]")
       ->group("Task");
+  run.add_option("--attempts", text.attempts,
+                 "independent attempts per item, 1..1024 (free-form tasks); the other metrics "
+                 "use attempt 0 [default 1]")
+      ->group("Task");
+  run.add_option("--pass-at", text.pass_at,
+                 "k of the pass@k metrics, strictly increasing, each <= --attempts [default "
+                 "1,A with --attempts A > 1]")
+      ->delimiter(',')
+      ->group("Statistics");
   run.add_option("--seed", text.seed, "random seed, 0..2^64-1 [default 2023]")->group("Task");
   run.add_option("--backend", c.backend, "auto | cpu | cuda [default auto]")->group("Execution");
   run.add_option("--threads", text.threads, "CPU threads, 0 = all cores [default 0]")
@@ -295,6 +306,19 @@ void resolve(const CLI::App& run, Config& c, const RunText& text) {
         parse_int32("--replicates", text.replicates, 1, std::numeric_limits<int32_t>::max());
   }
   if (!text.seed.empty()) c.seed = parse_seed(text.seed);
+  if (!text.attempts.empty()) {
+    c.attempts = parse_int32("--attempts", text.attempts, std::numeric_limits<int32_t>::min(),
+                             std::numeric_limits<int32_t>::max());  // validate() says why
+  }
+  if (run.count("--pass-at") > 0) {
+    c.pass_at.clear();
+    for (const auto& t : text.pass_at) {
+      c.pass_at.push_back(parse_int32("--pass-at", t, std::numeric_limits<int32_t>::min(),
+                                      std::numeric_limits<int32_t>::max()));  // validate()
+    }
+  } else if (c.attempts > 1 && c.pass_at.empty()) {
+    c.pass_at = {1, c.attempts};  // one attempt, and all of them
+  }
   if (!text.threads.empty()) c.threads = parse_int32("--threads", text.threads, 0, 4096);
   if (!text.cpu_kernel.empty()) {
     parse_cpu_kernel("--cpu-kernel", text.cpu_kernel);  // a known name, or refused here
@@ -656,6 +680,9 @@ int cli_main(int argc, char** argv) {
                     "throughput (8 scales x 4 replicates, --draws spread over the items) | "
                     "replicates (21 scales, n = 10, 100, 1000, 20000 replicates: reduction and "
                     "output speed) [default throughput]");
+  std::string bench_attempts;
+  bench->add_option("--attempts", bench_attempts,
+                    "attempts per item, as for run (pass@1 and pass@A are reduced) [default 1]");
   bench->add_option("--compression", bench_options.compression,
                     "HDF5 compression of the timed output, as for run [default none]");
 
@@ -763,6 +790,14 @@ int cli_main(int argc, char** argv) {
     }
     if (!bench_choices.empty()) {
       bench_options.choices = parse_int32("--choices", bench_choices, 2, MAX_CHOICES);
+    }
+    if (!bench_attempts.empty()) {
+      bench_options.attempts = parse_int32("--attempts", bench_attempts, 1, MAX_ATTEMPTS);
+      if (bench_options.attempts > 1 && bench_options.task != "free-form") {
+        throw std::invalid_argument("--attempts: value '" + bench_attempts +
+                                    "' is not allowed with --task " + bench_options.task +
+                                    "; repeated attempts are implemented for free-form tasks only");
+      }
     }
     use_threads(bench_options.threads);
     return bench_command(bench_options);

@@ -121,6 +121,30 @@ std::string summary_table(const Results& results) {
       if (s == S - 1) break;
     }
   }
+  if (results.config.attempts > 1 && !results.config.pass_at.empty()) {
+    out << "\npass@k at L = " << L << ", n = " << n << " from " << results.config.attempts
+        << " attempts per item (mean over replicates; 'truth' is E[1 - (1 - p_i^L)^k]):\n";
+    out << "     scale";
+    for (int32_t pk : results.config.pass_at) {
+      std::snprintf(line, sizeof(line), "  %9s  %8s", ("pass@" + std::to_string(pk)).c_str(),
+                    "truth");
+      out << line;
+    }
+    out << "\n";
+    for (int32_t s = 0; s < S; s += (s + step < S || s == S - 1) ? step : (S - 1 - s)) {
+      const size_t g = (size_t(s) * K + k) * T + t;
+      std::snprintf(line, sizeof(line), "  %8.2e", results.model.scale[s]);
+      out << line;
+      for (int32_t pk : results.config.pass_at) {
+        const MetricResult* m = results.metric(pass_at_name(pk));
+        std::snprintf(line, sizeof(line), "  %9.4f  %8.4f", m->summary.mean[g],
+                      m->expected[size_t(s) * K + k]);
+        out << line;
+      }
+      out << "\n";
+      if (s == S - 1) break;
+    }
+  }
   const Emergence* e_exact = results.emergence_of("exact_match");
   const Emergence* e_edit = results.emergence_of("token_edit_distance");
   const Emergence* e_grade = results.emergence_of("multiple_choice_grade");
@@ -413,7 +437,11 @@ Config bench_config(const BenchOptions& options, double draws) {
   if (options.sweep == "replicates") {
     config.scales = parse_scales("--scales", {"1e8:1e13:21"});
     config.test_sizes = {10, 100, 1000};
-    config.replicates = draws < 2.1e9 ? std::max<int32_t>(1, int32_t(draws / 1.05e5)) : 20000;
+    config.replicates = draws < 2.1e9 * options.attempts
+                            ? std::max<int32_t>(1, int32_t(draws / (1.05e5 * options.attempts)))
+                            : 20000;
+    config.attempts = options.attempts;
+    if (options.attempts > 1) config.pass_at = {1, options.attempts};
     config.backend = options.backend;
     config.threads = options.threads;
     config.quiet = true;
@@ -430,7 +458,9 @@ Config bench_config(const BenchOptions& options, double draws) {
   config.difficulty = options.difficulty;
   config.task = options.task;
   config.choices = options.choices;
-  const double per_item = double(config.scales.size()) * config.replicates * 5;
+  config.attempts = options.attempts;
+  if (options.attempts > 1) config.pass_at = {1, options.attempts};
+  const double per_item = double(config.scales.size()) * config.replicates * 5 * options.attempts;
   const int64_t n_max = std::max<int64_t>(16, int64_t(std::llround(draws / per_item)));
   config.test_sizes.clear();
   for (int64_t n = 10; n < n_max; n *= 10) config.test_sizes.push_back(n);

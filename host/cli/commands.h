@@ -52,6 +52,9 @@ struct BenchOptions {
   //! 6.3e6 cells: reduction and output speed).
   std::string sweep = "throughput";
   std::string compression = "none";  //!< of the timed output, as Config::compression
+  //! Attempts per item (Config::attempts; with A > 1 also pass@1 and pass@A); --draws counts
+  //! the draws of every attempt.
+  int32_t attempts = 1;
 };
 //! `mirage bench`: token draws per second of one backend on a fixed synthetic sweep, plus
 //! the time of the reduction and of writing the output.

@@ -158,12 +158,18 @@ std::vector<double> parse_scales(const std::string& option, const std::vector<st
   return scales;
 }
 
+uint64_t bytes_per_cell(const Config& config) {
+  const uint64_t bins = config.attempts > 1 ? uint64_t(config.attempts) + 1 : 0;
+  return 6 * 8 + 9 * 8 + 2 * 8 * bins + 3 * 8 * uint64_t(config.pass_at.size());
+}
+
 uint64_t result_bytes(const Config& config) {
   const long double cells = static_cast<long double>(config.scales.size()) * config.lengths.size() *
                             config.test_sizes.size() * static_cast<long double>(config.replicates);
   // Segment tallies and counts (2 x 3 int64), three metrics x (estimate, low, high) doubles,
-  // and a small margin for summaries (per S*K*T, negligible next to these).
-  const long double bytes = cells * (6 * 8 + 9 * 8);
+  // and a small margin for summaries (per S*K*T, negligible next to these); with attempts the
+  // histogram (2 x (A + 1) int64) and the pass@k metrics (3 doubles each).
+  const long double bytes = cells * bytes_per_cell(config);
   return bytes > 1.8e19L ? std::numeric_limits<uint64_t>::max() : static_cast<uint64_t>(bytes);
 }
 
@@ -348,6 +354,38 @@ void validate(const Config& config) {
          "value " + std::to_string(config.replicates) + " is not allowed; at least 1 replicate");
   }
   if (config.scales.size() > 0x7fffffffu) fail("--scales", "too many scales");
+  if (config.attempts < 1 || config.attempts > MAX_ATTEMPTS) {
+    fail("--attempts", "value " + std::to_string(config.attempts) + " is not allowed; 1 to " +
+                           std::to_string(MAX_ATTEMPTS) +
+                           " attempts per item (the histogram of correct attempts keeps A + 1 "
+                           "counts per cell)");
+  }
+  if (config.attempts > 1 && config.task != "free-form") {
+    fail("--attempts", "value " + std::to_string(config.attempts) + " is not allowed with --task " +
+                           config.task +
+                           "; repeated attempts are implemented for free-form tasks only");
+  }
+  if (config.attempts > 1 && config.lengths.size() > size_t(MAX_ATTEMPT_LENGTHS)) {
+    fail("--lengths", std::to_string(config.lengths.size()) +
+                          " target lengths are not allowed with --attempts; at most " +
+                          std::to_string(MAX_ATTEMPT_LENGTHS));
+  }
+  if (!config.pass_at.empty() && config.attempts < 2) {
+    fail("--pass-at", "value " + std::to_string(config.pass_at.front()) +
+                          " needs repeated attempts; give --attempts A with A >= k (A > 1)");
+  }
+  for (size_t i = 0; i < config.pass_at.size(); ++i) {
+    const int32_t k = config.pass_at[i];
+    if (k < 1 || k > config.attempts) {
+      fail("--pass-at", "value " + std::to_string(k) + " is not allowed; k must be 1 to --attempts (" +
+                            std::to_string(config.attempts) + ")");
+    }
+    if (i > 0 && k <= config.pass_at[i - 1]) {
+      fail("--pass-at", "value " + std::to_string(k) + " follows " +
+                            std::to_string(config.pass_at[i - 1]) +
+                            "; k must be strictly increasing");
+    }
+  }
   // Execution.
   if (config.backend != "auto" && config.backend != "cpu" && config.backend != "cuda") {
     fail("--backend", "unknown backend " + quote(config.backend) + "; allowed: auto, cpu, cuda");
@@ -402,7 +440,8 @@ void validate(const Config& config) {
     msg << std::setprecision(3) << "the sweep needs " << static_cast<double>(bytes) / (1 << 30)
         << " GiB for its result arrays (" << config.scales.size() << " scales x "
         << config.lengths.size() << " lengths x " << config.test_sizes.size() << " test sizes x "
-        << config.replicates << " replicates x 120 bytes); at most "
+        << config.replicates << " replicates x " << bytes_per_cell(config)
+        << " bytes); at most "
         << static_cast<double>(physical / 2) / (1 << 30)
         << " GiB (half of this machine's memory) is allowed";
     fail("--replicates", msg.str());
@@ -558,6 +597,8 @@ std::string sampling_identity(const Config& config) {
   out << "lengths = [" << join(config.lengths, ", ") << "]\n";
   out << "test-sizes = [" << join(config.test_sizes, ", ") << "]\n";
   out << "replicates = " << config.replicates << "\n";
+  // One attempt is the default and the identity of every sweep before attempts existed.
+  if (config.attempts > 1) out << "attempts = " << config.attempts << "\n";
   out << "seed = " << config.seed << "\n";
   out << "items-per-unit = " << config.items_per_unit << "\n";
   return out.str();
@@ -574,6 +615,7 @@ std::string to_toml(const Config& config) {
   out << "interval = " << toml_string(config.interval) << "\n";
   out << "mean-interval = " << toml_string(config.mean_interval) << "\n";
   out << "confidence = " << format_double(config.confidence) << "\n";
+  if (!config.pass_at.empty()) out << "pass-at = [" << join(config.pass_at, ", ") << "]\n";
   out << "output = " << toml_string(config.output) << "\n";
   if (!config.csv.empty()) out << "csv = " << toml_string(config.csv) << "\n";
   if (config.compression != "none") {

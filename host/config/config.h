@@ -32,6 +32,9 @@ struct Config {
   std::vector<int32_t> lengths;     //!< strictly increasing target lengths, 1..MAX_LENGTH
   std::vector<int64_t> test_sizes;  //!< strictly increasing nested test sizes, 1..MAX_ITEMS
   int32_t replicates = 100;         //!< independent test sets, >= 1
+  //! Independent attempts per item, 1..MAX_ATTEMPTS (free-form only); 1 is the paper's
+  //! single attempt. The existing metrics use attempt 0 (docs/DESIGN.md §3.5).
+  int32_t attempts = 1;
   uint64_t seed = 2023;
   // Execution.
   std::string backend = "auto";    //!< auto | cpu | cuda
@@ -45,6 +48,8 @@ struct Config {
   std::string interval = "wilson";          //!< exact_match interval method
   std::string mean_interval = "wilson-deff";  //!< interval for the linear metrics
   double confidence = 0.95;                 //!< in (0, 1)
+  //! k of the pass@k metrics (each 1..attempts, strictly increasing); needs attempts > 1.
+  std::vector<int32_t> pass_at;
   // Scale-out (not part of the sweep's identity: they change how, not what, is sampled).
   int32_t shard_index = 0;  //!< this process samples shard shard_index of shard_count
   int32_t shard_count = 1;  //!< 1 = no sharding; >1 writes a partial file for `mirage merge`
@@ -88,6 +93,9 @@ std::vector<double> parse_scales(const std::string& option, const std::vector<st
 //! and what is allowed. Checks ranges, ordering, finiteness, names, the memory the tally and
 //! metric arrays would need, and that the output path is writable (without creating it).
 void validate(const Config& config);
+
+//! Bytes of host memory per (scale, length, test size, replicate) cell.
+uint64_t bytes_per_cell(const Config& config);
 
 //! Bytes of host memory that the result arrays of this sweep need.
 uint64_t result_bytes(const Config& config);

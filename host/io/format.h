@@ -19,6 +19,11 @@ constexpr int FORMAT_VERSION_MAJOR = 1;
 //! replicate, scale_<family>), with coordinate copies in each group that uses them, `units`,
 //! `long_name` and `description`, so xarray opens any group with labelled coordinates. Nothing
 //! of 1.1 changed; tally files and meta shards are as in 1.1 but carry [1, 2].
-constexpr int FORMAT_VERSION_MINOR = 2;
+//! 1.3: repeated attempts (run --attempts A > 1): /counts/attempt_histogram
+//! [S][K][T][R][A+1] with the dimension correct_attempts, /task@attempts, and pass@k metrics
+//! (/metrics, /summary, /jumps, /emergence groups pass_at_K with attribute k); tally files of
+//! such runs append the A + 1 histogram bins to their tallies. Files of runs with one attempt
+//! hold exactly what 1.2 files held.
+constexpr int FORMAT_VERSION_MINOR = 3;
 
 }  // namespace mirage

@@ -113,6 +113,13 @@ void define_dimensions(h5::Dimensions& dims, const Results& results) {
   dims.define("scale_pair", midpoint, "parameters", "adjacent-scale pair (geometric midpoint)",
               "pair s = (scale s, scale s + 1), located at the geometric midpoint "
               "sqrt(N_s N_{s+1}) of its two model sizes, in parameters");
+  if (results.config.attempts > 1) {
+    std::vector<int64_t> correct(size_t(results.config.attempts) + 1);
+    std::iota(correct.begin(), correct.end(), int64_t{0});
+    dims.define("correct_attempts", correct, "attempts", "correct attempts",
+                "c, the number of an item's A attempts whose first L tokens are all correct, "
+                "0..A (the bins of /counts/attempt_histogram)");
+  }
   dims.define("quantile_probability", difficulty_probabilities(), "1", "quantile probability",
               "probability at which the law of the items is tabulated (the values of "
               "/model/difficulty/probability)");
@@ -171,6 +178,19 @@ void write_hdf5(const Results& results, const std::string& path) {
       }
     }
 
+    if (!results.counts.attempt_histogram.empty()) {
+      dims.write("/counts/attempt_histogram", results.counts.attempt_histogram,
+                 {"scale", "length", "test_size", "replicate", "correct_attempts"});
+      f.attr("/counts/attempt_histogram", "attempts", int64_t{results.config.attempts});
+      f.attr("/counts/attempt_histogram", "definition",
+             std::string("items of the test set with c of their A independent attempts exactly "
+                         "right (all of the first L tokens), c = 0..A; the other counts and "
+                         "metrics use attempt 0"));
+    }
+    if (results.config.attempts > 1) {
+      f.attr("/task", "attempts", int64_t{results.config.attempts});
+    }
+
     for (const MetricResult& m : results.metrics) {
       const std::string group = "/metrics/" + m.name;
       dims.write(group + "/estimate", m.estimate, per_replicate);
@@ -184,6 +204,13 @@ void write_hdf5(const Results& results, const std::string& path) {
       f.attr(group, "interval", m.interval);
       f.attr(group, "confidence", m.confidence);
       f.attr(group, "kind", m.kind);
+      if (m.k > 0) {
+        f.attr(group, "k", int64_t{m.k});
+        f.attr(group, "definition",
+               std::string("pass@k: per item 1 - C(A - c, k) / C(A, k) (Chen et al. 2021, the "
+                           "unbiased estimator from c correct of A attempts), averaged over the "
+                           "test set; expected = E[1 - (1 - p_i^L)^k]"));
+      }
 
       const std::string summary = "/summary/" + m.name;
       const SummaryArrays& s = m.summary;

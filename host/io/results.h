@@ -21,10 +21,12 @@ struct SummaryArrays {
 //! One metric: per-replicate estimates and intervals, analytic values, summaries.
 struct MetricResult {
   std::string name;      //!< exact_match, token_edit_distance, token_accuracy, and for
-                         //!< multiple choice multiple_choice_grade, brier_score
+                         //!< multiple choice multiple_choice_grade, brier_score; with
+                         //!< attempts pass_at_K per --pass-at K
   std::string kind;      //!< "nonlinear", "linear" or "quadratic" (the Brier score)
   std::string interval;  //!< interval method name
   double confidence = 0.95;
+  int32_t k = 0;  //!< k of a pass@k metric (pass_at_K), 0 for the others
   std::vector<double> estimate, ci_low, ci_high;  //!< [S][K][T][R]
   std::vector<double> expected;                   //!< [S][K]
   SummaryArrays summary;

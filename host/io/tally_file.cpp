@@ -93,7 +93,11 @@ void write_tally_file(const TallyFile& file, const std::string& path) {
     f.attr("/tallies/segment", "layout",
            std::string("int64 [NT][S][K][T][R] per segment: exact_match, token_errors, "
                        "token_errors_sq, and for multiple choice multiple_choice_grade, "
-                       "brier_score, brier_score_sq (NT = 3 or 6)"));
+                       "brier_score, brier_score_sq (NT = 3 or 6)" +
+                       std::string(file.config.attempts > 1
+                                       ? "; then, with attempts A > 1, the A + 1 bins c = 0..A "
+                                         "of the histogram of correct attempts"
+                                       : "")));
   }, /*checksummed=*/true);
 }
 

@@ -150,6 +150,25 @@ MetricTruth metric_truth(double p, int32_t length, const DifficultyModel& diffic
   return truth;
 }
 
+double pass_at_k_probability(double p, int32_t length, int32_t k,
+                             const DifficultyModel& difficulty) {
+  // 1 - (1 - q)^k from log q, without cancelling: q = 1 gives log1p(-1) = -inf, hence 1.
+  auto of_log_p = [&](double log_p) {
+    return -std::expm1(double(k) * std::log1p(-std::exp(double(length) * log_p)));
+  };
+  if (p <= 0.0) return 0.0;
+  if (difficulty.none() || p >= 1.0) return of_log_p(std::log(p));
+  const double base = logit(p);
+  // The integrand rises from 0 to 1 around k q_i = 1: break the integral there too (for large
+  // k that is far below the features around x = 0).
+  const double log_p_step = -std::log(double(k)) / length;
+  std::vector<double> steps;
+  if (k > 1) steps.push_back(log_p_step - std::log(-std::expm1(log_p_step)) - base);
+  return expect_over_items(
+      difficulty, [&](double d) { return of_log_p(log_sigmoid(base + d)); },
+      feature_breaks(difficulty, base, steps));
+}
+
 std::vector<double> correct_tokens_pmf(double p, int32_t length,
                                        const DifficultyModel& difficulty) {
   std::vector<double> pmf(size_t(length) + 1, 0.0);

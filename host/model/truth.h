@@ -47,6 +47,13 @@ MetricTruth metric_truth(double p, int32_t length, const DifficultyModel& diffic
 //! E[p_i^L]: the probability that a random item is exactly right (just p^L without difficulty).
 double exact_match_probability(double p, int32_t length, const DifficultyModel& difficulty);
 
+//! pass@k under the true model: E[1 - (1 - q_i)^k], q_i = p_i^L, the probability that at
+//! least one of k independent attempts at a random item is exactly right (difficulty is the
+//! item's, shared by its attempts). Without difficulty -expm1(k log1p(-p^L)); with it the
+//! expectation over the law of d by the quadrature of expect_over_items.
+double pass_at_k_probability(double p, int32_t length, int32_t k,
+                             const DifficultyModel& difficulty);
+
 //! The distribution of an item's number of correct tokens k among its first L: entry k is
 //! E[C(L, k) p_i^k (1 - p_i)^(L-k)], k = 0..L (a mixture of binomials with difficulty).
 std::vector<double> correct_tokens_pmf(double p, int32_t length, const DifficultyModel& difficulty);

@@ -249,6 +249,139 @@ void sample_blocks_portable(const PhiloxStreamPrefix& prefix, uint32_t threshold
   }
 }
 
+// Repeated attempts (docs/DESIGN.md §3.5): sample_blocks_portable over every attempt of each
+// block of 32 items, the token-stream split with attempt_token_word. Per block the per-item
+// counts of correct attempts per length are kept in `successes`; attempt 0's sums go to
+// `sums` exactly as sample_blocks_portable's, and after the last attempt every item adds one
+// to its bin c of `histogram` ([K][A + 1]). The vector kernels keep per-length sums only, so
+// this is the CPU's one attempts kernel (about twice the reference's speed per draw).
+template <bool PER_ITEM>
+void sample_attempt_blocks_portable(const PhiloxStreamPrefix& prefix, uint32_t threshold,
+                                    const ItemThresholds* items, const int32_t* lengths,
+                                    int32_t num_lengths, int32_t attempts, uint32_t group_begin,
+                                    int64_t blocks, LengthSums* sums, int64_t* histogram) {
+  static_assert(ITEMS_PER_BLOCK == 32, "BlockThresholds holds one block of 32 items");
+  const int32_t bins = attempts + 1;
+  for (int64_t b = 0; b < blocks; ++b) {
+    const uint32_t group0 = group_begin + static_cast<uint32_t>(b * GROUPS_PER_BLOCK);
+    PhiloxGroupPrefix group[GROUPS_PER_BLOCK];
+    for (int g = 0; g < GROUPS_PER_BLOCK; ++g) {
+      group[g] = philox_group_prefix(prefix, group0 + static_cast<uint32_t>(g));
+    }
+    BlockThresholds bt;
+    if constexpr (PER_ITEM) items->fill(group0, bt);
+    uint16_t successes[MAX_ATTEMPT_LENGTHS][ITEMS_PER_BLOCK];
+    for (int32_t i = 0; i < num_lengths; ++i) {
+      for (int item = 0; item < ITEMS_PER_BLOCK; ++item) successes[i][item] = 0;
+    }
+    for (int32_t a = 0; a < attempts; ++a) {
+      uint32_t k[ITEMS_PER_BLOCK] = {};
+      int32_t token = 0;
+      for (int32_t i = 0; i < num_lengths; ++i) {
+        const int32_t length = lengths[i];
+        for (; token < length; ++token) {
+          const PhiloxTokenPrefix t = philox_token_prefix(
+              prefix, attempt_token_word(static_cast<uint32_t>(token), static_cast<uint32_t>(a)));
+          for (int g = 0; g < GROUPS_PER_BLOCK; ++g) {
+            const PhiloxCounter x = philox_finish(prefix, group[g], t);
+            for (int w = 0; w < ITEMS_PER_GROUP; ++w) {
+              const int item = g * ITEMS_PER_GROUP + w;
+              const uint32_t limit = PER_ITEM ? bt.t[item] : threshold;
+              k[item] += x.v[w] < limit ? 1u : 0u;
+            }
+          }
+        }
+        if constexpr (PER_ITEM) {
+          for (int item = 0; item < ITEMS_PER_BLOCK; ++item) {
+            if ((bt.always >> item) & 1u) k[item] = static_cast<uint32_t>(length);
+          }
+        }
+        for (int item = 0; item < ITEMS_PER_BLOCK; ++item) {
+          successes[i][item] += k[item] == static_cast<uint32_t>(length) ? 1 : 0;
+        }
+        if (a == 0) {
+          uint64_t sum_k = 0, sum_sq = 0, exact = 0;
+          for (int item = 0; item < ITEMS_PER_BLOCK; ++item) {
+            sum_k += k[item];
+            sum_sq += k[item] * k[item];
+            exact += k[item] == static_cast<uint32_t>(length) ? 1u : 0u;
+          }
+          sums[i].k += sum_k;
+          sums[i].k_sq += sum_sq;
+          sums[i].exact += exact;
+        }
+      }
+    }
+    for (int32_t i = 0; i < num_lengths; ++i) {
+      for (int item = 0; item < ITEMS_PER_BLOCK; ++item) {
+        ++histogram[static_cast<size_t>(i) * bins + successes[i][item]];
+      }
+    }
+  }
+}
+
+// sample_unit_attempts_reference (sampler.h) with the unit's blocks of whole groups on
+// sample_attempt_blocks_portable and the groups at either end on the reference itself; a unit
+// at threshold 0 or 2^32 draws nothing (every attempt of every item is wrong, or right).
+void sample_unit_attempts_cpu(const SweepSpec& spec, const WorkUnit& unit, ItemTally* per_length,
+                              int64_t* histogram) {
+  const int64_t items = unit.item_end - unit.item_begin;
+  if (items <= 0) return;
+  const int32_t bins = attempt_bins(spec);
+  const bool per_item = spec.difficulty != DIFFICULTY_NONE;
+  const uint64_t threshold = per_item ? 1 : spec.threshold[unit.scale];
+  if (threshold == 0 || threshold >= THRESHOLD_ONE) {
+    add_constant_tallies(spec, items, threshold != 0, per_length);
+    for (int32_t i = 0; i < spec.num_lengths; ++i) {
+      histogram[static_cast<size_t>(i) * bins + (threshold != 0 ? spec.attempts : 0)] += items;
+    }
+    return;
+  }
+  const int64_t full_begin = (unit.item_begin + ITEMS_PER_GROUP - 1) / ITEMS_PER_GROUP;
+  const int64_t full_end = unit.item_end / ITEMS_PER_GROUP;
+  const int64_t blocks = full_end > full_begin ? (full_end - full_begin) / GROUPS_PER_BLOCK : 0;
+  if (blocks > 0) {
+    Scratch& scratch = thread_scratch(spec.num_lengths);
+    LengthSums* sums = scratch.sums.data();
+    for (int32_t i = 0; i < spec.num_lengths; ++i) sums[i] = LengthSums{};
+    const PhiloxStreamPrefix prefix =
+        philox_stream_prefix(philox_key(spec.seed), static_cast<uint32_t>(unit.scale),
+                             static_cast<uint32_t>(unit.replicate));
+    const ItemThresholds item_thresholds(spec, unit);
+    const auto t = static_cast<uint32_t>(threshold);
+    const auto g0 = static_cast<uint32_t>(full_begin);
+    if (per_item) {
+      sample_attempt_blocks_portable<true>(prefix, t, &item_thresholds, spec.length,
+                                           spec.num_lengths, spec.attempts, g0, blocks, sums,
+                                           histogram);
+    } else {
+      sample_attempt_blocks_portable<false>(prefix, t, nullptr, spec.length, spec.num_lengths,
+                                            spec.attempts, g0, blocks, sums, histogram);
+    }
+    const int64_t m = blocks * GROUPS_PER_BLOCK * ITEMS_PER_GROUP;
+    for (int32_t i = 0; i < spec.num_lengths; ++i) {
+      const int64_t length = spec.length[i];
+      const auto sum_k = static_cast<int64_t>(sums[i].k);
+      per_length[i].exact_match += static_cast<int64_t>(sums[i].exact);
+      per_length[i].token_errors += m * length - sum_k;
+      per_length[i].token_errors_sq +=
+          m * length * length - 2 * length * sum_k + static_cast<int64_t>(sums[i].k_sq);
+    }
+  }
+  // The groups before the first block and after the last, masked to the unit.
+  WorkUnit head = unit;
+  head.item_end = std::min(unit.item_end, full_begin * ITEMS_PER_GROUP);
+  if (head.item_end > head.item_begin) {
+    sample_unit_attempts_reference(spec, head, per_length, histogram);
+  }
+  WorkUnit tail = unit;
+  tail.item_begin = std::max(unit.item_begin, (full_begin + blocks * GROUPS_PER_BLOCK) *
+                                                  int64_t{ITEMS_PER_GROUP});
+  if (tail.item_end > tail.item_begin) {
+    sample_unit_attempts_reference(spec, tail, per_length, histogram);
+  }
+}
+
 #if MIRAGE_HAVE_AVX2_PATH
 
 // Adds a vector kernel's 32-bit lane sums ([K][k, k^2, exact][LANES]) into the 64-bit sums
@@ -922,17 +1055,44 @@ class CpuBackend final : public Backend {
   void sample(const UnitGrid& grid, const int64_t* unit_ids, int64_t count,
               int64_t* segment_tallies, const ProgressFn& progress) override {
     const SweepSpec& spec = grid.spec;
-    const int tallies = num_tallies(spec);
+    const int tallies = num_item_tallies(spec);
+    const int bins = attempt_bins(spec);
+    if (spec.attempts < 1 || spec.attempts > MAX_ATTEMPTS ||
+        (bins > 0 && (spec.choices != 0 || spec.num_lengths > MAX_ATTEMPT_LENGTHS))) {
+      throw std::invalid_argument(
+          "cpu backend: attempts must be 1 to " + std::to_string(MAX_ATTEMPTS) +
+          ", and more than one needs a free-form sweep of at most " +
+          std::to_string(MAX_ATTEMPT_LENGTHS) + " target lengths");
+    }
 #pragma omp parallel num_threads(threads_)
     {
       std::vector<ItemTally> per_length(static_cast<size_t>(spec.num_lengths));
+      std::vector<int64_t> histogram(static_cast<size_t>(spec.num_lengths) * size_t(bins));
       // Dynamic scheduling: units differ in size (segments of nested test sets).
 #pragma omp for schedule(dynamic, 1)
       for (int64_t u = 0; u < count; ++u) {
         const WorkUnit unit = unit_at(grid, unit_ids[u]);
         for (ItemTally& t : per_length) t = ItemTally{};
-        sample_unit_cpu(spec, unit, per_length.data());
-        sample_unit_choices_cpu(spec, unit, per_length.data());
+        if (bins > 0) {
+          // Repeated attempts (docs/DESIGN.md §3.5): the portable attempts kernel, whatever
+          // --cpu-kernel says (the vector kernels keep no per-item counts across attempts);
+          // it gives attempt 0's item tallies from the same draws.
+          std::fill(histogram.begin(), histogram.end(), int64_t{0});
+          sample_unit_attempts_cpu(spec, unit, per_length.data(), histogram.data());
+          for (int32_t k = 0; k < spec.num_lengths; ++k) {
+            for (int32_t c = 0; c < bins; ++c) {
+              const int64_t value = histogram[size_t(k) * bins + c];
+              if (value == 0) continue;
+              int64_t& cell = segment_tallies[tally_array_index(
+                  spec, attempt_tally(spec, c), unit.scale, k, unit.segment, unit.replicate)];
+#pragma omp atomic
+              cell += value;
+            }
+          }
+        } else {
+          sample_unit_cpu(spec, unit, per_length.data());
+          sample_unit_choices_cpu(spec, unit, per_length.data());
+        }
         for (int32_t k = 0; k < spec.num_lengths; ++k) {
           for (int tally = 0; tally < tallies; ++tally) {
             int64_t& cell = segment_tallies[tally_array_index(spec, tally, unit.scale, k,

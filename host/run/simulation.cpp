@@ -53,6 +53,7 @@ Sweep::Sweep(const Config& config)
   spec_.scale_logit = model_.logit.data();
   spec_.choices = model_.choices;
   spec_.scale_log_p = model_.log_p.data();
+  spec_.attempts = config.attempts;
 }
 
 Counts nested_counts(const SweepSpec& spec, const std::vector<int64_t>& segment_tallies) {
@@ -61,7 +62,7 @@ Counts nested_counts(const SweepSpec& spec, const std::vector<int64_t>& segment_
   std::vector<int64_t>* out[MAX_TALLIES] = {&counts.exact_match, &counts.token_errors,
                                             &counts.token_errors_sq, &counts.choice_grade,
                                             &counts.brier, &counts.brier_sq};
-  for (int tally = 0; tally < num_tallies(spec); ++tally) {
+  for (int tally = 0; tally < num_item_tallies(spec); ++tally) {
     std::vector<int64_t>& dst = *out[tally];
     dst.assign(static_cast<size_t>(cells), 0);
     for (int32_t s = 0; s < spec.num_scales; ++s) {
@@ -71,6 +72,24 @@ Counts nested_counts(const SweepSpec& spec, const std::vector<int64_t>& segment_
           for (int32_t t = 0; t < spec.num_test_sizes; ++t) {
             running += segment_tallies[tally_array_index(spec, tally, s, k, t, r)];
             dst[tally_index(spec, s, k, t, r)] = running;
+          }
+        }
+      }
+    }
+  }
+  // The histogram of correct attempts, bin c last: [S][K][T][R][A+1].
+  const int bins = attempt_bins(spec);
+  if (bins > 0) {
+    counts.attempt_histogram.assign(static_cast<size_t>(cells) * size_t(bins), 0);
+    for (int32_t c = 0; c < bins; ++c) {
+      for (int32_t s = 0; s < spec.num_scales; ++s) {
+        for (int32_t k = 0; k < spec.num_lengths; ++k) {
+          for (int32_t r = 0; r < spec.num_replicates; ++r) {
+            int64_t running = 0;
+            for (int32_t t = 0; t < spec.num_test_sizes; ++t) {
+              running += segment_tallies[tally_array_index(spec, attempt_tally(spec, c), s, k, t, r)];
+              counts.attempt_histogram[size_t(tally_index(spec, s, k, t, r)) * bins + c] = running;
+            }
           }
         }
       }

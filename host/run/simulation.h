@@ -63,6 +63,9 @@ struct Counts {
   std::vector<int64_t> choice_grade;  //!< items whose correct option has the most mass
   std::vector<int64_t> brier;         //!< sum of Brier scores, in BRIER_UNIT (2^-26)
   std::vector<int64_t> brier_sq;      //!< sum of squared Brier scores, in BRIER_UNIT
+  //! With attempts A > 1 (else empty): [S][K][T][R][A+1], items of the test set with c of
+  //! their A attempts exactly right at length L, c = 0..A (docs/DESIGN.md §3.5).
+  std::vector<int64_t> attempt_histogram;
 };
 
 //! Nested test-set tallies from a segment-tally array (segment_tally_size(spec) int64): the

@@ -5,6 +5,7 @@
 #include <cmath>
 #include <exception>
 #include <stdexcept>
+#include <string>
 
 #include "model/truth.h"
 #include "stats/statistics.h"
@@ -212,13 +213,96 @@ MetricResult make_metric(const Results& results, const std::string& name,
   return m;
 }
 
+// Summaries across replicates per (s, k, t) of m's estimates and intervals.
+void summarize_metric(MetricResult& m, int32_t T, int32_t R) {
+  const size_t groups = m.estimate.size() / size_t(R);
+  SummaryArrays& sum = m.summary;
+  for (auto* v : {&sum.mean, &sum.sd, &sum.q025, &sum.q500, &sum.q975, &sum.p_zero, &sum.coverage,
+                  &sum.mean_ci_width}) {
+    v->resize(groups);
+  }
+#pragma omp parallel for schedule(static)
+  for (int64_t g = 0; g < int64_t(groups); ++g) {
+    const size_t base = size_t(g) * R;
+    const ReplicateSummary r = summarize_replicates(&m.estimate[base], &m.ci_low[base],
+                                                    &m.ci_high[base], size_t(R),
+                                                    m.expected[size_t(g) / T]);
+    sum.mean[g] = r.mean;
+    sum.sd[g] = r.sd;
+    sum.q025[g] = r.q025;
+    sum.q500[g] = r.q500;
+    sum.q975[g] = r.q975;
+    sum.p_zero[g] = r.p_zero;
+    sum.coverage[g] = r.coverage;
+    sum.mean_ci_width[g] = r.mean_ci_width;
+  }
+}
+
+// pass@k (docs/DESIGN.md §4.1, §5.2) from the histogram of correct attempts of each cell.
+MetricResult make_pass_at_metric(const Results& results, int32_t pass_k) {
+  const Config& config = results.config;
+  const int32_t S = results.num_scales(), K = results.num_lengths(), T = results.num_test_sizes(),
+                R = results.num_replicates();
+  const size_t cells = size_t(S) * K * T * R;
+  const int32_t bins = config.attempts + 1;
+  MetricResult m;
+  m.name = pass_at_name(pass_k);
+  m.kind = "nonlinear";
+  m.interval = "wilson-deff";
+  m.confidence = config.confidence;
+  m.k = pass_k;
+  m.estimate.resize(cells);
+  m.ci_low.resize(cells);
+  m.ci_high.resize(cells);
+  m.expected.resize(size_t(S) * K);
+  std::exception_ptr error;
+#pragma omp parallel for schedule(dynamic, 1) collapse(2)
+  for (int32_t s = 0; s < S; ++s) {
+    for (int32_t k = 0; k < K; ++k) {
+      try {
+        m.expected[size_t(s) * K + k] =
+            pass_at_k_probability(results.model.p_token[size_t(s)], config.lengths[size_t(k)],
+                                  pass_k, results.model.difficulty);
+      } catch (...) {
+#pragma omp critical(mirage_truth_error)
+        if (!error) error = std::current_exception();
+      }
+    }
+  }
+  if (error) std::rethrow_exception(error);
+  const std::vector<int64_t>& histogram = results.counts.attempt_histogram;
+  if (histogram.size() != cells * size_t(bins)) {
+    throw std::runtime_error("pass@k: the histogram of correct attempts has " +
+                             std::to_string(histogram.size()) + " counts, expected " +
+                             std::to_string(cells * size_t(bins)));
+  }
+#pragma omp parallel for schedule(static)
+  for (int64_t cell = 0; cell < int64_t(cells); ++cell) {
+    const PassAtK v = pass_at_k(&histogram[size_t(cell) * bins], bins, pass_k, config.confidence);
+    m.estimate[size_t(cell)] = v.estimate;
+    m.ci_low[size_t(cell)] = v.interval.low;
+    m.ci_high[size_t(cell)] = v.interval.high;
+  }
+  summarize_metric(m, T, R);
+  return m;
+}
+
 }  // namespace
+
+std::string pass_at_name(int32_t k) {
+  return "pass_at_" + std::to_string(k);
+}
 
 void compute_metrics(Results& results) {
   results.metrics.clear();
   const TruthTable truth = truth_table(results);
   for (const std::string& name : metric_names(results.config)) {
     results.metrics.push_back(make_metric(results, name, truth));
+  }
+  if (results.config.attempts > 1) {
+    for (int32_t k : results.config.pass_at) {
+      results.metrics.push_back(make_pass_at_metric(results, k));
+    }
   }
 }
 

@@ -28,8 +28,12 @@ double expected_value(const ModelTable& model, const std::string& metric, int32_
 //! scores.
 constexpr double BRIER_ROUNDING = 1.0 / 134217728.0;  // 2^-27
 
+//! The name of the pass@k metric for k: "pass_at_K" (K in decimal).
+std::string pass_at_name(int32_t k);
+
 //! Computes every metric of `results.counts` into `results.metrics` using the interval
-//! methods and confidence of `results.config`.
+//! methods and confidence of `results.config`: those of metric_names, then, with attempts,
+//! one pass@k metric per --pass-at k (from the histogram of correct attempts).
 void compute_metrics(Results& results);
 
 }  // namespace mirage

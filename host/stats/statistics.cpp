@@ -751,4 +751,52 @@ double test_size_for_visibility(double accuracy) {
   return n;
 }
 
+double pass_at_k_estimator(int32_t attempts, int32_t correct, int32_t k) {
+  if (attempts < 1 || correct < 0 || correct > attempts || k < 1 || k > attempts) {
+    throw std::invalid_argument("pass_at_k_estimator: needs 0 <= c <= A and 1 <= k <= A, got A = " +
+                                std::to_string(attempts) + ", c = " + std::to_string(correct) +
+                                ", k = " + std::to_string(k));
+  }
+  if (attempts - correct < k) return 1.0;  // every k-subset holds a correct attempt
+  // C(A - c, k) / C(A, k) = prod_{i = A-c+1}^{A} (1 - k / i): c factors in (0, 1), no
+  // factorials, no cancellation (Chen et al. 2021, figure 3).
+  double miss = 1.0;
+  for (int32_t i = attempts - correct + 1; i <= attempts; ++i) miss *= 1.0 - double(k) / double(i);
+  return 1.0 - miss;
+}
+
+PassAtK pass_at_k(const int64_t* histogram, int32_t bins, int32_t k, double confidence) {
+  const int32_t attempts = bins - 1;
+  int64_t n = 0;
+  long double sum = 0, sum_sq = 0;
+  for (int32_t c = 0; c < bins; ++c) {
+    if (histogram[c] == 0) continue;
+    const long double v = pass_at_k_estimator(attempts, c, k);
+    n += histogram[c];
+    sum += histogram[c] * v;
+    sum_sq += histogram[c] * v * v;
+  }
+  if (n == 0) return PassAtK{detail::NaN, Interval{detail::NaN, detail::NaN}};
+  const long double q = sum / n;
+  const long double variance = std::max(0.0L, sum_sq / n - q * q);
+  const long double spread = q * (1 - q);
+  // Kish's effective sample size: per-item values in [0, 1] have variance at most Q (1 - Q),
+  // so n_eff >= n; n A bounds it where the items are all alike (V = 0).
+  long double w = n;
+  if (q > 0 && q < 1) {
+    const long double most = static_cast<long double>(n) * attempts;
+    w = variance > 0 ? std::min(most, std::max<long double>(n, spread / (variance / n))) : most;
+  }
+  const long double z = detail::normal_critical_value(confidence);
+  const long double z2 = z * z;
+  const long double centre = (q + z2 / (2 * w)) / (1 + z2 / w);
+  const long double half = z / (1 + z2 / w) * std::sqrt(spread / w + z2 / (4 * w * w));
+  Interval ci{static_cast<double>(std::max(0.0L, centre - half)),
+              static_cast<double>(std::min(1.0L, centre + half))};
+  if (sum == 0) ci.low = 0.0;
+  if (q == 1) ci.high = 1.0;
+  return PassAtK{static_cast<double>(q), ci};
+}
+
 }  // namespace mirage
+

@@ -259,4 +259,25 @@ double visible_probability(double accuracy, int64_t test_size);
 //! Returned as a double because it can exceed any integer type (accuracy = 1e-300).
 double test_size_for_visibility(double accuracy);
 
+//! The unbiased estimator of pass@k from c correct attempts out of A (Chen et al. 2021,
+//! "Evaluating Large Language Models Trained on Code", eq. 1): 1 - C(A - c, k) / C(A, k), the
+//! probability that k of the A attempts drawn without replacement contain a correct one.
+//! Evaluated as their stable product 1 - prod_{i = A-c+1}^{A} (1 - k / i); exactly 1 when
+//! A - c < k and exactly 0 when c = 0. Requires 0 <= c <= A and 1 <= k <= A (else throws
+//! std::invalid_argument).
+double pass_at_k_estimator(int32_t attempts, int32_t correct, int32_t k);
+
+//! pass@k of one test set from its histogram of correct attempts (histogram[c] items with c of
+//! their A = bins - 1 attempts right): the mean over the n = sum histogram items of
+//! pass_at_k_estimator, and its interval (docs/DESIGN.md §5.2): Wilson's score interval with
+//! Kish's effective number of items n_eff = Q (1 - Q) / V, Q the mean and V the (1/n)
+//! variance of the per-item values v in [0, 1], truncated to [n, n A] (n where Q is 0 or 1):
+//! for 0/1 values (k = A) it is Wilson's interval on n items; lower exactly 0 at Q = 0, upper
+//! exactly 1 at Q = 1. Sums in long double, in the fixed order c = 0..A.
+struct PassAtK {
+  double estimate;
+  Interval interval;
+};
+PassAtK pass_at_k(const int64_t* histogram, int32_t bins, int32_t k, double confidence);
+
 }  // namespace mirage

@@ -65,12 +65,12 @@ struct ItemTally {
   }
 };
 
-//! Adds one unit's per-length tallies (per_length[0..K)) into a [num_tallies][S][K][T][R]
-//! array of segment tallies (tally_array_index). Plain adds: callers that share the array
-//! between threads make them atomic or keep per-thread arrays.
+//! Adds one unit's per-length item tallies (per_length[0..K)) into a
+//! [num_tallies][S][K][T][R] array of segment tallies (tally_array_index). Plain adds: callers
+//! that share the array between threads make them atomic or keep per-thread arrays.
 MIRAGE_HD inline void add_unit_tallies(const SweepSpec& spec, const WorkUnit& unit,
                                        const ItemTally* per_length, int64_t* segment_tallies) {
-  const int tallies = num_tallies(spec);
+  const int tallies = num_item_tallies(spec);
   for (int32_t k = 0; k < spec.num_lengths; ++k) {
     for (int tally = 0; tally < tallies; ++tally) {
       segment_tallies[tally_array_index(spec, tally, unit.scale, k, unit.segment,
@@ -88,28 +88,39 @@ MIRAGE_HD inline void group_thresholds(const SweepSpec& spec, uint32_t replicate
   for (int w = 0; w < ITEMS_PER_GROUP; ++w) thresholds[w] = t[w];
 }
 
-//! Samples tokens 0..max_length-1 of items 4*group..4*group+3 of replicate r at scale s, item
-//! 4*group+w being correct on a token iff its uniform < thresholds[w], and calls
+//! Samples tokens 0..max_length-1 of attempt `attempt` of items 4*group..4*group+3 of
+//! replicate r at scale s (attempt_token_word: attempt 0 is the token stream), item 4*group+w
+//! being correct on a token iff its uniform < thresholds[w], and calls
 //! `visit(length_index, length, k)` after token length[length_index]-1 for every length,
 //! where k[w] is the number of correct tokens of item 4*group+w among the first `length`.
-//! `lengths` must be strictly increasing and >= 1.
+//! `lengths` must be strictly increasing and >= 1 (and <= MAX_LENGTH for attempt > 0).
 template <class Visitor>
-MIRAGE_HD inline void sample_group(uint64_t seed, uint32_t replicate, uint32_t scale,
-                                   uint32_t group, const uint64_t* thresholds,
-                                   const int32_t* lengths, int32_t num_lengths, Visitor&& visit) {
+MIRAGE_HD inline void sample_group_attempt(uint64_t seed, uint32_t replicate, uint32_t scale,
+                                           uint32_t group, uint32_t attempt,
+                                           const uint64_t* thresholds, const int32_t* lengths,
+                                           int32_t num_lengths, Visitor&& visit) {
   const PhiloxKey key = philox_key(seed);
   uint32_t k[ITEMS_PER_GROUP] = {0u, 0u, 0u, 0u};
   int32_t next = 0;
   const int32_t last = lengths[num_lengths - 1];
+  PhiloxCounter ctr = philox_counter(group, 0u, STREAM_TOKEN, scale, replicate);
   for (int32_t j = 0; j < last; ++j) {
-    const PhiloxCounter x = philox4x32_10(
-        philox_counter(group, static_cast<uint32_t>(j), STREAM_TOKEN, scale, replicate), key);
+    ctr.v[1] = attempt_token_word(static_cast<uint32_t>(j), attempt);
+    const PhiloxCounter x = philox4x32_10(ctr, key);
     for (int w = 0; w < ITEMS_PER_GROUP; ++w) k[w] += token_correct(x.v[w], thresholds[w]);
     if (j + 1 == lengths[next]) {
       visit(next, lengths[next], k);
       ++next;
     }
   }
+}
+
+//! sample_group_attempt of attempt 0: the token stream of docs/DESIGN.md §2.2.
+template <class Visitor>
+MIRAGE_HD inline void sample_group(uint64_t seed, uint32_t replicate, uint32_t scale,
+                                   uint32_t group, const uint64_t* thresholds,
+                                   const int32_t* lengths, int32_t num_lengths, Visitor&& visit) {
+  sample_group_attempt(seed, replicate, scale, group, 0u, thresholds, lengths, num_lengths, visit);
 }
 
 //! sample_group with one threshold for all four items (no item difficulty).
@@ -171,6 +182,67 @@ MIRAGE_HD inline void sample_unit_tokens_reference(const SweepSpec& spec, const 
                        out[index].add(length, k[w]);
                    }
                  });
+  }
+}
+
+//! Samples attempts 0..spec.attempts-1 of the four items of group `group` with their
+//! `thresholds` (an item's difficulty, hence its threshold, is the same for all its attempts)
+//! and writes successes[k * ITEMS_PER_GROUP + w] = the number of attempts in which item
+//! 4*group+w has all of its first length[k] tokens correct (k < num_lengths <=
+//! MAX_ATTEMPT_LENGTHS). With `first` non-null, also calls first(length_index, length, k)
+//! with attempt 0's counts (as sample_group does), so a caller gets the item tallies of the
+//! same draws.
+template <class Visitor>
+MIRAGE_HD inline void sample_group_attempts(const SweepSpec& spec, uint32_t replicate,
+                                            uint32_t scale, uint32_t group,
+                                            const uint64_t* thresholds, uint16_t* successes,
+                                            Visitor&& first) {
+  const int32_t K = spec.num_lengths;
+  for (int32_t i = 0; i < K * ITEMS_PER_GROUP; ++i) successes[i] = 0;
+  for (int32_t a = 0; a < spec.attempts; ++a) {
+    sample_group_attempt(spec.seed, replicate, scale, group, static_cast<uint32_t>(a), thresholds,
+                         spec.length, K, [&](int32_t index, int32_t length, const uint32_t* k) {
+                           for (int w = 0; w < ITEMS_PER_GROUP; ++w) {
+                             successes[index * ITEMS_PER_GROUP + w] +=
+                                 k[w] == static_cast<uint32_t>(length) ? 1 : 0;
+                           }
+                           if (a == 0) first(index, length, k);
+                         });
+  }
+}
+
+//! Reference sampler of a sweep with attempts > 1, for one work unit: adds the item tallies of
+//! attempt 0 to out[0..num_lengths) (exactly what sample_unit_tokens_reference adds) and the
+//! histogram of correct attempts to histogram[k * (attempts + 1) + c] (items of the unit with
+//! c of their attempts exactly right at length index k). Items of a partial group outside
+//! [item_begin, item_end) are not counted.
+MIRAGE_HD inline void sample_unit_attempts_reference(const SweepSpec& spec, const WorkUnit& unit,
+                                                     ItemTally* out, int64_t* histogram) {
+  const int64_t first_group = unit.item_begin / ITEMS_PER_GROUP;
+  const int64_t end_group = (unit.item_end + ITEMS_PER_GROUP - 1) / ITEMS_PER_GROUP;
+  const int32_t bins = spec.attempts + 1;
+  uint16_t successes[MAX_ATTEMPT_LENGTHS * ITEMS_PER_GROUP];
+  for (int64_t g = first_group; g < end_group; ++g) {
+    const int64_t item0 = g * ITEMS_PER_GROUP;
+    uint64_t thresholds[ITEMS_PER_GROUP];
+    group_thresholds(spec, static_cast<uint32_t>(unit.replicate), static_cast<uint32_t>(unit.scale),
+                     static_cast<uint32_t>(g), thresholds);
+    bool inside[ITEMS_PER_GROUP];
+    for (int w = 0; w < ITEMS_PER_GROUP; ++w) {
+      inside[w] = item0 + w >= unit.item_begin && item0 + w < unit.item_end;
+    }
+    sample_group_attempts(spec, static_cast<uint32_t>(unit.replicate),
+                          static_cast<uint32_t>(unit.scale), static_cast<uint32_t>(g), thresholds,
+                          successes, [&](int32_t index, int32_t length, const uint32_t* k) {
+                            for (int w = 0; w < ITEMS_PER_GROUP; ++w) {
+                              if (inside[w]) out[index].add(length, k[w]);
+                            }
+                          });
+    for (int32_t k = 0; k < spec.num_lengths; ++k) {
+      for (int w = 0; w < ITEMS_PER_GROUP; ++w) {
+        if (inside[w]) ++histogram[k * bins + successes[k * ITEMS_PER_GROUP + w]];
+      }
+    }
   }
 }
 

@@ -53,7 +53,14 @@ enum StreamId : uint32_t {
   STREAM_DIFFICULTY = 1,  //!< per-item difficulty draws (two words per item: token indices 0, 1)
   STREAM_CHOICE = 2,      //!< per-item multiple-choice draws (token index j: distractor j)
   STREAM_META = 3,        //!< mirage meta: task parameters and sweep seeds (host only)
+  STREAM_ATTEMPT = 4,     //!< per-token draws of repeated attempts 1..A-1 (attempt 0 is stream 0)
 };
+
+//! In the attempt stream, counter word 1 holds the token j in bits 0..11 (j < 2^12: target
+//! lengths are at most MAX_LENGTH = 4096) and the attempt a in bits 12..23.
+constexpr uint32_t ATTEMPT_SHIFT = 12;
+//! Largest attempt index the counter layout can address (attempts 0..MAX_ATTEMPT_INDEX).
+constexpr uint32_t MAX_ATTEMPT_INDEX = (1u << (TOKEN_BITS - ATTEMPT_SHIFT)) - 1u;
 
 using PhiloxCounter = r123array4x32;
 using PhiloxKey = r123array2x32;
@@ -69,6 +76,14 @@ MIRAGE_HD inline PhiloxKey philox_key(uint64_t seed) {
 //! Counter word 1: token j (< 2^24) in bits 0..23, stream id in bits 24..31.
 MIRAGE_HD inline uint32_t counter_token_word(uint32_t token, uint32_t stream) {
   return token | (stream << TOKEN_BITS);
+}
+
+//! Counter word 1 of token j of attempt a (docs/DESIGN.md §2.2): attempt 0 is the token stream
+//! itself (word j, stream 0), so a sweep with one attempt draws exactly what it always drew;
+//! attempt a >= 1 (<= MAX_ATTEMPT_INDEX) is j | a << 12 in stream 4 (j < 2^12).
+MIRAGE_HD inline uint32_t attempt_token_word(uint32_t token, uint32_t attempt) {
+  return attempt == 0u ? counter_token_word(token, STREAM_TOKEN)
+                       : counter_token_word(token | (attempt << ATTEMPT_SHIFT), STREAM_ATTEMPT);
 }
 
 //! The Philox counter for item group q (items 4q..4q+3), token j (< 2^24), stream, scale s and
@@ -103,6 +118,15 @@ MIRAGE_HD inline uint32_t token_uniform(uint64_t seed, uint32_t replicate, uint3
   const PhiloxCounter x =
       token_words(seed, replicate, scale, static_cast<uint32_t>(item >> 2), token);
   return x.v[item & 3u];
+}
+
+//! u(seed, r, s, i, a, j): the uniform of token j (< 2^12) of attempt a of item i; attempt 0 is
+//! token_uniform.
+MIRAGE_HD inline uint32_t attempt_uniform(uint64_t seed, uint32_t replicate, uint32_t scale,
+                                          uint64_t item, uint32_t attempt, uint32_t token) {
+  PhiloxCounter ctr = philox_counter(static_cast<uint32_t>(item >> 2), 0u, 0u, scale, replicate);
+  ctr.v[1] = attempt_token_word(token, attempt);
+  return philox4x32_10(ctr, philox_key(seed)).v[item & 3u];
 }
 
 //! The per-item word of a reserved stream (stream != STREAM_TOKEN) for item i of replicate r.

@@ -49,6 +49,14 @@ constexpr int32_t MAX_CHOICES = 64;
 //! Largest target length accepted: keeps n * L^2 inside int64 for n <= MAX_ITEMS.
 constexpr int32_t MAX_LENGTH = 4096;
 
+//! Largest number of attempts per item (--attempts): the histogram of correct attempts has
+//! A + 1 int64 bins per cell, so memory grows with A (the counter layout would allow 4096).
+constexpr int32_t MAX_ATTEMPTS = 1024;
+//! Largest number of target lengths of a sweep with attempts > 1: the per-item counts of
+//! correct attempts are kept per length in a fixed array (registers or local memory on the
+//! device).
+constexpr int32_t MAX_ATTEMPT_LENGTHS = 64;
+
 //! Everything a backend needs to sample a sweep; host-owned arrays, borrowed.
 struct SweepSpec {
   uint64_t seed = 0;
@@ -72,6 +80,11 @@ struct SweepSpec {
   int32_t choices = 0;
   //! [S] log(p_s) computed once on the host; read by multiple choice without difficulty.
   const double* scale_log_p = nullptr;
+  //! Independent attempts per item (1..MAX_ATTEMPTS; free-form only). With A > 1 the sweep
+  //! also keeps, per cell, the histogram of c, an item's number of attempts whose first L
+  //! tokens are all correct (c = 0..A: A + 1 tallies after the item tallies); the item
+  //! tallies come from attempt 0 alone, which is the token stream of a sweep with A = 1.
+  int32_t attempts = 1;
 };
 
 //! Longest target length of the sweep.
@@ -105,9 +118,25 @@ MIRAGE_HD inline int64_t tally_array_index(const SweepSpec& spec, int tally, int
   return tally * tally_cells(spec) + tally_index(spec, scale, length_index, test_index, replicate);
 }
 
-//! Tallies the sweep keeps: NUM_TALLIES, plus NUM_CHOICE_TALLIES for multiple choice.
-MIRAGE_HD inline int num_tallies(const SweepSpec& spec) {
+//! Per-item tallies the sweep keeps (the fields of ItemTally): NUM_TALLIES, plus
+//! NUM_CHOICE_TALLIES for multiple choice.
+MIRAGE_HD inline int num_item_tallies(const SweepSpec& spec) {
   return spec.choices > 0 ? NUM_TALLIES + NUM_CHOICE_TALLIES : NUM_TALLIES;
+}
+
+//! Bins of the histogram of correct attempts: A + 1 with attempts A > 1, else 0.
+MIRAGE_HD inline int attempt_bins(const SweepSpec& spec) {
+  return spec.attempts > 1 ? spec.attempts + 1 : 0;
+}
+
+//! Tallies the sweep keeps: the item tallies, then the attempt_bins histogram bins.
+MIRAGE_HD inline int num_tallies(const SweepSpec& spec) {
+  return num_item_tallies(spec) + attempt_bins(spec);
+}
+
+//! The tally that counts items with c correct attempts (0 <= c <= attempts, attempts > 1).
+MIRAGE_HD inline int attempt_tally(const SweepSpec& spec, int32_t correct_attempts) {
+  return num_item_tallies(spec) + correct_attempts;
 }
 
 //! Number of int64 in a segment-tally array: num_tallies(spec) arrays of S x K x T x R.
@@ -182,9 +211,9 @@ MIRAGE_HD inline WorkUnit unit_at(const UnitGrid& grid, int64_t id) {
 }
 
 //! Token draws of one work unit: the uniforms that decide a token of one of its items,
-//! items x longest length. (Throughput everywhere in Mirage is counted in these.)
+//! items x longest length x attempts. (Throughput everywhere in Mirage is counted in these.)
 MIRAGE_HD inline int64_t unit_draws(const SweepSpec& spec, const WorkUnit& unit) {
-  return (unit.item_end - unit.item_begin) * max_length(spec);
+  return (unit.item_end - unit.item_begin) * max_length(spec) * spec.attempts;
 }
 
 }  // namespace mirage

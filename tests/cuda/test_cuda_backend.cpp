@@ -1052,6 +1052,40 @@ TEST_F(CudaBackendTest, MatchesTheReferenceExactly) {
   }
 }
 
+// Repeated attempts (docs/DESIGN.md §3.5): the attempts kernel gives attempt 0's item tallies
+// and the histogram of correct attempts of sample_unit_attempts_reference, for any unit size.
+TEST_F(CudaBackendTest, AttemptsMatchTheReference) {
+  for (const Sweep& sweep : sweeps()) {
+    if (sweep.name != "odd_sizes" && sweep.name != "normal" && sweep.name != "one_item") continue;
+    for (int64_t items_per_unit : ITEMS_PER_UNIT) {
+      UnitGrid grid = sweep.grid(items_per_unit);
+      grid.spec.attempts = 5;
+      const std::vector<int64_t> ids = all_ids(grid);
+      std::vector<int64_t> expected(tally_size(grid.spec), 0);
+      std::vector<ItemTally> per_length(static_cast<std::size_t>(grid.spec.num_lengths));
+      const int32_t bins = attempt_bins(grid.spec);
+      std::vector<int64_t> histogram(per_length.size() * static_cast<std::size_t>(bins));
+      for (int64_t id : ids) {
+        std::fill(per_length.begin(), per_length.end(), ItemTally{});
+        std::fill(histogram.begin(), histogram.end(), int64_t{0});
+        const WorkUnit unit = unit_at(grid, id);
+        sample_unit_attempts_reference(grid.spec, unit, per_length.data(), histogram.data());
+        add_unit_tallies(grid.spec, unit, per_length.data(), expected.data());
+        for (int32_t k = 0; k < grid.spec.num_lengths; ++k) {
+          for (int32_t c = 0; c < bins; ++c) {
+            expected[static_cast<std::size_t>(tally_array_index(
+                grid.spec, attempt_tally(grid.spec, c), unit.scale, k, unit.segment,
+                unit.replicate))] += histogram[static_cast<std::size_t>(k) * bins + c];
+          }
+        }
+      }
+      expect_same_tallies(grid.spec, expected, gpu(grid, ids, {all_devices_[0]}),
+                          sweep.name + " with 5 attempts, items_per_unit " +
+                              std::to_string(items_per_unit));
+    }
+  }
+}
+
 // A few small sweeps, one per kernel path (the fast kernels' dense walk over interior and
 // boundary tiles, their sectioned walk, the general kernel, item difficulty, multiple
 // choice): what scripts/gpu-check.sh runs under compute-sanitizer (racecheck, synccheck,

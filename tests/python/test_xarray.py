@@ -49,6 +49,7 @@ RESULT_DIMS = [
     (r"model/difficulty/p_token_quantile", ("scale", "quantile_probability")),
     (r"task/length", ("length",)),
     (r"task/test_size", ("test_size",)),
+    (r"counts/attempt_histogram", SKTR + ("correct_attempts",)),
     (r"counts/\w+", SKTR),
     (r"metrics/\w+/(estimate|ci_low|ci_high)", SKTR),
     (r"metrics/\w+/expected", ("scale", "length")),
@@ -65,6 +66,7 @@ RESULT_DIMS = [
 ]
 UNITS = {"scale": "parameters", "length": "tokens", "test_size": "items", "replicate": "1",
          "scale_pair": "parameters", "quantile_probability": "1", "task": "1",
+         "correct_attempts": "attempts",
          "family": None}  # a string coordinate has no units
 
 
@@ -170,8 +172,8 @@ def check_file(checks, label, path, table, coordinate_values, groups=None):
 
 def check_result(checks, label, path):
     with h5py.File(path, "r") as f:
-        checks.check(f"{label}: format_version [1, 2]",
-                      list(f.attrs["format_version"]) == [1, 2], str(f.attrs["format_version"]))
+        checks.check(f"{label}: format_version [1, 3]",
+                      list(f.attrs["format_version"]) == [1, 3], str(f.attrs["format_version"]))
         scale = f["model/scale"][()]
         axes = {"scale": scale, "length": f["task/length"][()],
                 "test_size": f["task/test_size"][()],
@@ -179,6 +181,8 @@ def check_result(checks, label, path):
                 "scale_pair": np.sqrt(scale[:-1] * scale[1:])}
         if "model/difficulty/probability" in f:
             axes["quantile_probability"] = f["model/difficulty/probability"][()]
+        if "attempts" in f["task"].attrs:
+            axes["correct_attempts"] = np.arange(int(f["task"].attrs["attempts"]) + 1)
     check_file(checks, label, path, RESULT_DIMS, axes.get)
     return axes
 
@@ -245,7 +249,19 @@ def run_checks(checks, mirage, work):
     if checks.check("single-scale gzip run: mirage exits 0", rc == 0, err.strip()):
         check_result(checks, "single-scale gzip run", single)
 
-    # 3. A small meta-analysis.
+    # 3. Repeated attempts: the histogram's extra dimension and the pass@k groups.
+    tries = os.path.join(work, "attempts.h5")
+    rc, err = run([mirage, "run", "--scales", "1e9:1e11:3", "--lengths", "1,3",
+                   "--test-sizes", "10,100", "--replicates", "3", "--attempts", "6",
+                   "--pass-at", "1,3", "--seed", "3", "--quiet", "-o", tries])
+    if checks.check("attempts run: mirage exits 0", rc == 0, err.strip()):
+        check_result(checks, "attempts run", tries)
+        with xr.open_dataset(tries, group="counts", engine="h5netcdf") as ds:
+            checks.check("attempts run: the histogram sums to the test sizes",
+                         np.array_equal(ds["attempt_histogram"].sum("correct_attempts")
+                                        .isel(scale=0, length=0, replicate=0).values, [10, 100]))
+
+    # 4. A small meta-analysis.
     meta = os.path.join(work, "meta.h5")
     rc, err = run([mirage, "meta", "--tasks", "6", "--replicates", "3",
                    "--families", "gpt3,big-g", "--seed", "5", "--quiet", "-o", meta])
@@ -258,7 +274,7 @@ def run_checks(checks, mirage, work):
             checks.check("meta: .sel(family='big-g') picks the second family",
                          ds["exact_match"].sel(family="big-g").shape == (6, 3))
 
-    # 4. A format 1.0 file (no dimension scales) still opens in h5py as before.
+    # 5. A format 1.0 file (no dimension scales) still opens in h5py as before.
     old = os.path.join(work, "format-1.0.h5")
     rc, err = run([sys.executable, FIXTURE, old, "--scales", "1e8:1e12:5",
                    "--test-sizes", "10,100", "--replicates", "4"])
