@@ -4,8 +4,11 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
+# slurmctld, slurmd, slurm-client, munge (and libpmix2 for srun --mpi=pmix): the private
+# Slurm of the test slurm_real (tests/slurm/real-slurm.sh); no daemon is started here.
 packages=(cmake g++ make pkg-config git libcli11-dev libhdf5-dev librandom123-dev
-          libboost-math-dev libgtest-dev libbenchmark-dev libopenmpi-dev openmpi-bin)
+          libboost-math-dev libgtest-dev libbenchmark-dev libopenmpi-dev openmpi-bin
+          python3-dev python3-venv slurmctld slurmd slurm-client munge libpmix2)
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
@@ -19,7 +22,6 @@ if ((${#missing[@]})); then
 fi
 
 python=${PYTHON:-python3}
-if ! "$python" -c 'import numpy, h5py, matplotlib' 2>/dev/null; then
-  echo "install-deps: installing Python packages from scripts/requirements.txt"
-  "$python" -m pip install -q --disable-pip-version-check -r scripts/requirements.txt
-fi
+# pip installs what is missing or older than required (and fetches nothing otherwise).
+PIP_ROOT_USER_ACTION=ignore "$python" -m pip install -q --disable-pip-version-check \
+  -r scripts/requirements.txt
