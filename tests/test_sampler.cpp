@@ -58,6 +58,29 @@ TEST(CpuSampler, EqualsReferenceOnUnalignedUnits) {
   }
 }
 
+// A Sweep's grid finds units by binary search over its segments' first chunks; a plain grid
+// walks the segments. Both name the same unit for every id, on uneven segments.
+TEST(UnitGrid, BinarySearchFindsTheSameUnitsAsTheWalk) {
+  Config c = default_config();
+  c.scales = {1e8, 1e10};
+  c.test_sizes = {1, 4, 64, 65, 200, 1000, 1001, 5000};
+  c.replicates = 3;
+  c.items_per_unit = 64;
+  const Sweep sweep(c);
+  const UnitGrid fast = sweep.grid();
+  ASSERT_NE(fast.chunk_start, nullptr);
+  const UnitGrid walk{sweep.spec(), c.items_per_unit};
+  ASSERT_EQ(num_units(fast), num_units(walk));
+  for (int64_t id = 0; id < num_units(walk); ++id) {
+    const WorkUnit a = unit_at(fast, id), b = unit_at(walk, id);
+    EXPECT_EQ(a.replicate, b.replicate) << id;
+    EXPECT_EQ(a.scale, b.scale) << id;
+    EXPECT_EQ(a.segment, b.segment) << id;
+    EXPECT_EQ(a.item_begin, b.item_begin) << id;
+    EXPECT_EQ(a.item_end, b.item_end) << id;
+  }
+}
+
 TEST(CpuBackend, CountsIdenticalFor1And2And7Threads) {
   const Config config = small_config();
   const std::vector<int64_t> one = run_segments(config, 1);

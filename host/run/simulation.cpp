@@ -54,6 +54,11 @@ Sweep::Sweep(const Config& config)
   spec_.choices = model_.choices;
   spec_.scale_log_p = model_.log_p.data();
   spec_.attempts = config.attempts;
+  const UnitGrid plain{spec_, items_per_unit_};
+  chunk_start_.assign(size_t(spec_.num_test_sizes) + 1, 0);
+  for (int32_t t = 0; t < spec_.num_test_sizes; ++t) {
+    chunk_start_[size_t(t) + 1] = chunk_start_[size_t(t)] + segment_chunks(plain, t);
+  }
 }
 
 Counts nested_counts(const SweepSpec& spec, const std::vector<int64_t>& segment_tallies) {

@@ -39,7 +39,7 @@ class Sweep {
   Sweep& operator=(const Sweep&) = delete;
 
   const SweepSpec& spec() const { return spec_; }
-  UnitGrid grid() const { return UnitGrid{spec_, items_per_unit_}; }
+  UnitGrid grid() const { return UnitGrid{spec_, items_per_unit_, chunk_start_.data()}; }
   const ModelTable& model() const { return model_; }
   //! A zeroed segment-tally array for this sweep.
   std::vector<int64_t> zero_tallies() const {
@@ -52,6 +52,7 @@ class Sweep {
   std::vector<int64_t> test_sizes_;
   int64_t items_per_unit_;
   SweepSpec spec_;
+  std::vector<int64_t> chunk_start_;  //!< UnitGrid::chunk_start
 };
 
 //! The tallies, each [S][K][T][R] row-major: the three token tallies of every sweep and, for

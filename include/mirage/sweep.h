@@ -167,6 +167,10 @@ struct WorkUnit {
 struct UnitGrid {
   SweepSpec spec;
   int64_t items_per_unit = 0;  //!< a multiple of ITEMS_PER_GROUP
+  //! Optional [T + 1]: the first chunk of each segment within one (replicate, scale), and at
+  //! [T] the chunks per (replicate, scale). With it unit_at() is O(log T) instead of O(T), which
+  //! matters for sweeps of thousands of test sizes (host only; null means compute).
+  const int64_t* chunk_start = nullptr;
 };
 
 //! Number of chunks that segment t splits into.
@@ -177,6 +181,7 @@ MIRAGE_HD inline int64_t segment_chunks(const UnitGrid& grid, int32_t segment) {
 
 //! Number of chunks per (replicate, scale).
 MIRAGE_HD inline int64_t chunks_per_replicate_scale(const UnitGrid& grid) {
+  if (grid.chunk_start != nullptr) return grid.chunk_start[grid.spec.num_test_sizes];
   int64_t total = 0;
   for (int32_t t = 0; t < grid.spec.num_test_sizes; ++t) total += segment_chunks(grid, t);
   return total;
@@ -196,6 +201,24 @@ MIRAGE_HD inline WorkUnit unit_at(const UnitGrid& grid, int64_t id) {
   WorkUnit unit;
   unit.replicate = static_cast<int32_t>(rs / grid.spec.num_scales);
   unit.scale = static_cast<int32_t>(rs % grid.spec.num_scales);
+  if (grid.chunk_start != nullptr) {
+    // The last segment whose first chunk is <= chunk.
+    int32_t lo = 0, hi = grid.spec.num_test_sizes - 1;
+    while (lo < hi) {
+      const int32_t mid = lo + (hi - lo + 1) / 2;
+      if (grid.chunk_start[mid] <= chunk) {
+        lo = mid;
+      } else {
+        hi = mid - 1;
+      }
+    }
+    unit.segment = lo;
+    unit.item_begin =
+        segment_begin(grid.spec, lo) + (chunk - grid.chunk_start[lo]) * grid.items_per_unit;
+    const int64_t end = unit.item_begin + grid.items_per_unit;
+    unit.item_end = end < grid.spec.test_size[lo] ? end : grid.spec.test_size[lo];
+    return unit;
+  }
   for (int32_t t = 0; t < grid.spec.num_test_sizes; ++t) {
     const int64_t chunks = segment_chunks(grid, t);
     if (chunk < chunks) {
