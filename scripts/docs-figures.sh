@@ -33,6 +33,11 @@ plot "$work/intervals.h5" --figures intervals --length 5 --test-size 10
 mirage run --config examples/forecast.toml -q -o "$work/forecast-run.h5"
 mirage forecast "$work/forecast-run.h5" --fit-below 1e10 -q -o "$work/forecast.h5"
 plot "$work/forecast.h5" --figures forecast --forecast-scale 2e11
+# Repeated attempts (format 1.3): pass@k against k and against scale, with a heavy-tailed
+# (normal:1.5) item difficulty under which -log pass@k is close to a power law in k.
+mirage run --scales 1e8:1e12:9 --lengths 5 --test-sizes 1000 --replicates 100 --attempts 100 \
+  --pass-at 1,2,5,10,20,50,100 --difficulty normal:1.5 -q -o "$work/pass-at-k.h5"
+plot "$work/pass-at-k.h5" --figures pass_at_k
 
 for f in "$work"/png/*.png; do
   name=$(basename "$f" .png)

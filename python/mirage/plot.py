@@ -17,6 +17,8 @@ From a run file (`mirage run`, filetype "mirage-results"):
   multiple_choice  multiple-choice grade (discontinuous) vs Brier score (quadratic in p^L)
   difficulty       the law of item difficulty and what it does to exact match
   jumps            how often the step between adjacent scales is significant, per metric
+  pass_at_k        runs with --attempts: pass@k against k (log-log; Schaeffer et al. 2025),
+                   pass@k against scale beside exact match, -log pass@k against k
 
 From a meta-analysis file (`mirage meta`, filetype "mirage-meta"):
 
@@ -30,8 +32,9 @@ From a forecast file (`mirage forecast`, filetype "mirage-forecast"):
                    interval ends over replicates; the coverage at one forecast scale
 
 Figures whose data a file lacks (the optional groups /frontier, /interval_comparison,
-/emergence, /jumps, /model/difficulty datasets, /metrics/multiple_choice_grade; `meta` for a
-run file, the run figures for a meta file) are skipped with a note on stderr. Format 1.0
+/emergence, /jumps, /model/difficulty datasets, /metrics/multiple_choice_grade, the
+/metrics/pass_at_K of runs with attempts; `meta` for a run file, the run figures for a meta
+file) are skipped with a note on stderr. Format 1.0
 files (exact-match-only /interval_comparison/<method>, no /jumps) still draw.
 
 Usage (`python -m mirage.plot`, or scripts/plot.py from a checkout):
@@ -90,7 +93,11 @@ META_FIGURES = ("meta",)  # what a meta-analysis file draws; a run file draws th
 #: What a forecast file draws. Not in FIGURES (the figures of run and meta files, which is
 #: what --figures selects from by default for those files); ALL_FIGURES has every name.
 FORECAST_FIGURES = ("forecast",)
-ALL_FIGURES = FIGURES + FORECAST_FIGURES
+#: What only a run with repeated attempts (--attempts A > 1, format 1.3) draws. Not in FIGURES
+#: (whose names tests and callers take to be the figures of any 1.2 run or meta file); run
+#: and meta files try them by default after FIGURES.
+ATTEMPT_FIGURES = ("pass_at_k",)
+ALL_FIGURES = FIGURES + ATTEMPT_FIGURES + FORECAST_FIGURES
 FORMATS = ("png", "pdf", "svg")
 
 #: Figure sizes in inches. A PNG written at --dpi D is exactly (w*D) x (h*D) pixels (no
@@ -107,6 +114,7 @@ FIGSIZE = {
     "difficulty": (13.5, 5.8),
     "jumps": (13.0, 5.8),
     "forecast": (13.0, 7.0),
+    "pass_at_k": (14.0, 6.2),
 }
 
 #: Okabe & Ito (2008) colour-blind-safe palette, the yellow last (weak on white).
@@ -342,7 +350,8 @@ class TreeGroup:
         yield from (name for name in own if name not in self._node.children)
 
     def keys(self):
-        return list(self)
+        # Not list(self): list() asks __len__ for a size hint, and __len__ calls keys().
+        return [name for name in self]
 
     def __len__(self):
         return len(self.keys())
@@ -420,7 +429,7 @@ class Results(MirageFile):
 
     REQUIRED = ("model/scale", "model/loss", "model/p_token", "task/length", "task/test_size",
                 "metrics/exact_match/expected", "summary/exact_match/mean")
-    DRAWS = tuple(f for f in FIGURES if f not in META_FIGURES)
+    DRAWS = tuple(f for f in FIGURES if f not in META_FIGURES) + ATTEMPT_FIGURES
 
     def __init__(self, path, h5=None):
         if h5 is None:  # Results(path) still opens a file itself, as in the 1.0 script
@@ -465,9 +474,29 @@ class Results(MirageFile):
     def metrics(self):
         """Metrics with per-replicate estimates and intervals, in the paper's order."""
         group = self.h5["metrics"] if self.has("metrics") else {}
-        order = [m for m in METRIC_LABEL if m in group]
-        order += sorted(m for m in group if m not in METRIC_LABEL)
+        order = metric_order(group)
         return [m for m in order if all(d in group[m] for d in ("estimate", "ci_low", "ci_high"))]
+
+    def attempts(self):
+        """A, the attempts per item (1 for a run without --attempts)."""
+        for owner, key in (("task", "attempts"), ("counts/attempt_histogram", "attempts")):
+            if self.has(owner) and key in self.h5[owner].attrs:
+                return int(as_float(self.h5[owner].attrs[key], 1))
+        return 1
+
+    def pass_at(self):
+        """[(k, metric)] of the pass@k metrics with their truth and summary, by k."""
+        group = self.h5["metrics"] if self.has("metrics") else {}
+        out = []
+        for m in metric_order(group):
+            k = pass_at_k(m)
+            if k is None or "expected" not in group[m]:
+                continue
+            if not (self.has(f"summary/{m}/mean") or "estimate" in group[m]):
+                continue
+            attr = as_float(group[m].attrs.get("k")) if "k" in group[m].attrs else None
+            out.append((int(attr) if attr is not None else k, m))
+        return sorted(out)
 
     def difficulty(self):
         """(family, spec) of the item difficulty; ("none", "none") when absent."""
@@ -504,7 +533,11 @@ class Results(MirageFile):
         segments = [f"Model: {model_description(self)}"]
         if family != "none":
             segments.append(f"item difficulty {spec}")
-        segments += [f"{task} task",
+        segments.append(f"{task} task")
+        attempts = self.attempts()
+        if attempts > 1:
+            segments.append(f"A = {attempts} attempts per item")
+        segments += [
                      f"scales {sci(self.scale[0])}–{sci(self.scale[-1])} "
                      f"({len(self.scale)} points)",
                      f"lengths L = {compact_list(self.lengths)}",
@@ -739,6 +772,52 @@ def style(i):
 
 def metric_style(metric, fallback=0):
     return style(METRIC_STYLE.get(metric, fallback))
+
+
+PASS_AT = re.compile(r"^pass_at_(\d+)$")
+
+
+def pass_at_k(metric):
+    """k of a pass@k metric name (pass_at_10 -> 10), else None."""
+    match = PASS_AT.match(str(metric))
+    return int(match.group(1)) if match else None
+
+
+def metric_order(names):
+    """Metric names in the paper's order, then pass@k by k, then the others by name."""
+    names = [m for m in names]
+    order = [m for m in METRIC_LABEL if m in names]
+    order += sorted((m for m in names if pass_at_k(m) is not None), key=pass_at_k)
+    return order + sorted(m for m in names if m not in order)
+
+
+def metric_label(metric):
+    k = pass_at_k(metric)
+    return f"pass@{k}" if k is not None else METRIC_LABEL.get(metric, metric)
+
+
+def pass_at_ends(metrics):
+    """The metrics with the pass@k of the smallest and the largest k only: figures of every
+    metric (emergence, jumps) show those two, the pass_at_k figure all of them."""
+    passes = [m for m in metrics if pass_at_k(m) is not None]
+    keep = {passes[0], passes[-1]} if passes else set()
+    return [m for m in metrics if pass_at_k(m) is None or m in keep]
+
+
+def metric_styles(metrics):
+    """{metric: style}: the fixed colour of each known metric; pass@k metrics take the free
+    colours after them in k order (runs with attempts are free-form, so the multiple-choice
+    colours are free)."""
+    out, j = {}, 0
+    for i, m in enumerate(metrics):
+        if m in METRIC_STYLE:
+            out[m] = metric_style(m)
+        elif pass_at_k(m) is not None:
+            out[m] = style(3 + j)
+            j += 1
+        else:
+            out[m] = style(i)
+    return out
 
 
 def metric_kind(res, metric):
@@ -1485,11 +1564,13 @@ def figure_intervals(res, opts):
 
 def figure_emergence(res, opts):
     group = res.h5["emergence"]
-    order = [m for m in METRIC_LABEL if m in group]
-    order += sorted(m for m in group if m not in METRIC_LABEL)
-    metrics = [m for m in order if all(q in group[m] for q in ("median", "q025", "q975"))]
+    metrics = pass_at_ends([m for m in metric_order(group)
+                            if is_group(group[m])
+                            and all(q in group[m] for q in ("median", "q025", "q975"))])
     if not metrics:
         return None
+    styles = metric_styles(metrics)
+    passes = [m for m in metrics if pass_at_k(m) is not None]
     data = {m: {q: group[m][q][()].astype(float) for q in ("median", "q025", "q975")}
             for m in metrics}
     # The score of the noise-free analytic curve, per length (newer files).
@@ -1522,7 +1603,9 @@ def figure_emergence(res, opts):
                                  "replicates; ±∞ row: infinite score (the median squared "
                                  "step between neighbouring scales is 0)"
                                  + ("; thin horizontal lines: score of the analytic curve"
-                                    if analytic else ""))
+                                    if analytic else "")
+                                 + ("; pass@k: the smallest and largest k of the file (every k:"
+                                    " the pass_at_k figure)" if passes else ""))
     axes = np.atleast_1d(body.subplots(nrows, ncols, sharey=True, squeeze=False)).ravel()
     sizes = res.test_sizes.astype(float)
     nm = len(metrics)
@@ -1533,10 +1616,11 @@ def figure_emergence(res, opts):
                 ax.axhline(y_inf, color="0.6", linewidth=0.8, linestyle=(0, (1, 2)))
         for i, m in enumerate(metrics):
             if m in analytic and not np.isnan(analytic[m][k]):
-                ax.axhline(placed(analytic[m][k:k + 1])[0], color=style(i)["color"],
-                           linestyle=style(i)["linestyle"], linewidth=0.8, alpha=0.7, zorder=2)
+                ax.axhline(placed(analytic[m][k:k + 1])[0], color=styles[m]["color"],
+                           linestyle=styles[m]["linestyle"], linewidth=0.8, alpha=0.7,
+                           zorder=2)
         for i, m in enumerate(metrics):
-            st = style(i)
+            st = styles[m]
             # Offset the metrics sideways (multiplicatively, log x) so the bars do not overlap.
             x = sizes * 10 ** (0.06 * (i - (nm - 1) / 2))
             med, q1, q2 = (placed(data[m][q][k]) for q in ("median", "q025", "q975"))
@@ -1571,10 +1655,10 @@ def figure_emergence(res, opts):
         ax.set_axis_off()
     handles = []
     for i, m in enumerate(metrics):
-        label = f"{METRIC_LABEL.get(m, m)} ({metric_kind(res, m)})"
+        label = f"{metric_label(m)} ({metric_kind(res, m)})"
         if m == "token_edit_distance":
             label += ", sign flipped"
-        handles.append(Line2D([], [], **style(i), label=label))
+        handles.append(Line2D([], [], **styles[m], label=label))
     add_legend(head, handles)
     return fig
 
@@ -2020,11 +2104,12 @@ def jump_method_label(method):
 
 def figure_jumps(res, opts):
     group = res.h5["jumps"]
-    order = [m for m in METRIC_LABEL if m in group] + sorted(
-        m for m in group if m not in METRIC_LABEL)
-    metrics = [m for m in order if is_group(group[m]) and "fraction_significant" in group[m]]
+    metrics = pass_at_ends([m for m in metric_order(group)
+                            if is_group(group[m]) and "fraction_significant" in group[m]])
     if not metrics or len(res.scale) < 2:
         return None
+    styles = metric_styles(metrics)
+    passes = [m for m in metrics if pass_at_k(m) is not None]
     k, t = opts.length_index, opts.test_size_index
     L, n = int(res.lengths[k]), int(res.test_sizes[t])
     conf = as_float(group.attrs.get("confidence"), res.confidence())
@@ -2038,7 +2123,7 @@ def figure_jumps(res, opts):
     if mc:
         panels.append(("multiple choice", mc))
     used = sorted(set(methods.values()))
-    how = "; ".join(f"{', '.join(METRIC_LABEL.get(m, m) for m in metrics if methods[m] == x)}:"
+    how = "; ".join(f"{', '.join(metric_label(m) for m in metrics if methods[m] == x)}:"
                     f" {jump_method_label(x)}" for x in used)
     conf_text = f"{100 * conf:g} %" if conf is not None else "the file's"
     extra = (f"Per pair of adjacent scales, the fraction of the {res.replicates} replicates whose "
@@ -2060,6 +2145,9 @@ def figure_jumps(res, opts):
         extra += ("Adjacent scales are independent samples here (each scale draws its own "
                   "tokens), which is what these unpaired intervals assume; a benchmark that "
                   "scores the same items at every scale is paired.")
+    if passes:
+        extra += (" pass@k: the smallest and largest k of the file; all k share the attempts "
+                  "of an item (every k: the pass_at_k figure).")
     if "token_edit_distance" in metrics and "token_accuracy" in metrics:
         a = group["token_edit_distance/fraction_significant"][:, k, t]
         b = group["token_accuracy/fraction_significant"][:, k, t]
@@ -2074,7 +2162,7 @@ def figure_jumps(res, opts):
     letters = "ABC"
     for ax, (what, ms), letter in zip(axes, panels, letters):
         for i, m in enumerate(ms):
-            st = metric_style(m, i)
+            st = styles[m]
             frac = group[f"{m}/fraction_significant"][:, k, t].astype(float)
             ax.plot(dodge(mid, i, len(ms), step=0.012), frac, **st, markersize=5,
                     markeredgecolor="white", markeredgewidth=0.5)
@@ -2092,7 +2180,7 @@ def figure_jumps(res, opts):
     if with_coverage:
         ax = axes[-1]
         for i, m in enumerate(with_coverage):
-            st = metric_style(m, i)
+            st = styles[m]
             cov = group[f"{m}/coverage"][:, k, t].astype(float)
             ax.plot(dodge(mid, i, len(with_coverage), step=0.012), cov, **st, markersize=4.5,
                     markeredgecolor="white", markeredgewidth=0.5)
@@ -2109,10 +2197,219 @@ def figure_jumps(res, opts):
         ax.set_xlabel(r"Midpoint scale $\sqrt{N_s N_{s+1}}$ (parameters)")
         ax.set_ylabel("Coverage of the true step")
         ax.set_title(f"{letters[len(panels)]}  Do the step intervals hold their level?")
-    handles = [Line2D([], [], **metric_style(m, i),
-                      label=f"{METRIC_LABEL.get(m, m)} ({metric_kind(res, m)})")
-               for i, m in enumerate(metrics)]
+    handles = [Line2D([], [], **styles[m], label=f"{metric_label(m)} ({metric_kind(res, m)})")
+               for m in metrics]
     add_legend(head, handles)
+    return fig
+
+
+# --- repeated attempts: pass@k -------------------------------------------------------------
+
+def _pass_summary(res, metric, k, t):
+    """(mean, q025, q975) over replicates of a metric at (length k, test size t), [S]."""
+    if res.has(f"summary/{metric}/mean"):
+        mean = res.h5[f"summary/{metric}/mean"][:, k, t].astype(float)
+    else:
+        mean = np.nanmean(res.h5[f"metrics/{metric}/estimate"][:, k, t, :].astype(float),
+                          axis=-1)
+    q025, _, q975 = replicate_quantiles(res, metric, k, t)
+    return mean, q025, q975
+
+
+def _spread(count, most):
+    """Up to `most` indices of 0..count-1, evenly spread, the first and last among them."""
+    if count <= most:
+        return list(range(count))
+    return sorted({int(round(v)) for v in np.linspace(0, count - 1, most)})
+
+
+def _crossing(x, y, level):
+    """The first x (log-interpolated) where a rising curve y reaches `level`; None if never."""
+    y = np.asarray(y, dtype=float)
+    above = np.nonzero(y >= level)[0]
+    if not above.size:
+        return None
+    j = int(above[0])
+    if j == 0:
+        return float(x[0]) if y[0] == level else None
+    lx0, lx1 = math.log(x[j - 1]), math.log(x[j])
+    frac = (level - y[j - 1]) / (y[j] - y[j - 1])
+    return math.exp(lx0 + frac * (lx1 - lx0))
+
+
+def _loglog_slope(x, y):
+    """Least-squares slope of log y on log x over the positive finite points (None if < 2)."""
+    x, y = np.asarray(x, dtype=float), np.asarray(y, dtype=float)
+    ok = (x > 0) & (y > 0) & np.isfinite(x) & np.isfinite(y)
+    if ok.sum() < 2:
+        return None
+    return float(np.polyfit(np.log(x[ok]), np.log(y[ok]), 1)[0])
+
+
+def _sequential(count, cmap="viridis", lo=0.0, hi=0.88):
+    """`count` colours of an ordered colour map (ordered things: scales, k), yellow end cut."""
+    colours = matplotlib.colormaps[cmap](np.linspace(lo, hi, max(count, 2)))
+    return [tuple(c) for c in colours[:count]] if count > 1 else [tuple(colours[0])]
+
+
+def _neg_log(values):
+    """-log(v) for a log axis: NaN where v is not in (0, 1)."""
+    values = np.asarray(values, dtype=float)
+    out = np.full(values.shape, np.nan)
+    ok = np.isfinite(values) & (values > 0) & (values < 1)
+    out[ok] = -np.log(values[ok])
+    return out
+
+
+#: The level at which panel B reads off how early each curve "emerges".
+PASS_LEVEL = 0.5
+
+
+def figure_pass_at_k(res, opts):
+    passes = res.pass_at()
+    if not passes:
+        return None
+    k_index, t = opts.length_index, opts.test_size_index
+    L, n, R, A = int(res.lengths[k_index]), int(res.test_sizes[t]), res.replicates, res.attempts()
+    ks = np.array([k for k, _ in passes], dtype=float)
+    truth = np.stack([res.read(f"metrics/{m}/expected")[:, k_index] for _, m in passes], axis=1)
+    sims = [_pass_summary(res, m, k_index, t) for _, m in passes]
+    mean = np.stack([s[0] for s in sims], axis=1)  # [S][k]
+    q025 = np.stack([s[1] for s in sims], axis=1)
+    q975 = np.stack([s[2] for s in sims], axis=1)
+    scale = res.scale
+    shown = _spread(len(scale), 5)
+    scale_colour = dict(zip(shown, _sequential(len(shown), "viridis")))
+    k_colour = _sequential(len(passes), "plasma", 0.0, 0.85)
+    family, spec = res.difficulty()
+    truth_text = (r"$E[1-(1-p_i^L)^k]$ over the items' difficulty" if family != "none"
+                  else r"$1-(1-p^L)^k$")
+
+    # Where each k first reaches PASS_LEVEL (the exact truth, log-interpolated in scale).
+    cross = [_crossing(scale, truth[:, j], PASS_LEVEL) for j in range(len(passes))]
+    em_truth = res.read("metrics/exact_match/expected")[:, k_index]
+    slopes = {s: _loglog_slope(ks, _neg_log(truth[s])) for s in shown}
+    earlier, ratio = "", None
+    if cross[0] is not None and cross[-1] is not None and len(passes) > 1:
+        ratio = cross[0] / cross[-1]
+        ratio = f"{ratio:.0f}" if ratio >= 10 else f"{ratio:.2g}"
+        earlier = (f" The truth of pass@{passes[-1][0]} reaches {PASS_LEVEL:g} at N ≈ "
+                   f"{sci(cross[-1])}, that of pass@{passes[0][0]} (and of exact match) at "
+                   f"N ≈ {sci(cross[0])}, {ratio} times larger (log-interpolated between the "
+                   f"scales of the grid).")
+    extra = (f"L = {L} tokens, test sets of n = {n:,} items, A = {A} attempts per item; pass@k "
+             f"per item from its c correct attempts, 1 − C(A − c, k)/C(A, k) (Chen et al. "
+             f"2021), averaged over the test set. Markers: the mean over {R} replicate test sets; "
+             f"error bars: 2.5–97.5 % of the replicates (exact match in B: the grey band); "
+             f"lines: the exact truth "
+             f"{truth_text}. A: pass@k against k at {len(shown)} scales; C: the same as "
+             f"−log pass@k, a power law in k (a straight line) where the items' single-attempt "
+             f"success has a heavy left tail (Schaeffer et al. 2025), with the slope b of a "
+             f"least-squares line through the truth. B: pass@k against scale, beside exact "
+             f"match (attempt 0 alone, as without attempts): the larger k, the earlier and "
+             f"steeper the same ability appears." + earlier)
+    fig, body, head = new_figure(
+        "pass_at_k", res,
+        f"Repeated attempts: pass@k against k and against scale (L = {L}, n = {items(n)}, "
+        f"A = {A})", extra, legend_rows=2)
+    ax_k, ax_s, ax_nl = body.subplots(1, 3, width_ratios=[1.0, 1.15, 1.0])
+
+    # A: pass@k against k, log-log, one curve per scale.
+    floor_a = log_floor([truth[shown], mean[shown], q025[shown]], 1.0, decades=8) / 1.5
+    for s in shown:
+        colour = scale_colour[s]
+        ax_k.plot(ks, masked_positive(truth[s]), color=colour, linewidth=1.3, zorder=3,
+                  gid="pass_at_k-truth")
+        draw_replicate(ax_k, ks, mean[s], q025[s], q975[s], colour, floor=floor_a,
+                       marker="o", markersize=4.4, zorder=5)
+    ax_k.set_xscale("log")
+    ax_k.set_yscale("log")
+    ax_k.set_ylim(floor_a, 1.6)
+    ax_k.set_xlim(ks.min() / 1.4, ks.max() * 1.4)
+    ax_k.set_xlabel("k (attempts counted)")
+    ax_k.set_ylabel(f"pass@k at L = {L} (fraction of items, log)")
+    ax_k.set_title("A  pass@k against k, log-log")
+    if len(ks) > 1 and np.isfinite(truth[shown[0], 0]) and truth[shown[0], 0] > 0:
+        # For reference: k times pass@1 (one attempt's rate, no overlap between attempts).
+        ref = truth[shown[0], 0] * ks
+        ax_k.plot(ks, np.where(ref <= 1.0, ref, np.nan), color="0.45", linewidth=0.9,
+                  linestyle=(0, (1, 2)), zorder=2)
+        last = np.nonzero(ref <= 1.0)[0][-1]
+        ax_k.annotate(r"$k \cdot$ pass@1", xy=(ks[last], ref[last]), xytext=(-3, 4),
+                      textcoords="offset points", ha="right", va="bottom",
+                      fontsize=NOTE_FONTSIZE, color=NOTE_COLOUR)
+    if (mean[shown] <= 0).any():
+        panel_note(ax_k, "bottom edge: 0", x=0.99, ha="right")
+
+    # B: pass@k against scale, every k, and exact match of attempt 0.
+    em_mean, em_lo, em_hi = _pass_summary(res, "exact_match", k_index, t)
+    draw_band(ax_s, scale, em_lo, em_hi, "black", alpha=0.12, edges=True, zorder=1)
+    ax_s.plot(scale, em_mean, color="black", marker="s", linestyle="none", markersize=3.6,
+              zorder=6, markerfacecolor="white")
+    ax_s.plot(scale, em_truth, color="black", linewidth=0.9, linestyle=(0, (4, 2)), zorder=2)
+    count = len(passes)
+    for j, (kv, m) in enumerate(passes):
+        colour = k_colour[j]
+        ax_s.plot(scale, truth[:, j], color=colour, linewidth=1.3, zorder=3)
+        draw_replicate(ax_s, dodge(scale, j, count, step=0.006), mean[:, j], q025[:, j],
+                       q975[:, j], colour, marker="o", markersize=3.8, zorder=5)
+    ax_s.axhline(PASS_LEVEL, color="0.45", linewidth=0.8, linestyle=(0, (1, 2)), zorder=1)
+    for j in (0, count - 1):
+        if cross[j] is not None:
+            ax_s.plot([cross[j]], [PASS_LEVEL], marker="|", markersize=11, color=k_colour[j],
+                      markeredgewidth=1.8, zorder=7)
+    if ratio is not None:
+        ax_s.annotate("", xy=(cross[-1], PASS_LEVEL), xytext=(cross[0], PASS_LEVEL),
+                      arrowprops={"arrowstyle": "->", "color": "0.3", "linewidth": 1.0,
+                                  "shrinkA": 0, "shrinkB": 0}, zorder=8)
+        panel_note(ax_s, f"the truth reaches {PASS_LEVEL:g} (dotted) at\n"
+                         f"N ≈ {sci(cross[0])} for pass@{passes[0][0]} and exact match,\n"
+                         f"N ≈ {sci(cross[-1])} for pass@{passes[-1][0]}: {ratio}× smaller",
+                   x=0.99, y=0.03, ha="right")
+    log_scale_axis(ax_s)
+    ax_s.set_ylim(-0.02, 1.02)
+    ax_s.set_ylabel(f"pass@k, exact match at L = {L} (fraction of items)")
+    ax_s.set_title("B  pass@k against scale: the larger k, the earlier")
+
+    # C: -log pass@k against k, log-log: the power law of Schaeffer et al. (2025).
+    nl_truth = _neg_log(truth[shown])
+    nl_mean = _neg_log(mean[shown])
+    for i, s in enumerate(shown):
+        colour = scale_colour[s]
+        ax_nl.plot(ks, nl_truth[i], color=colour, linewidth=1.3, zorder=3)
+        # -log is decreasing: the 97.5 % quantile of pass@k gives the lower end.
+        lo, hi = _neg_log(q975[s]), _neg_log(q025[s])
+        lo = np.where(np.isfinite(lo), lo, nl_mean[i])
+        hi = np.where(np.isfinite(hi), hi, nl_mean[i])
+        draw_replicate(ax_nl, ks, nl_mean[i], lo, hi, colour, marker="o", markersize=4.4,
+                       zorder=5)
+        finite = np.nonzero(np.isfinite(nl_truth[i]))[0]
+        if slopes[s] is not None and finite.size:
+            j = finite[-1]
+            ax_nl.annotate(f"b = {_minus(slopes[s], '.2f')}", xy=(ks[j], nl_truth[i][j]),
+                           xytext=(5, 0), textcoords="offset points", ha="left",
+                           va="center", fontsize=NOTE_FONTSIZE, color=colour)
+    ax_nl.set_xscale("log")
+    ax_nl.set_yscale("log")
+    ax_nl.set_xlim(ks.min() / 1.4, ks.max() * 4.0)
+    ax_nl.set_xlabel("k (attempts counted)")
+    ax_nl.set_ylabel("−log pass@k (log)")
+    ax_nl.set_title(r"C  −log pass@k $\approx a\,k^{b}$: a power law")
+
+    # Legends: the scales (A, C) on the left, the k (B) on the right.
+    scale_handles = [Line2D([], [], color=scale_colour[s], marker="o", markersize=4.4,
+                            label=f"N = {sci(scale[s])}") for s in shown]
+    scale_handles += [errorbar_handle("0.35", "o", "mean, 2.5–97.5 %", markersize=4.4),
+                      Line2D([], [], color="0.35", linewidth=1.3, label="exact truth")]
+    add_legend(head, scale_handles, ncols=math.ceil(len(scale_handles) / 2),
+               loc="lower left", anchor=(0.01, 0.0), title="A, C: one curve per scale")
+    k_handles = [Line2D([], [], color=k_colour[j], marker="o", markersize=3.8,
+                        label=f"pass@{kv}") for j, (kv, _) in enumerate(passes)]
+    k_handles += [Line2D([], [], color="black", marker="s", markerfacecolor="white",
+                         markersize=3.6, linestyle=(0, (4, 2)), linewidth=0.9,
+                         label="exact match (attempt 0)")]
+    add_legend(head, k_handles, ncols=math.ceil(len(k_handles) / 2), loc="lower right",
+               anchor=(0.99, 0.0), title="B: one curve per k")
     return fig
 
 
@@ -2289,6 +2586,9 @@ NEEDS = {  # figure -> (dataset or group it cannot do without, what it is)
     "jumps": ("jumps", "the /jumps group (format 1.1)"),
     "forecast": ("forecast/expected/exact_match",
                  "exact-match forecast (mirage forecast --metric exact_match)"),
+    "pass_at_k": (lambda res: bool(res.pass_at()),
+                  "pass@k metrics (/metrics/pass_at_K: a run with --attempts A > 1, "
+                  "format 1.3)"),
 }
 BUILDERS = {
     "model": figure_model,
@@ -2302,6 +2602,7 @@ BUILDERS = {
     "difficulty": figure_difficulty,
     "jumps": figure_jumps,
     "forecast": figure_forecast,
+    "pass_at_k": figure_pass_at_k,
 }
 
 
@@ -2391,15 +2692,17 @@ def build_parser():
                     help="directory for <figure>.<format> (default: %(default)s)")
     ap.add_argument("--figures", type=comma_list(ALL_FIGURES, "figure"), default=None,
                     help="comma-separated subset of the figures (default: all of the file's "
-                         "kind: " + ", ".join(FIGURES) + " for run and meta files, "
+                         "kind: " + ", ".join(FIGURES + ATTEMPT_FIGURES)
+                         + " for run and meta files, "
                          + ", ".join(FORECAST_FIGURES) + " for forecast files)")
     ap.add_argument("--length", type=positive_int,
                     help="target length L of the metric_swap, resolution, intervals, "
-                         "multiple_choice, difficulty and jumps figures (default: the "
-                         "largest in the file)")
+                         "multiple_choice, difficulty, jumps and pass_at_k figures (default: "
+                         "the largest in the file)")
     ap.add_argument("--test-size", type=positive_int,
                     help="test size n of the metric_swap, intervals, multiple_choice, "
-                         "difficulty and jumps figures and of the one test set in resolution "
+                         "difficulty, jumps and pass_at_k figures and of the one test set in "
+                         "resolution "
                          "(default: the largest <= 1000 in the file, else the smallest)")
     ap.add_argument("--cutoff", type=positive_float,
                     help="forecast files: the cutoff (--fit-below) of the forecast to draw "
@@ -2421,7 +2724,8 @@ def choose(res, args):
         if not hasattr(args, key):
             setattr(args, key, None)
     if getattr(args, "figures", None) is None:
-        args.figures = list(res.DRAWS if isinstance(res, ForecastResults) else FIGURES)
+        args.figures = list(res.DRAWS if isinstance(res, ForecastResults)
+                            else FIGURES + ATTEMPT_FIGURES)
     if isinstance(res, ForecastResults):
         return choose_forecast(res, args)
     for flag, value in (("--cutoff", args.cutoff), ("--forecast-scale", args.forecast_scale)):
@@ -2472,7 +2776,10 @@ def why_not(res, name):
         return (f"{res.path} is a meta-analysis file (mirage meta), which draws only "
                 f"{', '.join(META_FIGURES)}")
     need, what = NEEDS[name]
-    if need is not None and not res.has(need):
+    if callable(need):
+        if not need(res):
+            return f"{res.path} has no {what}"
+    elif need is not None and not res.has(need):
         return f"{res.path} has no {what}"
     return None
 

@@ -602,6 +602,64 @@ def test_forecast_figure_draws(forecast_tree, full_tree, work):
     assert "warning" not in proc.stderr.lower()
 
 
+@pytest.fixture(scope="module")
+def attempts_tree():
+    return mirage.run(scales="1e8:1e11:7", lengths=[1, 5], test_sizes=[100], replicates=20,
+                      attempts=20, pass_at=[1, 5, 20], difficulty="normal:1.5", backend="cpu",
+                      quiet=True)
+
+
+def test_pass_at_k_figure_draws(attempts_tree, full_tree, work, capsys):
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    from matplotlib.text import Text
+
+    fig = mirage.plot.figure(attempts_tree, "pass_at_k")
+    assert tuple(fig.get_size_inches()) == mirage.plot.FIGSIZE["pass_at_k"]
+    text = " ".join(" ".join(t.get_text() for t in fig.findobj(Text)).split())
+    for needle in ("pass@1", "pass@5", "pass@20", "exact match (attempt 0)", "exact truth",
+                   "A = 20", "L = 5", "n = 100 items", "Schaeffer et al. 2025", "b = "):
+        assert needle in text, needle
+    # Panel A: one truth line per drawn scale (first and last among them), each the file's
+    # exact E[1 - (1 - p_i^L)^k] at L = 5 against k.
+    ks = [1, 5, 20]
+    expected = np.stack([attempts_tree[f"metrics/pass_at_{k}"]["expected"].sel(length=5).values
+                         for k in ks], axis=1)  # [S][k]
+    lines = [line for line in fig.findobj(matplotlib.lines.Line2D)
+             if line.get_gid() == "pass_at_k-truth"]
+    assert 2 <= len(lines) <= 5
+    rows = []
+    for line in lines:
+        assert np.array_equal(np.asarray(line.get_xdata(), dtype=float), ks)
+        y = np.asarray(line.get_ydata(), dtype=float)
+        match = [s for s in range(expected.shape[0]) if np.array_equal(y, expected[s])]
+        assert match, y
+        rows.append(match[0])
+    assert rows[0] == 0 and rows[-1] == expected.shape[0] - 1 and rows == sorted(set(rows))
+    plt.close(fig)
+    # The other figures draw the pass@k of the smallest and largest k beside the metrics.
+    for name in ("emergence", "jumps"):
+        fig = mirage.plot.figure(attempts_tree, name)
+        text = " ".join(t.get_text() for t in fig.findobj(Text))
+        assert "pass@1 (nonlinear)" in text and "pass@20 (nonlinear)" in text, name
+        assert "pass@5 (nonlinear)" not in text, name
+        plt.close(fig)
+    # A run without attempts: skipped with a note (save), refused with the reason (figure).
+    capsys.readouterr()
+    written = mirage.plot.save(full_tree, os.path.join(work, "figures-no-attempts"),
+                               ["pass_at_k"], dpi=40)
+    assert written == []
+    assert "note: skipping pass_at_k" in capsys.readouterr().err
+    with pytest.raises(ValueError, match="no pass@k metrics .*--attempts"):
+        mirage.plot.figure(full_tree, "pass_at_k")
+    written = mirage.plot.save(attempts_tree, os.path.join(work, "figures-attempts"),
+                               ["pass_at_k"], dpi=40)
+    assert [os.path.basename(p) for p in written] == ["pass_at_k.png"]
+    assert os.path.getsize(written[0]) > 1000
+
+
 def test_python_m_mirage_plot(full_cli, work):
     out = os.path.join(work, "figures-cli")
     env = dict(os.environ, MPLBACKEND="Agg",
