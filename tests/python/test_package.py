@@ -61,6 +61,8 @@ def test_pip_install_in_a_fresh_venv():
         env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "PYTHONHOME")}
         env.update(CMAKE_ARGS="-DMIRAGE_ENABLE_CUDA=OFF", MPLBACKEND="Agg",
                    PIP_DISABLE_PIP_VERSION_CHECK="1")
+        # pip's CMake build is serial unless told otherwise (Makefiles): use every core.
+        env.setdefault("CMAKE_BUILD_PARALLEL_LEVEL", str(os.cpu_count() or 2))
         run([python, "-m", "pip", "install", "-q", ROOT], work, env)
         out = run([python, "-c", USER], work, env)
         assert "ValueError: --lengths: value 1 follows 5" in out, out
