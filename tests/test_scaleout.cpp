@@ -133,7 +133,8 @@ TEST(Dealing, ShardsAreContiguousRunsOfEqualDraws) {
   Config tiny = uneven_sweep();
   tiny.scales = {1e9};
   tiny.replicates = 1;
-  const UnitGrid small = Sweep(tiny).grid();
+  const Sweep tiny_sweep(tiny);  // the grid points into the sweep: keep it alive
+  const UnitGrid small = tiny_sweep.grid();
   int64_t covered = 0;
   for (int32_t k = 0; k < 16; ++k) {
     const UnitRange range = shard_units(small, k, 16);
