@@ -105,6 +105,13 @@ void check_arguments(const UnitGrid& grid, const std::vector<int>& devices, cons
     fail("repeated attempts need a free-form sweep of at most " +
          std::to_string(MAX_ATTEMPT_LENGTHS) + " target lengths");
   }
+  if (spec.budget < 0 || spec.budget > MAX_BUDGET ||
+      (spec.budget > 0 &&
+       (spec.attempts != 1 || spec.choices != 0 || spec.num_lengths > MAX_ATTEMPT_LENGTHS))) {
+    fail("the budget of sampling until success must be 0 to " + std::to_string(MAX_BUDGET) +
+         ", and a budget needs one attempt and a free-form sweep of at most " +
+         std::to_string(MAX_ATTEMPT_LENGTHS) + " target lengths");
+  }
   if (spec.num_lengths > MAX_LENGTH) {
     fail("at most " + std::to_string(MAX_LENGTH) + " target lengths, got " +
          std::to_string(spec.num_lengths));
@@ -233,9 +240,10 @@ void run_device(const SweepSpec& spec, const TileSequence& sequence, const Devic
   // Launch b uses slot b % 2. Before the host fills a slot again it has waited for the launch
   // that last read it (the wait for launch b - 1 follows the queueing of launch b), which
   // came after that slot's copy; on the device the copy of a slot also waits for that launch.
-  // Draws per item: every attempt walks the tokens (unit_draws).
+  // Draws per item: every attempt walks the tokens (unit_draws; the budget, the most an item
+  // may use, when sampling until success).
   BatchCursor cursor(sequence, share.tile_begin, share.tile_end,
-                     max_length(spec) * spec.attempts);
+                     max_length(spec) * (spec.budget > 0 ? spec.budget : spec.attempts));
   int64_t pending_draws = 0;
   int pending_slot = -1;
   bool used[2] = {false, false};

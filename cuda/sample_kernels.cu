@@ -315,6 +315,57 @@ __global__ void __launch_bounds__(BLOCK_THREADS) sample_tiles_attempts_kernel(co
   }
 }
 
+//! Sampling until success (spec.budget > 0, docs/DESIGN.md §3.6): each thread takes the tile's
+//! groups as the attempts kernel does and walks a group's attempts with the core's
+//! sample_group_until, the reference sampler itself (sampler.h), until its live items are
+//! solved at the longest length or the budget is spent; it adds attempt 0's item tallies per
+//! group and length, and the until tallies of the group's items per length, with 64-bit
+//! atomics (integers: the order of addition cannot change a bit).
+__global__ void __launch_bounds__(BLOCK_THREADS) sample_tiles_until_kernel(const KernelParams p) {
+  const Tile tile = p.tiles[blockIdx.x];
+  const int32_t num_lengths = p.spec.num_lengths;
+  const uint32_t replicate = static_cast<uint32_t>(tile.replicate);
+  const uint32_t scale = static_cast<uint32_t>(tile.scale);
+  uint16_t used[MAX_ATTEMPT_LENGTHS * ITEMS_PER_GROUP];
+  uint8_t solved[MAX_ATTEMPT_LENGTHS * ITEMS_PER_GROUP];
+  for (int32_t local = static_cast<int32_t>(threadIdx.x); local < tile.num_groups;
+       local += BLOCK_THREADS) {
+    const int64_t group = tile.group_begin + local;
+    const int64_t item0 = group * ITEMS_PER_GROUP;
+    uint64_t thresholds[ITEMS_PER_GROUP];
+    group_thresholds(p.spec, replicate, scale, static_cast<uint32_t>(group), thresholds);
+    bool inside[ITEMS_PER_GROUP];
+    for (int w = 0; w < ITEMS_PER_GROUP; ++w) {
+      inside[w] = item0 + w >= tile.item_begin && item0 + w < tile.item_end;
+    }
+    sample_group_until(p.spec, replicate, scale, static_cast<uint32_t>(group), thresholds, inside,
+                       used, solved, [&](int32_t index, int32_t length, const uint32_t* k) {
+                         ItemTally t;
+                         for (int w = 0; w < ITEMS_PER_GROUP; ++w) {
+                           if (inside[w]) t.add(length, k[w]);
+                         }
+                         add_tally(p, tile, TALLY_EXACT_MATCH, index, t.exact_match);
+                         add_tally(p, tile, TALLY_TOKEN_ERRORS, index, t.token_errors);
+                         add_tally(p, tile, TALLY_TOKEN_ERRORS_SQ, index, t.token_errors_sq);
+                       });
+    for (int32_t kk = 0; kk < num_lengths; ++kk) {
+      int64_t sums[NUM_UNTIL_TALLIES] = {0, 0, 0, 0};
+      for (int w = 0; w < ITEMS_PER_GROUP; ++w) {
+        if (!inside[w]) continue;
+        const int64_t t = used[kk * ITEMS_PER_GROUP + w];
+        const int64_t y = solved[kk * ITEMS_PER_GROUP + w];
+        sums[UNTIL_SOLVED] += y;
+        sums[UNTIL_ATTEMPTS] += t;
+        sums[UNTIL_ATTEMPTS_SQ] += t * t;
+        sums[UNTIL_SOLVED_ATTEMPTS] += y * t;
+      }
+      for (int which = 0; which < NUM_UNTIL_TALLIES; ++which) {
+        add_tally(p, tile, until_tally(p.spec, which), kk, sums[which]);
+      }
+    }
+  }
+}
+
 using SampleKernel = void (*)(KernelParams);
 
 template <bool DIFFICULTY>
@@ -397,7 +448,10 @@ void launch_sample_tiles(const KernelChoice& choice, const KernelParams& params,
                          cudaStream_t stream) {
   const dim3 grid(static_cast<unsigned int>(num_tiles));
   const dim3 block(BLOCK_THREADS);
-  if (params.spec.attempts > 1) {
+  if (params.spec.budget > 0) {
+    // Sampling until success gives the item tallies of attempt 0 too.
+    sample_tiles_until_kernel<<<grid, block, 0, stream>>>(params);
+  } else if (params.spec.attempts > 1) {
     // The attempts kernel gives the item tallies of attempt 0 too (the token stream).
     sample_tiles_attempts_kernel<<<grid, block, 0, stream>>>(params);
   } else {

@@ -43,6 +43,7 @@ struct RunText {
   std::string cpu_kernel;
   std::string attempts;
   std::vector<std::string> pass_at;
+  std::string budget;
 };
 
 std::string join_args(int argc, char** argv) {
@@ -141,6 +142,13 @@ void add_run_options(CLI::App& run, Config& c, RunText& text) {
   run.add_option("--attempts", text.attempts,
                  "independent attempts per item, 1..1024 (free-form tasks); the other metrics "
                  "use attempt 0 [default 1]")
+      ->group("Task");
+  run.add_flag("--until-success", c.until_success,
+               "attempt each item until its first exactly right answer, at most --budget "
+               "attempts (free-form tasks; PassUntil, Hu et al. 2024)")
+      ->group("Task");
+  run.add_option("--budget", text.budget,
+                 "most attempts per item with --until-success, 1..16384")
       ->group("Task");
   run.add_option("--pass-at", text.pass_at,
                  "k of the pass@k metrics, strictly increasing, each <= --attempts [default "
@@ -309,6 +317,10 @@ void resolve(const CLI::App& run, Config& c, const RunText& text) {
   if (!text.attempts.empty()) {
     c.attempts = parse_int32("--attempts", text.attempts, std::numeric_limits<int32_t>::min(),
                              std::numeric_limits<int32_t>::max());  // validate() says why
+  }
+  if (!text.budget.empty()) {
+    c.budget = parse_int32("--budget", text.budget, std::numeric_limits<int32_t>::min(),
+                           std::numeric_limits<int32_t>::max());  // validate() says why
   }
   if (run.count("--pass-at") > 0) {
     c.pass_at.clear();

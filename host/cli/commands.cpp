@@ -145,6 +145,37 @@ std::string summary_table(const Results& results) {
       if (s == S - 1) break;
     }
   }
+  if (const MetricResult* u = results.metric("until_success")) {
+    const MetricResult* em = results.metric("exact_match");
+    out << "\nSampling until success at L = " << L << ", n = " << n << ", budget "
+        << results.config.budget
+        << " (pooled s / attempts; 'truth' E[p_i^L], 'limit' its large-n value):\n";
+    out << "     scale     estimate  truth      limit      p_zero  coverage  exact-match p_zero\n";
+    double frontier_until = NAN, frontier_exact = NAN;
+    for (int32_t s = 0; s < S; ++s) {
+      const size_t g = (size_t(s) * K + k) * T + t;
+      if (std::isnan(frontier_until) && u->summary.p_zero[g] <= 0.5) {
+        frontier_until = results.model.scale[s];
+      }
+      if (std::isnan(frontier_exact) && em && em->summary.p_zero[g] <= 0.5) {
+        frontier_exact = results.model.scale[s];
+      }
+    }
+    for (int32_t s = 0; s < S; s += (s + step < S || s == S - 1) ? step : (S - 1 - s)) {
+      const size_t g = (size_t(s) * K + k) * T + t;
+      std::snprintf(line, sizeof(line), "  %8.2e  %9.3e  %9.3e  %9.3e  %6.2f  %8.3f  %18.2f\n",
+                    results.model.scale[s], u->summary.mean[g], u->expected[size_t(s) * K + k],
+                    u->pooled_limit[size_t(s) * K + k], u->summary.p_zero[g],
+                    u->summary.coverage[g], em ? em->summary.p_zero[g] : NAN);
+      out << line;
+      if (s == S - 1) break;
+    }
+    std::snprintf(line, sizeof(line),
+                  "  frontier (smallest scale where at least half the replicates see a nonzero "
+                  "estimate): %.3g until success, %.3g exact match\n",
+                  frontier_until, frontier_exact);
+    out << line;
+  }
   const Emergence* e_exact = results.emergence_of("exact_match");
   const Emergence* e_edit = results.emergence_of("token_edit_distance");
   const Emergence* e_grade = results.emergence_of("multiple_choice_grade");

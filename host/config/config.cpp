@@ -160,7 +160,9 @@ std::vector<double> parse_scales(const std::string& option, const std::vector<st
 
 uint64_t bytes_per_cell(const Config& config) {
   const uint64_t bins = config.attempts > 1 ? uint64_t(config.attempts) + 1 : 0;
-  return 6 * 8 + 9 * 8 + 2 * 8 * bins + 3 * 8 * uint64_t(config.pass_at.size());
+  // Sampling until success: 2 x 4 int64 tallies and one metric (3 doubles).
+  const uint64_t until = config.until_success ? 2 * 8 * NUM_UNTIL_TALLIES + 3 * 8 : 0;
+  return 6 * 8 + 9 * 8 + 2 * 8 * bins + 3 * 8 * uint64_t(config.pass_at.size()) + until;
 }
 
 uint64_t result_bytes(const Config& config) {
@@ -386,6 +388,33 @@ void validate(const Config& config) {
                             "; k must be strictly increasing");
     }
   }
+  if (config.until_success) {
+    if (config.budget < 1 || config.budget > MAX_BUDGET) {
+      fail("--budget", "value " + std::to_string(config.budget) +
+                           " is not allowed; --until-success needs a budget of 1 to " +
+                           std::to_string(MAX_BUDGET) +
+                           " attempts per item (2^14: the sum of squared attempts of 2^34 items "
+                           "stays an exact int64, and the attempts fit their Philox streams)");
+    }
+    if (config.task != "free-form") {
+      fail("--until-success", "is not allowed with --task " + config.task +
+                                  "; sampling until success is implemented for free-form tasks "
+                                  "only");
+    }
+    if (config.attempts != 1) {
+      fail("--until-success", "is not allowed with --attempts " + std::to_string(config.attempts) +
+                                  "; the budget sets the attempts (give one of the two)");
+    }
+    if (config.lengths.size() > size_t(MAX_ATTEMPT_LENGTHS)) {
+      fail("--lengths", std::to_string(config.lengths.size()) +
+                            " target lengths are not allowed with --until-success; at most " +
+                            std::to_string(MAX_ATTEMPT_LENGTHS));
+    }
+  } else if (config.budget != 0) {
+    fail("--budget", "value " + std::to_string(config.budget) +
+                         " is not allowed without --until-success; the budget caps the attempts "
+                         "of sampling until success");
+  }
   // Execution.
   if (config.backend != "auto" && config.backend != "cpu" && config.backend != "cuda") {
     fail("--backend", "unknown backend " + quote(config.backend) + "; allowed: auto, cpu, cuda");
@@ -599,6 +628,10 @@ std::string sampling_identity(const Config& config) {
   out << "replicates = " << config.replicates << "\n";
   // One attempt is the default and the identity of every sweep before attempts existed.
   if (config.attempts > 1) out << "attempts = " << config.attempts << "\n";
+  if (config.until_success) {
+    out << "until-success = true\n";
+    out << "budget = " << config.budget << "\n";
+  }
   out << "seed = " << config.seed << "\n";
   out << "items-per-unit = " << config.items_per_unit << "\n";
   return out.str();

@@ -35,6 +35,11 @@ struct Config {
   //! Independent attempts per item, 1..MAX_ATTEMPTS (free-form only); 1 is the paper's
   //! single attempt. The existing metrics use attempt 0 (docs/DESIGN.md §3.5).
   int32_t attempts = 1;
+  //! Sampling until success (PassUntil, docs/DESIGN.md §3.6): attempt every item until its
+  //! first exactly right answer, at most `budget` attempts (1..MAX_BUDGET; 0 = not given).
+  //! Free-form only, with one attempt; the existing metrics still use attempt 0.
+  bool until_success = false;
+  int32_t budget = 0;
   uint64_t seed = 2023;
   // Execution.
   std::string backend = "auto";    //!< auto | cpu | cuda

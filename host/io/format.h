@@ -24,6 +24,11 @@ constexpr int FORMAT_VERSION_MAJOR = 1;
 //! (/metrics, /summary, /jumps, /emergence groups pass_at_K with attribute k); tally files of
 //! such runs append the A + 1 histogram bins to their tallies. Files of runs with one attempt
 //! hold exactly what 1.2 files held.
-constexpr int FORMAT_VERSION_MINOR = 3;
+//! 1.4: sampling until success (run --until-success --budget B): /counts/until_solved,
+//! until_attempts, until_attempts_sq, until_solved_attempts [S][K][T][R], /task@budget, and
+//! the metric until_success (/metrics/until_success with pooled_limit [S][K] and attribute
+//! budget, /summary, /jumps, /emergence); tally files of such runs append the four until tallies
+//! to their tallies. Files of other runs hold exactly what 1.3 files held.
+constexpr int FORMAT_VERSION_MINOR = 4;
 
 }  // namespace mirage

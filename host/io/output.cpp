@@ -10,6 +10,7 @@
 #include <numeric>
 #include <sstream>
 #include <stdexcept>
+#include <utility>
 
 #include "io/format.h"
 #include "io/hdf5_file.h"
@@ -190,6 +191,26 @@ void write_hdf5(const Results& results, const std::string& path) {
     if (results.config.attempts > 1) {
       f.attr("/task", "attempts", int64_t{results.config.attempts});
     }
+    if (!results.counts.until_solved.empty()) {
+      const std::pair<const char*, const std::vector<int64_t>*> until[] = {
+          {"until_solved", &results.counts.until_solved},
+          {"until_attempts", &results.counts.until_attempts},
+          {"until_attempts_sq", &results.counts.until_attempts_sq},
+          {"until_solved_attempts", &results.counts.until_solved_attempts}};
+      const char* definitions[] = {
+          "sum over the items of the test set of y_i: items with an exactly right attempt "
+          "(all of the first L tokens) within the budget B",
+          "sum over the items of t_i, the attempts item i used: the index + 1 of its first "
+          "exactly right attempt, or B if none of its B attempts was",
+          "sum over the items of t_i^2", "sum over the items of y_i t_i"};
+      for (int i = 0; i < 4; ++i) {
+        const std::string name = std::string("/counts/") + until[i].first;
+        dims.write(name, *until[i].second, per_replicate);
+        f.attr(name, "budget", int64_t{results.config.budget});
+        f.attr(name, "definition", std::string(definitions[i]));
+      }
+      f.attr("/task", "budget", int64_t{results.config.budget});
+    }
 
     for (const MetricResult& m : results.metrics) {
       const std::string group = "/metrics/" + m.name;
@@ -204,6 +225,18 @@ void write_hdf5(const Results& results, const std::string& path) {
       f.attr(group, "interval", m.interval);
       f.attr(group, "confidence", m.confidence);
       f.attr(group, "kind", m.kind);
+      if (!m.pooled_limit.empty()) {
+        dims.write(group + "/pooled_limit", m.pooled_limit, analytic);
+        f.attr(group, "budget", int64_t{results.config.budget});
+        f.attr(group, "definition",
+               std::string("sampling until success (PassUntil, Hu et al. 2024): each item is "
+                           "attempted until its first exactly right attempt, at most B; "
+                           "estimate = until_solved / until_attempts, the censored-geometric "
+                           "maximum likelihood estimate of a common success rate; interval: "
+                           "Wilson on the effective attempts of the ratio-estimator variance; "
+                           "expected = E[p_i^L]; pooled_limit = E[1 - (1 - q_i)^B] / E[t_i], "
+                           "the estimate's large-n value (below expected with item difficulty)"));
+      }
       if (m.k > 0) {
         f.attr(group, "k", int64_t{m.k});
         f.attr(group, "definition",

@@ -29,6 +29,9 @@ struct MetricResult {
   int32_t k = 0;  //!< k of a pass@k metric (pass_at_K), 0 for the others
   std::vector<double> estimate, ci_low, ci_high;  //!< [S][K][T][R]
   std::vector<double> expected;                   //!< [S][K]
+  //! until_success only, [S][K]: the large-n limit of the pooled estimate,
+  //! E[1 - (1 - q_i)^B] / E[t_i] (equal to `expected` without item difficulty, below it with).
+  std::vector<double> pooled_limit;
   SummaryArrays summary;
 };
 

@@ -97,6 +97,11 @@ void write_tally_file(const TallyFile& file, const std::string& path) {
                        std::string(file.config.attempts > 1
                                        ? "; then, with attempts A > 1, the A + 1 bins c = 0..A "
                                          "of the histogram of correct attempts"
+                                       : "") +
+                       std::string(file.config.until_success
+                                       ? "; then, sampling until success, until_solved, "
+                                         "until_attempts, until_attempts_sq, "
+                                         "until_solved_attempts"
                                        : "")));
   }, /*checksummed=*/true);
 }

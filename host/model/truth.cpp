@@ -169,6 +169,25 @@ double pass_at_k_probability(double p, int32_t length, int32_t k,
       feature_breaks(difficulty, base, steps));
 }
 
+double until_success_attempts(double p, int32_t length, int32_t budget,
+                              const DifficultyModel& difficulty) {
+  auto of_log_p = [&](double log_p) {
+    const double q = std::exp(double(length) * log_p);
+    if (q <= 0.0) return double(budget);
+    return -std::expm1(double(budget) * std::log1p(-q)) / q;
+  };
+  if (p <= 0.0) return double(budget);
+  if (difficulty.none() || p >= 1.0) return of_log_p(std::log(p));
+  const double base = logit(p);
+  // The integrand falls from B to 1/q_i around B q_i = 1: break the integral there too.
+  const double log_p_step = -std::log(double(budget)) / length;
+  std::vector<double> steps;
+  if (budget > 1) steps.push_back(log_p_step - std::log(-std::expm1(log_p_step)) - base);
+  return expect_over_items(
+      difficulty, [&](double d) { return of_log_p(log_sigmoid(base + d)); },
+      feature_breaks(difficulty, base, steps));
+}
+
 std::vector<double> correct_tokens_pmf(double p, int32_t length,
                                        const DifficultyModel& difficulty) {
   std::vector<double> pmf(size_t(length) + 1, 0.0);

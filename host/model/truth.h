@@ -54,6 +54,13 @@ double exact_match_probability(double p, int32_t length, const DifficultyModel& 
 double pass_at_k_probability(double p, int32_t length, int32_t k,
                              const DifficultyModel& difficulty);
 
+//! Sampling until success with budget B (docs/DESIGN.md §4.1): E[t_i], the attempts a random
+//! item uses, t_i = min(first exactly right attempt, B), geometric with success rate
+//! q_i = p_i^L truncated at B: E[(1 - (1 - q_i)^B) / q_i] (B where q_i = 0). The large-n limit
+//! of the pooled estimate s / total is pass_at_k_probability(p, L, B) / this.
+double until_success_attempts(double p, int32_t length, int32_t budget,
+                              const DifficultyModel& difficulty);
+
 //! The distribution of an item's number of correct tokens k among its first L: entry k is
 //! E[C(L, k) p_i^k (1 - p_i)^(L-k)], k = 0..L (a mixture of binomials with difficulty).
 std::vector<double> correct_tokens_pmf(double p, int32_t length, const DifficultyModel& difficulty);

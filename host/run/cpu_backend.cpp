@@ -1064,16 +1064,41 @@ class CpuBackend final : public Backend {
           ", and more than one needs a free-form sweep of at most " +
           std::to_string(MAX_ATTEMPT_LENGTHS) + " target lengths");
     }
+    if (spec.budget < 0 || spec.budget > MAX_BUDGET ||
+        (spec.budget > 0 && (bins > 0 || spec.choices != 0 ||
+                             spec.num_lengths > MAX_ATTEMPT_LENGTHS))) {
+      throw std::invalid_argument(
+          "cpu backend: the budget of sampling until success must be 0 to " +
+          std::to_string(MAX_BUDGET) + ", and a budget needs one attempt and a free-form sweep "
+          "of at most " + std::to_string(MAX_ATTEMPT_LENGTHS) + " target lengths");
+    }
 #pragma omp parallel num_threads(threads_)
     {
       std::vector<ItemTally> per_length(static_cast<size_t>(spec.num_lengths));
       std::vector<int64_t> histogram(static_cast<size_t>(spec.num_lengths) * size_t(bins));
+      std::vector<int64_t> until(static_cast<size_t>(spec.num_lengths) * NUM_UNTIL_TALLIES);
       // Dynamic scheduling: units differ in size (segments of nested test sets).
 #pragma omp for schedule(dynamic, 1)
       for (int64_t u = 0; u < count; ++u) {
         const WorkUnit unit = unit_at(grid, unit_ids[u]);
         for (ItemTally& t : per_length) t = ItemTally{};
-        if (bins > 0) {
+        if (spec.budget > 0) {
+          // Sampling until success (docs/DESIGN.md §3.6): the reference sampler itself, one
+          // group of four items at a time, attempt after attempt; attempt 0 gives the item
+          // tallies from the same draws.
+          std::fill(until.begin(), until.end(), int64_t{0});
+          sample_unit_until_reference(spec, unit, per_length.data(), until.data());
+          for (int32_t k = 0; k < spec.num_lengths; ++k) {
+            for (int which = 0; which < NUM_UNTIL_TALLIES; ++which) {
+              const int64_t value = until[size_t(k) * NUM_UNTIL_TALLIES + which];
+              if (value == 0) continue;
+              int64_t& cell = segment_tallies[tally_array_index(
+                  spec, until_tally(spec, which), unit.scale, k, unit.segment, unit.replicate)];
+#pragma omp atomic
+              cell += value;
+            }
+          }
+        } else if (bins > 0) {
           // Repeated attempts (docs/DESIGN.md §3.5): the portable attempts kernel, whatever
           // --cpu-kernel says (the vector kernels keep no per-item counts across attempts);
           // it gives attempt 0's item tallies from the same draws.

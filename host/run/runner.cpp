@@ -289,6 +289,9 @@ Results reduce_tallies(const Config& config, const std::vector<int64_t>& segment
   results.info = std::move(info);
   results.model = sweep.model();
   results.counts = nested_counts(sweep.spec(), segment);
+  // Sampling until success draws what the outcomes ask for: the draws used, from the tallies
+  // (the same for any split into threads, units, ranks, shards or resumed runs).
+  if (sweep.spec().budget > 0) results.info.draws = until_draws(sweep.spec(), segment);
   lap(&t.counts);
   compute_metrics(results);
   lap(&t.metrics);

@@ -54,6 +54,7 @@ Sweep::Sweep(const Config& config)
   spec_.choices = model_.choices;
   spec_.scale_log_p = model_.log_p.data();
   spec_.attempts = config.attempts;
+  spec_.budget = config.until_success ? config.budget : 0;
   const UnitGrid plain{spec_, items_per_unit_};
   chunk_start_.assign(size_t(spec_.num_test_sizes) + 1, 0);
   for (int32_t t = 0; t < spec_.num_test_sizes; ++t) {
@@ -100,7 +101,43 @@ Counts nested_counts(const SweepSpec& spec, const std::vector<int64_t>& segment_
       }
     }
   }
+  // Sampling until success: the four sums, [S][K][T][R] each.
+  if (spec.budget > 0) {
+    std::vector<int64_t>* until[NUM_UNTIL_TALLIES] = {&counts.until_solved, &counts.until_attempts,
+                                                      &counts.until_attempts_sq,
+                                                      &counts.until_solved_attempts};
+    for (int which = 0; which < NUM_UNTIL_TALLIES; ++which) {
+      std::vector<int64_t>& dst = *until[which];
+      dst.assign(static_cast<size_t>(cells), 0);
+      for (int32_t s = 0; s < spec.num_scales; ++s) {
+        for (int32_t k = 0; k < spec.num_lengths; ++k) {
+          for (int32_t r = 0; r < spec.num_replicates; ++r) {
+            int64_t running = 0;
+            for (int32_t t = 0; t < spec.num_test_sizes; ++t) {
+              running += segment_tallies[tally_array_index(spec, until_tally(spec, which), s, k, t, r)];
+              dst[tally_index(spec, s, k, t, r)] = running;
+            }
+          }
+        }
+      }
+    }
+  }
   return counts;
+}
+
+int64_t until_draws(const SweepSpec& spec, const std::vector<int64_t>& segment_tallies) {
+  if (spec.budget <= 0) return 0;
+  int64_t attempts = 0;
+  const int32_t k = spec.num_lengths - 1;
+  for (int32_t s = 0; s < spec.num_scales; ++s) {
+    for (int32_t t = 0; t < spec.num_test_sizes; ++t) {
+      for (int32_t r = 0; r < spec.num_replicates; ++r) {
+        attempts += segment_tallies[tally_array_index(spec, until_tally(spec, UNTIL_ATTEMPTS), s, k,
+                                                      t, r)];
+      }
+    }
+  }
+  return attempts * max_length(spec);
 }
 
 std::vector<int64_t> all_unit_ids(const UnitGrid& grid) {

@@ -67,11 +67,19 @@ struct Counts {
   //! With attempts A > 1 (else empty): [S][K][T][R][A+1], items of the test set with c of
   //! their A attempts exactly right at length L, c = 0..A (docs/DESIGN.md §3.5).
   std::vector<int64_t> attempt_histogram;
+  //! With --until-success (else empty), [S][K][T][R] each (docs/DESIGN.md §3.6): over the
+  //! items of the test set, t_i the attempts item i used at length L (<= budget B) and y_i = 1
+  //! if one of them was exactly right: sum y_i, sum t_i, sum t_i^2, sum y_i t_i.
+  std::vector<int64_t> until_solved, until_attempts, until_attempts_sq, until_solved_attempts;
 };
 
 //! Nested test-set tallies from a segment-tally array (segment_tally_size(spec) int64): the
 //! count for test size t is the sum of segments 0..t.
 Counts nested_counts(const SweepSpec& spec, const std::vector<int64_t>& segment_tallies);
+
+//! Token draws a sweep with a budget (sampling until success) used, from its segment tallies:
+//! max_length x the attempts of every item at the longest length (0 without a budget).
+int64_t until_draws(const SweepSpec& spec, const std::vector<int64_t>& segment_tallies);
 
 //! Samples the units `unit_ids` with `backend`, with progress on stderr when asked, and
 //! adds into `segment_tallies`. Returns the token draws done.

@@ -287,6 +287,62 @@ MetricResult make_pass_at_metric(const Results& results, int32_t pass_k) {
   return m;
 }
 
+// Sampling until success (docs/DESIGN.md §4.1, §5.3) from the four until tallies of each cell.
+MetricResult make_until_metric(const Results& results) {
+  const Config& config = results.config;
+  const int32_t S = results.num_scales(), K = results.num_lengths(), T = results.num_test_sizes(),
+                R = results.num_replicates();
+  const size_t cells = size_t(S) * K * T * R;
+  MetricResult m;
+  m.name = "until_success";
+  m.kind = "nonlinear";
+  m.interval = "wilson-robust";
+  m.confidence = config.confidence;
+  m.estimate.resize(cells);
+  m.ci_low.resize(cells);
+  m.ci_high.resize(cells);
+  m.expected.resize(size_t(S) * K);
+  m.pooled_limit.resize(size_t(S) * K);
+  std::exception_ptr error;
+#pragma omp parallel for schedule(dynamic, 1) collapse(2)
+  for (int32_t s = 0; s < S; ++s) {
+    for (int32_t k = 0; k < K; ++k) {
+      try {
+        const double p = results.model.p_token[size_t(s)];
+        const int32_t L = config.lengths[size_t(k)];
+        m.expected[size_t(s) * K + k] = exact_match_probability(p, L, results.model.difficulty);
+        m.pooled_limit[size_t(s) * K + k] =
+            pass_at_k_probability(p, L, config.budget, results.model.difficulty) /
+            until_success_attempts(p, L, config.budget, results.model.difficulty);
+      } catch (...) {
+#pragma omp critical(mirage_truth_error)
+        if (!error) error = std::current_exception();
+      }
+    }
+  }
+  if (error) std::rethrow_exception(error);
+  const Counts& c = results.counts;
+  if (c.until_solved.size() != cells || c.until_attempts.size() != cells ||
+      c.until_attempts_sq.size() != cells || c.until_solved_attempts.size() != cells) {
+    throw std::runtime_error("until_success: the tallies of sampling until success have " +
+                             std::to_string(c.until_solved.size()) + " cells, expected " +
+                             std::to_string(cells));
+  }
+#pragma omp parallel for schedule(static)
+  for (int64_t cell = 0; cell < int64_t(cells); ++cell) {
+    const int32_t t = int32_t((cell / R) % T);
+    const UntilSuccess v = until_success(
+        config.test_sizes[size_t(t)], c.until_solved[size_t(cell)], c.until_attempts[size_t(cell)],
+        c.until_attempts_sq[size_t(cell)], c.until_solved_attempts[size_t(cell)],
+        config.confidence);
+    m.estimate[size_t(cell)] = v.estimate;
+    m.ci_low[size_t(cell)] = v.interval.low;
+    m.ci_high[size_t(cell)] = v.interval.high;
+  }
+  summarize_metric(m, T, R);
+  return m;
+}
+
 }  // namespace
 
 std::string pass_at_name(int32_t k) {
@@ -304,6 +360,7 @@ void compute_metrics(Results& results) {
       results.metrics.push_back(make_pass_at_metric(results, k));
     }
   }
+  if (results.config.until_success) results.metrics.push_back(make_until_metric(results));
 }
 
 }  // namespace mirage

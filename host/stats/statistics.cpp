@@ -765,6 +765,36 @@ double pass_at_k_estimator(int32_t attempts, int32_t correct, int32_t k) {
   return 1.0 - miss;
 }
 
+UntilSuccess until_success(int64_t n, int64_t solved, int64_t attempts, int64_t attempts_sq,
+                           int64_t solved_attempts, double confidence) {
+  if (n <= 0 || attempts <= 0) {
+    return UntilSuccess{detail::NaN, Interval{detail::NaN, detail::NaN}, detail::NaN};
+  }
+  const long double T = static_cast<long double>(attempts);
+  const long double q = static_cast<long double>(solved) / T;
+  long double w = T;
+  if (q > 0 && q < 1 && n > 1) {
+    // sum (y - q t)^2 = s - 2 q sum y t + q^2 sum t^2 (y^2 = y).
+    const long double squares =
+        std::max(0.0L, static_cast<long double>(solved) -
+                           2 * q * static_cast<long double>(solved_attempts) +
+                           q * q * static_cast<long double>(attempts_sq));
+    const long double variance =
+        static_cast<long double>(n) / static_cast<long double>(n - 1) * squares / (T * T);
+    if (variance > 0) w = std::max(1.0L, q * (1 - q) / variance);
+  }
+  const long double spread = q * (1 - q);
+  const long double z = detail::normal_critical_value(confidence);
+  const long double z2 = z * z;
+  const long double centre = (q + z2 / (2 * w)) / (1 + z2 / w);
+  const long double half = z / (1 + z2 / w) * std::sqrt(spread / w + z2 / (4 * w * w));
+  Interval ci{static_cast<double>(std::max(0.0L, centre - half)),
+              static_cast<double>(std::min(1.0L, centre + half))};
+  if (solved == 0) ci.low = 0.0;
+  if (q == 1) ci.high = 1.0;
+  return UntilSuccess{static_cast<double>(q), ci, static_cast<double>(w)};
+}
+
 PassAtK pass_at_k(const int64_t* histogram, int32_t bins, int32_t k, double confidence) {
   const int32_t attempts = bins - 1;
   int64_t n = 0;

@@ -280,4 +280,22 @@ struct PassAtK {
 };
 PassAtK pass_at_k(const int64_t* histogram, int32_t bins, int32_t k, double confidence);
 
+//! Sampling until success (PassUntil; docs/DESIGN.md §5.3) of one test set of n items from its
+//! tallies: s items solved within the budget, `attempts` = sum t_i the attempts used,
+//! `attempts_sq` = sum t_i^2, `solved_attempts` = sum y_i t_i. The estimate is the censored
+//! geometric maximum likelihood estimate of a common success rate, q = s / sum t_i (each
+//! attempt is a Bernoulli(q) trial and the likelihood q^s (1 - q)^(sum t - s) is the binomial
+//! one, whatever the stopping rule). The interval is Wilson's score interval on W effective
+//! attempts, W = q (1 - q) / V with V the ratio-estimator (cluster-robust) variance
+//! n / (n - 1) sum (y_i - q t_i)^2 / (sum t_i)^2, at least 1 (W = sum t_i, the homogeneous
+//! Fisher information, where q is 0 or 1 or n = 1; without difficulty W is close to sum t_i,
+//! with it smaller). Lower bound exactly 0 at s = 0. effective_attempts is W.
+struct UntilSuccess {
+  double estimate;
+  Interval interval;
+  double effective_attempts;
+};
+UntilSuccess until_success(int64_t n, int64_t solved, int64_t attempts, int64_t attempts_sq,
+                           int64_t solved_attempts, double confidence);
+
 }  // namespace mirage

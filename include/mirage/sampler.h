@@ -246,6 +246,90 @@ MIRAGE_HD inline void sample_unit_attempts_reference(const SweepSpec& spec, cons
   }
 }
 
+//! Sampling until success (spec.budget = B > 0, docs/DESIGN.md §3.6) of the four items of group
+//! `group` with their `thresholds`: walks attempts a = 0, 1, ... (attempt_token_word, the draws
+//! of --attempts) of all tokens 0..max_length-1 and writes used[k * ITEMS_PER_GROUP + w] = t,
+//! the attempts item 4*group+w used at length index k: the first attempt whose first length[k]
+//! tokens are all correct is attempt t - 1 (solved[..] = 1), or t = B if none of the B attempts
+//! is (solved[..] = 0). The walk stops after the attempt that solves the last item at the
+//! longest length among those with live[w] (items of a partial group outside the unit are not
+//! live and never keep it going; their values are not meaningful). `first` is called with
+//! attempt 0's counts as sample_group_attempts does.
+template <class Visitor>
+MIRAGE_HD inline void sample_group_until(const SweepSpec& spec, uint32_t replicate, uint32_t scale,
+                                         uint32_t group, const uint64_t* thresholds,
+                                         const bool* live, uint16_t* used, uint8_t* solved,
+                                         Visitor&& first) {
+  const int32_t K = spec.num_lengths;
+  for (int32_t i = 0; i < K * ITEMS_PER_GROUP; ++i) {
+    used[i] = static_cast<uint16_t>(spec.budget);
+    solved[i] = 0;
+  }
+  int remaining = 0;  // live items not yet solved at the longest length
+  for (int w = 0; w < ITEMS_PER_GROUP; ++w) remaining += live[w] ? 1 : 0;
+  for (int32_t a = 0; a < spec.budget && remaining > 0; ++a) {
+    sample_group_attempt(spec.seed, replicate, scale, group, static_cast<uint32_t>(a), thresholds,
+                         spec.length, K, [&](int32_t index, int32_t length, const uint32_t* k) {
+                           for (int w = 0; w < ITEMS_PER_GROUP; ++w) {
+                             const int32_t cell = index * ITEMS_PER_GROUP + w;
+                             if (solved[cell] == 0 && k[w] == static_cast<uint32_t>(length)) {
+                               solved[cell] = 1;
+                               used[cell] = static_cast<uint16_t>(a + 1);
+                               if (index == K - 1 && live[w]) --remaining;
+                             }
+                           }
+                           if (a == 0) first(index, length, k);
+                         });
+  }
+}
+
+//! Reference sampler of a sweep with a budget (sampling until success), for one work unit: adds
+//! the item tallies of attempt 0 to out[0..num_lengths) (exactly what
+//! sample_unit_tokens_reference adds) and, per length index k, the NUM_UNTIL_TALLIES sums
+//! (UntilTally) of the unit's items to until[k * NUM_UNTIL_TALLIES + which]. Items of a
+//! partial group outside [item_begin, item_end) are not counted. Returns the token draws the
+//! unit used: max_length x the attempts of its items at the longest length (every attempt
+//! before an item's last draws all max_length tokens).
+MIRAGE_HD inline int64_t sample_unit_until_reference(const SweepSpec& spec, const WorkUnit& unit,
+                                                     ItemTally* out, int64_t* until) {
+  const int64_t first_group = unit.item_begin / ITEMS_PER_GROUP;
+  const int64_t end_group = (unit.item_end + ITEMS_PER_GROUP - 1) / ITEMS_PER_GROUP;
+  uint16_t used[MAX_ATTEMPT_LENGTHS * ITEMS_PER_GROUP];
+  uint8_t solved[MAX_ATTEMPT_LENGTHS * ITEMS_PER_GROUP];
+  int64_t attempts_at_longest = 0;
+  for (int64_t g = first_group; g < end_group; ++g) {
+    const int64_t item0 = g * ITEMS_PER_GROUP;
+    uint64_t thresholds[ITEMS_PER_GROUP];
+    group_thresholds(spec, static_cast<uint32_t>(unit.replicate), static_cast<uint32_t>(unit.scale),
+                     static_cast<uint32_t>(g), thresholds);
+    bool inside[ITEMS_PER_GROUP];
+    for (int w = 0; w < ITEMS_PER_GROUP; ++w) {
+      inside[w] = item0 + w >= unit.item_begin && item0 + w < unit.item_end;
+    }
+    sample_group_until(spec, static_cast<uint32_t>(unit.replicate),
+                       static_cast<uint32_t>(unit.scale), static_cast<uint32_t>(g), thresholds,
+                       inside, used, solved, [&](int32_t index, int32_t length, const uint32_t* k) {
+                         for (int w = 0; w < ITEMS_PER_GROUP; ++w) {
+                           if (inside[w]) out[index].add(length, k[w]);
+                         }
+                       });
+    for (int32_t k = 0; k < spec.num_lengths; ++k) {
+      for (int w = 0; w < ITEMS_PER_GROUP; ++w) {
+        if (!inside[w]) continue;
+        const int64_t t = used[k * ITEMS_PER_GROUP + w];
+        const int64_t y = solved[k * ITEMS_PER_GROUP + w];
+        int64_t* cell = until + k * NUM_UNTIL_TALLIES;
+        cell[UNTIL_SOLVED] += y;
+        cell[UNTIL_ATTEMPTS] += t;
+        cell[UNTIL_ATTEMPTS_SQ] += t * t;
+        cell[UNTIL_SOLVED_ATTEMPTS] += y * t;
+        if (k == spec.num_lengths - 1) attempts_at_longest += t;
+      }
+    }
+  }
+  return attempts_at_longest * max_length(spec);
+}
+
 //! Reference sampler for one work unit: every tally of the sweep (tokens and, for multiple
 //! choice, the options), one ItemTally per length, added to `out[0..num_lengths)`.
 MIRAGE_HD inline void sample_unit_reference(const SweepSpec& spec, const WorkUnit& unit,

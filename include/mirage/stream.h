@@ -54,13 +54,19 @@ enum StreamId : uint32_t {
   STREAM_CHOICE = 2,      //!< per-item multiple-choice draws (token index j: distractor j)
   STREAM_META = 3,        //!< mirage meta: task parameters and sweep seeds (host only)
   STREAM_ATTEMPT = 4,     //!< per-token draws of repeated attempts 1..A-1 (attempt 0 is stream 0)
+  //! Attempts 4096..MAX_BUDGET-1 of sampling until success (--until-success): attempt a
+  //! lives in stream STREAM_ATTEMPT + (a >> 12), so streams 4..7 are all attempt draws.
+  STREAM_ATTEMPT_LAST = 7,
 };
 
 //! In the attempt stream, counter word 1 holds the token j in bits 0..11 (j < 2^12: target
 //! lengths are at most MAX_LENGTH = 4096) and the attempt a in bits 12..23.
 constexpr uint32_t ATTEMPT_SHIFT = 12;
-//! Largest attempt index the counter layout can address (attempts 0..MAX_ATTEMPT_INDEX).
+//! Largest attempt index of one attempt stream (attempts 0..MAX_ATTEMPT_INDEX in stream 4).
 constexpr uint32_t MAX_ATTEMPT_INDEX = (1u << (TOKEN_BITS - ATTEMPT_SHIFT)) - 1u;
+//! Largest attempt index of all the attempt streams 4..7 (attempt_token_word): 2^14 - 1.
+constexpr uint32_t MAX_EXTENDED_ATTEMPT_INDEX =
+    ((STREAM_ATTEMPT_LAST - STREAM_ATTEMPT + 1u) << (TOKEN_BITS - ATTEMPT_SHIFT)) - 1u;
 
 using PhiloxCounter = r123array4x32;
 using PhiloxKey = r123array2x32;
@@ -80,10 +86,14 @@ MIRAGE_HD inline uint32_t counter_token_word(uint32_t token, uint32_t stream) {
 
 //! Counter word 1 of token j of attempt a (docs/DESIGN.md §2.2): attempt 0 is the token stream
 //! itself (word j, stream 0), so a sweep with one attempt draws exactly what it always drew;
-//! attempt a >= 1 (<= MAX_ATTEMPT_INDEX) is j | a << 12 in stream 4 (j < 2^12).
+//! attempt a >= 1 (<= MAX_ATTEMPT_INDEX) is j | a << 12 in stream 4 (j < 2^12). Sampling until
+//! success goes further: attempt a (<= MAX_EXTENDED_ATTEMPT_INDEX) is j | (a mod 2^12) << 12 in
+//! stream 4 + (a >> 12), which is the same word as before for every a < 2^12.
 MIRAGE_HD inline uint32_t attempt_token_word(uint32_t token, uint32_t attempt) {
-  return attempt == 0u ? counter_token_word(token, STREAM_TOKEN)
-                       : counter_token_word(token | (attempt << ATTEMPT_SHIFT), STREAM_ATTEMPT);
+  return attempt == 0u
+             ? counter_token_word(token, STREAM_TOKEN)
+             : counter_token_word(token | ((attempt & MAX_ATTEMPT_INDEX) << ATTEMPT_SHIFT),
+                                  STREAM_ATTEMPT + (attempt >> (TOKEN_BITS - ATTEMPT_SHIFT)));
 }
 
 //! The Philox counter for item group q (items 4q..4q+3), token j (< 2^24), stream, scale s and

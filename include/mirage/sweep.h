@@ -52,6 +52,24 @@ constexpr int32_t MAX_LENGTH = 4096;
 //! Largest number of attempts per item (--attempts): the histogram of correct attempts has
 //! A + 1 int64 bins per cell, so memory grows with A (the counter layout would allow 4096).
 constexpr int32_t MAX_ATTEMPTS = 1024;
+//! Largest budget of sampling until success (--until-success --budget B): B <= 2^14 keeps the
+//! sum over MAX_ITEMS = 2^34 items of their squared attempts (<= B^2 each) within 2^62, and
+//! the attempt indices within the attempt streams 4..7 (stream.h).
+constexpr int32_t MAX_BUDGET = 16384;
+static_assert(MAX_BUDGET - 1 == static_cast<int32_t>(MAX_EXTENDED_ATTEMPT_INDEX),
+              "the budget must fit the attempt streams");
+
+//! The tallies of sampling until success, per cell, after the item tallies (until_tally):
+//! t_i is the number of attempts item i used at length L (its first attempt with all L
+//! tokens correct, or the budget B if none was), y_i = 1 if it succeeded within B.
+enum UntilTally : int {
+  UNTIL_SOLVED = 0,           //!< sum of y_i: items solved within the budget
+  UNTIL_ATTEMPTS = 1,         //!< sum of t_i: attempts used, solved and censored items alike
+  UNTIL_ATTEMPTS_SQ = 2,      //!< sum of t_i^2
+  UNTIL_SOLVED_ATTEMPTS = 3,  //!< sum of y_i t_i: attempts used by the solved items
+  NUM_UNTIL_TALLIES = 4,
+};
+
 //! Largest number of target lengths of a sweep with attempts > 1: the per-item counts of
 //! correct attempts are kept per length in a fixed array (registers or local memory on the
 //! device).
@@ -85,6 +103,11 @@ struct SweepSpec {
   //! tokens are all correct (c = 0..A: A + 1 tallies after the item tallies); the item
   //! tallies come from attempt 0 alone, which is the token stream of a sweep with A = 1.
   int32_t attempts = 1;
+  //! Sampling until success (docs/DESIGN.md §3.6): 0 = off; B = 1..MAX_BUDGET attempts item i
+  //! until its first attempt with all L tokens correct, at most B (attempts must be 1; free-form
+  //! only). The attempts are those of `attempts` (attempt_token_word); attempt 0 gives the item
+  //! tallies as always, and the NUM_UNTIL_TALLIES tallies follow them.
+  int32_t budget = 0;
 };
 
 //! Longest target length of the sweep.
@@ -129,9 +152,20 @@ MIRAGE_HD inline int attempt_bins(const SweepSpec& spec) {
   return spec.attempts > 1 ? spec.attempts + 1 : 0;
 }
 
-//! Tallies the sweep keeps: the item tallies, then the attempt_bins histogram bins.
+//! Tallies of sampling until success: NUM_UNTIL_TALLIES with a budget, else 0.
+MIRAGE_HD inline int until_tallies(const SweepSpec& spec) {
+  return spec.budget > 0 ? NUM_UNTIL_TALLIES : 0;
+}
+
+//! Tallies the sweep keeps: the item tallies, then the attempt_bins histogram bins, then the
+//! until_tallies.
 MIRAGE_HD inline int num_tallies(const SweepSpec& spec) {
-  return num_item_tallies(spec) + attempt_bins(spec);
+  return num_item_tallies(spec) + attempt_bins(spec) + until_tallies(spec);
+}
+
+//! The tally of sampling until success `which` (an UntilTally; spec.budget > 0).
+MIRAGE_HD inline int until_tally(const SweepSpec& spec, int which) {
+  return num_item_tallies(spec) + attempt_bins(spec) + which;
 }
 
 //! The tally that counts items with c correct attempts (0 <= c <= attempts, attempts > 1).
@@ -235,8 +269,12 @@ MIRAGE_HD inline WorkUnit unit_at(const UnitGrid& grid, int64_t id) {
 
 //! Token draws of one work unit: the uniforms that decide a token of one of its items,
 //! items x longest length x attempts. (Throughput everywhere in Mirage is counted in these.)
+//! Sampling until success draws what the outcomes ask for; here it counts the most a unit may
+//! draw, items x longest length x budget (the plan of batches and progress), and the draws
+//! used come from the tallies (until_draws).
 MIRAGE_HD inline int64_t unit_draws(const SweepSpec& spec, const WorkUnit& unit) {
-  return (unit.item_end - unit.item_begin) * max_length(spec) * spec.attempts;
+  return (unit.item_end - unit.item_begin) * max_length(spec) *
+         (spec.budget > 0 ? spec.budget : spec.attempts);
 }
 
 }  // namespace mirage

@@ -1086,6 +1086,39 @@ TEST_F(CudaBackendTest, AttemptsMatchTheReference) {
   }
 }
 
+// Sampling until success (docs/DESIGN.md §3.6): the until kernel gives attempt 0's item
+// tallies and the four until tallies of sample_unit_until_reference, for any unit size.
+TEST_F(CudaBackendTest, UntilSuccessMatchesTheReference) {
+  for (const Sweep& sweep : sweeps()) {
+    if (sweep.name != "odd_sizes" && sweep.name != "normal" && sweep.name != "one_item") continue;
+    for (int64_t items_per_unit : ITEMS_PER_UNIT) {
+      UnitGrid grid = sweep.grid(items_per_unit);
+      grid.spec.budget = 40;
+      const std::vector<int64_t> ids = all_ids(grid);
+      std::vector<int64_t> expected(tally_size(grid.spec), 0);
+      std::vector<ItemTally> per_length(static_cast<std::size_t>(grid.spec.num_lengths));
+      std::vector<int64_t> until(per_length.size() * NUM_UNTIL_TALLIES);
+      for (int64_t id : ids) {
+        std::fill(per_length.begin(), per_length.end(), ItemTally{});
+        std::fill(until.begin(), until.end(), int64_t{0});
+        const WorkUnit unit = unit_at(grid, id);
+        sample_unit_until_reference(grid.spec, unit, per_length.data(), until.data());
+        add_unit_tallies(grid.spec, unit, per_length.data(), expected.data());
+        for (int32_t k = 0; k < grid.spec.num_lengths; ++k) {
+          for (int which = 0; which < NUM_UNTIL_TALLIES; ++which) {
+            expected[static_cast<std::size_t>(tally_array_index(
+                grid.spec, until_tally(grid.spec, which), unit.scale, k, unit.segment,
+                unit.replicate))] += until[static_cast<std::size_t>(k) * NUM_UNTIL_TALLIES + which];
+          }
+        }
+      }
+      expect_same_tallies(grid.spec, expected, gpu(grid, ids, {all_devices_[0]}),
+                          sweep.name + " until success, budget 40, items_per_unit " +
+                              std::to_string(items_per_unit));
+    }
+  }
+}
+
 // A few small sweeps, one per kernel path (the fast kernels' dense walk over interior and
 // boundary tiles, their sectioned walk, the general kernel, item difficulty, multiple
 // choice): what scripts/gpu-check.sh runs under compute-sanitizer (racecheck, synccheck,
