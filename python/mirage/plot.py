@@ -29,7 +29,8 @@ From a forecast file (`mirage forecast`, filetype "mirage-forecast"):
 
   forecast         exact match vs scale for one length and test size: the truth, the fitted
                    scales, and each method's median point forecast with the band of its
-                   interval ends over replicates; the coverage at one forecast scale
+                   interval ends over replicates beside one replicate's forecast fan; the
+                   coverage of each method's intervals against test size at one scale
 
 Figures whose data a file lacks (the optional groups /frontier, /interval_comparison,
 /emergence, /jumps, /model/difficulty datasets, /metrics/multiple_choice_grade, the
@@ -41,6 +42,7 @@ Usage (`python -m mirage.plot`, or scripts/plot.py from a checkout):
   plot.py FILE.h5 -o results/figures [--figures model,resolution,...]
           [--length 5] [--test-size 1000] [--format png,pdf] [--dpi 150]
   plot.py FORECAST.h5 -o results/figures [--forecast-scale 2e11] [--cutoff 1e10]
+          [--replicate 0]
 
 From Python, `figure(data, name)` returns one figure as a matplotlib Figure and
 `save(data, output_dir)` writes them, where `data` is a file name, an open h5py.File or the
@@ -113,7 +115,7 @@ FIGSIZE = {
     "multiple_choice": (11.5, 8.8),
     "difficulty": (13.5, 5.8),
     "jumps": (13.0, 5.8),
-    "forecast": (13.0, 7.0),
+    "forecast": (17.5, 7.2),
     "pass_at_k": (14.0, 6.2),
 }
 
@@ -2450,51 +2452,90 @@ def forecast_series(res, method, metric, c, k, t):
             "coverage": res.h5[f"{g}/coverage"][c, :, k, t].astype(float)}
 
 
+def forecast_replicate(res, method, metric, c, k, t, r):
+    """{"point", "low", "high"} of one replicate test set r of one method at (cutoff c,
+    length k, test size t), each [S]: what one researcher with that test set would have
+    predicted."""
+    g = f"forecast/{method}/{metric}"
+    return {key: res.h5[f"{g}/{key}"][c, :, k, t, r].astype(float)
+            for key in ("point", "low", "high")}
+
+
+def coverage_band(R, nominal):
+    """nominal ± 2 Monte Carlo standard errors sqrt(nominal (1 - nominal) / R) of a
+    coverage estimated from R replicates."""
+    half = 2.0 * math.sqrt(nominal * (1.0 - nominal) / R) if R else float("nan")
+    return nominal - half, nominal + half
+
+
 def figure_forecast(res, opts):
     metric = "exact_match"
     if not res.has(f"forecast/expected/{metric}"):
         return None
     c, k, t, s_at = opts.cutoff_index, opts.length_index, opts.test_size_index, \
         opts.forecast_scale_index
+    r_one = getattr(opts, "replicate", None) or 0
     L, n, R = int(res.lengths[k]), int(res.test_sizes[t]), res.replicates
     cut = float(res.cutoffs[c])
     fitted = res.fitted[c]
     scale = res.scale
+    sizes = res.test_sizes.astype(float)
     truth = res.h5[f"forecast/expected/{metric}"][:, k].astype(float)
     methods = [m for m in res.methods if res.has(f"forecast/{m}/{metric}/low")]
     if not methods:
         return None
-    series, applicable = {}, {}
+    series, applicable, one, cover = {}, {}, {}, {}
     for m in methods:
         applicable[m] = res.group_attr(f"forecast/{m}/{metric}", "applicable", "yes") == "yes"
         if applicable[m]:
             series[m] = forecast_series(res, m, metric, c, k, t)
+            one[m] = forecast_replicate(res, m, metric, c, k, t, r_one)
+            # Coverage at the forecast scale over every test size of the file [T].
+            cover[m] = res.h5[f"forecast/{m}/{metric}/coverage"][c, s_at, k, :].astype(float)
     at = float(scale[s_at])
+    nominal = res.confidence
+    mc_lo, mc_hi = coverage_band(R, nominal)
     coverage_text = []
     for m in methods:
         if m in series and np.isfinite(series[m]["coverage"][s_at]):
             coverage_text.append(f"{m} {100 * series[m]['coverage'][s_at]:.0f} %")
         elif m not in series:
             coverage_text.append(f"{m} not applicable")
-    conf = f"{100 * res.confidence:g} %"
-    extra = (f"Exact match at L = {L} tokens with test sets of n = {n:,} items, fitted on the "
-             f"{int(fitted.sum())} scales below N = {sci(cut)} (shaded) and forecast at the "
-             f"{int((~fitted).sum())} scales at or above it. Wide grey line: the truth (the "
+    size_text = []
+    for j, size in enumerate(res.test_sizes):
+        vals = [f"{m} {100 * cover[m][j]:.0f} %" for m in methods
+                if m in cover and np.isfinite(cover[m][j])]
+        if vals:
+            size_text.append(f"n = {int(size):,}: " + ", ".join(vals))
+    failed = [m for m in one if not np.isfinite(one[m]["point"][~fitted]).any()]
+    conf = f"{100 * nominal:g} %"
+    extra = (f"A, B: exact match at L = {L} tokens with test sets of n = {n:,} items, fitted on "
+             f"the {int(fitted.sum())} scales below N = {sci(cut)} (shaded) and forecast at "
+             f"the {int((~fitted).sum())} scales at or above it. Wide grey line: the truth (the "
              f"model's analytic exact match); points: the median and 2.5–97.5 % range of the "
-             f"observed exact match over the replicates at the fitted scales. Per method: the median point forecast over the {R} "
-             f"replicate test sets (line) and the band from the 2.5 % quantile of the {conf} "
-             f"intervals' lower ends to the 97.5 % quantile of their upper ends (shaded). "
-             f"Coverage of the truth at N = {sci(at)} (dotted line): "
-             + ", ".join(coverage_text) + f" of the {R} intervals (nominal {conf}).")
+             f"observed exact match over the replicates at the fitted scales. Per method: the "
+             f"median point forecast over the {R} replicate test sets (line) and the band from "
+             f"the 2.5 % quantile of the {conf} intervals' lower ends to the 97.5 % quantile of "
+             f"their upper ends (shaded). In A, one researcher's view: replicate {r_one}'s "
+             f"observed exact match (open circles), point forecast (thin line) and {conf} "
+             f"interval (thin dotted lines)"
+             + (f"; its {', '.join(failed)} fit failed" if failed else "")
+             + f". C: coverage of the truth by each method's {conf} intervals at "
+             f"N = {sci(at)} (dotted line in A, B) and L = {L} against the test size "
+             f"({'; '.join(size_text) or 'undefined'}), with the nominal {conf} and its Monte "
+             f"Carlo band ±2√({nominal:g}·{1 - nominal:g}/{R}) = "
+             f"{mc_lo:.3f}–{mc_hi:.3f} for {R} replicates.")
     fig, body, head = new_figure(
         "forecast", res,
         f"Forecasting exact match from the scales below N = {sci(cut)} "
-        f"(L = {L}, n = {n:,})", extra, legend_rows=2)
-    axes = body.subplots(1, 2)
-    observed = None
+        f"(L = {L}, n = {n:,})", extra, legend_rows=3)
+    axes = body.subplots(1, 3, gridspec_kw={"width_ratios": [1.0, 1.0, 0.72]})
+    observed = observed_one = None
     if res.has(f"forecast/observed/{metric}"):
         est = res.h5[f"forecast/observed/{metric}"][:, k, t, :].astype(float)
         observed = (_quantile(est, 0.5), _quantile(est, 0.025), _quantile(est, 0.975))
+        if r_one < est.shape[-1]:
+            observed_one = est[:, r_one]
     visible = None
     if res.has("forecast/visible_accuracy"):
         visible = float(res.h5["forecast/visible_accuracy"][t])
@@ -2516,7 +2557,16 @@ def figure_forecast(res, opts):
             y = masked_positive(band["median"]) if log_y else band["median"]
             ax.plot(scale, y, color=colour, linewidth=FORECAST_METHOD_WIDTH.get(m, 1.4),
                     linestyle=LINESTYLES[FORECAST_METHOD_STYLE.get(m, 3) % len(LINESTYLES)],
-                    zorder=4 + methods.index(m))
+                    zorder=4 + methods.index(m), gid=f"forecast-median-{m}")
+            if not log_y:
+                # One replicate's forecast fan: its point forecast and its interval.
+                mine = one[m]
+                ax.plot(scale, mine["point"], color=colour, linewidth=1.0,
+                        zorder=8 + methods.index(m), gid=f"forecast-replicate-point-{m}")
+                for key in ("low", "high"):
+                    ax.plot(scale, mine[key], color=colour, linewidth=0.8,
+                            linestyle=(0, (1, 1.5)), zorder=8 + methods.index(m),
+                            gid=f"forecast-replicate-{key}-{m}")
         # The truth wide and light underneath, so that forecasts on it stay visible.
         y = masked_positive(truth) if log_y else truth
         ax.plot(scale, y, color="0.62", linewidth=5.5, zorder=3, solid_capstyle="butt")
@@ -2530,6 +2580,11 @@ def figure_forecast(res, opts):
                               np.clip(q_hi - med, 0, None)[show]],
                         fmt="o", color="0.25", markersize=3.6, elinewidth=0.8, capsize=1.6,
                         markeredgecolor="white", markeredgewidth=0.4, zorder=6)
+        if not log_y and observed_one is not None:
+            show = fitted & np.isfinite(observed_one)
+            ax.plot(scale[show], observed_one[show], linestyle="none", marker="o",
+                    markersize=4.2, markerfacecolor="white", markeredgecolor="black",
+                    markeredgewidth=0.8, zorder=12, gid="forecast-replicate-observed")
         if log_y:
             ax.set_yscale("log")
             ax.set_ylim(floor, 1.6)
@@ -2542,9 +2597,47 @@ def figure_forecast(res, opts):
             ax.set_title("B  Log scale: the fitted region")
         else:
             ax.set_ylim(-0.02, 1.02)
-            ax.set_title("A  Linear scale: the forecast region")
+            ax.set_title(f"A  Linear scale: the forecast region, replicate {r_one}")
         ax.set_ylabel(f"Exact match (L = {L})")
         panel_note(ax, f"fitted: N < {sci(cut)}", x=0.01, y=0.98, va="top")
+    # C: coverage against test size at the forecast scale.
+    ax = axes[2]
+    ax.set_xscale("log")
+    lo_x, hi_x = sizes.min() / 2.0, sizes.max() * 2.0
+    ax.set_xlim(lo_x, hi_x)
+    ax.axhspan(mc_lo, mc_hi, color="0.55", alpha=0.22, linewidth=0, zorder=1)
+    ax.axhline(nominal, color="0.25", linewidth=0.9, linestyle="--", zorder=2)
+    if len(sizes) > 1:
+        ax.axvline(n, color="0.35", linewidth=0.9, linestyle=":", zorder=1)
+    for i, m in enumerate(methods):
+        if m not in cover:
+            continue
+        colour = PALETTE[FORECAST_METHOD_STYLE.get(m, 3) % len(PALETTE)]
+        ax.plot(dodge(sizes, i, len(methods), step=0.02), cover[m], color=colour,
+                linewidth=FORECAST_METHOD_WIDTH.get(m, 1.4),
+                linestyle=LINESTYLES[FORECAST_METHOD_STYLE.get(m, 3) % len(LINESTYLES)],
+                marker=MARKERS[FORECAST_METHOD_STYLE.get(m, 3) % len(MARKERS)], markersize=5,
+                markeredgecolor="white", markeredgewidth=0.5, zorder=4 + i,
+                gid=f"forecast-coverage-{m}")
+        # The values beside the markers: token and joint often coincide, so one above and
+        # one below.
+        dy = {"naive": 7, "token": 7, "joint": -11}.get(m, 7)
+        for j, (x, v) in enumerate(zip(sizes, cover[m])):
+            if not np.isfinite(v):
+                continue
+            last = j == len(sizes) - 1 and len(sizes) > 1
+            ax.annotate(f"{100 * v:.1f} %", (x, v), xytext=(-6 if last else 6, dy),
+                        textcoords="offset points", ha="right" if last else "left",
+                        fontsize=NOTE_FONTSIZE, color=colour, zorder=10)
+    ax.set_xticks(sizes)
+    ax.xaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:,.0f}"))
+    ax.xaxis.set_minor_formatter(NullFormatter())
+    ax.set_ylim(-0.02, 1.04)
+    ax.set_xlabel("Test size n (items)")
+    ax.set_ylabel(f"Coverage of the {conf} intervals")
+    ax.set_title(f"C  Coverage at N = {sci(at)}, L = {L}")
+    panel_note(ax, f"nominal {conf} ± 2 MC s.e. (R = {R}): {mc_lo:.3f}–{mc_hi:.3f}",
+               x=0.02, y=0.02)
     handles = [Line2D([], [], color="0.62", linewidth=5.5, label="truth (analytic)")]
     if observed is not None:
         handles.append(errorbar_handle("0.25", "o",
@@ -2561,11 +2654,23 @@ def figure_forecast(res, opts):
             handles.append(Line2D(
                 [], [], color=colour, linewidth=FORECAST_METHOD_WIDTH.get(m, 1.4),
                 linestyle=LINESTYLES[FORECAST_METHOD_STYLE.get(m, 3) % len(LINESTYLES)],
-                label=label))
+                marker=MARKERS[FORECAST_METHOD_STYLE.get(m, 3) % len(MARKERS)],
+                markersize=4.5, markeredgecolor="white", markeredgewidth=0.5, label=label))
         else:
             handles.append(Line2D([], [], color=colour, linewidth=1.6, alpha=0.35,
                                   label=label + " — not applicable"))
-    add_legend(head, handles, ncols=3)
+    if observed_one is not None:
+        handles.append(Line2D([], [], linestyle="none", marker="o", markersize=4.2,
+                              markerfacecolor="white", markeredgecolor="black",
+                              markeredgewidth=0.8,
+                              label=f"A: replicate {r_one}'s observed exact match"))
+    handles.append(Line2D([], [], color="0.3", linewidth=1.0,
+                          label=f"A: replicate {r_one}'s point forecast"))
+    handles.append(Line2D([], [], color="0.3", linewidth=0.8, linestyle=(0, (1, 1.5)),
+                          label=f"A: replicate {r_one}'s {conf} interval"))
+    handles.append(Patch(facecolor="0.55", alpha=0.35, edgecolor="0.25",
+                         label=f"C: nominal {conf} ± 2 Monte Carlo s.e."))
+    add_legend(head, handles, ncols=math.ceil(len(handles) / 3))
     return fig
 
 
@@ -2630,6 +2735,16 @@ def positive_int(text):
     return value
 
 
+def nonnegative_int(text):
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not an integer") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"must be 0 or more, got {value}")
+    return value
+
+
 def positive_float(text):
     try:
         value = float(text)
@@ -2677,6 +2792,11 @@ def choose_forecast(res, args):
             raise InputError(f"--forecast-scale {args.forecast_scale:g} is not a scale of "
                              f"{res.path} (available: {', '.join(f'{v:g}' for v in scale)})")
         args.forecast_scale_index = found[0]
+    if args.replicate is None:
+        args.replicate = 0
+    elif res.replicates is not None and args.replicate >= res.replicates:
+        raise InputError(f"--replicate {args.replicate} is not a replicate of {res.path} "
+                         f"(available: 0 to {res.replicates - 1})")
     return args
 
 
@@ -2710,6 +2830,9 @@ def build_parser():
     ap.add_argument("--forecast-scale", type=positive_float,
                     help="forecast files: the scale at which the legend gives each method's "
                          "coverage (default: the forecast scale nearest to 20 x the cutoff)")
+    ap.add_argument("--replicate", type=nonnegative_int,
+                    help="forecast files: the replicate test set whose own forecast fan "
+                         "panel A shows (default: 0)")
     ap.add_argument("--format", type=comma_list(FORMATS, "format"), default=["png", "pdf"],
                     help="comma-separated file formats (default: png,pdf)")
     ap.add_argument("--dpi", type=positive_int, default=150,
@@ -2720,7 +2843,7 @@ def build_parser():
 def choose(res, args):
     """Resolve --length and --test-size against the file (indices into its axes)."""
     args.length_index = args.test_size_index = None
-    for key in ("cutoff", "forecast_scale"):
+    for key in ("cutoff", "forecast_scale", "replicate"):
         if not hasattr(args, key):
             setattr(args, key, None)
     if getattr(args, "figures", None) is None:
@@ -2728,7 +2851,8 @@ def choose(res, args):
                             else FIGURES + ATTEMPT_FIGURES)
     if isinstance(res, ForecastResults):
         return choose_forecast(res, args)
-    for flag, value in (("--cutoff", args.cutoff), ("--forecast-scale", args.forecast_scale)):
+    for flag, value in (("--cutoff", args.cutoff), ("--forecast-scale", args.forecast_scale),
+                        ("--replicate", args.replicate)):
         if value is not None:
             note(f"{flag} is ignored: {res.path} is not a forecast file")
     if not isinstance(res, Results):
@@ -2816,26 +2940,32 @@ def draw(res, args, written=None):
 
 
 def _options(res, figures, length, test_size, formats=("png",), dpi=150, output_dir=".",
-             cutoff=None, forecast_scale=None):
+             cutoff=None, forecast_scale=None, replicate=None):
     """The argparse namespace that main() would build, resolved against the file."""
+    if replicate is not None and (isinstance(replicate, bool) or int(replicate) != replicate
+                                  or replicate < 0):
+        raise InputError(f"replicate must be a non-negative integer, got {replicate!r}")
     args = argparse.Namespace(figures=list(figures), length=length, test_size=test_size,
                               format=list(formats), dpi=dpi, output_dir=output_dir,
-                              cutoff=cutoff, forecast_scale=forecast_scale)
+                              cutoff=cutoff, forecast_scale=forecast_scale,
+                              replicate=None if replicate is None else int(replicate))
     return choose(res, args)
 
 
-def figure(data, name, *, length=None, test_size=None, cutoff=None, forecast_scale=None):
+def figure(data, name, *, length=None, test_size=None, cutoff=None, forecast_scale=None,
+           replicate=None):
     """One figure (a name of ALL_FIGURES) as a matplotlib Figure, drawn as `plot.py --figures
     NAME` draws it; `data` is a file name, an h5py.File or a DataTree of mirage.run,
     mirage.meta, mirage.forecast or mirage.open. `length` and `test_size` choose the length L
     and the test size n where a figure shows one (defaults as for the command line);
-    `cutoff` and `forecast_scale` those of the forecast figure. Raises ValueError when the
+    `cutoff` and `forecast_scale` those of the forecast figure, `replicate` the test set
+    whose own forecast fan it shows (default 0). Raises ValueError when the
     data cannot draw the figure (with the reason plot.py would note)."""
     if name not in ALL_FIGURES:
         raise ValueError(f"unknown figure {name!r} (choose from {', '.join(ALL_FIGURES)})")
     res = load(data)
     args = _options(res, [name], length, test_size, cutoff=cutoff,
-                    forecast_scale=forecast_scale)
+                    forecast_scale=forecast_scale, replicate=replicate)
     reason = why_not(res, name)
     if reason:
         raise InputError(f"cannot draw {name}: {reason}")
@@ -2847,7 +2977,7 @@ def figure(data, name, *, length=None, test_size=None, cutoff=None, forecast_sca
 
 
 def save(data, output_dir, figures=None, *, length=None, test_size=None, formats=("png",),
-         dpi=150, cutoff=None, forecast_scale=None):
+         dpi=150, cutoff=None, forecast_scale=None, replicate=None):
     """Writes figures (default: every figure of the file's kind; those whose data it lacks
     are skipped with a note on stderr) to output_dir/<figure>.<format> as the command line
     does, and returns the paths written."""
@@ -2864,7 +2994,7 @@ def save(data, output_dir, figures=None, *, length=None, test_size=None, formats
                          f"{', '.join(FORMATS)})")
     output_dir = os.fspath(output_dir)
     args = _options(res, names, length, test_size, formats, dpi, output_dir, cutoff,
-                    forecast_scale)
+                    forecast_scale, replicate)
     os.makedirs(output_dir, exist_ok=True)
     written = []
     with matplotlib.rc_context(RC):

@@ -562,12 +562,45 @@ def test_forecast_figure_draws(forecast_tree, full_tree, work):
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
+    from matplotlib.axes import Axes
+    from matplotlib.lines import Line2D
     from matplotlib.text import Text
 
     fig = mirage.plot.figure(forecast_tree, "forecast", forecast_scale=2e11)
     assert tuple(fig.get_size_inches()) == mirage.plot.FIGSIZE["forecast"]
     text = " ".join(" ".join(t.get_text() for t in fig.findobj(Text)).split())
+    lines = {line.get_gid(): line for line in fig.findobj(Line2D) if line.get_gid()}
+    titles = [ax.get_title() for ax in fig.findobj(Axes) if ax.get_title()]
     plt.close(fig)
+    assert [t[:2] for t in titles] == ["A ", "B ", "C "], titles
+    sizes = forecast_tree["forecast"]["test_size"].values
+    for m in ("naive", "token", "joint"):
+        g = forecast_tree[f"forecast/{m}/exact_match"]
+        # Panel C: the coverage at the forecast scale over every test size, as in the file.
+        cover = g["coverage"].sel(cutoff=1e10, scale=2e11, length=3)
+        line = lines[f"forecast-coverage-{m}"]
+        np.testing.assert_allclose(np.asarray(line.get_xdata(), float), sizes, rtol=0.2)
+        np.testing.assert_array_equal(np.asarray(line.get_ydata(), float),
+                                      cover.sel(test_size=sizes).values)
+        # Panel A: replicate 0's own forecast fan (default replicate).
+        one = g.to_dataset().sel(cutoff=1e10, length=3, test_size=300, replicate=0)
+        for key, name in (("point", "point"), ("low", "low"), ("high", "high")):
+            np.testing.assert_array_equal(
+                np.asarray(lines[f"forecast-replicate-{name}-{m}"].get_ydata(), float),
+                one[key].values)
+    for needle in ("C Coverage at N", "nominal 95 % ± 2 MC s.e. (R = 12)",
+                   "replicate 0's point forecast"):
+        assert needle in text, needle
+    # Another replicate draws its own fan.
+    fig = mirage.plot.figure(forecast_tree, "forecast", forecast_scale=2e11, replicate=5)
+    line = next(l for l in fig.findobj(Line2D) if l.get_gid() == "forecast-replicate-point-token")
+    plt.close(fig)
+    np.testing.assert_array_equal(
+        np.asarray(line.get_ydata(), float),
+        forecast_tree["forecast/token/exact_match"]["point"].sel(
+            cutoff=1e10, length=3, test_size=300, replicate=5).values)
+    with pytest.raises(ValueError, match="--replicate 12 is not a replicate"):
+        mirage.plot.figure(forecast_tree, "forecast", replicate=12)
     for needle in ("naive: logistic fit", "token: loss-law fit", "joint: loss-law fit",
                    "coverage", "truth (analytic)", "L = 3", "n = 300"):
         assert needle in text, needle
@@ -595,7 +628,8 @@ def test_forecast_figure_draws(forecast_tree, full_tree, work):
                PYTHONPATH=os.pathsep.join([os.path.dirname(os.path.dirname(mirage.__file__)),
                                            os.environ.get("PYTHONPATH", "")]))
     proc = subprocess.run([sys.executable, "-m", "mirage.plot", path, "-o", out,
-                           "--forecast-scale", "2e11", "--format", "png", "--dpi", "40"],
+                           "--forecast-scale", "2e11", "--replicate", "3", "--format", "png",
+                           "--dpi", "40"],
                           capture_output=True, text=True, env=env, timeout=300)
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout.split() == [os.path.join(out, "forecast.png")]
