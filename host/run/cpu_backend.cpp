@@ -1047,8 +1047,14 @@ class CpuBackend final : public Backend {
 
   std::string devices() const override {
     std::ostringstream out;
-    out << "OpenMP, " << threads_ << (threads_ == 1 ? " thread" : " threads") << ", "
-        << cpu_kernel_name(CpuKernel::automatic) << " kernel";
+    out << "OpenMP, " << threads_ << (threads_ == 1 ? " thread" : " threads") << ", ";
+    // Attempts and sampling until success have their own (portable) paths, whatever kernel
+    // single attempts would use; once such a sweep has been sampled, say which ran.
+    if (path_.empty()) {
+      out << cpu_kernel_name(CpuKernel::automatic) << " kernel";
+    } else {
+      out << path_;
+    }
     return out.str();
   }
 
@@ -1072,6 +1078,9 @@ class CpuBackend final : public Backend {
           std::to_string(MAX_BUDGET) + ", and a budget needs one attempt and a free-form sweep "
           "of at most " + std::to_string(MAX_ATTEMPT_LENGTHS) + " target lengths");
     }
+    path_ = spec.budget > 0 ? "portable until-success path"
+            : bins > 0      ? "portable attempts kernel"
+                            : "";
 #pragma omp parallel num_threads(threads_)
     {
       std::vector<ItemTally> per_length(static_cast<size_t>(spec.num_lengths));
@@ -1134,6 +1143,7 @@ class CpuBackend final : public Backend {
 
  private:
   int32_t threads_;
+  std::string path_;  //!< the special path the last sweep took (empty: the kernels)
 };
 
 }  // namespace

@@ -265,6 +265,10 @@ SampledSweep sample_sweep(const Config& input, const Communicator& comm, std::st
     }
   }
   progress.finish();
+  // Now the backend can say which path it took (attempts, until success).
+  out.devices = backend->devices() + (comm.distributed()
+                                          ? " x " + std::to_string(comm.size()) + " MPI ranks"
+                                          : "");
   gather(out.segment, out.done);
   std::vector<int64_t> draws = {progress.done()};
   comm.sum_to_root(draws);
