@@ -62,6 +62,28 @@ Sweep::Sweep(const Config& config)
   }
 }
 
+namespace {
+
+// Nested counts of one tally: the running sum over segments 0..t, written to
+// dst[tally_index(...) * stride + offset] (stride 1 for a plain [S][K][T][R] array; A + 1 and
+// the bin for the attempt histogram, whose bin is last).
+void nest_tally(const SweepSpec& spec, const std::vector<int64_t>& segment_tallies, int tally,
+                std::vector<int64_t>& dst, size_t stride, size_t offset) {
+  for (int32_t s = 0; s < spec.num_scales; ++s) {
+    for (int32_t k = 0; k < spec.num_lengths; ++k) {
+      for (int32_t r = 0; r < spec.num_replicates; ++r) {
+        int64_t running = 0;
+        for (int32_t t = 0; t < spec.num_test_sizes; ++t) {
+          running += segment_tallies[tally_array_index(spec, tally, s, k, t, r)];
+          dst[size_t(tally_index(spec, s, k, t, r)) * stride + offset] = running;
+        }
+      }
+    }
+  }
+}
+
+}  // namespace
+
 Counts nested_counts(const SweepSpec& spec, const std::vector<int64_t>& segment_tallies) {
   const int64_t cells = tally_cells(spec);
   Counts counts;
@@ -69,36 +91,16 @@ Counts nested_counts(const SweepSpec& spec, const std::vector<int64_t>& segment_
                                             &counts.token_errors_sq, &counts.choice_grade,
                                             &counts.brier, &counts.brier_sq};
   for (int tally = 0; tally < num_item_tallies(spec); ++tally) {
-    std::vector<int64_t>& dst = *out[tally];
-    dst.assign(static_cast<size_t>(cells), 0);
-    for (int32_t s = 0; s < spec.num_scales; ++s) {
-      for (int32_t k = 0; k < spec.num_lengths; ++k) {
-        for (int32_t r = 0; r < spec.num_replicates; ++r) {
-          int64_t running = 0;
-          for (int32_t t = 0; t < spec.num_test_sizes; ++t) {
-            running += segment_tallies[tally_array_index(spec, tally, s, k, t, r)];
-            dst[tally_index(spec, s, k, t, r)] = running;
-          }
-        }
-      }
-    }
+    out[tally]->assign(static_cast<size_t>(cells), 0);
+    nest_tally(spec, segment_tallies, tally, *out[tally], 1, 0);
   }
   // The histogram of correct attempts, bin c last: [S][K][T][R][A+1].
   const int bins = attempt_bins(spec);
   if (bins > 0) {
     counts.attempt_histogram.assign(static_cast<size_t>(cells) * size_t(bins), 0);
     for (int32_t c = 0; c < bins; ++c) {
-      for (int32_t s = 0; s < spec.num_scales; ++s) {
-        for (int32_t k = 0; k < spec.num_lengths; ++k) {
-          for (int32_t r = 0; r < spec.num_replicates; ++r) {
-            int64_t running = 0;
-            for (int32_t t = 0; t < spec.num_test_sizes; ++t) {
-              running += segment_tallies[tally_array_index(spec, attempt_tally(spec, c), s, k, t, r)];
-              counts.attempt_histogram[size_t(tally_index(spec, s, k, t, r)) * bins + c] = running;
-            }
-          }
-        }
-      }
+      nest_tally(spec, segment_tallies, attempt_tally(spec, c), counts.attempt_histogram,
+                 size_t(bins), size_t(c));
     }
   }
   // Sampling until success: the four sums, [S][K][T][R] each.
@@ -107,19 +109,8 @@ Counts nested_counts(const SweepSpec& spec, const std::vector<int64_t>& segment_
                                                       &counts.until_attempts_sq,
                                                       &counts.until_solved_attempts};
     for (int which = 0; which < NUM_UNTIL_TALLIES; ++which) {
-      std::vector<int64_t>& dst = *until[which];
-      dst.assign(static_cast<size_t>(cells), 0);
-      for (int32_t s = 0; s < spec.num_scales; ++s) {
-        for (int32_t k = 0; k < spec.num_lengths; ++k) {
-          for (int32_t r = 0; r < spec.num_replicates; ++r) {
-            int64_t running = 0;
-            for (int32_t t = 0; t < spec.num_test_sizes; ++t) {
-              running += segment_tallies[tally_array_index(spec, until_tally(spec, which), s, k, t, r)];
-              dst[tally_index(spec, s, k, t, r)] = running;
-            }
-          }
-        }
-      }
+      until[which]->assign(static_cast<size_t>(cells), 0);
+      nest_tally(spec, segment_tallies, until_tally(spec, which), *until[which], 1, 0);
     }
   }
   return counts;

@@ -93,6 +93,31 @@ TruthTable truth_table(const Results& results) {
   return table;
 }
 
+// Summaries across replicates per (s, k, t) of m's estimates and intervals.
+void summarize_metric(MetricResult& m, int32_t T, int32_t R) {
+  const size_t groups = m.estimate.size() / size_t(R);
+  SummaryArrays& sum = m.summary;
+  for (auto* v : {&sum.mean, &sum.sd, &sum.q025, &sum.q500, &sum.q975, &sum.p_zero, &sum.coverage,
+                  &sum.mean_ci_width}) {
+    v->resize(groups);
+  }
+#pragma omp parallel for schedule(static)
+  for (int64_t g = 0; g < int64_t(groups); ++g) {
+    const size_t base = size_t(g) * R;
+    const ReplicateSummary r = summarize_replicates(&m.estimate[base], &m.ci_low[base],
+                                                    &m.ci_high[base], size_t(R),
+                                                    m.expected[size_t(g) / T]);
+    sum.mean[g] = r.mean;
+    sum.sd[g] = r.sd;
+    sum.q025[g] = r.q025;
+    sum.q500[g] = r.q500;
+    sum.q975[g] = r.q975;
+    sum.p_zero[g] = r.p_zero;
+    sum.coverage[g] = r.coverage;
+    sum.mean_ci_width[g] = r.mean_ci_width;
+  }
+}
+
 MetricResult make_metric(const Results& results, const std::string& name,
                          const TruthTable& truth) {
   const Config& config = results.config;
@@ -188,55 +213,10 @@ MetricResult make_metric(const Results& results, const std::string& name,
     m.ci_low[cell] = ci.low;
     m.ci_high[cell] = ci.high;
   }
-  // Cross-replicate summaries per (s, k, t).
-  const size_t groups = size_t(S) * K * T;
-  SummaryArrays& sum = m.summary;
-  for (auto* v : {&sum.mean, &sum.sd, &sum.q025, &sum.q500, &sum.q975, &sum.p_zero, &sum.coverage,
-                  &sum.mean_ci_width}) {
-    v->resize(groups);
-  }
-#pragma omp parallel for schedule(static)
-  for (int64_t g = 0; g < int64_t(groups); ++g) {
-    const size_t base = size_t(g) * R;
-    const double expected = m.expected[size_t(g) / T];
-    const ReplicateSummary r = summarize_replicates(&m.estimate[base], &m.ci_low[base],
-                                                    &m.ci_high[base], size_t(R), expected);
-    sum.mean[g] = r.mean;
-    sum.sd[g] = r.sd;
-    sum.q025[g] = r.q025;
-    sum.q500[g] = r.q500;
-    sum.q975[g] = r.q975;
-    sum.p_zero[g] = r.p_zero;
-    sum.coverage[g] = r.coverage;
-    sum.mean_ci_width[g] = r.mean_ci_width;
-  }
+  summarize_metric(m, T, R);
   return m;
 }
 
-// Summaries across replicates per (s, k, t) of m's estimates and intervals.
-void summarize_metric(MetricResult& m, int32_t T, int32_t R) {
-  const size_t groups = m.estimate.size() / size_t(R);
-  SummaryArrays& sum = m.summary;
-  for (auto* v : {&sum.mean, &sum.sd, &sum.q025, &sum.q500, &sum.q975, &sum.p_zero, &sum.coverage,
-                  &sum.mean_ci_width}) {
-    v->resize(groups);
-  }
-#pragma omp parallel for schedule(static)
-  for (int64_t g = 0; g < int64_t(groups); ++g) {
-    const size_t base = size_t(g) * R;
-    const ReplicateSummary r = summarize_replicates(&m.estimate[base], &m.ci_low[base],
-                                                    &m.ci_high[base], size_t(R),
-                                                    m.expected[size_t(g) / T]);
-    sum.mean[g] = r.mean;
-    sum.sd[g] = r.sd;
-    sum.q025[g] = r.q025;
-    sum.q500[g] = r.q500;
-    sum.q975[g] = r.q975;
-    sum.p_zero[g] = r.p_zero;
-    sum.coverage[g] = r.coverage;
-    sum.mean_ci_width[g] = r.mean_ci_width;
-  }
-}
 
 // pass@k (docs/DESIGN.md §4.1, §5.2) from the histogram of correct attempts of each cell.
 MetricResult make_pass_at_metric(const Results& results, int32_t pass_k) {
