@@ -3019,6 +3019,13 @@ def main(argv=None):
     except InputError as err:
         print(f"{PROG}: error: {err}", file=sys.stderr)
         return 2
+    except (KeyError, IndexError, ValueError, TypeError, OSError) as err:
+        # A file whose datasets disagree with its axes or lack what its kind promises
+        # (truncated, edited, damaged): one line, not a traceback.
+        print(f"{PROG}: error: {args.input}: damaged or inconsistent file "
+              f"({type(err).__name__}: {err}); `mirage summarize {args.input}` checks its "
+              f"arrays against its axes", file=sys.stderr)
+        return 2
     return 0
 
 

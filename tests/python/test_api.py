@@ -707,6 +707,33 @@ def test_python_m_mirage_plot(full_cli, work):
     assert "warning" not in proc.stderr.lower()
 
 
+def test_plot_refuses_a_damaged_file_in_one_line(full_cli, work):
+    # Datasets that disagree with the file's axes (a shortened summary, an emptied length
+    # axis) used to end plot.py in a traceback; now exit 2 and one line naming the file.
+    env = dict(os.environ, MPLBACKEND="Agg",
+               PYTHONPATH=os.pathsep.join([os.path.dirname(os.path.dirname(mirage.__file__)),
+                                           os.environ.get("PYTHONPATH", "")]))
+    for damage in ("shorten", "empty-length"):
+        path = os.path.join(work, f"damaged-{damage}.h5")
+        shutil.copyfile(full_cli, path)
+        with h5py.File(path, "r+") as f:
+            if damage == "shorten":
+                data = f["summary/exact_match/mean"][:2]
+                del f["summary/exact_match/mean"]
+                f["summary/exact_match/mean"] = data
+            else:
+                del f["task/length"]
+                f["task/length"] = np.zeros(0, dtype=np.int32)
+        proc = subprocess.run([sys.executable, "-m", "mirage.plot", path, "-o",
+                               os.path.join(work, "figures-damaged"), "--figures",
+                               "model,resolution", "--format", "png", "--dpi", "40"],
+                              capture_output=True, text=True, env=env, timeout=300)
+        assert proc.returncode == 2, (damage, proc.stderr)
+        assert "Traceback" not in proc.stderr, proc.stderr
+        lines = proc.stderr.strip().splitlines()
+        assert len(lines) == 1 and path in lines[0], proc.stderr
+
+
 # --- the package ------------------------------------------------------------------------------
 
 def test_stubs_name_what_the_module_has():
