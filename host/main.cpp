@@ -27,7 +27,9 @@ int leave(int code) {
 int fail(const char* what, int code) {
   mirage::Communicator& comm = mirage::Communicator::world();
   if (comm.is_root() || code != 2) std::cerr << "mirage: error: " << what << "\n";
-  if (comm.distributed()) comm.abort(code);
+  // Bad input fails alike on every rank, which then leave together without MPI_Abort (whose
+  // banner would bury the one-line message); anything else, or a rank left behind, aborts.
+  if (comm.distributed() && !(code == 2 && comm.all_fail_together(10.0))) comm.abort(code);
   return leave(code);
 }
 

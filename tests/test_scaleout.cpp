@@ -310,6 +310,23 @@ TEST_F(ScaleOut, ShardsDealtByAnOlderRuleAreRefused) {
   EXPECT_NE(text.find("holds work unit 0, which is not in shard 2/3"), std::string::npos) << text;
 }
 
+// Bad input under mpirun fails on every rank alike: one line from rank 0 and exit 2, without
+// Open MPI's MPI_ABORT banner (mpirun's own note on a non-zero exit is silenced by --quiet).
+TEST_F(ScaleOut, BadInputUnderMpiIsOneLine) {
+  const std::string mpirun = MIRAGE_MPIRUN;
+  if (mpirun.empty()) GTEST_SKIP() << "this build has no MPI (install libopenmpi-dev)";
+  std::string text;
+  EXPECT_EQ(shell(mpirun + " --quiet -np 2 " + MIRAGE_BINARY + " run --replicates 0 -o " +
+                      out("b.h5"),
+                  &text),
+            2)
+      << text;
+  EXPECT_EQ(text.rfind("mirage: error: --replicates", 0), 0u) << text;
+  EXPECT_EQ(std::count(text.begin(), text.end(), '\n'), 1) << text;
+  EXPECT_EQ(text.find("MPI_ABORT"), std::string::npos) << text;
+  EXPECT_FALSE(fs::exists(out("b.h5")));
+}
+
 // srun without PMI (Slurm's default MpiDefault=none) starts tasks that are not one MPI job;
 // each would sample the whole sweep, so they refuse, and only task 0 says so.
 TEST_F(ScaleOut, SeveralTasksWithoutPmiAreRefused) {

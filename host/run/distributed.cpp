@@ -3,7 +3,9 @@
 
 #include <algorithm>
 #include <cstdlib>
+#include <chrono>
 #include <cstring>
+#include <thread>
 #include <string>
 
 #if defined(MIRAGE_HAVE_MPI)
@@ -59,6 +61,14 @@ Launch launch_from_env() {
 
 }  // namespace
 
+#if defined(MIRAGE_HAVE_MPI)
+namespace {
+// A communicator of its own for all_fail_together(): its barrier can never be matched with a
+// collective that ranks still running are in.
+MPI_Comm g_failure_comm = MPI_COMM_NULL;
+}  // namespace
+#endif
+
 Communicator& Communicator::world() {
   static Communicator world = [] {
     Communicator c;
@@ -73,6 +83,7 @@ Communicator& Communicator::world() {
       MPI_Comm_split_type(MPI_COMM_WORLD, MPI_COMM_TYPE_SHARED, c.rank_, MPI_INFO_NULL, &local);
       MPI_Comm_rank(local, &c.local_rank_);
       MPI_Comm_free(&local);
+      MPI_Comm_dup(MPI_COMM_WORLD, &g_failure_comm);
     }
 #endif
     // Tasks that the launcher started but that are not ranks of one MPI job (a build without
@@ -150,6 +161,27 @@ bool Communicator::any(bool flag) const {
   return max_all(int64_t{flag ? 1 : 0}) != 0;
 }
 
+bool Communicator::all_fail_together(double seconds) const {
+#if defined(MIRAGE_HAVE_MPI)
+  if (!initialized_ || size_ == 1) return true;
+  MPI_Request request;
+  MPI_Ibarrier(g_failure_comm, &request);
+  const auto deadline = std::chrono::steady_clock::now() +
+                        std::chrono::duration_cast<std::chrono::steady_clock::duration>(
+                            std::chrono::duration<double>(seconds));
+  int done = 0;
+  while (true) {
+    MPI_Test(&request, &done, MPI_STATUS_IGNORE);
+    if (done) return true;
+    if (std::chrono::steady_clock::now() >= deadline) return false;
+    std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  }
+#else
+  (void)seconds;
+  return true;
+#endif
+}
+
 void Communicator::abort(int code) const {
 #if defined(MIRAGE_HAVE_MPI)
   if (initialized_ && size_ > 1) MPI_Abort(MPI_COMM_WORLD, code);
@@ -160,6 +192,7 @@ void Communicator::abort(int code) const {
 void Communicator::finalize() {
 #if defined(MIRAGE_HAVE_MPI)
   if (initialized_) {
+    if (g_failure_comm != MPI_COMM_NULL) MPI_Comm_free(&g_failure_comm);
     MPI_Finalize();
     initialized_ = false;
   }

@@ -40,6 +40,11 @@ class Communicator {
   int64_t max_all(int64_t value) const;
   //! Whether `flag` is set on any rank, on every rank. Collective.
   bool any(bool flag) const;
+  //! Whether every rank reaches this call within `seconds` (a non-blocking barrier on a
+  //! communicator of its own, so it cannot be confused with a collective that ranks still
+  //! running are in). Bad input fails on every rank alike; then all can end cleanly,
+  //! without MPI_Abort and its banner. True when not distributed.
+  bool all_fail_together(double seconds) const;
   //! Aborts every rank with `code` (used when rank 0 fails after others have started).
   [[noreturn]] void abort(int code) const;
   //! Ends MPI (call once, before exit, when distributed or initialized).
