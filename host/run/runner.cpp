@@ -1,6 +1,8 @@
 // Copyright (c) Mirage developers.
 #include "run/runner.h"
 
+#include <omp.h>
+
 #include <chrono>
 #include <csignal>
 #include <iostream>
@@ -199,6 +201,17 @@ SampledSweep sample_sweep(const Config& input, const Communicator& comm, std::st
 
   int64_t my_draws = 0;
   for (int64_t id : mine) my_draws += unit_draws(grid.spec, unit_at(grid, id));
+  // A long run says how long before it starts (a multi-day sweep should not start without a
+  // word): the draws, and the time at a rate this backend reaches (docs/BENCHMARKS.md, GPU.md).
+  if (!config.quiet && comm.is_root() && my_draws >= int64_t{100'000'000'000}) {
+    const bool cuda = backend->name() == "cuda";
+    const double rate = cuda ? 1e12 : 1.5e9 * omp_get_max_threads();
+    std::cerr << "mirage: this rank samples " << format_si(double(my_draws))
+              << " token draws: about " << format_si(double(my_draws) / rate / 3600.0)
+              << " hours at " << format_si(rate) << " draws/s ("
+              << (cuda ? "an H200's target" : "1.5e9 per CPU thread")
+              << "); progress with the measured rate follows\n";
+  }
   // Progress shows this rank's share (rank 0 alone draws it).
   Progress progress("sampling", my_draws, !config.quiet && comm.is_root());
 
