@@ -429,18 +429,18 @@ void validate(const Config& config) {
     const double w = config.target_relative_width;
     if (!(w > 0.0) || !std::isfinite(w)) {
       fail("--target-relative-width",
-           (config.max_items != 0 && w == 0.0
-                ? std::string("is required with --max-items")
-                : "value " + format_double(w) + " is not allowed") +
+           "value " + format_double(w) + " is not allowed" +
+               (w == 0.0 ? std::string(" (or missing: --max-items needs it)") : std::string()) +
                "; a finite number > 0, the largest half-width of the exact-match interval as a "
                "fraction of the estimate (e.g. 0.5)");
     }
     if (config.max_items < ADAPTIVE_FIRST_STEP ||
         static_cast<uint64_t>(config.max_items) > MAX_ITEMS) {
       fail("--max-items",
-           (config.max_items == 0 ? std::string("is required with --target-relative-width")
-                                  : "value " + std::to_string(config.max_items) +
-                                        " is not allowed") +
+           "value " + std::to_string(config.max_items) + " is not allowed" +
+               (config.max_items == 0
+                    ? std::string(" (or missing: --target-relative-width needs it)")
+                    : std::string()) +
                "; " + std::to_string(ADAPTIVE_FIRST_STEP) + " (the first step) to " +
                std::to_string(MAX_ITEMS) + " (2^34) items");
     }
