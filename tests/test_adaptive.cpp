@@ -1,5 +1,5 @@
 // Copyright (c) Mirage developers.
-// Adaptive test-set size (docs/DESIGN.md §2.3): the fixed steps, the stopping decisions against
+// Adaptive test-set size (docs/DESIGN.md §5.11): the fixed steps, the stopping decisions against
 // a brute-force loop over the nested counts with the test's own Wilson interval, the median
 // items used against the analytic test size where the Wilson half-width reaches W q, the
 // coverage of the stopped intervals (and the optional-stopping asymmetry of their misses),

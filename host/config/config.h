@@ -40,7 +40,7 @@ struct Config {
   //! Free-form only, with one attempt; the existing metrics still use attempt 0.
   bool until_success = false;
   int32_t budget = 0;
-  //! Adaptive test-set size (docs/DESIGN.md §2.3): per (scale, length, replicate) the smallest
+  //! Adaptive test-set size (docs/DESIGN.md §5.11): per (scale, length, replicate) the smallest
   //! step of adaptive_steps(max_items) whose exact-match interval has half-width at most
   //! target_relative_width times the estimate. 0 and 0 = not adaptive; when adaptive,
   //! test_sizes is the step grid.

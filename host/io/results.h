@@ -82,7 +82,7 @@ struct Emergence {
   std::vector<double> expected;            //!< [K] score of the analytic curve
 };
 
-//! Adaptive test-set size (docs/DESIGN.md §2.3): per (scale, length, replicate) the first step
+//! Adaptive test-set size (docs/DESIGN.md §5.11): per (scale, length, replicate) the first step
 //! n_j of the nested test sizes (adaptive_steps) whose exact-match interval (the run's
 //! --interval at --confidence) has x > 0 and half-width (high - low) / 2 <= W x estimate;
 //! else the last step, M. Empty unless the run is adaptive.

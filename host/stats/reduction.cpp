@@ -324,7 +324,7 @@ MetricResult make_until_metric(const Results& results) {
   return m;
 }
 
-// Adaptive test-set size (docs/DESIGN.md §2.3) from the exact-match estimates and intervals
+// Adaptive test-set size (docs/DESIGN.md §5.11) from the exact-match estimates and intervals
 // already computed at every step: the first step that meets the width, per (s, k, r).
 Adaptive make_adaptive(const Results& results, const MetricResult& exact) {
   const Config& config = results.config;
