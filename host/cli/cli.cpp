@@ -44,6 +44,7 @@ struct RunText {
   std::string attempts;
   std::vector<std::string> pass_at;
   std::string budget;
+  std::string target_relative_width, max_items;
 };
 
 std::string join_args(int argc, char** argv) {
@@ -149,6 +150,14 @@ void add_run_options(CLI::App& run, Config& c, RunText& text) {
       ->group("Task");
   run.add_option("--budget", text.budget,
                  "most attempts per item with --until-success, 1..16384")
+      ->group("Task");
+  run.add_option("--target-relative-width", text.target_relative_width,
+                 "adaptive test-set size: per (scale, length, replicate) stop at the first step "
+                 "10, 20, 40, ..., --max-items whose exact-match interval has half-width <= W x "
+                 "the estimate (replaces --test-sizes)")
+      ->group("Task");
+  run.add_option("--max-items", text.max_items,
+                 "the last step of --target-relative-width, 10..2^34 items")
       ->group("Task");
   run.add_option("--pass-at", text.pass_at,
                  "k of the pass@k metrics, strictly increasing, each <= --attempts [default "
@@ -321,6 +330,17 @@ void resolve(const CLI::App& run, Config& c, const RunText& text) {
   if (!text.budget.empty()) {
     c.budget = parse_int32("--budget", text.budget, std::numeric_limits<int32_t>::min(),
                            std::numeric_limits<int32_t>::max());  // validate() says why
+  }
+  if (!text.target_relative_width.empty()) {
+    c.target_relative_width =
+        parse_double("--target-relative-width", text.target_relative_width);  // validate()
+  }
+  if (!text.max_items.empty()) c.max_items = parse_integer("--max-items", text.max_items);
+  // Adaptive mode samples its fixed steps as the nested test sizes; --test-sizes given too is
+  // refused by validate() unless it is exactly those steps (as a stored configuration has it).
+  if ((c.target_relative_width != 0.0 || c.max_items != 0) && run.count("--test-sizes") == 0 &&
+      !adaptive_steps(c.max_items).empty()) {
+    c.test_sizes = adaptive_steps(c.max_items);
   }
   if (run.count("--pass-at") > 0) {
     c.pass_at.clear();

@@ -176,6 +176,23 @@ std::string summary_table(const Results& results) {
                   frontier_until, frontier_exact);
     out << line;
   }
+  const Adaptive& ad = results.adaptive;
+  if (!ad.items_used.empty()) {
+    out << "\nAdaptive test-set size at L = " << L << ": stop at the first of the steps 10, 20, "
+        << "40, ..., " << results.config.max_items << " where the exact-match half-width <= "
+        << results.config.target_relative_width << " x the estimate\n"
+        << "(every cell sampled " << results.config.max_items
+        << " items; coverage of the stopped intervals; 'all' counts every replicate):\n";
+    out << "     scale  median items  stopped  coverage  coverage all  truth\n";
+    for (int32_t s = 0; s < S; s += (s + step < S || s == S - 1) ? step : (S - 1 - s)) {
+      const size_t sk = size_t(s) * K + k;
+      std::snprintf(line, sizeof(line), "  %8.2e  %12.4g  %7.2f  %8.3f  %12.3f  %9.3e\n",
+                    results.model.scale[s], ad.median_items_used[sk], ad.fraction_stopped[sk],
+                    ad.coverage[sk], ad.coverage_all[sk], exact->expected[sk]);
+      out << line;
+      if (s == S - 1) break;
+    }
+  }
   const Emergence* e_exact = results.emergence_of("exact_match");
   const Emergence* e_edit = results.emergence_of("token_edit_distance");
   const Emergence* e_grade = results.emergence_of("multiple_choice_grade");

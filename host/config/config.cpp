@@ -158,6 +158,14 @@ std::vector<double> parse_scales(const std::string& option, const std::vector<st
   return scales;
 }
 
+std::vector<int64_t> adaptive_steps(int64_t max_items) {
+  std::vector<int64_t> steps;
+  if (max_items < ADAPTIVE_FIRST_STEP || static_cast<uint64_t>(max_items) > MAX_ITEMS) return steps;
+  for (int64_t n = ADAPTIVE_FIRST_STEP; n < max_items; n *= 2) steps.push_back(n);
+  steps.push_back(max_items);
+  return steps;
+}
+
 uint64_t bytes_per_cell(const Config& config) {
   const uint64_t bins = config.attempts > 1 ? uint64_t(config.attempts) + 1 : 0;
   // Sampling until success: 2 x 4 int64 tallies and one metric (3 doubles).
@@ -415,6 +423,35 @@ void validate(const Config& config) {
                          " is not allowed without --until-success; the budget caps the attempts "
                          "of sampling until success");
   }
+  // Adaptive test-set size.
+  const bool adaptive = config.target_relative_width != 0.0 || config.max_items != 0;
+  if (adaptive) {
+    const double w = config.target_relative_width;
+    if (!(w > 0.0) || !std::isfinite(w)) {
+      fail("--target-relative-width",
+           "value " + format_double(w) + " is not allowed" +
+               (w == 0.0 ? std::string(" (or missing: --max-items needs it)") : std::string()) +
+               "; a finite number > 0, the largest half-width of the exact-match interval as a "
+               "fraction of the estimate (e.g. 0.5)");
+    }
+    if (config.max_items < ADAPTIVE_FIRST_STEP ||
+        static_cast<uint64_t>(config.max_items) > MAX_ITEMS) {
+      fail("--max-items",
+           "value " + std::to_string(config.max_items) + " is not allowed" +
+               (config.max_items == 0
+                    ? std::string(" (or missing: --target-relative-width needs it)")
+                    : std::string()) +
+               "; " + std::to_string(ADAPTIVE_FIRST_STEP) + " (the first step) to " +
+               std::to_string(MAX_ITEMS) + " (2^34) items");
+    }
+    if (config.test_sizes != adaptive_steps(config.max_items)) {
+      fail("--test-sizes", "value " + join(config.test_sizes, ",") +
+                               " is not allowed with --target-relative-width; adaptive mode "
+                               "samples the fixed steps " +
+                               join(adaptive_steps(config.max_items), ",") +
+                               " (10 x 2^j, then --max-items); leave --test-sizes out");
+    }
+  }
   // Execution.
   if (config.backend != "auto" && config.backend != "cpu" && config.backend != "cuda") {
     fail("--backend", "unknown backend " + quote(config.backend) + "; allowed: auto, cpu, cuda");
@@ -649,6 +686,10 @@ std::string to_toml(const Config& config) {
   out << "mean-interval = " << toml_string(config.mean_interval) << "\n";
   out << "confidence = " << format_double(config.confidence) << "\n";
   if (!config.pass_at.empty()) out << "pass-at = [" << join(config.pass_at, ", ") << "]\n";
+  if (config.target_relative_width != 0.0 || config.max_items != 0) {
+    out << "target-relative-width = " << format_double(config.target_relative_width) << "\n";
+    out << "max-items = " << config.max_items << "\n";
+  }
   out << "output = " << toml_string(config.output) << "\n";
   if (!config.csv.empty()) out << "csv = " << toml_string(config.csv) << "\n";
   if (config.compression != "none") {

@@ -40,6 +40,12 @@ struct Config {
   //! Free-form only, with one attempt; the existing metrics still use attempt 0.
   bool until_success = false;
   int32_t budget = 0;
+  //! Adaptive test-set size (docs/DESIGN.md §5.11): per (scale, length, replicate) the smallest
+  //! step of adaptive_steps(max_items) whose exact-match interval has half-width at most
+  //! target_relative_width times the estimate. 0 and 0 = not adaptive; when adaptive,
+  //! test_sizes is the step grid.
+  double target_relative_width = 0.0;
+  int64_t max_items = 0;
   uint64_t seed = 2023;
   // Execution.
   std::string backend = "auto";    //!< auto | cpu | cuda
@@ -79,6 +85,14 @@ int parse_compression(const std::string& option, const std::string& text);
 std::vector<double> default_scales();
 //! The four GPT-3-family sizes of the paper's figure 2: 3.5e8, 1.3e9, 6.7e9, 2e11.
 std::vector<double> gpt3_scales();
+
+//! The first step of adaptive test-set sizes: the smallest test size of the default sweep.
+constexpr int64_t ADAPTIVE_FIRST_STEP = 10;
+
+//! The fixed steps of an adaptive test-set size up to `max_items`: 10, 20, 40, ... (10 x 2^j
+//! below max_items), then max_items itself. Empty for max_items outside
+//! ADAPTIVE_FIRST_STEP..MAX_ITEMS.
+std::vector<int64_t> adaptive_steps(int64_t max_items);
 
 //! A configuration with the default sweep (docs/DESIGN.md §7.1) filled in.
 Config default_config();

@@ -29,6 +29,10 @@ constexpr int FORMAT_VERSION_MAJOR = 1;
 //! the metric until_success (/metrics/until_success with pooled_limit [S][K] and attribute
 //! budget, /summary, /jumps, /emergence); tally files of such runs append the four until tallies
 //! to their tallies. Files of other runs hold exactly what 1.3 files held.
-constexpr int FORMAT_VERSION_MINOR = 4;
+//! 1.5: adaptive test-set size (run --target-relative-width W --max-items M): the group
+//! /adaptive (items_used, draws_used, stopped, estimate, ci_low, ci_high [S][K][R]; summaries
+//! [S][K]; steps [T]; attributes target_relative_width, max_items). Files of other runs hold
+//! exactly what 1.4 files held.
+constexpr int FORMAT_VERSION_MINOR = 5;
 
 }  // namespace mirage

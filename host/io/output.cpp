@@ -299,6 +299,40 @@ void write_hdf5(const Results& results, const std::string& path) {
                          "difference `expected`"));
     }
 
+    const Adaptive& ad = results.adaptive;
+    if (!ad.items_used.empty()) {
+      const Axes per_skr = {"scale", "length", "replicate"};
+      dims.write("/adaptive/items_used", ad.items_used, per_skr);
+      dims.write("/adaptive/draws_used", ad.draws_used, per_skr);
+      dims.write("/adaptive/stopped", ad.stopped, per_skr);
+      dims.write("/adaptive/estimate", ad.estimate, per_skr);
+      dims.write("/adaptive/ci_low", ad.ci_low, per_skr);
+      dims.write("/adaptive/ci_high", ad.ci_high, per_skr);
+      dims.write("/adaptive/median_items_used", ad.median_items_used, analytic);
+      dims.write("/adaptive/fraction_stopped", ad.fraction_stopped, analytic);
+      dims.write("/adaptive/coverage", ad.coverage, analytic);
+      dims.write("/adaptive/coverage_all", ad.coverage_all, analytic);
+      dims.write("/adaptive/mean_relative_width", ad.mean_relative_width, analytic);
+      dims.write("/adaptive/steps", results.config.test_sizes, {"test_size"});
+      f.attr("/adaptive", "target_relative_width", results.config.target_relative_width);
+      f.attr("/adaptive", "max_items", int64_t{results.config.max_items});
+      f.attr("/adaptive", "draws_sampled_per_cell", int64_t{ad.draws_sampled});
+      f.attr("/adaptive", "interval", results.config.interval);
+      f.attr("/adaptive", "confidence", results.config.confidence);
+      f.attr("/adaptive", "definition",
+             std::string("per (scale, length, replicate) the first step n_j of the nested test "
+                         "sizes `steps` (10 x 2^j, then max_items M) whose exact-match interval "
+                         "has x > 0 and half-width (ci_high - ci_low) / 2 <= W x estimate "
+                         "(stopped = 1), else M (stopped = 0); estimate, ci_low, ci_high are "
+                         "those of /metrics/exact_match at that step; draws_used = items_used x "
+                         "the longest length, the draws the rule used (every cell sampled M "
+                         "items: draws_sampled_per_cell); across replicates: median_items_used, "
+                         "fraction_stopped, coverage of the stopped intervals (NaN if none "
+                         "stopped; optional stopping can lower it), coverage_all over every "
+                         "replicate, mean_relative_width = mean half-width / estimate over "
+                         "replicates with estimate > 0"));
+    }
+
     const Frontier& fr = results.frontier;
     if (!fr.simulated_scale.empty()) {
       const Axes per_kt = {"length", "test_size"};

@@ -82,6 +82,23 @@ struct Emergence {
   std::vector<double> expected;            //!< [K] score of the analytic curve
 };
 
+//! Adaptive test-set size (docs/DESIGN.md §5.11): per (scale, length, replicate) the first step
+//! n_j of the nested test sizes (adaptive_steps) whose exact-match interval (the run's
+//! --interval at --confidence) has x > 0 and half-width (high - low) / 2 <= W x estimate;
+//! else the last step, M. Empty unless the run is adaptive.
+struct Adaptive {
+  std::vector<int64_t> items_used;            //!< [S][K][R] the stopping step n_j
+  std::vector<int64_t> draws_used;            //!< [S][K][R] items_used x the longest length
+  std::vector<uint8_t> stopped;               //!< [S][K][R] 1 = width reached, 0 = hit M
+  std::vector<double> estimate, ci_low, ci_high;  //!< [S][K][R] exact match at items_used
+  //! [S][K] across replicates: median items used, fraction stopped, the fraction of the
+  //! stopped replicates' intervals that contain the truth (NaN if none stopped), the same over
+  //! every replicate, and the mean half-width / estimate over replicates with estimate > 0.
+  std::vector<double> median_items_used, fraction_stopped, coverage, coverage_all,
+      mean_relative_width;
+  int64_t draws_sampled = 0;  //!< per cell: M x the longest length (what was sampled)
+};
+
 //! Provenance written as root attributes.
 struct RunInfo {
   std::string command_line;
@@ -102,6 +119,7 @@ struct Results {
   std::vector<Jumps> jumps;                             //!< one per metric
   Frontier frontier;
   std::vector<Emergence> emergence;  //!< one per metric
+  Adaptive adaptive;                 //!< adaptive runs only
 
   int32_t num_scales() const { return static_cast<int32_t>(config.scales.size()); }
   int32_t num_lengths() const { return static_cast<int32_t>(config.lengths.size()); }

@@ -4,6 +4,7 @@
 #include <algorithm>
 #include <cmath>
 #include <exception>
+#include <limits>
 #include <stdexcept>
 #include <string>
 
@@ -323,6 +324,76 @@ MetricResult make_until_metric(const Results& results) {
   return m;
 }
 
+// Adaptive test-set size (docs/DESIGN.md §5.11) from the exact-match estimates and intervals
+// already computed at every step: the first step that meets the width, per (s, k, r).
+Adaptive make_adaptive(const Results& results, const MetricResult& exact) {
+  const Config& config = results.config;
+  const int32_t S = results.num_scales(), K = results.num_lengths(), T = results.num_test_sizes(),
+                R = results.num_replicates();
+  const double W = config.target_relative_width;
+  const int64_t max_length = config.lengths.back();
+  const size_t cells = size_t(S) * K * R;
+  Adaptive a;
+  a.items_used.resize(cells);
+  a.draws_used.resize(cells);
+  a.stopped.resize(cells);
+  a.estimate.resize(cells);
+  a.ci_low.resize(cells);
+  a.ci_high.resize(cells);
+  a.draws_sampled = config.test_sizes.back() * max_length;
+  for (auto* v : {&a.median_items_used, &a.fraction_stopped, &a.coverage, &a.coverage_all,
+                  &a.mean_relative_width}) {
+    v->resize(size_t(S) * K);
+  }
+#pragma omp parallel for schedule(static)
+  for (int64_t sk = 0; sk < int64_t(S) * K; ++sk) {
+    const double truth = exact.expected[size_t(sk)];
+    std::vector<int64_t> used(static_cast<size_t>(R));
+    int64_t stopped = 0, covered = 0, covered_stopped = 0, positive = 0;
+    double relative = 0.0;
+    for (int32_t r = 0; r < R; ++r) {
+      int32_t t = T - 1;
+      bool stop = false;
+      for (int32_t j = 0; j < T; ++j) {
+        const size_t cell = (size_t(sk) * T + j) * R + r;
+        const double est = exact.estimate[cell];
+        if (est > 0.0 && (exact.ci_high[cell] - exact.ci_low[cell]) / 2.0 <= W * est) {
+          t = j;
+          stop = true;
+          break;
+        }
+      }
+      const size_t from = (size_t(sk) * T + t) * R + r, to = size_t(sk) * R + r;
+      const int64_t n = config.test_sizes[size_t(t)];
+      a.items_used[to] = n;
+      a.draws_used[to] = n * max_length;
+      a.stopped[to] = stop ? 1 : 0;
+      a.estimate[to] = exact.estimate[from];
+      a.ci_low[to] = exact.ci_low[from];
+      a.ci_high[to] = exact.ci_high[from];
+      used[size_t(r)] = n;
+      const bool in = a.ci_low[to] <= truth && truth <= a.ci_high[to];
+      stopped += stop ? 1 : 0;
+      covered += in ? 1 : 0;
+      covered_stopped += (stop && in) ? 1 : 0;
+      if (a.estimate[to] > 0.0) {
+        ++positive;
+        relative += (a.ci_high[to] - a.ci_low[to]) / 2.0 / a.estimate[to];
+      }
+    }
+    std::sort(used.begin(), used.end());
+    const double nan = std::numeric_limits<double>::quiet_NaN();
+    a.median_items_used[size_t(sk)] =
+        R % 2 ? double(used[size_t(R / 2)])
+              : (double(used[size_t(R / 2 - 1)]) + double(used[size_t(R / 2)])) / 2.0;
+    a.fraction_stopped[size_t(sk)] = double(stopped) / R;
+    a.coverage[size_t(sk)] = stopped > 0 ? double(covered_stopped) / double(stopped) : nan;
+    a.coverage_all[size_t(sk)] = double(covered) / R;
+    a.mean_relative_width[size_t(sk)] = positive > 0 ? relative / double(positive) : nan;
+  }
+  return a;
+}
+
 }  // namespace
 
 std::string pass_at_name(int32_t k) {
@@ -341,6 +412,10 @@ void compute_metrics(Results& results) {
     }
   }
   if (results.config.until_success) results.metrics.push_back(make_until_metric(results));
+  results.adaptive = Adaptive{};
+  if (results.config.target_relative_width > 0.0) {
+    results.adaptive = make_adaptive(results, results.metrics.front());  // exact_match
+  }
 }
 
 }  // namespace mirage
