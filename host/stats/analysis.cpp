@@ -68,21 +68,47 @@ class MeanIntervals {
         cached_(method == MeanIntervalMethod::CLOPPER_PEARSON_DEFF) {}
   Interval at(int64_t errors, int64_t errors_sq) {
     if (!cached_) return intervals_.at(errors, errors_sq);
-    const std::pair<int64_t, int64_t> key(errors, errors_sq);
-    auto it = cache_.find(key);
-    if (it == cache_.end()) it = cache_.emplace(key, intervals_.at(errors, errors_sq)).first;
-    return it->second;
+    // Open addressing, linear probing, at most half full. Tallies are >= 0, so errors = -1
+    // marks an empty slot.
+    if (2 * (used_ + 1) > slots_.size()) grow();
+    const size_t mask = slots_.size() - 1;
+    for (size_t i = hash(errors, errors_sq) & mask;; i = (i + 1) & mask) {
+      Slot& slot = slots_[i];
+      if (slot.errors == errors && slot.errors_sq == errors_sq) return slot.interval;
+      if (slot.errors < 0) {
+        slot = Slot{errors, errors_sq, intervals_.at(errors, errors_sq)};
+        ++used_;
+        return slot.interval;
+      }
+    }
   }
 
  private:
-  struct PairHash {
-    size_t operator()(const std::pair<int64_t, int64_t>& p) const {
-      return std::hash<int64_t>()(p.first * 1000003 + p.second);
-    }
+  struct Slot {
+    int64_t errors = -1;
+    int64_t errors_sq = 0;
+    Interval interval{NaN, NaN};
   };
+  static size_t hash(int64_t errors, int64_t errors_sq) {
+    uint64_t h = uint64_t(errors) * 0x9E3779B97F4A7C15ull ^ uint64_t(errors_sq);
+    h *= 0xBF58476D1CE4E5B9ull;
+    return size_t(h ^ (h >> 31));
+  }
+  void grow() {
+    std::vector<Slot> old(std::max<size_t>(1024, 2 * slots_.size()));
+    old.swap(slots_);
+    const size_t mask = slots_.size() - 1;
+    for (const Slot& slot : old) {
+      if (slot.errors < 0) continue;
+      size_t i = hash(slot.errors, slot.errors_sq) & mask;
+      while (slots_[i].errors >= 0) i = (i + 1) & mask;
+      slots_[i] = slot;
+    }
+  }
   TokenMeanIntervals intervals_;
   bool cached_;
-  std::unordered_map<std::pair<int64_t, int64_t>, Interval, PairHash> cache_;
+  std::vector<Slot> slots_;
+  size_t used_ = 0;
 };
 
 // sum_x P(X = x) [low(x) <= p <= high(x)] for X ~ Binomial(n, p), as exact_binomial_coverage
@@ -486,7 +512,12 @@ std::vector<Emergence> emergence_scores(const Results& results) {
     for (int32_t k = 0; k < K; ++k) {
       for (int32_t s = 0; s < S; ++s) curve[s] = sign * m.expected[size_t(s) * K + k];
       e.expected[k] = emergence_score(curve.data(), size_t(S));
+    }
+    // Each (length, test size) on its own: its replicates' scores, sorted for the quantiles.
+#pragma omp parallel for schedule(dynamic, 1) collapse(2)
+    for (int32_t k = 0; k < K; ++k) {
       for (int32_t t = 0; t < T; ++t) {
+        std::vector<double> curve(S);
         std::vector<double> scores;
         for (int32_t r = 0; r < R; ++r) {
           for (int32_t s = 0; s < S; ++s) {
