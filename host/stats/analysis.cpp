@@ -68,21 +68,47 @@ class MeanIntervals {
         cached_(method == MeanIntervalMethod::CLOPPER_PEARSON_DEFF) {}
   Interval at(int64_t errors, int64_t errors_sq) {
     if (!cached_) return intervals_.at(errors, errors_sq);
-    const std::pair<int64_t, int64_t> key(errors, errors_sq);
-    auto it = cache_.find(key);
-    if (it == cache_.end()) it = cache_.emplace(key, intervals_.at(errors, errors_sq)).first;
-    return it->second;
+    // Open addressing, linear probing, at most half full. Tallies are >= 0, so errors = -1
+    // marks an empty slot.
+    if (2 * (used_ + 1) > slots_.size()) grow();
+    const size_t mask = slots_.size() - 1;
+    for (size_t i = hash(errors, errors_sq) & mask;; i = (i + 1) & mask) {
+      Slot& slot = slots_[i];
+      if (slot.errors == errors && slot.errors_sq == errors_sq) return slot.interval;
+      if (slot.errors < 0) {
+        slot = Slot{errors, errors_sq, intervals_.at(errors, errors_sq)};
+        ++used_;
+        return slot.interval;
+      }
+    }
   }
 
  private:
-  struct PairHash {
-    size_t operator()(const std::pair<int64_t, int64_t>& p) const {
-      return std::hash<int64_t>()(p.first * 1000003 + p.second);
-    }
+  struct Slot {
+    int64_t errors = -1;
+    int64_t errors_sq = 0;
+    Interval interval{NaN, NaN};
   };
+  static size_t hash(int64_t errors, int64_t errors_sq) {
+    uint64_t h = uint64_t(errors) * 0x9E3779B97F4A7C15ull ^ uint64_t(errors_sq);
+    h *= 0xBF58476D1CE4E5B9ull;
+    return size_t(h ^ (h >> 31));
+  }
+  void grow() {
+    std::vector<Slot> old(std::max<size_t>(1024, 2 * slots_.size()));
+    old.swap(slots_);
+    const size_t mask = slots_.size() - 1;
+    for (const Slot& slot : old) {
+      if (slot.errors < 0) continue;
+      size_t i = hash(slot.errors, slot.errors_sq) & mask;
+      while (slots_[i].errors >= 0) i = (i + 1) & mask;
+      slots_[i] = slot;
+    }
+  }
   TokenMeanIntervals intervals_;
   bool cached_;
-  std::unordered_map<std::pair<int64_t, int64_t>, Interval, PairHash> cache_;
+  std::vector<Slot> slots_;
+  size_t used_ = 0;
 };
 
 // sum_x P(X = x) [low(x) <= p <= high(x)] for X ~ Binomial(n, p), as exact_binomial_coverage
@@ -178,6 +204,14 @@ std::vector<IntervalComparison> compare_mean_intervals(const Results& results) {
   const MetricResult* accuracy = results.metric("token_accuracy");
   const std::vector<MeanIntervalMethod>& methods = all_mean_interval_methods();
   const size_t M = methods.size();
+  const MeanIntervalMethod configured = parse_mean_interval_method(config.mean_interval);
+  const size_t cells = size_t(S) * K * T * R;
+  const bool pair = configured != MeanIntervalMethod::STUDENT_T &&
+                    configured != MeanIntervalMethod::NORMAL &&
+                    std::count(methods.begin(), methods.end(), MeanIntervalMethod::STUDENT_T) == 1 &&
+                    std::count(methods.begin(), methods.end(), MeanIntervalMethod::NORMAL) == 1;
+  const size_t normal_index = size_t(
+      std::find(methods.begin(), methods.end(), MeanIntervalMethod::NORMAL) - methods.begin());
   std::vector<IntervalComparison> out(2 * M);
   for (size_t m = 0; m < M; ++m) {
     for (size_t which = 0; which < 2; ++which) {
@@ -223,6 +257,16 @@ std::vector<IntervalComparison> compare_mean_intervals(const Results& results) {
         const bool exact_here =
             n * L <= EXACT_MEAN_COVERAGE_MAX_NL && exact_mean_coverage_feasible(n, L);
         MeanIntervals intervals(method, n, L, config.confidence);
+        // STUDENT_T and NORMAL share their moments: the STUDENT_T task makes both (unless one
+        // of them is the metric's own, whose intervals are reused below).
+        const bool paired_first = pair && method == MeanIntervalMethod::STUDENT_T;
+        const bool paired_second = pair && method == MeanIntervalMethod::NORMAL;
+        const TokenMomentIntervals moment_intervals(n, L, config.confidence);
+        // The edit distance metric's own method: its intervals are already made (by the same
+        // TokenMeanIntervals::at, so the same bits).
+        const bool reuse = method == configured && edit->interval == config.mean_interval &&
+                           edit->confidence == config.confidence &&
+                           edit->ci_low.size() == cells && edit->ci_high.size() == cells;
         for (int32_t s = 0; s < S; ++s) {
           const size_t first = ((size_t(s) * K + k) * T + t) * R;
           const int64_t* errors = &results.counts.token_errors[first];
@@ -230,11 +274,43 @@ std::vector<IntervalComparison> compare_mean_intervals(const Results& results) {
           const size_t g = cell_index(s, k, t, K, T);
           const double truth_e = edit->expected[size_t(s) * K + k];
           const double truth_a = accuracy->expected[size_t(s) * K + k];
+          if (paired_second) {
+            // Its coverage and width come from the STUDENT_T task (the same moments).
+          } else if (paired_first) {
+            CoverageWidthSums edit_t, accuracy_t, edit_z, accuracy_z;
+            for (int32_t r = 0; r < R; ++r) {
+              Interval dt, dz;
+              moment_intervals.at(errors[r], errors_sq[r], &dt, &dz);
+              edit_t.add(dt.low, dt.high, truth_e);
+              accuracy_t.add(1.0 - dt.high / Ld, 1.0 - dt.low / Ld, truth_a);
+              edit_z.add(dz.low, dz.high, truth_e);
+              accuracy_z.add(1.0 - dz.high / Ld, 1.0 - dz.low / Ld, truth_a);
+            }
+            const std::pair<size_t, const CoverageWidthSums*> parts[4] = {
+                {size_t(m), &edit_t},
+                {M + size_t(m), &accuracy_t},
+                {normal_index, &edit_z},
+                {M + normal_index, &accuracy_z}};
+            for (int i = 0; i < 4; ++i) {
+              const CoverageWidth cw = parts[i].second->result(size_t(R), i % 2 == 0 ? truth_e : truth_a);
+              out[parts[i].first].coverage[g] = cw.coverage;
+              out[parts[i].first].mean_ci_width[g] = cw.mean_ci_width;
+            }
+          } else {
           CoverageWidthSums edit_sums, accuracy_sums;
-          for (int32_t r = 0; r < R; ++r) {
-            const Interval d = intervals.at(errors[r], errors_sq[r]);
-            edit_sums.add(d.low, d.high, truth_e);
-            accuracy_sums.add(1.0 - d.high / Ld, 1.0 - d.low / Ld, truth_a);
+          if (reuse) {
+            const double* low = &edit->ci_low[first];
+            const double* high = &edit->ci_high[first];
+            for (int32_t r = 0; r < R; ++r) {
+              edit_sums.add(low[r], high[r], truth_e);
+              accuracy_sums.add(1.0 - high[r] / Ld, 1.0 - low[r] / Ld, truth_a);
+            }
+          } else {
+            for (int32_t r = 0; r < R; ++r) {
+              const Interval d = intervals.at(errors[r], errors_sq[r]);
+              edit_sums.add(d.low, d.high, truth_e);
+              accuracy_sums.add(1.0 - d.high / Ld, 1.0 - d.low / Ld, truth_a);
+            }
           }
           const CoverageWidth se = edit_sums.result(size_t(R), truth_e);
           const CoverageWidth sa = accuracy_sums.result(size_t(R), truth_a);
@@ -244,13 +320,14 @@ std::vector<IntervalComparison> compare_mean_intervals(const Results& results) {
           ce.mean_ci_width[g] = se.mean_ci_width;
           ca.coverage[g] = sa.coverage;
           ca.mean_ci_width[g] = sa.mean_ci_width;
+          }
           if (exact_here) {
             // The accuracy interval is the affine image of the edit-distance interval, and its
             // truth the image of the edit distance's: the same exact coverage.
             const double exact = exact_mean_coverage(method, pmf[size_t(s) * K + k].data(), L, n,
                                                      config.confidence, truth_e);
-            ce.exact_coverage[g] = exact;
-            ca.exact_coverage[g] = exact;
+            out[size_t(m)].exact_coverage[g] = exact;
+            out[M + size_t(m)].exact_coverage[g] = exact;
           }
         }
       }
@@ -297,6 +374,20 @@ std::vector<Jumps> jump_intervals(const Results& results) {
         m.name == "exact_match" ? &results.counts.exact_match
         : m.name == "multiple_choice_grade" ? &results.counts.choice_grade
                                             : nullptr;
+    // Newcombe's interval is the MOVER difference of two Wilson intervals: those by x, per
+    // test size, where x repeats enough to be worth a table (newcombe_difference otherwise).
+    std::vector<std::vector<Interval>> wilson(static_cast<size_t>(T));
+    if (counts != nullptr) {
+      for (int32_t t = 0; t < T; ++t) {
+        const int64_t n = config.test_sizes[size_t(t)];
+        if (n + 1 > 2 * int64_t(pairs / size_t(T)) * R) continue;
+        wilson[size_t(t)].resize(size_t(n) + 1);
+        for (int64_t x = 0; x <= n; ++x) {
+          wilson[size_t(t)][size_t(x)] =
+              proportion_interval(IntervalMethod::WILSON, x, n, config.confidence);
+        }
+      }
+    }
 #pragma omp parallel for schedule(static)
     for (int64_t g = 0; g < int64_t(pairs); ++g) {
       const int32_t t = int32_t(g % T);
@@ -309,7 +400,12 @@ std::vector<Jumps> jump_intervals(const Results& results) {
         const size_t lower = ((size_t(s) * K + k) * T + t) * R + r;
         const size_t upper = ((size_t(s + 1) * K + k) * T + t) * R + r;
         Interval d;
-        if (counts != nullptr) {
+        if (counts != nullptr && !wilson[size_t(t)].empty()) {
+          // newcombe_difference's arithmetic, with the intervals from the table.
+          const int64_t x1 = (*counts)[upper], x2 = (*counts)[lower];
+          d = mover_difference(double(x1) / double(n), wilson[size_t(t)][size_t(x1)],
+                               double(x2) / double(n), wilson[size_t(t)][size_t(x2)]);
+        } else if (counts != nullptr) {
           d = newcombe_difference((*counts)[upper], n, (*counts)[lower], n, config.confidence);
         } else {
           d = mover_difference(m.estimate[upper], Interval{m.ci_low[upper], m.ci_high[upper]},
@@ -416,7 +512,12 @@ std::vector<Emergence> emergence_scores(const Results& results) {
     for (int32_t k = 0; k < K; ++k) {
       for (int32_t s = 0; s < S; ++s) curve[s] = sign * m.expected[size_t(s) * K + k];
       e.expected[k] = emergence_score(curve.data(), size_t(S));
+    }
+    // Each (length, test size) on its own: its replicates' scores, sorted for the quantiles.
+#pragma omp parallel for schedule(dynamic, 1) collapse(2)
+    for (int32_t k = 0; k < K; ++k) {
       for (int32_t t = 0; t < T; ++t) {
+        std::vector<double> curve(S);
         std::vector<double> scores;
         for (int32_t r = 0; r < R; ++r) {
           for (int32_t s = 0; s < S; ++s) {

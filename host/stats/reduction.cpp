@@ -94,8 +94,11 @@ TruthTable truth_table(const Results& results) {
   return table;
 }
 
-// Summaries across replicates per (s, k, t) of m's estimates and intervals.
-void summarize_metric(MetricResult& m, int32_t T, int32_t R) {
+// Summaries across replicates per (s, k, t) of m's estimates and intervals. With `keys` (one
+// integer per cell, of which the cell's estimate is a monotone function within a group:
+// summarize_replicates_keyed) the quantiles come from a histogram of the keys.
+void summarize_metric(MetricResult& m, int32_t T, int32_t R, const int64_t* keys = nullptr,
+                      bool descending = false) {
   const size_t groups = m.estimate.size() / size_t(R);
   SummaryArrays& sum = m.summary;
   for (auto* v : {&sum.mean, &sum.sd, &sum.q025, &sum.q500, &sum.q975, &sum.p_zero, &sum.coverage,
@@ -105,9 +108,13 @@ void summarize_metric(MetricResult& m, int32_t T, int32_t R) {
 #pragma omp parallel for schedule(static)
   for (int64_t g = 0; g < int64_t(groups); ++g) {
     const size_t base = size_t(g) * R;
-    const ReplicateSummary r = summarize_replicates(&m.estimate[base], &m.ci_low[base],
-                                                    &m.ci_high[base], size_t(R),
-                                                    m.expected[size_t(g) / T]);
+    const ReplicateSummary r =
+        keys != nullptr
+            ? summarize_replicates_keyed(&m.estimate[base], &m.ci_low[base], &m.ci_high[base],
+                                         size_t(R), m.expected[size_t(g) / T], &keys[base],
+                                         descending)
+            : summarize_replicates(&m.estimate[base], &m.ci_low[base], &m.ci_high[base],
+                                   size_t(R), m.expected[size_t(g) / T]);
     sum.mean[g] = r.mean;
     sum.sd[g] = r.sd;
     sum.q025[g] = r.q025;
@@ -119,8 +126,38 @@ void summarize_metric(MetricResult& m, int32_t T, int32_t R) {
   }
 }
 
-MetricResult make_metric(const Results& results, const std::string& name,
-                         const TruthTable& truth) {
+// The intervals of one proportion method at one test size by x, computed on first use (an
+// interval depends only on (x, n), and replicates and scales repeat x); one per thread.
+class LazyProportionIntervals {
+ public:
+  LazyProportionIntervals(IntervalMethod method, int64_t n, double confidence, bool table)
+      : method_(method), n_(n), confidence_(confidence) {
+    if (table) {
+      intervals_.resize(size_t(n) + 1);
+      known_.assign(size_t(n) + 1, 0);
+    }
+  }
+  Interval at(int64_t x) {
+    if (known_.empty()) return proportion_interval(method_, x, n_, confidence_);
+    if (!known_[size_t(x)]) {
+      intervals_[size_t(x)] = proportion_interval(method_, x, n_, confidence_);
+      known_[size_t(x)] = 1;
+    }
+    return intervals_[size_t(x)];
+  }
+
+ private:
+  IntervalMethod method_;
+  int64_t n_;
+  double confidence_;
+  std::vector<Interval> intervals_;
+  std::vector<uint8_t> known_;
+};
+
+// `edit`: the token_edit_distance metric already made, whose estimates and intervals
+// token_accuracy maps (the same arithmetic as computing them again).
+MetricResult make_metric(const Results& results, const std::string& name, const TruthTable& truth,
+                         const MetricResult* edit) {
   const Config& config = results.config;
   const int32_t S = results.num_scales(), K = results.num_lengths(), T = results.num_test_sizes(),
                 R = results.num_replicates();
@@ -160,63 +197,90 @@ MetricResult make_metric(const Results& results, const std::string& name,
       }
     }
   }
+  const bool from_edit = kind == Kind::ACCURACY && edit != nullptr &&
+                         edit->estimate.size() == cells && edit->ci_low.size() == cells &&
+                         edit->ci_high.size() == cells;
+  const int64_t groups = int64_t(S) * K * T;
   // The interval functions throw only for impossible tallies (x > n, sums no integers can
   // have), which sampling cannot produce; nothing may escape the parallel loop.
-#pragma omp parallel for schedule(static)
-  for (int64_t cell = 0; cell < int64_t(cells); ++cell) {
-    const int32_t t = int32_t((cell / R) % T);
-    const int32_t k = int32_t((cell / (int64_t(R) * T)) % K);
-    const int64_t n = config.test_sizes[t];
-    const double length = config.lengths[k];
-    Interval ci{};
-    double estimate = 0.0;
-    switch (kind) {
-      case Kind::EXACT_MATCH:
-      case Kind::GRADE: {
-        const int64_t x = kind == Kind::EXACT_MATCH ? c.exact_match[cell] : c.choice_grade[cell];
-        estimate = double(x) / double(n);
-        ci = proportion_interval(proportion_method, x, n, config.confidence);
-        break;
-      }
-      case Kind::EDIT_DISTANCE:
-      case Kind::ACCURACY: {
-        // The interval of the per-item mean of L - k from the integer tallies, inside [0, L]
-        // (stats/token_intervals.h).
-        const int64_t errors = c.token_errors[cell];
-        const Interval d =
-            token_intervals[size_t(k) * T + t].at(errors, c.token_errors_sq[cell]);
-        const double mean = double(errors) / double(n);
-        if (kind == Kind::EDIT_DISTANCE) {
-          estimate = mean;
-          ci = d;
-        } else {
-          // Per-item accuracy k/L = 1 - errors/L: an affine map of the edit distance.
-          estimate = 1.0 - mean / length;
-          ci = Interval{1.0 - d.high / length, 1.0 - d.low / length};
-        }
-        break;
-      }
-      case Kind::BRIER: {
-        // Sums of per-item scores and squared scores, each in BRIER_UNIT (sweep.h).
-        const long double sum = static_cast<long double>(c.brier[cell]) * BRIER_UNIT;
-        const long double sum_sq = static_cast<long double>(c.brier_sq[cell]) * BRIER_UNIT;
-        estimate = static_cast<double>(sum / n);
-        const long double var =
-            n > 1 ? std::max(0.0L, (sum_sq - sum * sum / n) / (n - 1)) : 0.0L;
-        const Interval b = mean_interval(brier_method, estimate,
-                                         n > 1 ? std::sqrt(static_cast<double>(var)) : NAN, n,
-                                         config.confidence);
-        ci = Interval{b.low - BRIER_ROUNDING, b.high + BRIER_ROUNDING};
-        break;
+#pragma omp parallel
+  {
+    // Proportion intervals by x per test size, where x repeats enough to be worth a table.
+    std::vector<LazyProportionIntervals> by_x;
+    if (kind == Kind::EXACT_MATCH || kind == Kind::GRADE) {
+      for (int32_t t = 0; t < T; ++t) {
+        const int64_t n = config.test_sizes[size_t(t)];
+        by_x.emplace_back(proportion_method, n, config.confidence,
+                          n <= (int64_t{1} << 22) && n + 1 <= 8 * int64_t(S) * K * R);
       }
     }
-    m.estimate[cell] = estimate;
-    m.ci_low[cell] = ci.low;
-    m.ci_high[cell] = ci.high;
+#pragma omp for schedule(static)
+    for (int64_t g = 0; g < groups; ++g) {
+      const int32_t t = int32_t(g % T);
+      const int32_t k = int32_t((g / T) % K);
+      const int64_t n = config.test_sizes[t];
+      const double length = config.lengths[k];
+      for (int64_t cell = g * R; cell < (g + 1) * R; ++cell) {
+        Interval ci{};
+        double estimate = 0.0;
+        switch (kind) {
+          case Kind::EXACT_MATCH:
+          case Kind::GRADE: {
+            const int64_t x =
+                kind == Kind::EXACT_MATCH ? c.exact_match[cell] : c.choice_grade[cell];
+            estimate = double(x) / double(n);
+            ci = by_x[size_t(t)].at(x);
+            break;
+          }
+          case Kind::EDIT_DISTANCE:
+          case Kind::ACCURACY: {
+            // The interval of the per-item mean of L - k from the integer tallies, inside
+            // [0, L] (stats/token_intervals.h).
+            const int64_t errors = c.token_errors[cell];
+            const Interval d =
+                from_edit ? Interval{edit->ci_low[cell], edit->ci_high[cell]}
+                          : token_intervals[size_t(k) * T + t].at(errors, c.token_errors_sq[cell]);
+            const double mean = from_edit ? edit->estimate[cell] : double(errors) / double(n);
+            if (kind == Kind::EDIT_DISTANCE) {
+              estimate = mean;
+              ci = d;
+            } else {
+              // Per-item accuracy k/L = 1 - errors/L: an affine map of the edit distance.
+              estimate = 1.0 - mean / length;
+              ci = Interval{1.0 - d.high / length, 1.0 - d.low / length};
+            }
+            break;
+          }
+          case Kind::BRIER: {
+            // Sums of per-item scores and squared scores, each in BRIER_UNIT (sweep.h).
+            const long double sum = static_cast<long double>(c.brier[cell]) * BRIER_UNIT;
+            const long double sum_sq = static_cast<long double>(c.brier_sq[cell]) * BRIER_UNIT;
+            estimate = static_cast<double>(sum / n);
+            const long double var =
+                n > 1 ? std::max(0.0L, (sum_sq - sum * sum / n) / (n - 1)) : 0.0L;
+            const Interval b = mean_interval(brier_method, estimate,
+                                             n > 1 ? std::sqrt(static_cast<double>(var)) : NAN,
+                                             n, config.confidence);
+            ci = Interval{b.low - BRIER_ROUNDING, b.high + BRIER_ROUNDING};
+            break;
+          }
+        }
+        m.estimate[cell] = estimate;
+        m.ci_low[cell] = ci.low;
+        m.ci_high[cell] = ci.high;
+      }
+    }
   }
-  summarize_metric(m, T, R);
+  // The estimates are monotone in the integer tallies: x / n rises with x, errors / n with
+  // errors, 1 - errors / (n L) falls with them (correctly rounded operations are monotone).
+  const int64_t* keys = kind == Kind::EXACT_MATCH  ? c.exact_match.data()
+                        : kind == Kind::GRADE      ? c.choice_grade.data()
+                        : kind == Kind::BRIER      ? nullptr
+                                                   : c.token_errors.data();
+  summarize_metric(m, T, R, keys, kind == Kind::ACCURACY);
   return m;
 }
+
 
 
 // pass@k (docs/DESIGN.md §4.1, §5.2) from the histogram of correct attempts of each cell.
@@ -404,7 +468,8 @@ void compute_metrics(Results& results) {
   results.metrics.clear();
   const TruthTable truth = truth_table(results);
   for (const std::string& name : metric_names(results.config)) {
-    results.metrics.push_back(make_metric(results, name, truth));
+    results.metrics.push_back(
+        make_metric(results, name, truth, results.metric("token_edit_distance")));
   }
   if (results.config.attempts > 1) {
     for (int32_t k : results.config.pass_at) {

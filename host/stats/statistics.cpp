@@ -633,6 +633,118 @@ ReplicateSummary summarize_replicates(const double* estimate, const double* low,
   return summary;
 }
 
+ReplicateSummary summarize_replicates_keyed(const double* estimate, const double* low,
+                                            const double* high, size_t replicates,
+                                            double expected, const int64_t* key, bool descending) {
+  if (replicates == 0 || estimate == nullptr || low == nullptr || high == nullptr ||
+      key == nullptr) {
+    return summarize_replicates(estimate, low, high, replicates, expected);
+  }
+  int64_t key_min = key[0], key_max = key[0];
+  bool any_nan = false;
+  for (size_t r = 0; r < replicates; ++r) {
+    key_min = std::min(key_min, key[r]);
+    key_max = std::max(key_max, key[r]);
+    any_nan = any_nan || std::isnan(estimate[r]);
+  }
+  // Histogram bins, kept per thread; beyond this many the selections are cheaper.
+  const uint64_t span = static_cast<uint64_t>(key_max) - static_cast<uint64_t>(key_min);
+  if (any_nan || span >= 4 * replicates + 4096) {
+    return summarize_replicates(estimate, low, high, replicates, expected);
+  }
+  // The loops of summarize_replicates, in the same order (every estimate is a number here, so
+  // its `values` are the estimates themselves).
+  size_t zeros = 0;
+  size_t covering = 0;
+  size_t defined_intervals = 0;
+  size_t finite_intervals = 0;
+  double width_sum = 0.0;
+  for (size_t r = 0; r < replicates; ++r) {
+    if (estimate[r] == 0.0) ++zeros;
+    if (low[r] <= expected && expected <= high[r]) ++covering;
+    if (!std::isnan(low[r]) && !std::isnan(high[r])) ++defined_intervals;
+    if (std::isfinite(low[r]) && std::isfinite(high[r])) {
+      ++finite_intervals;
+      width_sum += high[r] - low[r];
+    }
+  }
+  const double count = static_cast<double>(replicates);
+  ReplicateSummary summary{};
+  summary.p_zero = static_cast<double>(zeros) / count;
+  summary.coverage = std::isnan(expected) || defined_intervals == 0
+                         ? detail::NaN
+                         : static_cast<double>(covering) / count;
+  summary.mean_ci_width =
+      finite_intervals == 0 ? detail::NaN : width_sum / static_cast<double>(finite_intervals);
+  const size_t m = replicates;
+  double sum = 0.0;
+  for (size_t r = 0; r < m; ++r) sum += estimate[r];
+  summary.mean = sum / static_cast<double>(m);
+  if (m < 2) {
+    summary.sd = detail::NaN;
+  } else {
+    double squares = 0.0;
+    for (size_t r = 0; r < m; ++r) {
+      squares += (estimate[r] - summary.mean) * (estimate[r] - summary.mean);
+    }
+    summary.sd = std::sqrt(squares / static_cast<double>(m - 1));
+  }
+  // Histogram of the keys; each bin's estimate (equal keys have equal estimates).
+  const size_t bins = static_cast<size_t>(span) + 1;
+  thread_local std::vector<uint32_t> counts;
+  thread_local std::vector<double> value;
+  counts.assign(bins, 0);
+  value.resize(bins);
+  for (size_t r = 0; r < m; ++r) {
+    const size_t b = static_cast<size_t>(key[r] - key_min);
+    if (counts[b]++ == 0) value[b] = estimate[r];
+  }
+  // The type-7 positions of quantile_sorted: order statistics lo and lo + 1 (0-based, by
+  // ascending estimate), or the largest when lo + 1 >= m.
+  const double probs[3] = {0.025, 0.5, 0.975};
+  size_t rank[6];
+  double weight[3];
+  bool largest[3];
+  for (int i = 0; i < 3; ++i) {
+    const double h = static_cast<double>(m - 1) * probs[i];
+    const double j = std::floor(h);
+    const size_t lo = static_cast<size_t>(j);
+    largest[i] = lo + 1 >= m;
+    weight[i] = h - j;
+    rank[2 * i] = largest[i] ? m - 1 : lo;
+    rank[2 * i + 1] = largest[i] ? m - 1 : lo + 1;
+  }
+  // The order statistics at those ranks: the bins by ascending estimate (ascending keys, or
+  // descending ones), with the number of replicates up to and including each.
+  thread_local std::vector<size_t> through;
+  thread_local std::vector<double> sorted_value;
+  through.clear();
+  sorted_value.clear();
+  size_t below = 0;
+  for (size_t i = 0; i < bins; ++i) {
+    const size_t b = descending ? bins - 1 - i : i;
+    if (counts[b] == 0) continue;
+    below += counts[b];
+    through.push_back(below);
+    sorted_value.push_back(value[b]);
+  }
+  double stat[6];
+  for (int i = 0; i < 6; ++i) {
+    // The first bin holding more than rank replicates up to and including it.
+    const size_t at = static_cast<size_t>(
+        std::upper_bound(through.begin(), through.end(), rank[i]) - through.begin());
+    stat[i] = sorted_value[at];
+  }
+  double q[3];
+  for (int i = 0; i < 3; ++i) {
+    q[i] = largest[i] ? stat[2 * i] : detail::type7_interpolate(stat[2 * i], stat[2 * i + 1], weight[i]);
+  }
+  summary.q025 = q[0];
+  summary.q500 = q[1];
+  summary.q975 = q[2];
+  return summary;
+}
+
 CoverageWidth coverage_and_width(const double* low, const double* high, size_t replicates,
                                  double expected) {
   CoverageWidthSums sums;
@@ -662,7 +774,9 @@ double emergence_score(const double* y, size_t count) {
   // and square-root the median of squares without forming squares that could underflow
   // or overflow: sqrt(d^2) = d for an odd count, sqrt((a^2 + b^2) / 2) = hypot(a, b) /
   // sqrt(2) for the two middle steps a, b of an even count.
-  std::vector<double> steps(count - 1);
+  // Reused between calls on the same thread (the emergence analysis calls this per replicate).
+  thread_local std::vector<double> steps;
+  steps.resize(count - 1);
   for (size_t i = 1; i < count; ++i) steps[i - 1] = std::fabs(y[i] - y[i - 1]);
   const size_t m = steps.size();
   const size_t mid = m / 2;

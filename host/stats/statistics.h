@@ -187,6 +187,16 @@ struct ReplicateSummary {
 ReplicateSummary summarize_replicates(const double* estimate, const double* low, const double* high,
                                       size_t replicates, double expected);
 
+//! summarize_replicates, the same bits, for estimates that are a monotone function of an
+//! integer key per replicate (an estimate x / n of a count x; 1 - E / (n L) of an error tally
+//! E): nondecreasing in key[r], or nonincreasing with `descending`, and equal for equal keys.
+//! The quantiles then come from a histogram of the keys instead of selections over the
+//! estimates (linear time, no reordering). Falls back to summarize_replicates where a key
+//! histogram would be larger than a few times `replicates` or an estimate is NaN.
+ReplicateSummary summarize_replicates_keyed(const double* estimate, const double* low,
+                                            const double* high, size_t replicates,
+                                            double expected, const int64_t* key, bool descending);
+
 //! The coverage and mean width of summarize_replicates alone (the same values, without the
 //! estimates' mean, sd and quantiles): for comparisons of interval methods.
 struct CoverageWidth {

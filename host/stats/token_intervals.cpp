@@ -352,6 +352,35 @@ Interval TokenMeanIntervals::at(int64_t errors, int64_t errors_sq) const {
   return token_interval(method_, errors, errors_sq, n_, length_, confidence_, c);
 }
 
+TokenMomentIntervals::TokenMomentIntervals(int64_t n, int32_t length, double confidence)
+    : n_(n), length_(length) {
+  constexpr const char* FUNCTION = "TokenMomentIntervals";
+  check_items(FUNCTION, n, length);
+  check_confidence(FUNCTION, confidence);
+  t_items_ = critical_values(MeanIntervalMethod::STUDENT_T, n, length, confidence).t_items;
+  z_ = critical_values(MeanIntervalMethod::NORMAL, n, length, confidence).z;
+}
+
+void TokenMomentIntervals::at(int64_t errors, int64_t errors_sq, Interval* student_t,
+                              Interval* normal) const {
+  // token_interval's STUDENT_T / NORMAL branch, the moments shared.
+  if (n_ < 2) {
+    *student_t = *normal = Interval{NaN, NaN};
+    return;
+  }
+  const double L = static_cast<double>(length_);
+  const Moments m = moments_from_sums(errors, errors_sq, n_);
+  if (m.sd == 0.0) {
+    *student_t = *normal = Interval{m.mean, m.mean};
+    return;
+  }
+  const double root_n = std::sqrt(static_cast<double>(n_));
+  const double half_t = t_items_ * m.sd / root_n;
+  const double half_z = z_ * m.sd / root_n;
+  *student_t = Interval{clip(m.mean - half_t, L), clip(m.mean + half_t, L)};
+  *normal = Interval{clip(m.mean - half_z, L), clip(m.mean + half_z, L)};
+}
+
 bool exact_mean_coverage_feasible(int64_t n, int32_t length) {
   check_items("exact_mean_coverage_feasible", n, length);
   // L = 1: E2 = E and E ~ Binomial(n, .), summed directly over its central terms.

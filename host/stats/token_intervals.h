@@ -92,6 +92,20 @@ class TokenMeanIntervals {
   double z_, t_items_, t_tokens_;  // the critical values the method needs (NaN otherwise)
 };
 
+//! The STUDENT_T and NORMAL intervals of the same tallies from one evaluation of their
+//! moments (moments_from_sums): the same bits as TokenMeanIntervals(STUDENT_T, ...).at and
+//! TokenMeanIntervals(NORMAL, ...).at, for a reduction that compares both.
+class TokenMomentIntervals {
+ public:
+  TokenMomentIntervals(int64_t n, int32_t length, double confidence);
+  void at(int64_t errors, int64_t errors_sq, Interval* student_t, Interval* normal) const;
+
+ private:
+  int64_t n_;
+  int32_t length_;
+  double t_items_, z_;
+};
+
 //! Work bounds of exact_mean_coverage for L >= 2, above which it returns NaN instead of
 //! working (see exact_mean_coverage_feasible): at most EXACT_MEAN_COVERAGE_MAX_STATES
 //! (E, E2) states S, and n (L + 1) S <= EXACT_MEAN_COVERAGE_MAX_WORK, an upper bound on the
