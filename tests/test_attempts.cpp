@@ -8,6 +8,7 @@
 #include <unistd.h>
 
 #include <cmath>
+#include <limits>
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
@@ -428,6 +429,32 @@ TEST_F(AttemptsCli, ResultFileShardsAndConfig) {
   EXPECT_EQ(plain.read_double("/summary/pass_at_1/coverage").size(), size_t(3 * 2 * 2));
   EXPECT_TRUE(plain.exists("/emergence/pass_at_10"));
   EXPECT_TRUE(plain.exists("/jumps/pass_at_1"));
+  // The frontier of each pass@k: per (length, test size), the first scale whose replicates
+  // read 0 at most half the time, recomputed here from the estimates themselves.
+  const std::vector<double> scales = plain.read_double("/model/scale");
+  for (const char* name : {"pass_at_1", "pass_at_10"}) {
+    const std::vector<double> estimate =
+        plain.read_double(std::string("/metrics/") + name + "/estimate");
+    const std::vector<double> frontier =
+        plain.read_double(std::string("/frontier/") + name + "_scale");
+    ASSERT_EQ(frontier.size(), size_t(2 * 2)) << name;
+    EXPECT_EQ(other.read_double(std::string("/frontier/") + name + "_scale"), frontier) << name;
+    for (int32_t k = 0; k < 2; ++k) {
+      for (int32_t t = 0; t < 2; ++t) {
+        double expected = std::numeric_limits<double>::quiet_NaN();
+        for (int32_t s = 0; s < 3 && std::isnan(expected); ++s) {
+          int zeros = 0;
+          for (int32_t r = 0; r < 3; ++r) {
+            zeros += estimate[((size_t(s) * 2 + k) * 2 + t) * 3 + r] == 0.0;
+          }
+          if (2 * zeros <= 3) expected = scales[size_t(s)];
+        }
+        const double got = frontier[size_t(k) * 2 + t];
+        EXPECT_TRUE(got == expected || (std::isnan(got) && std::isnan(expected)))
+            << name << " L index " << k << ", n index " << t << ": " << got << " vs " << expected;
+      }
+    }
+  }
   // The stored configuration repeats the run.
   {
     std::ofstream toml(out("run.toml"));

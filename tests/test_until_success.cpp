@@ -13,6 +13,7 @@
 #include <filesystem>
 #include <fstream>
 #include <iostream>
+#include <limits>
 #include <sstream>
 #include <string>
 #include <vector>
@@ -397,6 +398,29 @@ TEST_F(UntilCli, ResultFileShardsAndConfig) {
   EXPECT_EQ(plain.read_double("/summary/until_success/coverage").size(), size_t(3 * 2 * 2));
   EXPECT_TRUE(plain.exists("/emergence/until_success"));
   EXPECT_TRUE(plain.exists("/jumps/until_success"));
+  // The frontier of sampling until success: per (length, test size), the first scale whose
+  // replicates read 0 at most half the time, recomputed here from the estimates themselves.
+  {
+    const std::vector<double> estimate = plain.read_double("/metrics/until_success/estimate");
+    const std::vector<double> frontier = plain.read_double("/frontier/until_success_scale");
+    const std::vector<double> scales = plain.read_double("/model/scale");
+    ASSERT_EQ(frontier.size(), size_t(2 * 2));
+    for (int32_t k = 0; k < 2; ++k) {
+      for (int32_t t = 0; t < 2; ++t) {
+        double expected = std::numeric_limits<double>::quiet_NaN();
+        for (int32_t s = 0; s < 3 && std::isnan(expected); ++s) {
+          int zeros = 0;
+          for (int32_t r = 0; r < 3; ++r) {
+            zeros += estimate[((size_t(s) * 2 + k) * 2 + t) * 3 + r] == 0.0;
+          }
+          if (2 * zeros <= 3) expected = scales[size_t(s)];
+        }
+        const double got = frontier[size_t(k) * 2 + t];
+        EXPECT_TRUE(got == expected || (std::isnan(got) && std::isnan(expected)))
+            << "L index " << k << ", n index " << t << ": " << got << " vs " << expected;
+      }
+    }
+  }
   // The draws used: L_max x the attempts at the longest length over every test set's items.
   const std::vector<int64_t> attempts = plain.read_int64("/counts/until_attempts");
   int64_t used = 0;

@@ -14,6 +14,7 @@
 
 #include "io/format.h"
 #include "io/hdf5_file.h"
+#include "stats/reduction.h"
 #include "mirage/build_info.h"
 #include "mirage/item_model.h"
 #include "model/difficulty.h"
@@ -343,6 +344,17 @@ void write_hdf5(const Results& results, const std::string& path) {
       f.attr("/frontier", "definition",
              std::string("smallest scale at which at least half the replicates observe a nonzero "
                          "exact match; analytic: 1 - (1 - p^L)^n >= 1/2"));
+      // The other ways of buying resolution, by the same rule on their own estimates.
+      if (!fr.until_success_scale.empty()) {
+        dims.write("/frontier/until_success_scale", fr.until_success_scale, per_kt);
+      }
+      const size_t per = size_t(results.num_lengths()) * results.num_test_sizes();
+      for (size_t j = 0; j < results.config.pass_at.size() && !fr.pass_at_scale.empty(); ++j) {
+        const std::vector<double> row(fr.pass_at_scale.begin() + j * per,
+                                      fr.pass_at_scale.begin() + (j + 1) * per);
+        dims.write("/frontier/" + pass_at_name(results.config.pass_at[j]) + "_scale", row,
+                   per_kt);
+      }
     }
 
     for (const Emergence& e : results.emergence) {

@@ -72,6 +72,12 @@ struct Frontier {
   std::vector<double> analytic_scale_exact;
   //! [S][K] the test size needed to see accuracy p^L with probability 1/2.
   std::vector<double> required_test_size;
+  //! Runs with --until-success (else empty): [K][T] the smallest scale at which at least half
+  //! the replicates see a nonzero until-success estimate (NaN: none of the grid).
+  std::vector<double> until_success_scale;
+  //! Runs with --attempts (else empty): [P][K][T] the same for pass@k, one row per --pass-at k
+  //! in order.
+  std::vector<double> pass_at_scale;
 };
 
 //! Emergence scores of one metric over the scale axis.

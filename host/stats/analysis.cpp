@@ -12,6 +12,7 @@
 #include "model/loss_table.h"
 #include "model/truth.h"
 #include "stats/reduction.h"
+#include "stats/reduction.h"
 #include "stats/statistics.h"
 #include "stats/token_intervals.h"
 
@@ -487,6 +488,34 @@ Frontier resolution_frontier(const Results& results) {
       const double p_star = token_probability_for_accuracy(needed, L, results.model.difficulty);
       if (p_star > 0.0 && p_star < 1.0) {
         f.analytic_scale_exact[kt] = scale_for_loss(results.config, -std::log(p_star));
+      }
+    }
+  }
+  // The other ways of buying resolution (docs/DESIGN.md §5.7): the same rule on their own
+  // estimates, from the share of replicates that read exactly 0 (summary p_zero).
+  auto frontier_of = [&](const MetricResult& m, double* out) {
+    for (int32_t k = 0; k < K; ++k) {
+      for (int32_t t = 0; t < T; ++t) {
+        out[size_t(k) * T + t] = NaN;
+        for (int32_t s = 0; s < S; ++s) {
+          if (m.summary.p_zero[(size_t(s) * K + k) * T + t] <= 0.5) {
+            out[size_t(k) * T + t] = results.model.scale[s];
+            break;
+          }
+        }
+      }
+    }
+  };
+  if (const MetricResult* until = results.metric("until_success")) {
+    f.until_success_scale.assign(size_t(K) * T, NaN);
+    frontier_of(*until, f.until_success_scale.data());
+  }
+  const std::vector<int32_t>& ks = results.config.pass_at;
+  if (results.config.attempts > 1 && !ks.empty()) {
+    f.pass_at_scale.assign(ks.size() * K * T, NaN);
+    for (size_t j = 0; j < ks.size(); ++j) {
+      if (const MetricResult* m = results.metric(pass_at_name(ks[j]))) {
+        frontier_of(*m, f.pass_at_scale.data() + j * K * T);
       }
     }
   }
