@@ -18,6 +18,7 @@
 #include <string>
 #include <vector>
 
+#include "cli_fixture.h"
 #include "cli/commands.h"
 #include "config/config.h"
 #include "io/hdf5_file.h"
@@ -186,43 +187,17 @@ TEST(AdaptiveRule, MedianItemsNearTheAnalyticSizeAndCoverage) {
   EXPECT_GT(above, below) << above << " above, " << below << " below";
 }
 
-struct Outcome {
-  int code;
-  std::string output;
-};
+using testing_cli::Outcome;
 
-class AdaptiveCli : public ::testing::Test {
+// Refusals are checked on a small sweep that would write bad.h5 (adaptive runs choose their
+// own test sizes).
+class AdaptiveCli : public testing_cli::MirageCli {
  protected:
-  void SetUp() override {
-    dir_ = fs::path(::testing::TempDir()) /
-           ("mirage_adaptive_" + std::to_string(::getpid()) + "_" +
-            ::testing::UnitTest::GetInstance()->current_test_info()->name());
-    fs::remove_all(dir_);
-    fs::create_directories(dir_);
-  }
-  void TearDown() override { fs::remove_all(dir_); }
-  Outcome mirage(const std::string& args) const {
-    const std::string log = (dir_ / "log.txt").string();
-    const int status =
-        std::system((std::string(MIRAGE_BINARY) + " " + args + " > " + log + " 2>&1").c_str());
-    std::ifstream in(log);
-    std::stringstream text;
-    text << in.rdbuf();
-    return {WIFEXITED(status) ? WEXITSTATUS(status) : -1, text.str()};
-  }
-  std::string out(const std::string& name) const { return (dir_ / name).string(); }
   void expect_refused(const std::string& args, std::initializer_list<const char*> fragments) {
-    const Outcome o = mirage("run --scales 1e9,1e10 --lengths 1,2 -q -o " + out("bad.h5") +
-                             " " + args);
-    EXPECT_EQ(o.code, 2) << args << "\n" << o.output;
-    EXPECT_EQ(o.output.rfind("mirage: error: ", 0), 0u) << o.output;
-    for (const char* f : fragments) {
-      EXPECT_NE(o.output.find(f), std::string::npos) << args << ": lacks '" << f << "':\n"
-                                                     << o.output;
-    }
-    EXPECT_FALSE(fs::exists(out("bad.h5")));
+    expect_refused_writing("run --scales 1e9,1e10 --lengths 1,2 -q -o " + out("bad.h5") + " " +
+                               args,
+                           out("bad.h5"), fragments);
   }
-  fs::path dir_;
 };
 
 TEST_F(AdaptiveCli, Refusals) {

@@ -24,6 +24,7 @@
 #include <utility>
 #include <vector>
 
+#include "cli_fixture.h"
 #include "forecast/fit.h"
 #include "forecast/forecast.h"
 #include "io/hdf5_file.h"
@@ -206,49 +207,18 @@ TEST(ForecastFit, LossLawEstimatesAreRootNConsistent) {
 
 // ---- the command ---------------------------------------------------------------------------
 
-struct Outcome {
-  int code;
-  std::string output;
-};
+using testing_cli::Outcome;
 
-class ForecastCli : public ::testing::Test {
+class ForecastCli : public testing_cli::MirageCli {
  protected:
-  void SetUp() override {
-    dir_ = fs::path(::testing::TempDir()) /
-           ("mirage_forecast_" + std::to_string(::getpid()) + "_" +
-            ::testing::UnitTest::GetInstance()->current_test_info()->name());
-    fs::remove_all(dir_);
-    fs::create_directories(dir_);
-  }
-  void TearDown() override { fs::remove_all(dir_); }
-
-  Outcome mirage(const std::string& args) const {
-    const std::string log = (dir_ / "log.txt").string();
-    const std::string command = std::string(MIRAGE_BINARY) + " " + args + " > " + log + " 2>&1";
-    const int status = std::system(command.c_str());
-    std::ifstream in(log);
-    std::stringstream text;
-    text << in.rdbuf();
-    return {WIFEXITED(status) ? WEXITSTATUS(status) : -1, text.str()};
-  }
-  std::string out(const std::string& name) const { return (dir_ / name).string(); }
   void ok(const std::string& args) const {
     const Outcome o = mirage(args);
     ASSERT_EQ(o.code, 0) << args << "\n" << o.output;
   }
+  // `args` plus -o refused.h5 must be refused.
   void expect_refused(const std::string& args, std::initializer_list<const char*> fragments) {
-    const Outcome o = mirage(args + " -o " + out("refused.h5"));
-    EXPECT_EQ(o.code, 2) << args << "\n" << o.output;
-    EXPECT_EQ(o.output.rfind("mirage: error: ", 0), 0u) << o.output;
-    for (const char* fragment : fragments) {
-      EXPECT_NE(o.output.find(fragment), std::string::npos)
-          << args << ": message lacks '" << fragment << "':\n"
-          << o.output;
-    }
-    EXPECT_FALSE(fs::exists(out("refused.h5"))) << args;
+    expect_refused_writing(args + " -o " + out("refused.h5"), out("refused.h5"), fragments);
   }
-
-  fs::path dir_;
 };
 
 // Coverage of the analytic truth by the token-level and joint 95 % intervals, on 400
