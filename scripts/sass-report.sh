@@ -1034,17 +1034,22 @@ class Machine:
 
     op_LDS = op_LDL = op_LD = op_LDG
 
-    def op_STG(self, m, o, ug):
-        size = self.size_of(m)
-        space = self.mem_space(m[0])
-        src = o[1].replace(".reuse", "")
+    def register_value(self, src, size):
+        # The value of `size` bytes held in src and the registers after it (RZ: zero),
+        # or None when any of them is unknown.
         v = 0
         for k in range(max(1, size // 4)):
             x = self.val(self.regn(src, k)) if src not in ("RZ", "URZ") else 0
             if x is None:
-                v = None
-                break
+                return None
             v |= x << (32 * k)
+        return v
+
+    def op_STG(self, m, o, ug):
+        size = self.size_of(m)
+        space = self.mem_space(m[0])
+        src = o[1].replace(".reuse", "")
+        v = self.register_value(src, size)
         if v is not None and size < 4:
             v &= (1 << (8 * size)) - 1
         self.store(space, self.mem_addr(o[0]), size, None if ug else v)
@@ -1053,13 +1058,7 @@ class Machine:
         space = self.shared
         size = self.size_of(m)
         src = o[1].replace(".reuse", "")
-        v = 0
-        for k in range(max(1, size // 4)):
-            x = self.val(self.regn(src, k)) if src not in ("RZ", "URZ") else 0
-            if x is None:
-                v = None
-                break
-            v |= x << (32 * k)
+        v = self.register_value(src, size)
         if v is not None and size < 4:
             v &= (1 << (8 * size)) - 1
         self.store(space, self.mem_addr(o[0]), size, None if ug else v)
@@ -1067,13 +1066,7 @@ class Machine:
     def op_STL(self, m, o, ug):
         size = self.size_of(m)
         src = o[1].replace(".reuse", "")
-        v = 0
-        for k in range(max(1, size // 4)):
-            x = self.val(self.regn(src, k)) if src not in ("RZ", "URZ") else 0
-            if x is None:
-                v = None
-                break
-            v |= x << (32 * k)
+        v = self.register_value(src, size)
         self.store(self.local, self.mem_addr(o[0]), size, None if ug else v)
 
     def op_ATOMS(self, m, o, ug):
