@@ -12,6 +12,7 @@
 #include <fstream>
 #include <sstream>
 
+#include "h5_scales.h"
 #include "cli/commands.h"
 #include "io/format.h"
 #include "io/hdf5_file.h"
@@ -20,6 +21,8 @@
 
 namespace mirage {
 namespace {
+
+using testing_h5::attached_scales;
 
 namespace fs = std::filesystem;
 
@@ -95,35 +98,6 @@ TEST_F(OutputTest, HdfFileHasTheDesignSchema) {
   EXPECT_EQ(f.attr_string("/metrics/token_edit_distance/ci_low", "interval"), "wilson-deff");
 }
 
-// The dimension scales attached to each axis of a dataset: (path, NAME) of the first scale of
-// each axis, read with the HDF5 API itself; ("", "") for an axis without one.
-std::vector<std::pair<std::string, std::string>> attached_scales(hid_t file,
-                                                                 const std::string& path) {
-  const hid_t dataset = H5Dopen2(file, path.c_str(), H5P_DEFAULT);
-  EXPECT_GE(dataset, 0) << path;
-  const hid_t space = H5Dget_space(dataset);
-  const int rank = H5Sget_simple_extent_ndims(space);
-  H5Sclose(space);
-  std::vector<std::pair<std::string, std::string>> out(size_t(std::max(rank, 0)));
-  for (int axis = 0; axis < rank; ++axis) {
-    if (H5DSget_num_scales(dataset, unsigned(axis)) < 1) continue;
-    H5DSiterate_scales(
-        dataset, unsigned(axis), nullptr,
-        [](hid_t, unsigned, hid_t scale, void* data) -> herr_t {
-          auto* entry = static_cast<std::pair<std::string, std::string>*>(data);
-          char buffer[256] = {0};
-          H5Iget_name(scale, buffer, sizeof(buffer));
-          entry->first = buffer;
-          std::memset(buffer, 0, sizeof(buffer));
-          H5DSget_scale_name(scale, buffer, sizeof(buffer));
-          entry->second = buffer;
-          return 1;
-        },
-        &out[size_t(axis)]);
-  }
-  H5Dclose(dataset);
-  return out;
-}
 
 // Every dataset's axes are named dimension scales in the netCDF-4 form (docs/FORMAT.md §1):
 // each group holds its own copies of the coordinates, named after the dimension, with units.
