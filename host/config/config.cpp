@@ -564,29 +564,27 @@ size_t utf8_sequence(const std::string& text, size_t at) {
 }  // namespace
 
 void check_config_syntax(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) fail("--config", "cannot read " + quote(path) + " (missing or unreadable)");
+  std::ifstream file(path, std::ios::binary);
+  if (!file) fail("--config", "cannot read " + quote(path) + " (missing or unreadable)");
+  std::stringstream whole;
+  whole << file.rdbuf();
+  const std::string content = whole.str();
   // A binary file (an HDF5 result given by mistake) is named as such, not echoed.
-  {
-    std::stringstream whole;
-    whole << in.rdbuf();
-    const std::string text = whole.str();
-    int line_number = 1;
-    for (size_t at = 0; at < text.size();) {
-      const unsigned char c = static_cast<unsigned char>(text[at]);
-      const size_t length = utf8_sequence(text, at);
-      if (length == 0 || (c < 0x20 && c != '\t' && c != '\r' && c != '\n') || c == 0x7F) {
-        char code[8];
-        std::snprintf(code, sizeof(code), "0x%02x", unsigned(c));
-        fail("--config", path + " line " + std::to_string(line_number) + " holds the byte " +
-                             code + ": not a TOML text file (UTF-8)");
-      }
-      if (c == '\n') ++line_number;
-      at += length;
+  int line_number = 1;
+  for (size_t at = 0; at < content.size();) {
+    const unsigned char c = static_cast<unsigned char>(content[at]);
+    const size_t length = utf8_sequence(content, at);
+    if (length == 0 || (c < 0x20 && c != '\t' && c != '\r' && c != '\n') || c == 0x7F) {
+      char code[8];
+      std::snprintf(code, sizeof(code), "0x%02x", unsigned(c));
+      fail("--config", path + " line " + std::to_string(line_number) + " holds the byte " +
+                           code + ": not a TOML text file (UTF-8)");
     }
-    in.clear();
-    in.seekg(0);
+    if (c == '\n') ++line_number;
+    at += length;
   }
+  // The lines of the same bytes.
+  std::istringstream in(content);
   std::string line;
   int number = 0;
   auto bad = [&](const std::string& why) {
