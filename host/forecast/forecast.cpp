@@ -725,26 +725,6 @@ std::vector<std::string> result_methods(const Result& r) {
   return out;
 }
 
-void write_text_atomically(const std::string& path, const std::string& text) {
-  h5::create_parent_directories(path);
-  const std::string tmp = h5::temporary_path(path);
-  {
-    std::ofstream out(tmp, std::ios::binary | std::ios::trunc);
-    out << text;
-    out.close();
-    if (!out) {
-      h5::remove_quietly(tmp);
-      throw std::runtime_error("cannot write '" + tmp + "'");
-    }
-  }
-  try {
-    h5::commit_file(tmp, path);
-  } catch (...) {
-    h5::remove_quietly(tmp);
-    throw;
-  }
-}
-
 }  // namespace
 
 void write_file(const Result& result, const std::string& path) {
@@ -918,7 +898,7 @@ void write_csv(const Result& result, const std::string& path) {
       }
     }
   }
-  write_text_atomically(path, out.str());
+  h5::write_text_atomically(path, out.str());
 }
 
 std::string summary(const Result& result) {
