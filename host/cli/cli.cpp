@@ -19,6 +19,7 @@
 
 #include "cli/commands.h"
 #include "forecast/forecast.h"
+#include "io/hdf5_file.h"
 #include "meta/meta.h"
 #include "config/config.h"
 #include "config/presets.h"
@@ -633,12 +634,8 @@ class TemporaryConfig {
   const std::string& path() const { return path_; }
 
   //! `what` with the temporary name replaced by `source`, for messages.
-  std::string named(std::string what, const std::string& source) const {
-    for (size_t at = what.find(path_); at != std::string::npos;
-         at = what.find(path_, at + source.size())) {
-      what.replace(at, path_.size(), source);
-    }
-    return what;
+  std::string named(const std::string& what, const std::string& source) const {
+    return h5::replace_temporary_name(what, path_, source);
   }
 
  private:
