@@ -2,8 +2,8 @@
 """The repository stands alone and its documents point where they say.
 
 Checks, over the files git tracks (or every file under the root when git is unavailable):
-1. no file refers to anything outside the repository (a path into a parent folder such as
-   "../shared", or a document that lives only beside the repository);
+1. no file refers to anything outside the repository (a path into the parent folder's shared
+   documents, or a document that lives only beside the repository; OUTSIDE below);
 2. every relative link in a Markdown file ([text](path), images included) names a file or
    folder that exists;
 3. every citation "docs/DESIGN.md §N" or "DESIGN.md §N.M" names a section heading that
