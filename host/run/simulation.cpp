@@ -9,6 +9,7 @@
 #include "model/loss_table.h"
 #include "mirage/model.h"
 #include "run/progress.h"
+#include "stats/parallel_arrays.h"
 
 namespace mirage {
 
@@ -69,6 +70,7 @@ namespace {
 // the bin for the attempt histogram, whose bin is last).
 void nest_tally(const SweepSpec& spec, const std::vector<int64_t>& segment_tallies, int tally,
                 std::vector<int64_t>& dst, size_t stride, size_t offset) {
+#pragma omp parallel for schedule(static) collapse(2)
   for (int32_t s = 0; s < spec.num_scales; ++s) {
     for (int32_t k = 0; k < spec.num_lengths; ++k) {
       for (int32_t r = 0; r < spec.num_replicates; ++r) {
@@ -90,8 +92,13 @@ Counts nested_counts(const SweepSpec& spec, const std::vector<int64_t>& segment_
   std::vector<int64_t>* out[MAX_TALLIES] = {&counts.exact_match, &counts.token_errors,
                                             &counts.token_errors_sq, &counts.choice_grade,
                                             &counts.brier, &counts.brier_sq};
+  // The arrays sized on all threads at once (stats/parallel_arrays.h), then filled.
+  ParallelArrays arrays;
   for (int tally = 0; tally < num_item_tallies(spec); ++tally) {
-    out[tally]->assign(static_cast<size_t>(cells), 0);
+    arrays.assign(out[tally], static_cast<size_t>(cells), int64_t{0});
+  }
+  arrays.run();
+  for (int tally = 0; tally < num_item_tallies(spec); ++tally) {
     nest_tally(spec, segment_tallies, tally, *out[tally], 1, 0);
   }
   // The histogram of correct attempts, bin c last: [S][K][T][R][A+1].

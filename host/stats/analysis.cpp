@@ -11,7 +11,7 @@
 #include "mirage/model.h"
 #include "model/loss_table.h"
 #include "model/truth.h"
-#include "stats/reduction.h"
+#include "stats/parallel_arrays.h"
 #include "stats/reduction.h"
 #include "stats/statistics.h"
 #include "stats/token_intervals.h"
@@ -165,9 +165,13 @@ std::vector<IntervalComparison> compare_proportion_intervals(const Results& resu
     out[m].mean_ci_width.assign(size_t(S) * K * T, NaN);
     out[m].exact_coverage.assign(size_t(S) * K * T, NaN);
   }
+  // The costliest tasks first (the exact and iterative methods, the largest test sizes: they
+  // come last in each list), so that no long task starts when the others are done.
 #pragma omp parallel for schedule(dynamic, 1) collapse(2)
-  for (int64_t m = 0; m < int64_t(methods.size()); ++m) {
-    for (int32_t t = 0; t < T; ++t) {
+  for (int64_t mi = 0; mi < int64_t(methods.size()); ++mi) {
+    for (int32_t ti = 0; ti < T; ++ti) {
+      const int64_t m = int64_t(methods.size()) - 1 - mi;
+      const int32_t t = T - 1 - ti;
       const int64_t n = results.config.test_sizes[t];
       ProportionIntervals intervals(methods[size_t(m)], n, results.config.confidence);
       for (int32_t s = 0; s < S; ++s) {
@@ -247,10 +251,15 @@ std::vector<IntervalComparison> compare_mean_intervals(const Results& results) {
     }
     if (error) std::rethrow_exception(error);
   }
+  // The costliest tasks first (clopper-pearson-deff, the largest test sizes and lengths: they
+  // come last in each list), so that no long task starts when the others are done.
 #pragma omp parallel for schedule(dynamic, 1) collapse(3)
-  for (int64_t m = 0; m < int64_t(M); ++m) {
-    for (int32_t t = 0; t < T; ++t) {
-      for (int32_t k = 0; k < K; ++k) {
+  for (int64_t mi = 0; mi < int64_t(M); ++mi) {
+    for (int32_t ti = 0; ti < T; ++ti) {
+      for (int32_t ki = 0; ki < K; ++ki) {
+        const int64_t m = int64_t(M) - 1 - mi;
+        const int32_t t = T - 1 - ti;
+        const int32_t k = K - 1 - ki;
         const MeanIntervalMethod method = methods[size_t(m)];
         const int64_t n = config.test_sizes[size_t(t)];
         const int32_t L = config.lengths[size_t(k)];
@@ -354,14 +363,21 @@ std::vector<Jumps> jump_intervals(const Results& results) {
   std::vector<Jumps> out;
   if (S < 2) return out;
   const size_t pairs = size_t(S - 1) * K * T;
-  for (const MetricResult& m : results.metrics) {
+  // Every metric's per-replicate arrays, sized on all threads at once (stats/parallel_arrays.h).
+  std::vector<Jumps> made(results.metrics.size());
+  ParallelArrays arrays;
+  for (Jumps& j : made) {
+    arrays.assign(&j.low, pairs * R, NaN);
+    arrays.assign(&j.high, pairs * R, NaN);
+    arrays.assign(&j.significant, pairs * R, uint8_t{0});
+  }
+  arrays.run();
+  for (size_t index = 0; index < results.metrics.size(); ++index) {
+    const MetricResult& m = results.metrics[index];
     const bool proportion = m.name == "exact_match" || m.name == "multiple_choice_grade";
-    Jumps j;
+    Jumps& j = made[index];
     j.metric = m.name;
     j.method = proportion ? "newcombe" : "mover-" + m.interval;
-    j.low.assign(pairs * R, NaN);
-    j.high.assign(pairs * R, NaN);
-    j.significant.assign(pairs * R, 0);
     j.fraction_significant.assign(pairs, NaN);
     j.coverage.assign(pairs, NaN);
     j.expected.assign(size_t(S - 1) * K, NaN);

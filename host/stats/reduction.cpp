@@ -9,6 +9,7 @@
 #include <string>
 
 #include "model/truth.h"
+#include "stats/parallel_arrays.h"
 #include "stats/statistics.h"
 #include "stats/token_intervals.h"
 
@@ -155,16 +156,16 @@ class LazyProportionIntervals {
 };
 
 // `edit`: the token_edit_distance metric already made, whose estimates and intervals
-// token_accuracy maps (the same arithmetic as computing them again).
+// token_accuracy maps (the same arithmetic as computing them again). `m`: its per-replicate
+// arrays may come already sized (compute_metrics sizes them in parallel).
 MetricResult make_metric(const Results& results, const std::string& name, const TruthTable& truth,
-                         const MetricResult* edit) {
+                         const MetricResult* edit, MetricResult m) {
   const Config& config = results.config;
   const int32_t S = results.num_scales(), K = results.num_lengths(), T = results.num_test_sizes(),
                 R = results.num_replicates();
   const size_t cells = size_t(S) * K * T * R;
   const Kind kind = kind_of(name);
   const bool proportion = kind == Kind::EXACT_MATCH || kind == Kind::GRADE;
-  MetricResult m;
   m.name = name;
   // The Brier score is a mean of per-item scores, but quadratic in q = p^L, not linear in p.
   m.kind = proportion ? "nonlinear" : kind == Kind::BRIER ? "quadratic" : "linear";
@@ -467,9 +468,19 @@ std::string pass_at_name(int32_t k) {
 void compute_metrics(Results& results) {
   results.metrics.clear();
   const TruthTable truth = truth_table(results);
-  for (const std::string& name : metric_names(results.config)) {
-    results.metrics.push_back(
-        make_metric(results, name, truth, results.metric("token_edit_distance")));
+  const std::vector<std::string> names = metric_names(results.config);
+  // Every metric's per-replicate arrays, sized on all threads at once (stats/parallel_arrays.h).
+  const size_t cells = size_t(results.num_scales()) * results.num_lengths() *
+                       results.num_test_sizes() * results.num_replicates();
+  std::vector<MetricResult> made(names.size());
+  ParallelArrays arrays;
+  for (MetricResult& m : made) {
+    for (std::vector<double>* v : {&m.estimate, &m.ci_low, &m.ci_high}) arrays.assign(v, cells, 0.0);
+  }
+  arrays.run();
+  for (size_t i = 0; i < names.size(); ++i) {
+    results.metrics.push_back(make_metric(results, names[i], truth,
+                                          results.metric("token_edit_distance"), std::move(made[i])));
   }
   if (results.config.attempts > 1) {
     for (int32_t k : results.config.pass_at) {
