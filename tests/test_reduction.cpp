@@ -156,6 +156,72 @@ TEST_P(Reduction, EveryDatasetIsPinned) {
 
 INSTANTIATE_TEST_SUITE_P(Threads, Reduction, ::testing::Values(1, 2));
 
+template <class T>
+double bytes_of(const std::vector<T>& v) {
+  return double(v.size() * sizeof(T));
+}
+
+// Bytes of every array a reduction leaves in Results, and the segment tallies beside them (as
+// many as the nested counts): what is held when the reduction ends.
+double held_bytes(const Results& r) {
+  double b = 0;
+  const Counts& c = r.counts;
+  for (const std::vector<int64_t>* v :
+       {&c.exact_match, &c.token_errors, &c.token_errors_sq, &c.choice_grade, &c.brier,
+        &c.brier_sq, &c.attempt_histogram, &c.until_solved, &c.until_attempts,
+        &c.until_attempts_sq, &c.until_solved_attempts}) {
+    b += 2 * bytes_of(*v);
+  }
+  for (const MetricResult& m : r.metrics) {
+    b += bytes_of(m.estimate) + bytes_of(m.ci_low) + bytes_of(m.ci_high) + bytes_of(m.expected) +
+         bytes_of(m.pooled_limit);
+    const SummaryArrays& s = m.summary;
+    for (const std::vector<double>* v :
+         {&s.mean, &s.sd, &s.q025, &s.q500, &s.q975, &s.p_zero, &s.coverage, &s.mean_ci_width}) {
+      b += bytes_of(*v);
+    }
+  }
+  for (const IntervalComparison& i : r.interval_comparison) {
+    b += bytes_of(i.coverage) + bytes_of(i.mean_ci_width) + bytes_of(i.exact_coverage);
+  }
+  for (const Jumps& j : r.jumps) {
+    b += bytes_of(j.low) + bytes_of(j.high) + bytes_of(j.significant) +
+         bytes_of(j.fraction_significant) + bytes_of(j.coverage) + bytes_of(j.expected);
+  }
+  for (const Emergence& e : r.emergence) b += bytes_of(e.score);
+  const Adaptive& a = r.adaptive;
+  b += bytes_of(a.items_used) + bytes_of(a.draws_used) + bytes_of(a.stopped) +
+       bytes_of(a.estimate) + bytes_of(a.ci_low) + bytes_of(a.ci_high);
+  return b;
+}
+
+// The memory check (validate) refuses a sweep by result_bytes: that figure must cover every
+// array the reduction makes - jumps, multiple choice, attempts, until-success and adaptive runs
+// included - and not overstate it by more than the small per-(scale, length, test size)
+// arrays it approximates.
+TEST(Reduction, MemoryEstimateCoversEveryArray) {
+  for (const char* name : {"plain", "choice", "attempts", "until", "adaptive"}) {
+    Config c = sweep(name == std::string("choice") ? "choice" : "plain");
+    c.replicates = 200;
+    if (name == std::string("attempts")) {
+      c.attempts = 6;
+      c.pass_at = {1, 3, 6};
+    } else if (name == std::string("until")) {
+      c.until_success = true;
+      c.budget = 8;
+    } else if (name == std::string("adaptive")) {
+      c.target_relative_width = 0.5;
+      c.max_items = 80;
+      c.test_sizes = adaptive_steps(c.max_items);
+    }
+    validate(c);
+    const double held = held_bytes(simulate(c, "test", nullptr));
+    const double estimate = double(result_bytes(c));
+    EXPECT_GE(estimate, held) << name << ": the estimate misses arrays";
+    EXPECT_LE(estimate, 1.05 * held) << name << ": the estimate overstates by " << estimate / held;
+  }
+}
+
 // The summary's quantiles (selected, not sorted) equal quantile_sorted on a sorted copy, to the
 // bit, for every size from 1 to 60 and a few large ones, with ties, infinities and NaN
 // estimates (left out of the quantiles) mixed in.

@@ -304,8 +304,10 @@ TEST_F(SummarizeTest, RefusesWhatTheFileLacks) {
   EXPECT_THROW(summarize(o), std::invalid_argument);
 }
 
-// A damaged file (arrays whose lengths disagree with the file's own axes, an empty axis) is
-// refused with a message naming the file and the dataset, never read out of bounds.
+// A damaged file (arrays whose lengths disagree with the file's own axes, an empty axis, a
+// type that is not the format's) is refused with a message naming the file and the dataset,
+// never read out of bounds (io/shape_check.h; tests/python/test_damaged_files.py runs more
+// damage through summarize, forecast, plot.py and mirage.open alike).
 TEST_F(SummarizeTest, RefusesArraysThatDisagreeWithTheAxes) {
   // Replace one dataset of a copy of the file by a shorter or longer one, with the HDF5 C API.
   auto damaged = [&](const std::string& name, const std::string& dataset, hid_t type,
@@ -335,12 +337,15 @@ TEST_F(SummarizeTest, RefusesArraysThatDisagreeWithTheAxes) {
   };
   const Case cases[] = {
       {"short_mean", "/summary/exact_match/mean", H5T_NATIVE_DOUBLE, five.data(), 5,
-       "/summary/exact_match/mean has 5 values"},
+       "dataset /summary/exact_match/mean of shape (5,) has no dimension scale on axis 0"},
       {"long_scale", "/model/scale", H5T_NATIVE_DOUBLE, five.data(), 5,
-       "/model/p_token has 4 values, but S = 5"},
-      {"empty_length", "/task/length", H5T_NATIVE_INT32, none.data(), 0, "an empty axis"},
+       "dimension scale /model/scale has 5"},
+      {"empty_length", "/task/length", H5T_NATIVE_INT32, none.data(), 0,
+       "axis /task/length has shape (0,)"},
       {"short_expected", "/metrics/exact_match/expected", H5T_NATIVE_DOUBLE, five.data(), 5,
-       "/metrics/exact_match/expected has 5 values"},
+       "dataset /metrics/exact_match/expected of shape (5,) has no dimension scale"},
+      {"float_lengths", "/task/length", H5T_NATIVE_DOUBLE, five.data(), 3,
+       "dataset /task/length holds floating-point numbers, not integers"},
   };
   for (const Case& c : cases) {
     SummarizeOptions o;

@@ -166,20 +166,45 @@ std::vector<int64_t> adaptive_steps(int64_t max_items) {
   return steps;
 }
 
+namespace {
+
+// Metrics a run makes: exact match, edit distance, token accuracy (and for multiple choice the
+// grade and the Brier score), one per --pass-at k, and until_success.
+uint64_t metric_count(const Config& config) {
+  return (config.task == "multiple-choice" ? 5 : 3) + uint64_t(config.pass_at.size()) +
+         (config.until_success ? 1 : 0);
+}
+
+}  // namespace
+
 uint64_t bytes_per_cell(const Config& config) {
-  const uint64_t bins = config.attempts > 1 ? uint64_t(config.attempts) + 1 : 0;
-  // Sampling until success: 2 x 4 int64 tallies and one metric (3 doubles).
-  const uint64_t until = config.until_success ? 2 * 8 * NUM_UNTIL_TALLIES + 3 * 8 : 0;
-  return 6 * 8 + 9 * 8 + 2 * 8 * bins + 3 * 8 * uint64_t(config.pass_at.size()) + until;
+  // Tallies per cell: the item tallies (exact match, E, E2; for multiple choice also the grade
+  // and the Brier sums), the attempt histogram's A + 1 bins, the four sums of sampling until
+  // success. Each is held twice, as segment tallies and as nested counts.
+  const uint64_t tallies = (config.task == "multiple-choice" ? 6 : 3) +
+                           (config.attempts > 1 ? uint64_t(config.attempts) + 1 : 0) +
+                           (config.until_success ? NUM_UNTIL_TALLIES : 0);
+  // Per metric: the estimate and the interval's ends (3 doubles) and the jump interval to the
+  // next scale (2 doubles and the significance flag; one per pair of scales, so at most one per
+  // cell).
+  return 2 * 8 * tallies + metric_count(config) * (3 * 8 + 2 * 8 + 1);
 }
 
 uint64_t result_bytes(const Config& config) {
-  const long double cells = static_cast<long double>(config.scales.size()) * config.lengths.size() *
-                            config.test_sizes.size() * static_cast<long double>(config.replicates);
-  // Segment tallies and counts (2 x 3 int64), three metrics x (estimate, low, high) doubles,
-  // and a small margin for summaries (per S*K*T, negligible next to these); with attempts the
-  // histogram (2 x (A + 1) int64) and the pass@k metrics (3 doubles each).
-  const long double bytes = cells * bytes_per_cell(config);
+  const long double S = static_cast<long double>(config.scales.size());
+  const long double K = static_cast<long double>(config.lengths.size());
+  const long double T = static_cast<long double>(config.test_sizes.size());
+  const long double R = static_cast<long double>(config.replicates);
+  const long double M = static_cast<long double>(metric_count(config));
+  // Per (scale, length, test size, replicate): bytes_per_cell. Per (length, test size,
+  // replicate): each metric's emergence score. Per (scale, length, test size): each metric's
+  // 8 summaries and its jump fraction and coverage, and the interval comparison (coverage,
+  // width, exact coverage of 8 proportion methods, and of 4 mean methods for each of the two
+  // token metrics). Adaptive runs: per (scale, length, replicate) the steps used (2 int64), the
+  // stop flag and the estimate and interval (3 doubles).
+  long double bytes = S * K * T * R * bytes_per_cell(config) + K * T * R * M * 8 +
+                      S * K * T * (M * 10 + (8 + 2 * 4) * 3) * 8;
+  if (config.target_relative_width > 0.0) bytes += S * K * R * (2 * 8 + 1 + 3 * 8);
   return bytes > 1.8e19L ? std::numeric_limits<uint64_t>::max() : static_cast<uint64_t>(bytes);
 }
 
@@ -504,7 +529,7 @@ void validate(const Config& config) {
   if (bytes > physical / 2) {
     std::ostringstream msg;
     msg << std::setprecision(3) << "the sweep needs " << static_cast<double>(bytes) / (1 << 30)
-        << " GiB for its result arrays (" << config.scales.size() << " scales x "
+        << " GiB for its tallies and result arrays (" << config.scales.size() << " scales x "
         << config.lengths.size() << " lengths x " << config.test_sizes.size() << " test sizes x "
         << config.replicates << " replicates x " << bytes_per_cell(config)
         << " bytes); at most "

@@ -113,10 +113,13 @@ std::vector<double> parse_scales(const std::string& option, const std::vector<st
 //! metric arrays would need, and that the output path is writable (without creating it).
 void validate(const Config& config);
 
-//! Bytes of host memory per (scale, length, test size, replicate) cell.
+//! Bytes of host memory per (scale, length, test size, replicate) cell: the segment tallies,
+//! the nested counts, every metric's estimates and intervals and its jump intervals.
 uint64_t bytes_per_cell(const Config& config);
 
-//! Bytes of host memory that the result arrays of this sweep need.
+//! Bytes of host memory that the tallies and result arrays of this sweep need at the end of
+//! the reduction, when all of them are held (bytes_per_cell per cell, plus the per-replicate
+//! emergence scores and the arrays per (scale, length, test size)).
 uint64_t result_bytes(const Config& config);
 
 //! Checks the TOML subset that --config accepts (tables, KEY = VALUE, single-line arrays,

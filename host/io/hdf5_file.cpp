@@ -11,6 +11,8 @@
 #include <cstdlib>
 #include <cstring>
 #include <filesystem>
+#include <map>
+#include <mutex>
 #include <stdexcept>
 #include <system_error>
 
@@ -160,8 +162,25 @@ DeferStopSignals::~DeferStopSignals() {
 }
 
 void signal_for_tests(const char* point) {
-  const char* wanted = std::getenv("MIRAGE_FAULT_SIGNAL");
-  if (wanted != nullptr && std::strcmp(wanted, point) == 0) std::raise(SIGTERM);
+  const char* const wanted = std::getenv("MIRAGE_FAULT_SIGNAL");
+  const char* const counts = std::getenv("MIRAGE_FAULT_COUNTS");
+  if (wanted == nullptr && counts == nullptr) return;
+  static std::mutex mutex;
+  static std::map<std::string, int64_t> reached;
+  const std::lock_guard<std::mutex> lock(mutex);
+  const int64_t n = ++reached[point];
+  if (counts != nullptr) {
+    if (std::FILE* log = std::fopen(counts, "a")) {
+      std::fprintf(log, "%s\n", point);
+      std::fclose(log);
+    }
+  }
+  if (wanted == nullptr) return;
+  const std::string spec = wanted;
+  const size_t colon = spec.find(':');
+  const std::string name = spec.substr(0, colon);
+  const int64_t at = colon == std::string::npos ? 1 : std::atoll(spec.c_str() + colon + 1);
+  if (name == point && n == at) std::raise(SIGTERM);
 }
 
 void write_text_atomically(const std::string& path, const std::string& text) {
@@ -201,6 +220,7 @@ void File::create_group(const std::string& path) {
 
 void File::write_raw(const std::string& path, hid_t type, const void* data,
                      const std::vector<hsize_t>& dims) {
+  signal_for_tests(fixed_strings_ ? "tally-dataset" : "dataset");  // checkpoints, shards: own name
   const auto [parent, name] = split_path(path);
   if (parent != "/") create_group(parent);
   hsize_t count = 1;
@@ -358,6 +378,21 @@ size_t File::element_count(const std::string& path) const {
 void File::read_raw(const std::string& path, hid_t type, void* data, size_t count) const {
   Handle dataset(H5Dopen2(id(), path.c_str(), H5P_DEFAULT), H5Dclose);
   if (dataset.id() < 0) fail("missing dataset " + path);
+  // HDF5 would convert any number to any other (a float to an integer by truncation): what the
+  // reader asks for must be what the file declares, integers or floating point.
+  const Handle stored(H5Dget_type(dataset.id()), H5Tclose);
+  const H5T_class_t stored_class = H5Tget_class(stored.id());
+  const H5T_class_t wanted_class = H5Tget_class(type);
+  if (stored_class != wanted_class) {
+    auto name = [](H5T_class_t c) {
+      return c == H5T_INTEGER ? std::string("integers")
+             : c == H5T_FLOAT ? std::string("floating-point numbers")
+                              : std::string("neither integers nor floating-point numbers");
+    };
+    throw std::invalid_argument("'" + path_ + "': dataset " + path + " holds " +
+                                name(stored_class) + ", not " + name(wanted_class) +
+                                "; the file is damaged or was edited");
+  }
   if (count > 0 && H5Dread(dataset.id(), type, H5S_ALL, H5S_ALL, H5P_DEFAULT, data) < 0) {
     fail("cannot read dataset " + path);
   }

@@ -196,8 +196,14 @@ class DeferStopSignals {
   struct sigaction previous_int_ {};
 };
 
-//! Fault injection for the tests: raises SIGTERM when the environment variable
-//! MIRAGE_FAULT_SIGNAL equals `point` ("after-sampling", "writing"). Does nothing otherwise.
+//! Fault injection for the tests, at named points of every phase: "unit" (each progress report
+//! of sampling, on the calling thread), "after-sampling", "reduction" (after each of its
+//! steps), "writing" (a file created), "dataset" (each dataset written to a result file) and
+//! "tally-dataset" (the same for checkpoints and shards). Raises SIGTERM when
+//! the environment variable MIRAGE_FAULT_SIGNAL is `point` or `point:N` and this is the N-th
+//! time (from 1) the process reaches `point`. With MIRAGE_FAULT_COUNTS=FILE each point reached
+//! is appended to FILE, one name per line (how a test learns the range of N). Does nothing
+//! when neither is set.
 void signal_for_tests(const char* point);
 
 //! Writes `text` to `path` atomically (a temporary file renamed when complete; signals

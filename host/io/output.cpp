@@ -14,6 +14,7 @@
 
 #include "io/format.h"
 #include "io/hdf5_file.h"
+#include "io/shape_check.h"
 #include "stats/reduction.h"
 #include "mirage/build_info.h"
 #include "mirage/item_model.h"
@@ -51,6 +52,18 @@ h5::File open_result_file(const std::string& option, const std::string& path) {
     throw std::invalid_argument(option + ": '" + path + "' has format version " + found +
                                 ", which this mirage cannot read (it reads " +
                                 std::to_string(FORMAT_VERSION_MAJOR) + ".x)");
+  }
+  // Before any command reads it: the file agrees with the shapes it declares (io/shape_check.h).
+  const std::string context = option + ": '" + path + "'";
+  try {
+    check_run_axes(file, context);
+    check_declared_shapes(file, context);
+  } catch (const std::runtime_error& e) {  // an HDF5 read that failed on the way
+    throw std::invalid_argument(context + ": " + e.what() + "; the file is damaged or was edited");
+  } catch (const std::invalid_argument& e) {  // a typed read of the wrong type names the path
+    const std::string what = e.what(), named = "'" + path + "': ";
+    if (what.rfind(named, 0) == 0) throw std::invalid_argument(context + ": " + what.substr(named.size()));
+    throw;
   }
   return file;
 }

@@ -256,7 +256,10 @@ SampledSweep sample_sweep(const Config& input, const Communicator& comm, std::st
     if (round < int64_t(batches.size())) {
       const std::vector<int64_t>& batch = batches[size_t(round)];
       backend->sample(grid, batch.data(), int64_t(batch.size()), local.data(),
-                      [&](int64_t draws) { progress.add(draws); });
+                      [&](int64_t draws) {
+                        progress.add(draws);
+                        h5::signal_for_tests("unit");
+                      });
       for (int64_t id : batch) local_done[size_t(id)] = 1;
     }
     if (!can_checkpoint || round + 1 == rounds) continue;
@@ -299,6 +302,7 @@ Results reduce_tallies(const Config& config, const std::vector<int64_t>& segment
   auto lap = [&start](double* into) {
     *into = seconds_since(start);
     start = std::chrono::steady_clock::now();
+    h5::signal_for_tests("reduction");
   };
   Sweep sweep(config);
   Results results;

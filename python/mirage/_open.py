@@ -36,6 +36,8 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from ._validate import check_file
+
 if TYPE_CHECKING:  # pragma: no cover
     import xarray
 
@@ -318,6 +320,8 @@ def _build(h5: Any, path: str, load: bool, xr: Any) -> "xarray.DataTree":
     if major != FORMAT_MAJOR:
         raise ValueError(f"{path}: format version {major}.{minor} is not supported (this "
                          f"reader reads {FORMAT_MAJOR}.x)")
+    # The file agrees with the shapes it declares (DamagedFileError, a ValueError, if not).
+    check_file(h5, path)
     table = _DIMS_OF.get(filetype, lambda name: None)  # later filetypes: dimension scales
 
     groups: dict[str, Any] = {}

@@ -83,6 +83,8 @@ from matplotlib.container import ErrorbarContainer  # noqa: E402
 from matplotlib.ticker import (FixedLocator, FuncFormatter, LogLocator, MaxNLocator,  # noqa: E402
                                NullFormatter, NullLocator)
 
+from ._validate import DamagedFileError, check_file  # noqa: E402
+
 RUN_FILETYPE = "mirage-results"
 META_FILETYPE = "mirage-meta"
 FORECAST_FILETYPE = "mirage-forecast"
@@ -271,6 +273,13 @@ def _validated(path, h5):
         if isinstance(h5, h5py.File):
             h5.close()
         raise InputError(f"{path} is not a Mirage result file (filetype={filetype})")
+    if isinstance(h5, h5py.File):
+        # The file agrees with the shapes it declares (mirage/_validate.py), before any figure
+        # reads it. A DataTree comes from mirage.open, which checked the file it read.
+        try:
+            check_file(h5, path)
+        except DamagedFileError as err:
+            raise InputError(str(err)) from None
     return kinds[filetype](path, h5)
 
 
