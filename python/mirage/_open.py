@@ -36,7 +36,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from ._validate import check_file
+from ._validate import check_file, parse_format_version
 
 if TYPE_CHECKING:  # pragma: no cover
     import xarray
@@ -269,14 +269,9 @@ def _format_version(h5: Any, path: str) -> tuple[int, int]:
         raise ValueError(f"{path} is not a Mirage file (no format_version)")
     raw = h5.attrs["format_version"]
     try:
-        if isinstance(raw, (str, bytes, np.bytes_)):
-            parts = [int(v) for v in _text(raw).split(".")]
-        else:
-            parts = [int(v) for v in np.asarray(raw).ravel()]
+        return parse_format_version(raw)
     except ValueError:
         raise ValueError(f"{path}: unreadable format_version {raw!r}") from None
-    major, minor = (parts + [0, 0])[:2]
-    return major, minor
 
 
 def open(path: str | os.PathLike[str], *, load: bool = False) -> "xarray.DataTree":

@@ -56,18 +56,24 @@ def _is_scale(dataset: Any) -> bool:
     return bool(h5py.h5ds.is_scale(dataset.id))
 
 
+def parse_format_version(raw: Any) -> tuple[int, int]:
+    """(major, minor) of a `format_version` attribute: two integers (format 1.0 on) or a
+    "1.2" string; ValueError if it is neither."""
+    if isinstance(raw, (str, bytes, np.bytes_)):
+        parts = [int(v) for v in _text(raw).split(".")]
+    else:
+        parts = [int(v) for v in np.asarray(raw).ravel()]
+    major, minor = (parts + [0, 0])[:2]
+    return major, minor
+
+
 def _version(h5: Any) -> tuple[int, int] | None:
     if "format_version" not in h5.attrs:
         return None
-    raw = h5.attrs["format_version"]
     try:
-        if isinstance(raw, (str, bytes, np.bytes_)):
-            parts = [int(v) for v in _text(raw).split(".")]
-        else:
-            parts = [int(v) for v in np.asarray(raw).ravel()]
+        return parse_format_version(h5.attrs["format_version"])
     except ValueError:
         return None
-    return (parts + [0, 0])[0], (parts + [0, 0])[1]
 
 
 def check_declared_shapes(h5: Any, context: str) -> None:

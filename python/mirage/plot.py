@@ -83,7 +83,7 @@ from matplotlib.container import ErrorbarContainer  # noqa: E402
 from matplotlib.ticker import (FixedLocator, FuncFormatter, LogLocator, MaxNLocator,  # noqa: E402
                                NullFormatter, NullLocator)
 
-from ._validate import DamagedFileError, check_file  # noqa: E402
+from ._validate import DamagedFileError, check_file, parse_format_version  # noqa: E402
 
 RUN_FILETYPE = "mirage-results"
 META_FILETYPE = "mirage-meta"
@@ -403,13 +403,9 @@ class MirageFile:
             raise InputError(f"{self.path} is not a Mirage result file (no format_version)")
         raw = self.h5.attrs["format_version"]
         try:
-            if isinstance(raw, (str, bytes, np.bytes_)):
-                parts = [int(v) for v in as_text(raw).split(".")]
-            else:
-                parts = [int(v) for v in np.asarray(raw).ravel()]
+            return list(parse_format_version(raw))
         except ValueError:
             raise InputError(f"{self.path}: unreadable format_version {raw!r}") from None
-        return (parts + [0, 0])[:2]
 
     def has(self, name):
         return name in self.h5
