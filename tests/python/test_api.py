@@ -195,7 +195,13 @@ def test_config_file_and_keywords_together(work, full_cli):
         assert np.array_equal(tree["counts"]["exact_match"].values, f["counts/exact_match"][()])
 
 
-def test_output_keeps_the_file_and_temporaries_go(work, full_cli):
+def test_output_keeps_the_file_and_temporaries_go(work, full_cli, monkeypatch):
+    # A temporary directory of this test's own: other tests running at the same time (ctest
+    # -j) make and remove mirage-* directories in the system's.
+    private = os.path.join(work, "private-tmp")
+    os.makedirs(private)
+    monkeypatch.setattr(tempfile, "tempdir", private)  # Python's temporaries
+    monkeypatch.setenv("TMPDIR", private)  # the library's (std::filesystem::temp_directory_path)
     before = set(os.listdir(tempfile.gettempdir()))
     kept = os.path.join(work, "kept.h5")
     tree = mirage.run(**FULL, output=kept, quiet=True)
