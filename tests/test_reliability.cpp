@@ -19,6 +19,7 @@
 
 #include <algorithm>
 #include <cerrno>
+#include <csignal>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
@@ -350,6 +351,37 @@ TEST_F(ReliabilityTest, SigtermAtRandomPointsOfEveryPhaseThenResumeEqualsPlain) 
     }
   }
   EXPECT_EQ(resumed, 8);
+}
+
+// A process killed while it writes (SIGKILL: no handler runs) leaves its hidden temporary file;
+// the next write of the same output on this machine removes it, while the temporary file of a
+// live process is left alone. Temporary names carry a random part nobody can guess ahead.
+TEST_F(ReliabilityTest, TemporariesOfKilledRunsAreRemovedByTheNextRun) {
+  const std::string sweep = small() + "--backend cpu ";
+  Outcome o = mirage(sweep + "-o r.h5", "MIRAGE_FAULT_KILL=dataset:20");
+  ASSERT_EQ(o.code, 128 + SIGKILL) << "expected death by SIGKILL (the shell's 137)\n" << o.output;
+  std::vector<std::string> left = files_in(dir_);
+  ASSERT_EQ(left.size(), 2u) << ::testing::PrintToString(left);  // log.txt and the temporary
+  const std::string stale = left[0] == "log.txt" ? left[1] : left[0];
+  ASSERT_EQ(stale.rfind(".r.h5.tmp-", 0), 0u) << stale;
+  // .r.h5.tmp-PID-HOST-RANDOM: the same name with this (live) process's PID must survive.
+  const size_t dash = stale.find('-', std::string(".r.h5.tmp-").size());
+  ASSERT_NE(dash, std::string::npos) << stale;
+  const std::string alive = ".r.h5.tmp-" + std::to_string(::getpid()) + stale.substr(dash);
+  write(alive, "a file some live process is writing");
+  o = mirage(sweep + "-o r.h5");
+  ASSERT_EQ(o.code, 0) << o.output;
+  EXPECT_EQ(files_in(dir_), (std::vector<std::string>{alive, "log.txt", "r.h5"}));
+  // Two runs do not pick the same temporary name: compare the random parts two killed runs
+  // leave.
+  fs::remove(dir_ / alive);
+  fs::remove(dir_ / "r.h5");
+  o = mirage(sweep + "-o s.h5", "MIRAGE_FAULT_KILL=dataset:20");
+  ASSERT_EQ(o.code, 128 + SIGKILL) << o.output;
+  left = files_in(dir_);
+  ASSERT_EQ(left.size(), 2u) << ::testing::PrintToString(left);
+  const std::string second = left[0] == "log.txt" ? left[1] : left[0];
+  EXPECT_NE(second.substr(second.size() - 8), stale.substr(stale.size() - 8));
 }
 
 TEST_F(ReliabilityTest, SigtermWhileWritingLeavesACompleteFile) {

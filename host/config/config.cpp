@@ -262,7 +262,8 @@ void check_writable(const std::string& option, const std::string& path) {
     ::close(fd);
     ::unlink(probe.c_str());
   }
-  // The temporary name (.NAME.tmp-PID) must fit the file system's 255-byte name limit.
+  // The temporary name (.NAME.tmp-PID-HOST-RANDOM, h5::temporary_path) must fit the file
+  // system's 255-byte name limit.
   if (target.filename().string().size() + 32 > 255) {
     fail(option, "cannot write " + quote(path) + ": the file name is longer than " +
                      std::to_string(255 - 32) + " bytes");

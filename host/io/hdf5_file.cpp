@@ -1,7 +1,9 @@
 // Copyright (c) Mirage developers.
 #include "io/hdf5_file.h"
 
+#include <fcntl.h>
 #include <hdf5_hl.h>
+#include <signal.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -13,6 +15,7 @@
 #include <filesystem>
 #include <map>
 #include <mutex>
+#include <random>
 #include <stdexcept>
 #include <system_error>
 
@@ -91,7 +94,8 @@ std::string system_cause() {
 
 File File::create(const std::string& path) {
   silence_hdf5();
-  const hid_t id = H5Fcreate(path.c_str(), H5F_ACC_TRUNC, H5P_DEFAULT, H5P_DEFAULT);
+  // H5F_ACC_EXCL: O_EXCL, so an existing file or a symbolic link at `path` is never written.
+  const hid_t id = H5Fcreate(path.c_str(), H5F_ACC_EXCL, H5P_DEFAULT, H5P_DEFAULT);
   if (id < 0) throw std::runtime_error("cannot create HDF5 file '" + path + "'" + system_cause());
   return File(Handle(id, H5Fclose), path);
 }
@@ -100,7 +104,7 @@ File File::create_checksummed(const std::string& path) {
   silence_hdf5();
   Handle fapl(H5Pcreate(H5P_FILE_ACCESS), H5Pclose);
   H5Pset_libver_bounds(fapl.id(), H5F_LIBVER_V110, H5F_LIBVER_V110);
-  const hid_t id = H5Fcreate(path.c_str(), H5F_ACC_TRUNC, H5P_DEFAULT, fapl.id());
+  const hid_t id = H5Fcreate(path.c_str(), H5F_ACC_EXCL, H5P_DEFAULT, fapl.id());
   if (id < 0) throw std::runtime_error("cannot create HDF5 file '" + path + "'" + system_cause());
   File file(Handle(id, H5Fclose), path);
   file.fixed_strings_ = true;
@@ -163,8 +167,9 @@ DeferStopSignals::~DeferStopSignals() {
 
 void signal_for_tests(const char* point) {
   const char* const wanted = std::getenv("MIRAGE_FAULT_SIGNAL");
+  const char* const killed = std::getenv("MIRAGE_FAULT_KILL");
   const char* const counts = std::getenv("MIRAGE_FAULT_COUNTS");
-  if (wanted == nullptr && counts == nullptr) return;
+  if (wanted == nullptr && killed == nullptr && counts == nullptr) return;
   static std::mutex mutex;
   static std::map<std::string, int64_t> reached;
   const std::lock_guard<std::mutex> lock(mutex);
@@ -175,19 +180,25 @@ void signal_for_tests(const char* point) {
       std::fclose(log);
     }
   }
-  if (wanted == nullptr) return;
-  const std::string spec = wanted;
-  const size_t colon = spec.find(':');
-  const std::string name = spec.substr(0, colon);
-  const int64_t at = colon == std::string::npos ? 1 : std::atoll(spec.c_str() + colon + 1);
-  if (name == point && n == at) std::raise(SIGTERM);
+  auto hits = [&](const char* wanted_point) {
+    if (wanted_point == nullptr) return false;
+    const std::string spec = wanted_point;
+    const size_t colon = spec.find(':');
+    const int64_t at = colon == std::string::npos ? 1 : std::atoll(spec.c_str() + colon + 1);
+    return spec.substr(0, colon) == point && n == at;
+  };
+  if (hits(killed)) std::raise(SIGKILL);
+  if (hits(wanted)) std::raise(SIGTERM);
 }
 
 void write_text_atomically(const std::string& path, const std::string& text) {
   const DeferStopSignals defer;
   create_parent_directories(path);
   const std::string tmp = temporary_path(path);
-  std::FILE* file = std::fopen(tmp.c_str(), "wb");
+  // O_EXCL | O_NOFOLLOW: never an existing file, never through a symbolic link.
+  const int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0644);
+  std::FILE* file = fd >= 0 ? ::fdopen(fd, "wb") : nullptr;
+  if (file == nullptr && fd >= 0) ::close(fd);
   if (file == nullptr) {
     throw std::runtime_error("cannot write '" + path + "': " + std::strerror(errno));
   }
@@ -570,9 +581,63 @@ void Dimensions::write(const std::string& path, const std::vector<uint8_t>& data
   write_dims(path, data, dims);
 }
 
+namespace {
+
+std::string hex8(uint32_t value) {
+  char text[9];
+  std::snprintf(text, sizeof text, "%08x", value);
+  return text;
+}
+
+// 8 hex digits naming this machine (FNV-1a of its host name).
+const std::string& host_tag() {
+  static const std::string tag = [] {
+    char name[256] = {0};
+    if (::gethostname(name, sizeof name - 1) != 0) name[0] = '\0';
+    uint32_t hash = 2166136261u;
+    for (const char* c = name; *c != '\0'; ++c) hash = (hash ^ uint8_t(*c)) * 16777619u;
+    return hex8(hash);
+  }();
+  return tag;
+}
+
+// Removes `.NAME.tmp-PID-HOST-*` files of `path` with this machine's HOST and a dead PID.
+void remove_stale_temporaries(const std::filesystem::path& p) {
+  namespace fs = std::filesystem;
+  const std::string prefix = "." + p.filename().string() + ".tmp-";
+  const fs::path dir = p.parent_path().empty() ? fs::path(".") : p.parent_path();
+  std::error_code ec;
+  for (fs::directory_iterator it(dir, ec), end; !ec && it != end; it.increment(ec)) {
+    const std::string name = it->path().filename().string();
+    if (name.compare(0, prefix.size(), prefix) != 0) continue;
+    // PID-HOST-RANDOM after the prefix.
+    const std::string rest = name.substr(prefix.size());
+    const size_t first = rest.find('-'), second = rest.find('-', first + 1);
+    if (first == std::string::npos || second == std::string::npos ||
+        rest.substr(first + 1, second - first - 1) != host_tag()) {
+      continue;
+    }
+    const std::string pid_text = rest.substr(0, first);
+    if (pid_text.empty() || pid_text.size() > 9 ||
+        pid_text.find_first_not_of("0123456789") != std::string::npos) {
+      continue;
+    }
+    const pid_t pid = pid_t(std::stol(pid_text));
+    if (pid <= 0 || pid == ::getpid()) continue;
+    if (::kill(pid, 0) == 0 || errno != ESRCH) continue;  // alive, or not ours to judge
+    fs::remove(it->path(), ec);  // unlinks a symbolic link itself, never its target
+    ec.clear();
+  }
+}
+
+}  // namespace
+
 std::string temporary_path(const std::string& path) {
   const std::filesystem::path p(path);
-  const std::string name = "." + p.filename().string() + ".tmp-" + std::to_string(::getpid());
+  remove_stale_temporaries(p);
+  static std::random_device device;
+  const std::string name = "." + p.filename().string() + ".tmp-" + std::to_string(::getpid()) +
+                           "-" + host_tag() + "-" + hex8(uint32_t(device()));
   return (p.parent_path() / name).string();
 }
 

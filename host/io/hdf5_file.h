@@ -201,7 +201,8 @@ class DeferStopSignals {
 //! steps), "writing" (a file created), "dataset" (each dataset written to a result file) and
 //! "tally-dataset" (the same for checkpoints and shards). Raises SIGTERM when
 //! the environment variable MIRAGE_FAULT_SIGNAL is `point` or `point:N` and this is the N-th
-//! time (from 1) the process reaches `point`. With MIRAGE_FAULT_COUNTS=FILE each point reached
+//! time (from 1) the process reaches `point`; SIGKILL likewise for MIRAGE_FAULT_KILL (a crash:
+//! nothing runs after it). With MIRAGE_FAULT_COUNTS=FILE each point reached
 //! is appended to FILE, one name per line (how a test learns the range of N). Does nothing
 //! when neither is set.
 void signal_for_tests(const char* point);
@@ -216,7 +217,12 @@ void write_text_atomically(const std::string& path, const std::string& text);
 template <class Writer>
 void write_atomically(const std::string& path, Writer&& write, bool checksummed = false);
 
-//! The temporary name write_atomically uses for `path` (same directory, hidden, unique).
+//! The temporary name write_atomically uses for `path`: in the same directory, hidden,
+//! `.NAME.tmp-PID-HOST-RANDOM` (HOST: 8 hex digits of a hash of this machine's name, RANDOM: 8
+//! hex digits from std::random_device), so nobody can guess it ahead. Before returning it,
+//! removes the temporary files of `path` that a process of this machine left when it was killed
+//! (same HOST, a PID no longer alive); those of other machines sharing the directory are left
+//! alone. The file is then created with O_EXCL, which never follows a symbolic link.
 std::string temporary_path(const std::string& path);
 //! Renames `from` onto `to` (same file system), throwing on failure.
 void commit_file(const std::string& from, const std::string& to);
