@@ -419,5 +419,51 @@ TEST_F(UntilCli, ResultFileShardsAndConfig) {
   EXPECT_NE(table.output.find("frontier"), std::string::npos) << table.output;
 }
 
+// `mirage bench --until-success`: the draws it counts are those a run of the same sweep records
+// (token_draws: what the outcomes used, not the budget's worth), and its options are checked.
+TEST_F(UntilCli, BenchCountsTheDrawsARunRecords) {
+  const std::string json = out("bench.json");
+  testing_cli::Outcome o =
+      mirage("bench --until-success --budget 8 --threads 2 --draws 2e7 -q --json " + json);
+  ASSERT_EQ(o.code, 0) << o.output;
+  EXPECT_NE(o.output.find("until success (budget 8)"), std::string::npos) << o.output;
+  std::ifstream in(json);
+  std::stringstream text;
+  text << in.rdbuf();
+  auto number = [&](const std::string& key) {
+    const std::string s = text.str();
+    const size_t at = s.find("\"" + key + "\": ");
+    EXPECT_NE(at, std::string::npos) << key << " in " << s;
+    return at == std::string::npos ? -1.0 : std::stod(s.substr(at + key.size() + 4));
+  };
+  const int64_t items = int64_t(number("items"));
+  const double draws = number("draws");
+  EXPECT_EQ(number("budget"), 8.0);
+  ASSERT_GT(items, 10);
+  // The bench sweep: 8 scales 1e8..1e13, lengths 1..5, 4 replicates, test sizes by decades up
+  // to `items`, units of 2^20 items, the default seed.
+  std::string sizes;
+  for (int64_t n = 10; n < items; n *= 10) sizes += std::to_string(n) + ",";
+  sizes += std::to_string(items);
+  o = mirage("run --scales 1e8:1e13:8 --replicates 4 --test-sizes " + sizes +
+             " --items-per-unit 1048576 --until-success --budget 8 --backend cpu -q -o " +
+             out("r.h5"));
+  ASSERT_EQ(o.code, 0) << o.output;
+  const h5::File f = h5::File::open_read(out("r.h5"));
+  EXPECT_EQ(double(f.attr_int64("/", "token_draws")), draws);
+  // Fewer draws than the budget allows (most items at large scales succeed at once), more than
+  // one attempt's worth.
+  const double one_attempt = 8.0 * 4 * double(items) * 5;
+  EXPECT_GT(draws, one_attempt);
+  EXPECT_LT(draws, 8 * one_attempt);
+
+  expect_refused_writing("bench --budget 8 -q", out("none"), {"--budget", "--until-success"});
+  expect_refused_writing("bench --until-success -q", out("none"), {"--until-success", "--budget"});
+  expect_refused_writing("bench --until-success --budget 0 -q", out("none"),
+                         {"--budget", "1 to 16384"});
+  expect_refused_writing("bench --until-success --budget 4 --attempts 3 -q", out("none"),
+                         {"--until-success", "--attempts"});
+}
+
 }  // namespace
 }  // namespace mirage

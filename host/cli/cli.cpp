@@ -712,6 +712,13 @@ int cli_main(int argc, char** argv) {
   std::string bench_attempts;
   bench->add_option("--attempts", bench_attempts,
                     "attempts per item, as for run (pass@1 and pass@A are reduced) [default 1]");
+  bool bench_until = false;
+  std::string bench_budget;
+  bench->add_flag("--until-success", bench_until,
+                  "sample until success, as for run (the draws counted are those the outcomes "
+                  "used)");
+  bench->add_option("--budget", bench_budget,
+                    "most attempts per item with --until-success, 1..16384");
   bench->add_option("--compression", bench_options.compression,
                     "HDF5 compression of the timed output, as for run [default none]");
 
@@ -826,6 +833,22 @@ int cli_main(int argc, char** argv) {
         throw std::invalid_argument("--attempts: value '" + bench_attempts +
                                     "' is not allowed with --task " + bench_options.task +
                                     "; repeated attempts are implemented for free-form tasks only");
+      }
+    }
+    if (bench_until != !bench_budget.empty()) {
+      throw std::invalid_argument(
+          bench_until ? "--until-success: needs --budget B (most attempts per item, 1..16384)"
+                      : "--budget: value '" + bench_budget +
+                            "' has no effect without --until-success");
+    }
+    if (bench_until) {
+      bench_options.budget = parse_int32("--budget", bench_budget, 1, MAX_BUDGET);
+      if (bench_options.attempts > 1 || bench_options.task != "free-form") {
+        throw std::invalid_argument(
+            "--until-success: not allowed with " +
+            std::string(bench_options.attempts > 1 ? "--attempts" : "--task multiple-choice") +
+            "; sampling until success is implemented for free-form tasks with one attempt "
+            "per draw");
       }
     }
     use_threads(bench_options.threads);

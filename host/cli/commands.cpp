@@ -477,16 +477,39 @@ int info_command() {
 
 namespace {
 
+// Attempts an item uses on average when sampled until success with budget B on `config`'s
+// scales and lengths 1..5 (the model's default law, no difficulty): E[t] = (1 - (1 - q)^B) / q
+// at q = p^L, averaged; B = 0 (no budget) gives 1.
+double mean_attempts_until(const Config& config, int32_t budget) {
+  if (budget <= 0) return 1.0;
+  double sum = 0.0;
+  int count = 0;
+  for (double scale : config.scales) {
+    const double p = std::exp(-std::pow(scale / config.loss_scale, config.loss_exponent));
+    for (int length = 1; length <= 5; ++length) {
+      const double q = std::pow(p, length);
+      sum += q > 0.0 ? -std::expm1(double(budget) * std::log1p(-q)) / q : double(budget);
+      ++count;
+    }
+  }
+  return sum / count;
+}
+
 // The fixed synthetic sweep of `mirage bench`: 8 scales across the emergence range, lengths
 // 1..5, 4 replicates, nested test sizes by decades up to the size that gives `draws`.
 Config bench_config(const BenchOptions& options, double draws) {
   Config config = default_config();
   config.compression = options.compression;
+  config.until_success = options.budget > 0;
+  config.budget = options.budget;
+  if (options.sweep == "replicates") config.scales = parse_scales("--scales", {"1e8:1e13:21"});
+  else config.scales = parse_scales("--scales", {"1e8:1e13:8"});
+  // Draws per item relative to one attempt: A attempts, or the mean attempts until success.
+  const double per_attempt = double(options.attempts) * mean_attempts_until(config, options.budget);
   if (options.sweep == "replicates") {
-    config.scales = parse_scales("--scales", {"1e8:1e13:21"});
     config.test_sizes = {10, 100, 1000};
-    config.replicates = draws < 2.1e9 * options.attempts
-                            ? std::max<int32_t>(1, int32_t(draws / (1.05e5 * options.attempts)))
+    config.replicates = draws < 2.1e9 * per_attempt
+                            ? std::max<int32_t>(1, int32_t(draws / (1.05e5 * per_attempt)))
                             : 20000;
     config.attempts = options.attempts;
     if (options.attempts > 1) config.pass_at = {1, options.attempts};
@@ -498,7 +521,6 @@ Config bench_config(const BenchOptions& options, double draws) {
     config.choices = options.choices;
     return config;
   }
-  config.scales = parse_scales("--scales", {"1e8:1e13:8"});
   config.replicates = 4;
   config.backend = options.backend;
   config.threads = options.threads;
@@ -508,7 +530,7 @@ Config bench_config(const BenchOptions& options, double draws) {
   config.choices = options.choices;
   config.attempts = options.attempts;
   if (options.attempts > 1) config.pass_at = {1, options.attempts};
-  const double per_item = double(config.scales.size()) * config.replicates * 5 * options.attempts;
+  const double per_item = double(config.scales.size()) * config.replicates * 5 * per_attempt;
   const int64_t n_max = std::max<int64_t>(16, int64_t(std::llround(draws / per_item)));
   config.test_sizes.clear();
   for (int64_t n = 10; n < n_max; n *= 10) config.test_sizes.push_back(n);
@@ -544,8 +566,10 @@ int bench_command(const BenchOptions& options) {
     sample_units(*backend, warm_sweep.grid(), all_unit_ids(warm_sweep.grid()), warm_segment, false);
   }
   auto start = std::chrono::steady_clock::now();
-  const int64_t done = sample_units(*backend, grid, all_unit_ids(grid), segment, !options.quiet);
+  int64_t done = sample_units(*backend, grid, all_unit_ids(grid), segment, !options.quiet);
   const double sampling_s = seconds_since(start);
+  // Sampling until success draws what the outcomes ask for (as a run counts them).
+  if (config.until_success) done = until_draws(sweep.spec(), segment);
 
   start = std::chrono::steady_clock::now();
   // The whole reduction a run does: counts, metrics and the analyses.
@@ -579,6 +603,7 @@ int bench_command(const BenchOptions& options) {
        << ", \"difficulty\": \"" << config.difficulty << "\", \"task\": \"" << config.task << "\""
        << (config.task == "multiple-choice" ? ", \"choices\": " + std::to_string(config.choices)
                                             : std::string())
+       << ", \"attempts\": " << config.attempts << ", \"budget\": " << config.budget
        << "},\n"
        << "  \"draws\": " << done << ",\n"
        << "  \"sampling_s\": " << sampling_s << ",\n"
@@ -605,6 +630,11 @@ int bench_command(const BenchOptions& options) {
             << (config.difficulty != "none" ? ", difficulty " + config.difficulty : std::string())
             << (config.task == "multiple-choice"
                     ? ", multiple choice (" + std::to_string(config.choices) + " options)"
+                    : std::string())
+            << (config.attempts > 1 ? ", " + std::to_string(config.attempts) + " attempts"
+                                    : std::string())
+            << (config.until_success
+                    ? ", until success (budget " + std::to_string(config.budget) + ")"
                     : std::string())
             << "\n"
             << "token draws  " << format_si(double(done)) << "\n"

@@ -55,6 +55,10 @@ struct BenchOptions {
   //! Attempts per item (Config::attempts; with A > 1 also pass@1 and pass@A); --draws counts
   //! the draws of every attempt.
   int32_t attempts = 1;
+  //! > 0: sampling until success with this budget (Config::until_success, Config::budget);
+  //! the sweep is sized by the expected attempts per item, and the draws counted are those
+  //! the outcomes used (until_draws).
+  int32_t budget = 0;
 };
 //! `mirage bench`: token draws per second of one backend on a fixed synthetic sweep, plus
 //! the time of the reduction and of writing the output.
