@@ -156,6 +156,21 @@ TEST_P(Reduction, EveryDatasetIsPinned) {
 
 INSTANTIATE_TEST_SUITE_P(Threads, Reduction, ::testing::Values(1, 2));
 
+// `mirage run` writes its file while the analyses run (OverlappedResultWrite, one thread
+// writing the head as the reduction goes on): the file must be the pinned one all the same.
+TEST(Reduction, TheRunCommandWritesThePinnedFileWhileItReduces) {
+  const std::string path = ::testing::TempDir() + "/mirage_reduction_cli_plain.h5";
+  for (const char* threads : {"1", "2"}) {
+    const std::string command = std::string(MIRAGE_BINARY) +
+                                " run --scales 1e8:1e13:9 --lengths 1,2,5 --test-sizes 1,10,100 "
+                                "--replicates 50 --seed 17 --backend cpu -q --threads " +
+                                threads + " -o " + path;
+    ASSERT_EQ(std::system(command.c_str()), 0) << command;
+    EXPECT_EQ(file_hash(path, nullptr), 0x812bfdbac2b5a625ull) << threads << " threads";
+    std::remove(path.c_str());
+  }
+}
+
 template <class T>
 double bytes_of(const std::vector<T>& v) {
   return double(v.size() * sizeof(T));

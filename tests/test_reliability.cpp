@@ -315,7 +315,7 @@ TEST_F(ReliabilityTest, SigtermAtRandomPointsOfEveryPhaseThenResumeEqualsPlain) 
   ASSERT_EQ(reached["reduction"], 5);
   ASSERT_GE(reached["dataset"], 100);
   std::mt19937_64 rng(20261202);
-  int resumed = 0;
+  int resumed = 0, stopped = 0;
   for (const auto& [point, draws] : {std::pair<std::string, int>{"unit", 5}, {"reduction", 3},
                                      {"dataset", 5}}) {
     for (int i = 0; i < draws; ++i) {
@@ -325,7 +325,11 @@ TEST_F(ReliabilityTest, SigtermAtRandomPointsOfEveryPhaseThenResumeEqualsPlain) 
       fs::remove(dir_ / "r.csv");
       fs::remove(dir_ / "ck.h5");
       o = mirage(run + "--checkpoint-every 1000", "MIRAGE_FAULT_SIGNAL=" + fault);
-      if (point == "dataset") {
+      // The reduction's steps: 1 counts, 2 metrics; then the file is being written (it is
+      // written while the analyses run, steps 3 to 5), and a signal waits for it.
+      const bool writing = point == "dataset" || (point == "reduction" && n >= 3);
+      std::printf("SIGTERM at %s: exit %d\n", fault.c_str(), o.code);
+      if (writing) {
         // The output is never left half-written: the signal waits for the files.
         EXPECT_EQ(o.code, 0) << fault << "\n" << o.output;
         EXPECT_NE(o.output.find("it is complete"), std::string::npos) << fault << "\n" << o.output;
@@ -335,6 +339,7 @@ TEST_F(ReliabilityTest, SigtermAtRandomPointsOfEveryPhaseThenResumeEqualsPlain) 
         if (point == "reduction") {
           EXPECT_NE(o.output.find("holds every work unit"), std::string::npos) << o.output;
         }
+        ++stopped;
         EXPECT_FALSE(fs::exists(dir_ / "r.h5")) << fault;
         EXPECT_EQ(files_in(dir_), (std::vector<std::string>{"ck.h5", "log.txt", "plain.csv",
                                                             "plain.h5"}))
@@ -350,7 +355,8 @@ TEST_F(ReliabilityTest, SigtermAtRandomPointsOfEveryPhaseThenResumeEqualsPlain) 
       EXPECT_EQ(read("plain.csv"), read("r.csv")) << fault;
     }
   }
-  EXPECT_EQ(resumed, 8);
+  EXPECT_EQ(resumed, stopped);
+  EXPECT_GE(stopped, 5);  // the sampling points at least
 }
 
 // A process killed while it writes (SIGKILL: no handler runs) leaves its hidden temporary file;

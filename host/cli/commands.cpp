@@ -11,6 +11,7 @@
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
+#include <functional>
 #include <iomanip>
 #include <iostream>
 #include <optional>
@@ -43,7 +44,11 @@ double seconds_since(std::chrono::steady_clock::time_point start) {
 namespace {
 
 // Reduces a complete sweep's tallies to Results, with the provenance of the run.
-Results finish(const Config& config, const SampledSweep& sampled, const std::string& command_line) {
+// The reduction of a sampled sweep into `results`, with its provenance; `metrics_ready` as for
+// reduce_tallies_into.
+void finish_into(Results& results, const Config& config, const SampledSweep& sampled,
+                 const std::string& command_line,
+                 const std::function<void(const Results&)>& metrics_ready) {
   const auto start = std::chrono::steady_clock::now();
   RunInfo info;
   info.command_line = command_line;
@@ -51,8 +56,13 @@ Results finish(const Config& config, const SampledSweep& sampled, const std::str
   info.backend = sampled.backend;
   info.devices = sampled.devices;
   info.draws = sampled.draws;
-  Results results = reduce_tallies(config, sampled.segment, std::move(info));
+  reduce_tallies_into(results, config, sampled.segment, std::move(info), nullptr, metrics_ready);
   results.info.elapsed_s = sampled.elapsed_s + seconds_since(start);
+}
+
+Results finish(const Config& config, const SampledSweep& sampled, const std::string& command_line) {
+  Results results;
+  finish_into(results, config, sampled, command_line, nullptr);
   return results;
 }
 
@@ -314,9 +324,16 @@ int run_command(const Config& config, const std::string& command_line) {
     return 0;
   }
   if (signals->raised()) return stopped_after_sampling(config, sampled, signals->signal());
-  const Results results = finish(config, sampled, command_line);
-  if (signals->raised()) return stopped_after_sampling(config, sampled, signals->signal());
-  write_hdf5(results, config.output);
+  // The result file is written while the analyses run, from the moment the metrics exist
+  // (OverlappedResultWrite: no HDF5 call here until writer->finish()). A stop signal before that
+  // moment ends the run with its checkpoint; one after it waits for the complete file.
+  Results results;
+  std::optional<OverlappedResultWrite> writer;
+  finish_into(results, config, sampled, command_line, [&](const Results& head) {
+    if (!signals->raised()) writer.emplace(head, config.output);
+  });
+  if (!writer) return stopped_after_sampling(config, sampled, signals->signal());
+  writer->finish();
   if (!config.csv.empty()) write_csv(results, config.csv);
   note_signal_while_writing(*signals);
   if (!config.quiet) {

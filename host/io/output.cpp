@@ -142,252 +142,319 @@ void define_dimensions(h5::Dimensions& dims, const Results& results) {
 
 }  // namespace
 
-void write_hdf5(const Results& results, const std::string& path) {
-  using Axes = std::vector<std::string>;
+namespace {
+
+using Axes = std::vector<std::string>;
+
+// The first part of a result file: provenance (all but elapsed_s), configuration, model, task,
+// counts, metrics and their summaries - what exists once compute_metrics has run.
+void write_result_head(h5::File& f, h5::Dimensions& dims, const Results& results) {
   const Axes per_replicate = {"scale", "length", "test_size", "replicate"},
              per_cell = {"scale", "length", "test_size"}, analytic = {"scale", "length"};
+  define_dimensions(dims, results);
+  f.attr("/", "filetype", std::string(RESULT_FILETYPE));
+  f.attr("/", "format_version", std::vector<int32_t>{FORMAT_VERSION_MAJOR, FORMAT_VERSION_MINOR});
+  f.attr("/", "mirage_version", std::string(MIRAGE_VERSION_STRING));
+  f.attr("/", "git_sha", std::string(MIRAGE_GIT_SHA));
+  f.attr("/", "created_utc", results.info.created_utc);
+  f.attr("/", "command_line", results.info.command_line);
+  f.attr("/", "seed", results.config.seed);
+  f.attr("/", "backend", results.info.backend);
+  f.attr("/", "devices", results.info.devices);
+  f.attr("/", "token_draws", results.info.draws);
+
+  f.create_group("/config");
+  f.attr("/config", "config_toml", to_toml(results.config));
+
+  dims.write("/model/scale", results.model.scale, {"scale"});
+  dims.write("/model/loss", results.model.loss, {"scale"});
+  dims.write("/model/p_token", results.model.p_token, {"scale"});
+  dims.write("/task/length", results.config.lengths, {"length"});
+  dims.write("/task/test_size", results.config.test_sizes, {"test_size"});
+  f.attr("/task/test_size", "replicates", int64_t{results.config.replicates});
+
+  write_difficulty(f, dims, results);
+  f.attr("/task", "kind", results.config.task);
+  if (results.config.task == "multiple-choice") {
+    f.attr("/task", "choices", int64_t{results.config.choices});
+  }
+  dims.write("/counts/exact_match", results.counts.exact_match, per_replicate);
+  dims.write("/counts/token_errors", results.counts.token_errors, per_replicate);
+  dims.write("/counts/token_errors_sq", results.counts.token_errors_sq, per_replicate);
+  if (!results.counts.choice_grade.empty()) {
+    dims.write("/counts/multiple_choice_grade", results.counts.choice_grade, per_replicate);
+    dims.write("/counts/brier_score", results.counts.brier, per_replicate);
+    dims.write("/counts/brier_score_sq", results.counts.brier_sq, per_replicate);
+    for (const char* name : {"/counts/brier_score", "/counts/brier_score_sq"}) {
+      f.attr(name, "unit", BRIER_UNIT);
+      f.attr(name, "definition",
+             std::string("sum over items of round(score / unit) (resp. round(score^2 / unit)): "
+                         "exact integers, so sums do not depend on the order of addition"));
+    }
+  }
+
+  if (!results.counts.attempt_histogram.empty()) {
+    dims.write("/counts/attempt_histogram", results.counts.attempt_histogram,
+               {"scale", "length", "test_size", "replicate", "correct_attempts"});
+    f.attr("/counts/attempt_histogram", "attempts", int64_t{results.config.attempts});
+    f.attr("/counts/attempt_histogram", "definition",
+           std::string("items of the test set with c of their A independent attempts exactly "
+                       "right (all of the first L tokens), c = 0..A; the other counts and "
+                       "metrics use attempt 0"));
+  }
+  if (results.config.attempts > 1) {
+    f.attr("/task", "attempts", int64_t{results.config.attempts});
+  }
+  if (!results.counts.until_solved.empty()) {
+    const std::pair<const char*, const std::vector<int64_t>*> until[] = {
+        {"until_solved", &results.counts.until_solved},
+        {"until_attempts", &results.counts.until_attempts},
+        {"until_attempts_sq", &results.counts.until_attempts_sq},
+        {"until_solved_attempts", &results.counts.until_solved_attempts}};
+    const char* definitions[] = {
+        "sum over the items of the test set of y_i: items with an exactly right attempt "
+        "(all of the first L tokens) within the budget B",
+        "sum over the items of t_i, the attempts item i used: the index + 1 of its first "
+        "exactly right attempt, or B if none of its B attempts was",
+        "sum over the items of t_i^2", "sum over the items of y_i t_i"};
+    for (int i = 0; i < 4; ++i) {
+      const std::string name = std::string("/counts/") + until[i].first;
+      dims.write(name, *until[i].second, per_replicate);
+      f.attr(name, "budget", int64_t{results.config.budget});
+      f.attr(name, "definition", std::string(definitions[i]));
+    }
+    f.attr("/task", "budget", int64_t{results.config.budget});
+  }
+
+  for (const MetricResult& m : results.metrics) {
+    const std::string group = "/metrics/" + m.name;
+    dims.write(group + "/estimate", m.estimate, per_replicate);
+    dims.write(group + "/ci_low", m.ci_low, per_replicate);
+    dims.write(group + "/ci_high", m.ci_high, per_replicate);
+    dims.write(group + "/expected", m.expected, analytic);
+    for (const char* name : {"estimate", "ci_low", "ci_high"}) {
+      f.attr(group + "/" + name, "interval", m.interval);
+      f.attr(group + "/" + name, "confidence", m.confidence);
+    }
+    f.attr(group, "interval", m.interval);
+    f.attr(group, "confidence", m.confidence);
+    f.attr(group, "kind", m.kind);
+    if (!m.pooled_limit.empty()) {
+      dims.write(group + "/pooled_limit", m.pooled_limit, analytic);
+      f.attr(group, "budget", int64_t{results.config.budget});
+      f.attr(group, "definition",
+             std::string("sampling until success (PassUntil, Hu et al. 2024): each item is "
+                         "attempted until its first exactly right attempt, at most B; "
+                         "estimate = until_solved / until_attempts, the censored-geometric "
+                         "maximum likelihood estimate of a common success rate; interval: "
+                         "Wilson on the effective attempts of the ratio-estimator variance; "
+                         "expected = E[p_i^L]; pooled_limit = E[1 - (1 - q_i)^B] / E[t_i], "
+                         "the estimate's large-n value (below expected with item difficulty)"));
+    }
+    if (m.k > 0) {
+      f.attr(group, "k", int64_t{m.k});
+      f.attr(group, "definition",
+             std::string("pass@k: per item 1 - C(A - c, k) / C(A, k) (Chen et al. 2021, the "
+                         "unbiased estimator from c correct of A attempts), averaged over the "
+                         "test set; expected = E[1 - (1 - p_i^L)^k]"));
+    }
+
+    const std::string summary = "/summary/" + m.name;
+    const SummaryArrays& s = m.summary;
+    dims.write(summary + "/mean", s.mean, per_cell);
+    dims.write(summary + "/sd", s.sd, per_cell);
+    dims.write(summary + "/q025", s.q025, per_cell);
+    dims.write(summary + "/q500", s.q500, per_cell);
+    dims.write(summary + "/q975", s.q975, per_cell);
+    dims.write(summary + "/p_zero", s.p_zero, per_cell);
+    dims.write(summary + "/coverage", s.coverage, per_cell);
+    dims.write(summary + "/mean_ci_width", s.mean_ci_width, per_cell);
+    f.attr(summary, "interval", m.interval);
+    f.attr(summary, "confidence", m.confidence);
+  }
+}
+
+// The rest: the analyses (interval comparison, jumps, adaptive, frontier, emergence) and
+// elapsed_s, which exist once the reduction is complete.
+void write_result_tail(h5::File& f, h5::Dimensions& dims, const Results& results) {
+  const Axes per_cell = {"scale", "length", "test_size"}, analytic = {"scale", "length"};
+  f.attr("/", "elapsed_s", results.info.elapsed_s);
+  for (const IntervalComparison& c : results.interval_comparison) {
+    const std::string group = "/interval_comparison/" + c.metric + "/" + c.method;
+    dims.write(group + "/coverage", c.coverage, per_cell);
+    dims.write(group + "/mean_ci_width", c.mean_ci_width, per_cell);
+    dims.write(group + "/exact_coverage", c.exact_coverage, per_cell);
+  }
+  if (!results.interval_comparison.empty()) {
+    f.attr("/interval_comparison", "confidence", results.config.confidence);
+    f.attr("/interval_comparison", "definition",
+           std::string("per metric and interval method, [S][K][T]: coverage = fraction of the "
+                       "replicates' intervals containing the analytic value; mean_ci_width; "
+                       "exact_coverage = the exact probability of coverage (binomial sum for "
+                       "exact_match up to n = 10000, exact distribution of the token tallies "
+                       "for the linear metrics where n L <= 100), NaN where not computed"));
+  }
+
+  if (!results.jumps.empty() && results.num_scales() > 1) {
+    const Axes per_pair_replicate = {"scale_pair", "length", "test_size", "replicate"},
+               per_pair = {"scale_pair", "length", "test_size"};
+    for (const Jumps& j : results.jumps) {
+      const std::string group = "/jumps/" + j.metric;
+      dims.write(group + "/low", j.low, per_pair_replicate);
+      dims.write(group + "/high", j.high, per_pair_replicate);
+      dims.write(group + "/significant", j.significant, per_pair_replicate);
+      dims.write(group + "/fraction_significant", j.fraction_significant, per_pair);
+      dims.write(group + "/coverage", j.coverage, per_pair);
+      dims.write(group + "/expected", j.expected, {"scale_pair", "length"});
+      f.attr(group, "method", j.method);
+    }
+    f.attr("/jumps", "confidence", results.config.confidence);
+    f.attr("/jumps", "definition",
+           std::string("pair s = (scale s, scale s + 1): interval for estimate(s + 1) - "
+                       "estimate(s) per length, test size and replicate (newcombe: Newcombe "
+                       "1998 hybrid score interval for proportions; mover-<method>: Zou & "
+                       "Donner 2008 MOVER with the metric's own intervals), significant = the "
+                       "interval excludes 0, fraction_significant over replicates (replicates "
+                       "without an interval count as not significant), coverage of the true "
+                       "difference `expected`"));
+  }
+
+  const Adaptive& ad = results.adaptive;
+  if (!ad.items_used.empty()) {
+    const Axes per_skr = {"scale", "length", "replicate"};
+    dims.write("/adaptive/items_used", ad.items_used, per_skr);
+    dims.write("/adaptive/draws_used", ad.draws_used, per_skr);
+    dims.write("/adaptive/stopped", ad.stopped, per_skr);
+    dims.write("/adaptive/estimate", ad.estimate, per_skr);
+    dims.write("/adaptive/ci_low", ad.ci_low, per_skr);
+    dims.write("/adaptive/ci_high", ad.ci_high, per_skr);
+    dims.write("/adaptive/median_items_used", ad.median_items_used, analytic);
+    dims.write("/adaptive/fraction_stopped", ad.fraction_stopped, analytic);
+    dims.write("/adaptive/coverage", ad.coverage, analytic);
+    dims.write("/adaptive/coverage_all", ad.coverage_all, analytic);
+    dims.write("/adaptive/mean_relative_width", ad.mean_relative_width, analytic);
+    dims.write("/adaptive/steps", results.config.test_sizes, {"test_size"});
+    f.attr("/adaptive", "target_relative_width", results.config.target_relative_width);
+    f.attr("/adaptive", "max_items", int64_t{results.config.max_items});
+    f.attr("/adaptive", "draws_sampled_per_cell", int64_t{ad.draws_sampled});
+    f.attr("/adaptive", "interval", results.config.interval);
+    f.attr("/adaptive", "confidence", results.config.confidence);
+    f.attr("/adaptive", "definition",
+           std::string("per (scale, length, replicate) the first step n_j of the nested test "
+                       "sizes `steps` (10 x 2^j, then max_items M) whose exact-match interval "
+                       "has x > 0 and half-width (ci_high - ci_low) / 2 <= W x estimate "
+                       "(stopped = 1), else M (stopped = 0); estimate, ci_low, ci_high are "
+                       "those of /metrics/exact_match at that step; draws_used = items_used x "
+                       "the longest length, the draws the rule used (every cell sampled M "
+                       "items: draws_sampled_per_cell); across replicates: median_items_used, "
+                       "fraction_stopped, coverage of the stopped intervals (NaN if none "
+                       "stopped; optional stopping can lower it), coverage_all over every "
+                       "replicate, mean_relative_width = mean half-width / estimate over "
+                       "replicates with estimate > 0"));
+  }
+
+  const Frontier& fr = results.frontier;
+  if (!fr.simulated_scale.empty()) {
+    const Axes per_kt = {"length", "test_size"};
+    dims.write("/frontier/simulated_scale", fr.simulated_scale, per_kt);
+    dims.write("/frontier/analytic_scale", fr.analytic_scale, per_kt);
+    dims.write("/frontier/analytic_scale_exact", fr.analytic_scale_exact, per_kt);
+    dims.write("/frontier/required_test_size", fr.required_test_size, analytic);
+    f.attr("/frontier", "definition",
+           std::string("smallest scale at which at least half the replicates observe a nonzero "
+                       "exact match; analytic: 1 - (1 - p^L)^n >= 1/2"));
+    // The other ways of buying resolution, by the same rule on their own estimates.
+    if (!fr.until_success_scale.empty()) {
+      dims.write("/frontier/until_success_scale", fr.until_success_scale, per_kt);
+    }
+    const size_t per = size_t(results.num_lengths()) * results.num_test_sizes();
+    for (size_t j = 0; j < results.config.pass_at.size() && !fr.pass_at_scale.empty(); ++j) {
+      const std::vector<double> row(fr.pass_at_scale.begin() + j * per,
+                                    fr.pass_at_scale.begin() + (j + 1) * per);
+      dims.write("/frontier/" + pass_at_name(results.config.pass_at[j]) + "_scale", row,
+                 per_kt);
+    }
+  }
+
+  for (const Emergence& e : results.emergence) {
+    const std::string group = "/emergence/" + e.metric;
+    dims.write(group + "/score", e.score, {"length", "test_size", "replicate"});
+    dims.write(group + "/median", e.median, {"length", "test_size"});
+    dims.write(group + "/q025", e.q025, {"length", "test_size"});
+    dims.write(group + "/q975", e.q975, {"length", "test_size"});
+    dims.write(group + "/expected", e.expected, {"length"});
+    const bool lower_is_better = e.metric == "token_edit_distance" || e.metric == "brier_score";
+    f.attr(group, "curve", std::string(lower_is_better ? "-estimate" : "estimate"));
+  }
+  if (!results.emergence.empty()) {
+    f.attr("/emergence", "definition",
+           std::string("sign(argmax y - argmin y) * (max y - min y) / sqrt(median_i (y_i - "
+                       "y_{i-1})^2) over increasing scale (Srivastava et al. 2022; Schaeffer et "
+                       "al. 2023 section 4); +/-inf when the median step is 0 and the range is "
+                       "not, 0 for a constant curve"));
+  }
+}
+
+}  // namespace
+
+void write_hdf5(const Results& results, const std::string& path) {
   const int compression = parse_compression("--compression", results.config.compression);
   h5::write_atomically(path, [&](h5::File& f) {
     f.set_compression(compression);
     h5::Dimensions dims(f);
-    define_dimensions(dims, results);
-    f.attr("/", "filetype", std::string(RESULT_FILETYPE));
-    f.attr("/", "format_version", std::vector<int32_t>{FORMAT_VERSION_MAJOR, FORMAT_VERSION_MINOR});
-    f.attr("/", "mirage_version", std::string(MIRAGE_VERSION_STRING));
-    f.attr("/", "git_sha", std::string(MIRAGE_GIT_SHA));
-    f.attr("/", "created_utc", results.info.created_utc);
-    f.attr("/", "command_line", results.info.command_line);
-    f.attr("/", "seed", results.config.seed);
-    f.attr("/", "backend", results.info.backend);
-    f.attr("/", "devices", results.info.devices);
-    f.attr("/", "elapsed_s", results.info.elapsed_s);
-    f.attr("/", "token_draws", results.info.draws);
+    write_result_head(f, dims, results);
+    write_result_tail(f, dims, results);
+  });
+}
 
-    f.create_group("/config");
-    f.attr("/config", "config_toml", to_toml(results.config));
+namespace {
+// Thrown in the writing thread when the write is abandoned: the temporary file goes.
+struct AbandonedWrite {};
+}  // namespace
 
-    dims.write("/model/scale", results.model.scale, {"scale"});
-    dims.write("/model/loss", results.model.loss, {"scale"});
-    dims.write("/model/p_token", results.model.p_token, {"scale"});
-    dims.write("/task/length", results.config.lengths, {"length"});
-    dims.write("/task/test_size", results.config.test_sizes, {"test_size"});
-    f.attr("/task/test_size", "replicates", int64_t{results.config.replicates});
-
-    write_difficulty(f, dims, results);
-    f.attr("/task", "kind", results.config.task);
-    if (results.config.task == "multiple-choice") {
-      f.attr("/task", "choices", int64_t{results.config.choices});
-    }
-    dims.write("/counts/exact_match", results.counts.exact_match, per_replicate);
-    dims.write("/counts/token_errors", results.counts.token_errors, per_replicate);
-    dims.write("/counts/token_errors_sq", results.counts.token_errors_sq, per_replicate);
-    if (!results.counts.choice_grade.empty()) {
-      dims.write("/counts/multiple_choice_grade", results.counts.choice_grade, per_replicate);
-      dims.write("/counts/brier_score", results.counts.brier, per_replicate);
-      dims.write("/counts/brier_score_sq", results.counts.brier_sq, per_replicate);
-      for (const char* name : {"/counts/brier_score", "/counts/brier_score_sq"}) {
-        f.attr(name, "unit", BRIER_UNIT);
-        f.attr(name, "definition",
-               std::string("sum over items of round(score / unit) (resp. round(score^2 / unit)): "
-                           "exact integers, so sums do not depend on the order of addition"));
-      }
-    }
-
-    if (!results.counts.attempt_histogram.empty()) {
-      dims.write("/counts/attempt_histogram", results.counts.attempt_histogram,
-                 {"scale", "length", "test_size", "replicate", "correct_attempts"});
-      f.attr("/counts/attempt_histogram", "attempts", int64_t{results.config.attempts});
-      f.attr("/counts/attempt_histogram", "definition",
-             std::string("items of the test set with c of their A independent attempts exactly "
-                         "right (all of the first L tokens), c = 0..A; the other counts and "
-                         "metrics use attempt 0"));
-    }
-    if (results.config.attempts > 1) {
-      f.attr("/task", "attempts", int64_t{results.config.attempts});
-    }
-    if (!results.counts.until_solved.empty()) {
-      const std::pair<const char*, const std::vector<int64_t>*> until[] = {
-          {"until_solved", &results.counts.until_solved},
-          {"until_attempts", &results.counts.until_attempts},
-          {"until_attempts_sq", &results.counts.until_attempts_sq},
-          {"until_solved_attempts", &results.counts.until_solved_attempts}};
-      const char* definitions[] = {
-          "sum over the items of the test set of y_i: items with an exactly right attempt "
-          "(all of the first L tokens) within the budget B",
-          "sum over the items of t_i, the attempts item i used: the index + 1 of its first "
-          "exactly right attempt, or B if none of its B attempts was",
-          "sum over the items of t_i^2", "sum over the items of y_i t_i"};
-      for (int i = 0; i < 4; ++i) {
-        const std::string name = std::string("/counts/") + until[i].first;
-        dims.write(name, *until[i].second, per_replicate);
-        f.attr(name, "budget", int64_t{results.config.budget});
-        f.attr(name, "definition", std::string(definitions[i]));
-      }
-      f.attr("/task", "budget", int64_t{results.config.budget});
-    }
-
-    for (const MetricResult& m : results.metrics) {
-      const std::string group = "/metrics/" + m.name;
-      dims.write(group + "/estimate", m.estimate, per_replicate);
-      dims.write(group + "/ci_low", m.ci_low, per_replicate);
-      dims.write(group + "/ci_high", m.ci_high, per_replicate);
-      dims.write(group + "/expected", m.expected, analytic);
-      for (const char* name : {"estimate", "ci_low", "ci_high"}) {
-        f.attr(group + "/" + name, "interval", m.interval);
-        f.attr(group + "/" + name, "confidence", m.confidence);
-      }
-      f.attr(group, "interval", m.interval);
-      f.attr(group, "confidence", m.confidence);
-      f.attr(group, "kind", m.kind);
-      if (!m.pooled_limit.empty()) {
-        dims.write(group + "/pooled_limit", m.pooled_limit, analytic);
-        f.attr(group, "budget", int64_t{results.config.budget});
-        f.attr(group, "definition",
-               std::string("sampling until success (PassUntil, Hu et al. 2024): each item is "
-                           "attempted until its first exactly right attempt, at most B; "
-                           "estimate = until_solved / until_attempts, the censored-geometric "
-                           "maximum likelihood estimate of a common success rate; interval: "
-                           "Wilson on the effective attempts of the ratio-estimator variance; "
-                           "expected = E[p_i^L]; pooled_limit = E[1 - (1 - q_i)^B] / E[t_i], "
-                           "the estimate's large-n value (below expected with item difficulty)"));
-      }
-      if (m.k > 0) {
-        f.attr(group, "k", int64_t{m.k});
-        f.attr(group, "definition",
-               std::string("pass@k: per item 1 - C(A - c, k) / C(A, k) (Chen et al. 2021, the "
-                           "unbiased estimator from c correct of A attempts), averaged over the "
-                           "test set; expected = E[1 - (1 - p_i^L)^k]"));
-      }
-
-      const std::string summary = "/summary/" + m.name;
-      const SummaryArrays& s = m.summary;
-      dims.write(summary + "/mean", s.mean, per_cell);
-      dims.write(summary + "/sd", s.sd, per_cell);
-      dims.write(summary + "/q025", s.q025, per_cell);
-      dims.write(summary + "/q500", s.q500, per_cell);
-      dims.write(summary + "/q975", s.q975, per_cell);
-      dims.write(summary + "/p_zero", s.p_zero, per_cell);
-      dims.write(summary + "/coverage", s.coverage, per_cell);
-      dims.write(summary + "/mean_ci_width", s.mean_ci_width, per_cell);
-      f.attr(summary, "interval", m.interval);
-      f.attr(summary, "confidence", m.confidence);
-    }
-
-    for (const IntervalComparison& c : results.interval_comparison) {
-      const std::string group = "/interval_comparison/" + c.metric + "/" + c.method;
-      dims.write(group + "/coverage", c.coverage, per_cell);
-      dims.write(group + "/mean_ci_width", c.mean_ci_width, per_cell);
-      dims.write(group + "/exact_coverage", c.exact_coverage, per_cell);
-    }
-    if (!results.interval_comparison.empty()) {
-      f.attr("/interval_comparison", "confidence", results.config.confidence);
-      f.attr("/interval_comparison", "definition",
-             std::string("per metric and interval method, [S][K][T]: coverage = fraction of the "
-                         "replicates' intervals containing the analytic value; mean_ci_width; "
-                         "exact_coverage = the exact probability of coverage (binomial sum for "
-                         "exact_match up to n = 10000, exact distribution of the token tallies "
-                         "for the linear metrics where n L <= 100), NaN where not computed"));
-    }
-
-    if (!results.jumps.empty() && results.num_scales() > 1) {
-      const Axes per_pair_replicate = {"scale_pair", "length", "test_size", "replicate"},
-                 per_pair = {"scale_pair", "length", "test_size"};
-      for (const Jumps& j : results.jumps) {
-        const std::string group = "/jumps/" + j.metric;
-        dims.write(group + "/low", j.low, per_pair_replicate);
-        dims.write(group + "/high", j.high, per_pair_replicate);
-        dims.write(group + "/significant", j.significant, per_pair_replicate);
-        dims.write(group + "/fraction_significant", j.fraction_significant, per_pair);
-        dims.write(group + "/coverage", j.coverage, per_pair);
-        dims.write(group + "/expected", j.expected, {"scale_pair", "length"});
-        f.attr(group, "method", j.method);
-      }
-      f.attr("/jumps", "confidence", results.config.confidence);
-      f.attr("/jumps", "definition",
-             std::string("pair s = (scale s, scale s + 1): interval for estimate(s + 1) - "
-                         "estimate(s) per length, test size and replicate (newcombe: Newcombe "
-                         "1998 hybrid score interval for proportions; mover-<method>: Zou & "
-                         "Donner 2008 MOVER with the metric's own intervals), significant = the "
-                         "interval excludes 0, fraction_significant over replicates (replicates "
-                         "without an interval count as not significant), coverage of the true "
-                         "difference `expected`"));
-    }
-
-    const Adaptive& ad = results.adaptive;
-    if (!ad.items_used.empty()) {
-      const Axes per_skr = {"scale", "length", "replicate"};
-      dims.write("/adaptive/items_used", ad.items_used, per_skr);
-      dims.write("/adaptive/draws_used", ad.draws_used, per_skr);
-      dims.write("/adaptive/stopped", ad.stopped, per_skr);
-      dims.write("/adaptive/estimate", ad.estimate, per_skr);
-      dims.write("/adaptive/ci_low", ad.ci_low, per_skr);
-      dims.write("/adaptive/ci_high", ad.ci_high, per_skr);
-      dims.write("/adaptive/median_items_used", ad.median_items_used, analytic);
-      dims.write("/adaptive/fraction_stopped", ad.fraction_stopped, analytic);
-      dims.write("/adaptive/coverage", ad.coverage, analytic);
-      dims.write("/adaptive/coverage_all", ad.coverage_all, analytic);
-      dims.write("/adaptive/mean_relative_width", ad.mean_relative_width, analytic);
-      dims.write("/adaptive/steps", results.config.test_sizes, {"test_size"});
-      f.attr("/adaptive", "target_relative_width", results.config.target_relative_width);
-      f.attr("/adaptive", "max_items", int64_t{results.config.max_items});
-      f.attr("/adaptive", "draws_sampled_per_cell", int64_t{ad.draws_sampled});
-      f.attr("/adaptive", "interval", results.config.interval);
-      f.attr("/adaptive", "confidence", results.config.confidence);
-      f.attr("/adaptive", "definition",
-             std::string("per (scale, length, replicate) the first step n_j of the nested test "
-                         "sizes `steps` (10 x 2^j, then max_items M) whose exact-match interval "
-                         "has x > 0 and half-width (ci_high - ci_low) / 2 <= W x estimate "
-                         "(stopped = 1), else M (stopped = 0); estimate, ci_low, ci_high are "
-                         "those of /metrics/exact_match at that step; draws_used = items_used x "
-                         "the longest length, the draws the rule used (every cell sampled M "
-                         "items: draws_sampled_per_cell); across replicates: median_items_used, "
-                         "fraction_stopped, coverage of the stopped intervals (NaN if none "
-                         "stopped; optional stopping can lower it), coverage_all over every "
-                         "replicate, mean_relative_width = mean half-width / estimate over "
-                         "replicates with estimate > 0"));
-    }
-
-    const Frontier& fr = results.frontier;
-    if (!fr.simulated_scale.empty()) {
-      const Axes per_kt = {"length", "test_size"};
-      dims.write("/frontier/simulated_scale", fr.simulated_scale, per_kt);
-      dims.write("/frontier/analytic_scale", fr.analytic_scale, per_kt);
-      dims.write("/frontier/analytic_scale_exact", fr.analytic_scale_exact, per_kt);
-      dims.write("/frontier/required_test_size", fr.required_test_size, analytic);
-      f.attr("/frontier", "definition",
-             std::string("smallest scale at which at least half the replicates observe a nonzero "
-                         "exact match; analytic: 1 - (1 - p^L)^n >= 1/2"));
-      // The other ways of buying resolution, by the same rule on their own estimates.
-      if (!fr.until_success_scale.empty()) {
-        dims.write("/frontier/until_success_scale", fr.until_success_scale, per_kt);
-      }
-      const size_t per = size_t(results.num_lengths()) * results.num_test_sizes();
-      for (size_t j = 0; j < results.config.pass_at.size() && !fr.pass_at_scale.empty(); ++j) {
-        const std::vector<double> row(fr.pass_at_scale.begin() + j * per,
-                                      fr.pass_at_scale.begin() + (j + 1) * per);
-        dims.write("/frontier/" + pass_at_name(results.config.pass_at[j]) + "_scale", row,
-                   per_kt);
-      }
-    }
-
-    for (const Emergence& e : results.emergence) {
-      const std::string group = "/emergence/" + e.metric;
-      dims.write(group + "/score", e.score, {"length", "test_size", "replicate"});
-      dims.write(group + "/median", e.median, {"length", "test_size"});
-      dims.write(group + "/q025", e.q025, {"length", "test_size"});
-      dims.write(group + "/q975", e.q975, {"length", "test_size"});
-      dims.write(group + "/expected", e.expected, {"length"});
-      const bool lower_is_better = e.metric == "token_edit_distance" || e.metric == "brier_score";
-      f.attr(group, "curve", std::string(lower_is_better ? "-estimate" : "estimate"));
-    }
-    if (!results.emergence.empty()) {
-      f.attr("/emergence", "definition",
-             std::string("sign(argmax y - argmin y) * (max y - min y) / sqrt(median_i (y_i - "
-                         "y_{i-1})^2) over increasing scale (Srivastava et al. 2022; Schaeffer et "
-                         "al. 2023 section 4); +/-inf when the median step is 0 and the range is "
-                         "not, 0 for a constant curve"));
+OverlappedResultWrite::OverlappedResultWrite(const Results& results, std::string path) {
+  const int compression = parse_compression("--compression", results.config.compression);
+  thread_ = std::thread([this, &results, path = std::move(path), compression] {
+    try {
+      h5::write_atomically(path, [&](h5::File& f) {
+        f.set_compression(compression);
+        h5::Dimensions dims(f);
+        write_result_head(f, dims, results);
+        wait_for_the_rest();
+        write_result_tail(f, dims, results);
+      });
+    } catch (const AbandonedWrite&) {
+    } catch (...) {
+      error_ = std::current_exception();
     }
   });
+}
+
+void OverlappedResultWrite::wait_for_the_rest() {
+  std::unique_lock<std::mutex> lock(mutex_);
+  ready_or_abandoned_.wait(lock, [this] { return ready_ || abandoned_; });
+  if (!ready_) throw AbandonedWrite{};
+}
+
+void OverlappedResultWrite::finish() {
+  {
+    const std::lock_guard<std::mutex> lock(mutex_);
+    ready_ = true;
+  }
+  ready_or_abandoned_.notify_one();
+  thread_.join();
+  joined_ = true;
+  if (error_) std::rethrow_exception(error_);
+}
+
+OverlappedResultWrite::~OverlappedResultWrite() {
+  if (joined_) return;
+  {
+    const std::lock_guard<std::mutex> lock(mutex_);
+    abandoned_ = true;
+  }
+  ready_or_abandoned_.notify_one();
+  thread_.join();
 }
 
 void write_csv(const Results& results, const std::string& path) {

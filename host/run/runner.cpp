@@ -296,6 +296,14 @@ SampledSweep sample_sweep(const Config& input, const Communicator& comm, std::st
 
 Results reduce_tallies(const Config& config, const std::vector<int64_t>& segment, RunInfo info,
                        ReductionTimes* times) {
+  Results results;
+  reduce_tallies_into(results, config, segment, std::move(info), times, nullptr);
+  return results;
+}
+
+void reduce_tallies_into(Results& results, const Config& config,
+                         const std::vector<int64_t>& segment, RunInfo info, ReductionTimes* times,
+                         const std::function<void(const Results&)>& metrics_ready) {
   ReductionTimes local;
   ReductionTimes& t = times ? *times : local;
   auto start = std::chrono::steady_clock::now();
@@ -305,7 +313,7 @@ Results reduce_tallies(const Config& config, const std::vector<int64_t>& segment
     h5::signal_for_tests("reduction");
   };
   Sweep sweep(config);
-  Results results;
+  results = Results{};
   results.config = config;
   results.info = std::move(info);
   results.model = sweep.model();
@@ -316,7 +324,9 @@ Results reduce_tallies(const Config& config, const std::vector<int64_t>& segment
   lap(&t.counts);
   compute_metrics(results);
   lap(&t.metrics);
-  // The analyses of analyze() (stats/analysis.h), timed one by one.
+  if (metrics_ready) metrics_ready(results);
+  // The analyses of analyze() (stats/analysis.h), timed one by one. Each assigns its own
+  // member of `results` and only reads the others.
   results.interval_comparison = compare_intervals(results);
   lap(&t.comparison);
   results.jumps = jump_intervals(results);
@@ -324,7 +334,6 @@ Results reduce_tallies(const Config& config, const std::vector<int64_t>& segment
   results.frontier = resolution_frontier(results);
   results.emergence = emergence_scores(results);
   lap(&t.other);
-  return results;
 }
 
 }  // namespace mirage

@@ -6,6 +6,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <string>
 #include <vector>
 
@@ -100,5 +101,14 @@ struct ReductionTimes {
 //! `times`, the seconds of each phase are stored there.
 Results reduce_tallies(const Config& config, const std::vector<int64_t>& segment, RunInfo info,
                        ReductionTimes* times = nullptr);
+
+//! reduce_tallies into `results`, which stays at its address throughout: once the counts and
+//! every metric (with its summaries and the adaptive arrays) are made, `metrics_ready(results)`
+//! is called, and the analyses that follow (interval comparison, jumps, frontier, emergence)
+//! assign only those members. So `metrics_ready` may hand the finished part to another thread
+//! (OverlappedResultWrite) while the analyses run.
+void reduce_tallies_into(Results& results, const Config& config,
+                         const std::vector<int64_t>& segment, RunInfo info, ReductionTimes* times,
+                         const std::function<void(const Results&)>& metrics_ready);
 
 }  // namespace mirage
