@@ -14,6 +14,7 @@
 #include <iomanip>
 #include <iostream>
 #include <limits>
+#include <memory>
 #include <sstream>
 #include <stdexcept>
 
@@ -32,6 +33,43 @@
 
 namespace mirage {
 namespace {
+
+// CLI11's TOML reader splits an array by erasing from the front of its text: quadratic in the
+// array's length (an inline loss table of 10^6 rows, stored in every shard's configuration,
+// took minutes to read back). Its reader merges consecutive lines that set the same key, so a
+// long array of plain values (no quotes, no brackets inside) is handed to it as one line per
+// value instead: the same items, read in linear time. check_config_syntax has already checked
+// the file's form, line by line.
+class LinearConfig : public CLI::ConfigTOML {
+ public:
+  std::vector<CLI::ConfigItem> from_config(std::istream& input) const override {
+    constexpr size_t LONG_LINE = 4096;
+    std::string text, line;
+    while (std::getline(input, line)) {
+      const size_t equals = line.find('=');
+      const size_t open = equals == std::string::npos ? std::string::npos
+                                                      : line.find_first_not_of(" \t", equals + 1);
+      const size_t close = line.find_last_of(']');
+      if (line.size() < LONG_LINE || open == std::string::npos || line[open] != '[' ||
+          close == std::string::npos || close <= open ||
+          line.find_first_of("\"'[]#", open + 1) != close ||
+          line.find_first_not_of(" \t\r", close + 1) != std::string::npos) {
+        text += line;
+        text += '\n';
+        continue;
+      }
+      const std::string key = line.substr(0, equals);
+      for (size_t begin = open + 1; begin <= close;) {
+        size_t end = line.find(',', begin);
+        if (end == std::string::npos || end > close) end = close;
+        text += key + "= " + line.substr(begin, end - begin) + "\n";
+        begin = end + 1;
+      }
+    }
+    std::istringstream lines(text);
+    return CLI::ConfigTOML::from_config(lines);
+  }
+};
 
 // Raw text of every option: numbers are parsed by config.h so that every bad value gets the
 // same kind of message, naming the option.
@@ -491,7 +529,8 @@ struct RunParser {
   RunParser() {
     // The config file belongs to `run` or `meta`; CLI11 reads it on the top-level app and
     // maps its [run] or [meta] table onto that subcommand's options. Flags on the command line
-    // win.
+    // win. LinearConfig keeps the reading linear in long arrays (inline loss tables).
+    app.config_formatter(std::make_shared<LinearConfig>());
     app.set_config("--config", "",
                    "TOML config file with a [run] table (mirage run) or a [meta] table (mirage "
                    "meta); see README");
