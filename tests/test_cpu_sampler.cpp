@@ -422,6 +422,21 @@ TEST(CpuSampler, EqualsReferenceDefaultLengths) {
   expect_unit_equals_reference({1, 2, 3, 4, 5}, 0, {std::begin(UNITS), std::end(UNITS)}, 99);
 }
 
+// Every unit [b, e) with 0 <= b < 40 and 1 <= e - b <= 80: every way a unit can start and end
+// inside a group, and leave 0..7 whole groups after its blocks, which the vector kernels sample
+// as one AVX2 block with the items past the unit's end masked out of the sums.
+TEST(CpuSampler, EqualsReferenceOnEveryShortUnit) {
+  std::vector<UnitRange> units;
+  for (int64_t b = 0; b < 40; ++b) {
+    for (int64_t e = b + 1; e <= b + 80; ++e) units.push_back({b, e});
+  }
+  expect_unit_equals_reference({1, 2, 5}, 99, units, 2);
+  // Counter words near the top: a block may not run past group 2^32 - 1.
+  std::vector<UnitRange> top;
+  for (int64_t back = 1; back <= 40; ++back) top.push_back({(int64_t{1} << 34) - back, int64_t{1} << 34});
+  expect_unit_equals_reference({1, 3}, 5, top, 0);
+}
+
 // Thresholds equal to uniforms that the unit itself draws, so that one token sits exactly on
 // the boundary (u = T is wrong, u = T - 1 right): a kernel that compared u <= T, or offset
 // the signed comparison wrongly, would count it. Items are picked in the kernel blocks and in
