@@ -171,6 +171,34 @@ class ItemThresholds {
 #endif
 };
 
+// The calling thread's scratch, its per-length sums zeroed for a new unit.
+Scratch& cleared_scratch(int32_t num_lengths) {
+  Scratch& scratch = thread_scratch(num_lengths);
+  std::fill_n(scratch.sums.begin(), num_lengths, LengthSums{});
+  return scratch;
+}
+
+// The Philox stream prefix of a unit's (scale, replicate) (philox_batch.h).
+PhiloxStreamPrefix unit_prefix(const SweepSpec& spec, const WorkUnit& unit) {
+  return philox_stream_prefix(philox_key(spec.seed), static_cast<uint32_t>(unit.scale),
+                              static_cast<uint32_t>(unit.replicate));
+}
+
+// The tallies of `m` items from a block kernel's sums over them, exactly, in integers: at
+// length L, exact_match = #[k = L], token_errors = m L - sum k, token_errors_sq = m L^2 -
+// 2 L sum k + sum k^2.
+void add_block_sums(const SweepSpec& spec, const LengthSums* sums, int64_t m,
+                    ItemTally* per_length) {
+  for (int32_t i = 0; i < spec.num_lengths; ++i) {
+    const int64_t length = spec.length[i];
+    const auto sum_k = static_cast<int64_t>(sums[i].k);
+    per_length[i].exact_match += static_cast<int64_t>(sums[i].exact);
+    per_length[i].token_errors += m * length - sum_k;
+    per_length[i].token_errors_sq +=
+        m * length * length - 2 * length * sum_k + static_cast<int64_t>(sums[i].k_sq);
+  }
+}
+
 // Tallies of `items` items whose k is the same known value at every length: 0 (threshold 0,
 // no token is ever correct) or L (threshold 2^32, every token is). No draw can change them.
 void add_constant_tallies(const SweepSpec& spec, int64_t items, bool all_correct,
@@ -341,12 +369,9 @@ void sample_unit_attempts_cpu(const SweepSpec& spec, const WorkUnit& unit, ItemT
   const int64_t full_end = unit.item_end / ITEMS_PER_GROUP;
   const int64_t blocks = full_end > full_begin ? (full_end - full_begin) / GROUPS_PER_BLOCK : 0;
   if (blocks > 0) {
-    Scratch& scratch = thread_scratch(spec.num_lengths);
+    Scratch& scratch = cleared_scratch(spec.num_lengths);
     LengthSums* sums = scratch.sums.data();
-    for (int32_t i = 0; i < spec.num_lengths; ++i) sums[i] = LengthSums{};
-    const PhiloxStreamPrefix prefix =
-        philox_stream_prefix(philox_key(spec.seed), static_cast<uint32_t>(unit.scale),
-                             static_cast<uint32_t>(unit.replicate));
+    const PhiloxStreamPrefix prefix = unit_prefix(spec, unit);
     const ItemThresholds item_thresholds(spec, unit);
     const auto t = static_cast<uint32_t>(threshold);
     const auto g0 = static_cast<uint32_t>(full_begin);
@@ -358,15 +383,7 @@ void sample_unit_attempts_cpu(const SweepSpec& spec, const WorkUnit& unit, ItemT
       sample_attempt_blocks_portable<false>(prefix, t, nullptr, spec.length, spec.num_lengths,
                                             spec.attempts, g0, blocks, sums, histogram);
     }
-    const int64_t m = blocks * GROUPS_PER_BLOCK * ITEMS_PER_GROUP;
-    for (int32_t i = 0; i < spec.num_lengths; ++i) {
-      const int64_t length = spec.length[i];
-      const auto sum_k = static_cast<int64_t>(sums[i].k);
-      per_length[i].exact_match += static_cast<int64_t>(sums[i].exact);
-      per_length[i].token_errors += m * length - sum_k;
-      per_length[i].token_errors_sq +=
-          m * length * length - 2 * length * sum_k + static_cast<int64_t>(sums[i].k_sq);
-    }
+    add_block_sums(spec, sums, blocks * GROUPS_PER_BLOCK * ITEMS_PER_GROUP, per_length);
   }
   // The groups before the first block and after the last, masked to the unit.
   WorkUnit head = unit;
@@ -708,12 +725,9 @@ void sample_unit_kernel(const SweepSpec& spec, const WorkUnit& unit, ItemTally* 
   const int64_t blocks = full_end > full_begin ? (full_end - full_begin) / block_groups : 0;
   const int64_t block_end = full_begin + blocks * block_groups;
   if (blocks > 0) {
-    Scratch& scratch = thread_scratch(spec.num_lengths);
+    Scratch& scratch = cleared_scratch(spec.num_lengths);
     LengthSums* sums = scratch.sums.data();
-    for (int32_t i = 0; i < spec.num_lengths; ++i) sums[i] = LengthSums{};
-    const PhiloxStreamPrefix prefix =
-        philox_stream_prefix(philox_key(spec.seed), static_cast<uint32_t>(unit.scale),
-                             static_cast<uint32_t>(unit.replicate));
+    const PhiloxStreamPrefix prefix = unit_prefix(spec, unit);
     const auto t = static_cast<uint32_t>(threshold);
     const auto g0 = static_cast<uint32_t>(full_begin);
     const ItemThresholds item_thresholds(spec, unit);
@@ -751,15 +765,7 @@ void sample_unit_kernel(const SweepSpec& spec, const WorkUnit& unit, ItemTally* 
         }
         break;
     }
-    const int64_t m = blocks * block_groups * ITEMS_PER_GROUP;
-    for (int32_t i = 0; i < spec.num_lengths; ++i) {
-      const int64_t length = spec.length[i];
-      const auto sum_k = static_cast<int64_t>(sums[i].k);
-      per_length[i].exact_match += static_cast<int64_t>(sums[i].exact);
-      per_length[i].token_errors += m * length - sum_k;
-      per_length[i].token_errors_sq +=
-          m * length * length - 2 * length * sum_k + static_cast<int64_t>(sums[i].k_sq);
-    }
+    add_block_sums(spec, sums, blocks * block_groups * ITEMS_PER_GROUP, per_length);
   }
   sample_groups_masked(spec, unit, first_group, full_begin, per_length);
   const int64_t rest_begin = blocks > 0 ? block_end : full_begin;
@@ -785,24 +791,13 @@ void sample_unit_kernel(const SweepSpec& spec, const WorkUnit& unit, ItemTally* 
     const int64_t valid_items = unit.item_end - first_item;  // 1..32, from the block's start
     const uint32_t valid =
         valid_items >= 32 ? 0xFFFFFFFFu : (uint32_t{1} << uint32_t(valid_items)) - 1u;
-    Scratch& scratch = thread_scratch(spec.num_lengths);
+    Scratch& scratch = cleared_scratch(spec.num_lengths);
     LengthSums* sums = scratch.sums.data();
-    for (int32_t i = 0; i < spec.num_lengths; ++i) sums[i] = LengthSums{};
-    const PhiloxStreamPrefix prefix =
-        philox_stream_prefix(philox_key(spec.seed), static_cast<uint32_t>(unit.scale),
-                             static_cast<uint32_t>(unit.replicate));
+    const PhiloxStreamPrefix prefix = unit_prefix(spec, unit);
     sample_blocks_avx2<false>(prefix, static_cast<uint32_t>(threshold), nullptr, spec.length,
                               spec.num_lengths, static_cast<uint32_t>(rest_begin), 1, sums,
                               scratch.lanes.data(), valid);
-    const int64_t m = valid_items;
-    for (int32_t i = 0; i < spec.num_lengths; ++i) {
-      const int64_t length = spec.length[i];
-      const auto sum_k = static_cast<int64_t>(sums[i].k);
-      per_length[i].exact_match += static_cast<int64_t>(sums[i].exact);
-      per_length[i].token_errors += m * length - sum_k;
-      per_length[i].token_errors_sq +=
-          m * length * length - 2 * length * sum_k + static_cast<int64_t>(sums[i].k_sq);
-    }
+    add_block_sums(spec, sums, valid_items, per_length);
     return;
   }
 #endif
