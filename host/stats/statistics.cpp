@@ -570,6 +570,55 @@ double quantile_sorted(const double* sorted, size_t n, double prob) {
   return detail::type7_interpolate(sorted[lo], sorted[lo + 1], h - j);
 }
 
+namespace detail {
+
+// What both summaries take from every replicate in order: the share of estimates exactly 0,
+// the coverage (NaN without a truth or without a single defined interval; a NaN end does not
+// cover) and the mean width of the finite intervals.
+void interval_summary(const double* estimate, const double* low, const double* high,
+                      size_t replicates, double expected, ReplicateSummary& summary) {
+  size_t zeros = 0;
+  size_t covering = 0;
+  size_t defined_intervals = 0;  // both ends not NaN (infinite ends count as defined)
+  size_t finite_intervals = 0;
+  double width_sum = 0.0;
+  for (size_t r = 0; r < replicates; ++r) {
+    if (estimate[r] == 0.0) ++zeros;
+    // A NaN end makes both comparisons false: the replicate does not cover.
+    if (low[r] <= expected && expected <= high[r]) ++covering;
+    if (!std::isnan(low[r]) && !std::isnan(high[r])) ++defined_intervals;
+    if (std::isfinite(low[r]) && std::isfinite(high[r])) {
+      ++finite_intervals;
+      width_sum += high[r] - low[r];
+    }
+  }
+  const double count = static_cast<double>(replicates);
+  summary.p_zero = static_cast<double>(zeros) / count;
+  // No interval at all (every replicate NaN) is "undefined", not "never covers".
+  summary.coverage = std::isnan(expected) || defined_intervals == 0
+                         ? NaN
+                         : static_cast<double>(covering) / count;
+  summary.mean_ci_width =
+      finite_intervals == 0 ? NaN : width_sum / static_cast<double>(finite_intervals);
+}
+
+// Mean and sample standard deviation of m >= 1 values, in two passes: the mean first, then
+// squared deviations from it (no cancellation); sd is NaN for one value.
+void mean_and_sd(const double* values, size_t m, ReplicateSummary& summary) {
+  double sum = 0.0;
+  for (size_t i = 0; i < m; ++i) sum += values[i];
+  summary.mean = sum / static_cast<double>(m);
+  if (m < 2) {
+    summary.sd = NaN;
+    return;
+  }
+  double squares = 0.0;
+  for (size_t i = 0; i < m; ++i) squares += (values[i] - summary.mean) * (values[i] - summary.mean);
+  summary.sd = std::sqrt(squares / static_cast<double>(m - 1));
+}
+
+}  // namespace detail
+
 ReplicateSummary summarize_replicates(const double* estimate, const double* low, const double* high,
                                       size_t replicates, double expected) {
   constexpr const char* FUNCTION = "summarize_replicates";
@@ -584,47 +633,17 @@ ReplicateSummary summarize_replicates(const double* estimate, const double* low,
   thread_local std::vector<double> values;
   values.clear();
   values.reserve(replicates);
-  size_t zeros = 0;
-  size_t covering = 0;
-  size_t defined_intervals = 0;  // both ends not NaN (infinite ends count as defined)
-  size_t finite_intervals = 0;
-  double width_sum = 0.0;
   for (size_t r = 0; r < replicates; ++r) {
     if (!std::isnan(estimate[r])) values.push_back(estimate[r]);
-    if (estimate[r] == 0.0) ++zeros;
-    // A NaN end makes both comparisons false: the replicate does not cover.
-    if (low[r] <= expected && expected <= high[r]) ++covering;
-    if (!std::isnan(low[r]) && !std::isnan(high[r])) ++defined_intervals;
-    if (std::isfinite(low[r]) && std::isfinite(high[r])) {
-      ++finite_intervals;
-      width_sum += high[r] - low[r];
-    }
   }
-  const double count = static_cast<double>(replicates);
   ReplicateSummary summary{};
-  summary.p_zero = static_cast<double>(zeros) / count;
-  // No interval at all (every replicate NaN) is "undefined", not "never covers".
-  summary.coverage = std::isnan(expected) || defined_intervals == 0
-                         ? detail::NaN
-                         : static_cast<double>(covering) / count;
-  summary.mean_ci_width =
-      finite_intervals == 0 ? detail::NaN : width_sum / static_cast<double>(finite_intervals);
+  detail::interval_summary(estimate, low, high, replicates, expected, summary);
   const size_t m = values.size();
   if (m == 0) {
     summary.mean = summary.sd = summary.q025 = summary.q500 = summary.q975 = detail::NaN;
     return summary;
   }
-  // Two passes: the mean first, then squared deviations from it (no cancellation).
-  double sum = 0.0;
-  for (const double v : values) sum += v;
-  summary.mean = sum / static_cast<double>(m);
-  if (m < 2) {
-    summary.sd = detail::NaN;
-  } else {
-    double squares = 0.0;
-    for (const double v : values) squares += (v - summary.mean) * (v - summary.mean);
-    summary.sd = std::sqrt(squares / static_cast<double>(m - 1));
-  }
+  detail::mean_and_sd(values.data(), m, summary);
   // The three order statistics by selection (linear time; the same values a sort gives).
   const std::array<double, 3> q = detail::summary_quantiles(values);
   summary.q025 = q[0];
@@ -652,43 +671,12 @@ ReplicateSummary summarize_replicates_keyed(const double* estimate, const double
   if (any_nan || span >= 4 * replicates + 4096) {
     return summarize_replicates(estimate, low, high, replicates, expected);
   }
-  // The loops of summarize_replicates, in the same order (every estimate is a number here, so
-  // its `values` are the estimates themselves).
-  size_t zeros = 0;
-  size_t covering = 0;
-  size_t defined_intervals = 0;
-  size_t finite_intervals = 0;
-  double width_sum = 0.0;
-  for (size_t r = 0; r < replicates; ++r) {
-    if (estimate[r] == 0.0) ++zeros;
-    if (low[r] <= expected && expected <= high[r]) ++covering;
-    if (!std::isnan(low[r]) && !std::isnan(high[r])) ++defined_intervals;
-    if (std::isfinite(low[r]) && std::isfinite(high[r])) {
-      ++finite_intervals;
-      width_sum += high[r] - low[r];
-    }
-  }
-  const double count = static_cast<double>(replicates);
+  // The passes of summarize_replicates (every estimate is a number here, so its `values` are
+  // the estimates themselves).
   ReplicateSummary summary{};
-  summary.p_zero = static_cast<double>(zeros) / count;
-  summary.coverage = std::isnan(expected) || defined_intervals == 0
-                         ? detail::NaN
-                         : static_cast<double>(covering) / count;
-  summary.mean_ci_width =
-      finite_intervals == 0 ? detail::NaN : width_sum / static_cast<double>(finite_intervals);
+  detail::interval_summary(estimate, low, high, replicates, expected, summary);
   const size_t m = replicates;
-  double sum = 0.0;
-  for (size_t r = 0; r < m; ++r) sum += estimate[r];
-  summary.mean = sum / static_cast<double>(m);
-  if (m < 2) {
-    summary.sd = detail::NaN;
-  } else {
-    double squares = 0.0;
-    for (size_t r = 0; r < m; ++r) {
-      squares += (estimate[r] - summary.mean) * (estimate[r] - summary.mean);
-    }
-    summary.sd = std::sqrt(squares / static_cast<double>(m - 1));
-  }
+  detail::mean_and_sd(estimate, m, summary);
   // Histogram of the keys; each bin's estimate (equal keys have equal estimates).
   const size_t bins = static_cast<size_t>(span) + 1;
   thread_local std::vector<uint32_t> counts;
