@@ -289,13 +289,10 @@ __global__ void __launch_bounds__(BLOCK_THREADS) sample_tiles_attempts_kernel(co
   for (int32_t local = static_cast<int32_t>(threadIdx.x); local < tile.num_groups;
        local += BLOCK_THREADS) {
     const int64_t group = tile.group_begin + local;
-    const int64_t item0 = group * ITEMS_PER_GROUP;
     uint64_t thresholds[ITEMS_PER_GROUP];
     group_thresholds(p.spec, replicate, scale, static_cast<uint32_t>(group), thresholds);
     bool inside[ITEMS_PER_GROUP];
-    for (int w = 0; w < ITEMS_PER_GROUP; ++w) {
-      inside[w] = item0 + w >= tile.item_begin && item0 + w < tile.item_end;
-    }
+    group_items_inside(group, tile.item_begin, tile.item_end, inside);
     sample_group_attempts(p.spec, replicate, scale, static_cast<uint32_t>(group), thresholds,
                           successes, [&](int32_t index, int32_t length, const uint32_t* k) {
                             ItemTally t;
@@ -331,13 +328,10 @@ __global__ void __launch_bounds__(BLOCK_THREADS) sample_tiles_until_kernel(const
   for (int32_t local = static_cast<int32_t>(threadIdx.x); local < tile.num_groups;
        local += BLOCK_THREADS) {
     const int64_t group = tile.group_begin + local;
-    const int64_t item0 = group * ITEMS_PER_GROUP;
     uint64_t thresholds[ITEMS_PER_GROUP];
     group_thresholds(p.spec, replicate, scale, static_cast<uint32_t>(group), thresholds);
     bool inside[ITEMS_PER_GROUP];
-    for (int w = 0; w < ITEMS_PER_GROUP; ++w) {
-      inside[w] = item0 + w >= tile.item_begin && item0 + w < tile.item_end;
-    }
+    group_items_inside(group, tile.item_begin, tile.item_end, inside);
     sample_group_until(p.spec, replicate, scale, static_cast<uint32_t>(group), thresholds, inside,
                        used, solved, [&](int32_t index, int32_t length, const uint32_t* k) {
                          ItemTally t;

@@ -211,6 +211,16 @@ MIRAGE_HD inline void sample_group_attempts(const SweepSpec& spec, uint32_t repl
   }
 }
 
+//! inside[w]: whether item ITEMS_PER_GROUP * group + w lies in [item_begin, item_end) (the
+//! items of a partial group at a unit's or tile's ends that are not counted).
+MIRAGE_HD inline void group_items_inside(int64_t group, int64_t item_begin, int64_t item_end,
+                                         bool* inside) {
+  const int64_t item0 = group * ITEMS_PER_GROUP;
+  for (int w = 0; w < ITEMS_PER_GROUP; ++w) {
+    inside[w] = item0 + w >= item_begin && item0 + w < item_end;
+  }
+}
+
 //! Reference sampler of a sweep with attempts > 1, for one work unit: adds the item tallies of
 //! attempt 0 to out[0..num_lengths) (exactly what sample_unit_tokens_reference adds) and the
 //! histogram of correct attempts to histogram[k * (attempts + 1) + c] (items of the unit with
@@ -223,14 +233,11 @@ MIRAGE_HD inline void sample_unit_attempts_reference(const SweepSpec& spec, cons
   const int32_t bins = spec.attempts + 1;
   uint16_t successes[MAX_ATTEMPT_LENGTHS * ITEMS_PER_GROUP];
   for (int64_t g = first_group; g < end_group; ++g) {
-    const int64_t item0 = g * ITEMS_PER_GROUP;
     uint64_t thresholds[ITEMS_PER_GROUP];
     group_thresholds(spec, static_cast<uint32_t>(unit.replicate), static_cast<uint32_t>(unit.scale),
                      static_cast<uint32_t>(g), thresholds);
     bool inside[ITEMS_PER_GROUP];
-    for (int w = 0; w < ITEMS_PER_GROUP; ++w) {
-      inside[w] = item0 + w >= unit.item_begin && item0 + w < unit.item_end;
-    }
+    group_items_inside(g, unit.item_begin, unit.item_end, inside);
     sample_group_attempts(spec, static_cast<uint32_t>(unit.replicate),
                           static_cast<uint32_t>(unit.scale), static_cast<uint32_t>(g), thresholds,
                           successes, [&](int32_t index, int32_t length, const uint32_t* k) {
@@ -298,14 +305,11 @@ MIRAGE_HD inline int64_t sample_unit_until_reference(const SweepSpec& spec, cons
   uint8_t solved[MAX_ATTEMPT_LENGTHS * ITEMS_PER_GROUP];
   int64_t attempts_at_longest = 0;
   for (int64_t g = first_group; g < end_group; ++g) {
-    const int64_t item0 = g * ITEMS_PER_GROUP;
     uint64_t thresholds[ITEMS_PER_GROUP];
     group_thresholds(spec, static_cast<uint32_t>(unit.replicate), static_cast<uint32_t>(unit.scale),
                      static_cast<uint32_t>(g), thresholds);
     bool inside[ITEMS_PER_GROUP];
-    for (int w = 0; w < ITEMS_PER_GROUP; ++w) {
-      inside[w] = item0 + w >= unit.item_begin && item0 + w < unit.item_end;
-    }
+    group_items_inside(g, unit.item_begin, unit.item_end, inside);
     sample_group_until(spec, static_cast<uint32_t>(unit.replicate),
                        static_cast<uint32_t>(unit.scale), static_cast<uint32_t>(g), thresholds,
                        inside, used, solved, [&](int32_t index, int32_t length, const uint32_t* k) {
