@@ -17,6 +17,7 @@
 #include <vector>
 
 #include "cli_fixture.h"
+#include "sweep_segments.h"
 #include "cli/commands.h"
 #include "config/config.h"
 #include "io/hdf5_file.h"
@@ -31,6 +32,8 @@
 
 namespace mirage {
 namespace {
+
+using testing_sweep::run_segments;
 
 namespace fs = std::filesystem;
 
@@ -132,15 +135,6 @@ Config attempts_config() {
   c.pass_at = {1, 3, 7};
   c.quiet = true;
   return c;
-}
-
-std::vector<int64_t> run_segments(const Config& config, int32_t threads,
-                                  const std::vector<int64_t>* ids = nullptr) {
-  Sweep sweep(config);
-  std::vector<int64_t> segment = sweep.zero_tallies();
-  auto backend = make_cpu_backend(threads);
-  sample_units(*backend, sweep.grid(), ids ? *ids : all_unit_ids(sweep.grid()), segment, false);
-  return segment;
 }
 
 // The histogram is counted from the stream's definition, item by item and attempt by attempt
@@ -245,35 +239,13 @@ TEST(AttemptSampling, CpuKernelEqualsTheReference) {
 }
 
 TEST(AttemptSampling, BitIdenticalAcrossThreadsUnitsAndShards) {
-  Config c = attempts_config();
-  const std::vector<int64_t> base = run_segments(c, 1);
-  EXPECT_EQ(run_segments(c, 2), base);
-  Sweep sweep(c);
-  // Shards: units id mod 3, summed.
-  const int64_t units = num_units(sweep.grid());
-  std::vector<int64_t> sum(base.size(), 0);
-  for (int64_t shard = 0; shard < 3; ++shard) {
-    std::vector<int64_t> ids;
-    for (int64_t id = shard; id < units; id += 3) ids.push_back(id);
-    const std::vector<int64_t> part = run_segments(c, 2, &ids);
-    for (size_t i = 0; i < sum.size(); ++i) sum[i] += part[i];
-  }
-  EXPECT_EQ(sum, base);
-  for (int64_t per_unit : {4, 12, 65536}) {
-    Config other = c;
-    other.items_per_unit = per_unit;
-    EXPECT_EQ(run_segments(other, 2), base) << per_unit;
-  }
+  const Config c = attempts_config();
+  const std::vector<int64_t> base = testing_sweep::expect_same_tallies_for_any_split(c);
   // Every kernel gives attempt 0's item tallies as the plain sweep does.
   Config plain = c;
   plain.attempts = 1;
   plain.pass_at.clear();
-  const Counts with = nested_counts(sweep.spec(), base);
-  const Sweep plain_sweep(plain);
-  const Counts without = nested_counts(plain_sweep.spec(), run_segments(plain, 2));
-  EXPECT_EQ(with.exact_match, without.exact_match);
-  EXPECT_EQ(with.token_errors, without.token_errors);
-  EXPECT_EQ(with.token_errors_sq, without.token_errors_sq);
+  testing_sweep::expect_same_item_tallies(c, base, plain);
 }
 
 // E[1 - (1 - p_i^L)^k] by the trapezoid rule over d ~ N(0, sigma) on [-12 sigma, 12 sigma]

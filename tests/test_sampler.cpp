@@ -12,6 +12,7 @@
 #include "run/cpu_backend.h"
 #include "mirage/sampler.h"
 #include "run/simulation.h"
+#include "sweep_segments.h"
 
 namespace mirage {
 namespace {
@@ -27,13 +28,7 @@ Config small_config() {
   return c;
 }
 
-std::vector<int64_t> run_segments(const Config& config, int32_t threads) {
-  Sweep sweep(config);
-  std::vector<int64_t> segment = sweep.zero_tallies();
-  auto backend = make_cpu_backend(threads);
-  sample_units(*backend, sweep.grid(), all_unit_ids(sweep.grid()), segment, false);
-  return segment;
-}
+using testing_sweep::run_segments;
 
 Counts run_counts(const Config& config, int32_t threads) {
   Sweep sweep(config);

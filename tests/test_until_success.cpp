@@ -19,6 +19,7 @@
 #include <vector>
 
 #include "cli_fixture.h"
+#include "sweep_segments.h"
 #include "cli/commands.h"
 #include "config/config.h"
 #include "io/hdf5_file.h"
@@ -33,6 +34,8 @@
 
 namespace mirage {
 namespace {
+
+using testing_sweep::run_segments;
 
 namespace fs = std::filesystem;
 
@@ -62,15 +65,6 @@ Config until_config() {
   c.budget = 60;
   c.quiet = true;
   return c;
-}
-
-std::vector<int64_t> run_segments(const Config& config, int32_t threads,
-                                  const std::vector<int64_t>* ids = nullptr) {
-  Sweep sweep(config);
-  std::vector<int64_t> segment = sweep.zero_tallies();
-  auto backend = make_cpu_backend(threads);
-  sample_units(*backend, sweep.grid(), ids ? *ids : all_unit_ids(sweep.grid()), segment, false);
-  return segment;
 }
 
 // The tallies counted item by item and attempt by attempt from attempt_uniform (not the
@@ -153,32 +147,12 @@ TEST(UntilSampling, TalliesEqualBruteForceBeyond4096Attempts) {
 TEST(UntilSampling, BitIdenticalAcrossThreadsUnitsAndShards) {
   Config c = until_config();
   c.difficulty = to_string(parse_difficulty("--difficulty", "logistic:1"));
-  const std::vector<int64_t> base = run_segments(c, 1);
-  EXPECT_EQ(run_segments(c, 2), base);
-  Sweep sweep(c);
-  const int64_t units = num_units(sweep.grid());
-  std::vector<int64_t> sum(base.size(), 0);
-  for (int64_t shard = 0; shard < 3; ++shard) {
-    std::vector<int64_t> ids;
-    for (int64_t id = shard; id < units; id += 3) ids.push_back(id);
-    const std::vector<int64_t> part = run_segments(c, 2, &ids);
-    for (size_t i = 0; i < sum.size(); ++i) sum[i] += part[i];
-  }
-  EXPECT_EQ(sum, base);
-  for (int64_t per_unit : {4, 12, 65536}) {
-    Config other = c;
-    other.items_per_unit = per_unit;
-    EXPECT_EQ(run_segments(other, 2), base) << per_unit;
-  }
+  const std::vector<int64_t> base = testing_sweep::expect_same_tallies_for_any_split(c);
   // The item tallies are attempt 0's: those of the plain sweep.
   Config plain = c;
   plain.until_success = false;
   plain.budget = 0;
-  const Counts with = nested_counts(sweep.spec(), base);
-  const Counts without = nested_counts(Sweep(plain).spec(), run_segments(plain, 2));
-  EXPECT_EQ(with.exact_match, without.exact_match);
-  EXPECT_EQ(with.token_errors, without.token_errors);
-  EXPECT_EQ(with.token_errors_sq, without.token_errors_sq);
+  testing_sweep::expect_same_item_tallies(c, base, plain);
 }
 
 TEST(UntilEstimator, IntervalEnds) {
