@@ -23,6 +23,8 @@
 #include "cuda_backend.h"
 #include "run/distributed.h"
 #include "mirage/build_info.h"
+#include "mirage/model.h"
+#include "model/truth.h"
 #include "config/presets.h"
 #include "io/hdf5_file.h"
 #include "io/output.h"
@@ -495,17 +497,17 @@ int info_command() {
 namespace {
 
 // Attempts an item uses on average when sampled until success with budget B on `config`'s
-// scales and lengths 1..5 (the model's default law, no difficulty): E[t] = (1 - (1 - q)^B) / q
-// at q = p^L, averaged; B = 0 (no budget) gives 1.
+// scales and lengths 1..5 (the model's power law, no difficulty): until_success_attempts,
+// averaged; B = 0 (no budget) gives 1.
 double mean_attempts_until(const Config& config, int32_t budget) {
   if (budget <= 0) return 1.0;
   double sum = 0.0;
   int count = 0;
   for (double scale : config.scales) {
-    const double p = std::exp(-std::pow(scale / config.loss_scale, config.loss_exponent));
+    const double p =
+        token_probability(power_law_loss(scale, config.loss_scale, config.loss_exponent));
     for (int length = 1; length <= 5; ++length) {
-      const double q = std::pow(p, length);
-      sum += q > 0.0 ? -std::expm1(double(budget) * std::log1p(-q)) / q : double(budget);
+      sum += until_success_attempts(p, length, budget, DifficultyModel{});
       ++count;
     }
   }
