@@ -1135,6 +1135,13 @@ class CpuBackend final : public Backend {
       std::vector<ItemTally> per_length(static_cast<size_t>(spec.num_lengths));
       std::vector<int64_t> histogram(static_cast<size_t>(spec.num_lengths) * size_t(bins));
       std::vector<int64_t> until(static_cast<size_t>(spec.num_lengths) * NUM_UNTIL_TALLIES);
+      // Adds a unit's value of one tally at length index k into the shared segment tallies.
+      auto add = [&](int tally, const WorkUnit& unit, int32_t k, int64_t value) {
+        int64_t& cell = segment_tallies[tally_array_index(spec, tally, unit.scale, k,
+                                                          unit.segment, unit.replicate)];
+#pragma omp atomic
+        cell += value;
+      };
       // Dynamic scheduling: units differ in size (segments of nested test sets).
 #pragma omp for schedule(dynamic, 1)
       for (int64_t u = 0; u < count; ++u) {
@@ -1149,11 +1156,7 @@ class CpuBackend final : public Backend {
           for (int32_t k = 0; k < spec.num_lengths; ++k) {
             for (int which = 0; which < NUM_UNTIL_TALLIES; ++which) {
               const int64_t value = until[size_t(k) * NUM_UNTIL_TALLIES + which];
-              if (value == 0) continue;
-              int64_t& cell = segment_tallies[tally_array_index(
-                  spec, until_tally(spec, which), unit.scale, k, unit.segment, unit.replicate)];
-#pragma omp atomic
-              cell += value;
+              if (value != 0) add(until_tally(spec, which), unit, k, value);
             }
           }
         } else if (bins > 0) {
@@ -1165,11 +1168,7 @@ class CpuBackend final : public Backend {
           for (int32_t k = 0; k < spec.num_lengths; ++k) {
             for (int32_t c = 0; c < bins; ++c) {
               const int64_t value = histogram[size_t(k) * bins + c];
-              if (value == 0) continue;
-              int64_t& cell = segment_tallies[tally_array_index(
-                  spec, attempt_tally(spec, c), unit.scale, k, unit.segment, unit.replicate)];
-#pragma omp atomic
-              cell += value;
+              if (value != 0) add(attempt_tally(spec, c), unit, k, value);
             }
           }
         } else {
@@ -1177,13 +1176,7 @@ class CpuBackend final : public Backend {
           sample_unit_choices_cpu(spec, unit, per_length.data());
         }
         for (int32_t k = 0; k < spec.num_lengths; ++k) {
-          for (int tally = 0; tally < tallies; ++tally) {
-            int64_t& cell = segment_tallies[tally_array_index(spec, tally, unit.scale, k,
-                                                              unit.segment, unit.replicate)];
-            const int64_t value = per_length[k].value(tally);
-#pragma omp atomic
-            cell += value;
-          }
+          for (int tally = 0; tally < tallies; ++tally) add(tally, unit, k, per_length[k].value(tally));
         }
         if (progress) progress(unit_draws(spec, unit));
       }
