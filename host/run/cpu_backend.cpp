@@ -1176,7 +1176,9 @@ class CpuBackend final : public Backend {
           sample_unit_choices_cpu(spec, unit, per_length.data());
         }
         for (int32_t k = 0; k < spec.num_lengths; ++k) {
-          for (int tally = 0; tally < tallies; ++tally) add(tally, unit, k, per_length[k].value(tally));
+          for (int tally = 0; tally < tallies; ++tally) {
+            add(tally, unit, k, per_length[k].value(tally));
+          }
         }
         if (progress) progress(unit_draws(spec, unit));
       }
