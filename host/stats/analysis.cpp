@@ -151,23 +151,33 @@ size_t cell_index(int32_t s, int32_t k, int32_t t, int32_t K, int32_t T) {
 }
 
 // Exact match: simulated coverage and width of every proportion method from the replicate
-// counts, and the exact binomial coverage for test sizes up to EXACT_COVERAGE_MAX_N.
-std::vector<IntervalComparison> compare_proportion_intervals(const Results& results) {
-  const int32_t S = results.num_scales(), K = results.num_lengths(), T = results.num_test_sizes(),
-                R = results.num_replicates();
-  const MetricResult* exact = results.metric("exact_match");
+// counts, and the exact binomial coverage for test sizes up to EXACT_COVERAGE_MAX_N. The
+// comparisons with their arrays sized and NaN; run_proportion_comparisons fills them.
+std::vector<IntervalComparison> proportion_comparisons(const Results& results) {
+  const size_t groups =
+      size_t(results.num_scales()) * results.num_lengths() * results.num_test_sizes();
   const std::vector<IntervalMethod>& methods = all_interval_methods();
   std::vector<IntervalComparison> out(methods.size());
   for (size_t m = 0; m < methods.size(); ++m) {
     out[m].metric = "exact_match";
     out[m].method = to_string(methods[m]);
-    out[m].coverage.assign(size_t(S) * K * T, NaN);
-    out[m].mean_ci_width.assign(size_t(S) * K * T, NaN);
-    out[m].exact_coverage.assign(size_t(S) * K * T, NaN);
+    out[m].coverage.assign(groups, NaN);
+    out[m].mean_ci_width.assign(groups, NaN);
+    out[m].exact_coverage.assign(groups, NaN);
   }
+  return out;
+}
+
+// The tasks of the proportion comparison, one per (method, test size). Called by every thread
+// of a parallel region, which share them out (no barrier at the end).
+void run_proportion_comparisons(const Results& results, std::vector<IntervalComparison>& out) {
+  const int32_t S = results.num_scales(), K = results.num_lengths(), T = results.num_test_sizes(),
+                R = results.num_replicates();
+  const MetricResult* exact = results.metric("exact_match");
+  const std::vector<IntervalMethod>& methods = all_interval_methods();
   // The costliest tasks first (the exact and iterative methods, the largest test sizes: they
   // come last in each list), so that no long task starts when the others are done.
-#pragma omp parallel for schedule(dynamic, 1) collapse(2)
+#pragma omp for schedule(dynamic, 1) collapse(2) nowait
   for (int64_t mi = 0; mi < int64_t(methods.size()); ++mi) {
     for (int32_t ti = 0; ti < T; ++ti) {
       const int64_t m = int64_t(methods.size()) - 1 - mi;
@@ -194,30 +204,26 @@ std::vector<IntervalComparison> compare_proportion_intervals(const Results& resu
       }
     }
   }
-  return out;
 }
 
 // Token edit distance and token accuracy: simulated coverage and width of every mean method
 // from the (E, E2) tallies, and the exact coverage where the distribution of the tallies is
 // small enough to enumerate (exact_mean_coverage_feasible, and n L <= EXACT_MEAN_COVERAGE_MAX_NL
-// to keep the reduction fast).
-std::vector<IntervalComparison> compare_mean_intervals(const Results& results) {
-  const int32_t S = results.num_scales(), K = results.num_lengths(), T = results.num_test_sizes(),
-                R = results.num_replicates();
+// to keep the reduction fast). The comparisons (edit distance for each method, then accuracy
+// for each), sized and NaN, and what their tasks share; run_mean_comparisons fills them.
+struct MeanComparisons {
+  std::vector<IntervalComparison> out;
+  std::vector<std::vector<double>> pmf;  //!< [S][K] per-item pmf of correct tokens, where needed
+};
+
+MeanComparisons mean_comparisons(const Results& results) {
+  const int32_t S = results.num_scales(), K = results.num_lengths(), T = results.num_test_sizes();
   const Config& config = results.config;
-  const MetricResult* edit = results.metric("token_edit_distance");
-  const MetricResult* accuracy = results.metric("token_accuracy");
   const std::vector<MeanIntervalMethod>& methods = all_mean_interval_methods();
   const size_t M = methods.size();
-  const MeanIntervalMethod configured = parse_mean_interval_method(config.mean_interval);
-  const size_t cells = size_t(S) * K * T * R;
-  const bool pair = configured != MeanIntervalMethod::STUDENT_T &&
-                    configured != MeanIntervalMethod::NORMAL &&
-                    std::count(methods.begin(), methods.end(), MeanIntervalMethod::STUDENT_T) == 1 &&
-                    std::count(methods.begin(), methods.end(), MeanIntervalMethod::NORMAL) == 1;
-  const size_t normal_index = size_t(
-      std::find(methods.begin(), methods.end(), MeanIntervalMethod::NORMAL) - methods.begin());
-  std::vector<IntervalComparison> out(2 * M);
+  MeanComparisons plan;
+  std::vector<IntervalComparison>& out = plan.out;
+  out.resize(2 * M);
   for (size_t m = 0; m < M; ++m) {
     for (size_t which = 0; which < 2; ++which) {
       IntervalComparison& c = out[which * M + m];
@@ -229,7 +235,8 @@ std::vector<IntervalComparison> compare_mean_intervals(const Results& results) {
     }
   }
   // The per-item distribution of k where an exact coverage will be computed, once per (s, k).
-  std::vector<std::vector<double>> pmf(size_t(S) * K);
+  std::vector<std::vector<double>>& pmf = plan.pmf;
+  pmf.resize(size_t(S) * K);
   for (int32_t k = 0; k < K; ++k) {
     const int32_t L = config.lengths[size_t(k)];
     bool wanted = false;
@@ -251,9 +258,32 @@ std::vector<IntervalComparison> compare_mean_intervals(const Results& results) {
     }
     if (error) std::rethrow_exception(error);
   }
+  return plan;
+}
+
+// The tasks of the mean comparison, one per (method, test size, length). Called by every
+// thread of a parallel region, which share them out (no barrier at the end).
+void run_mean_comparisons(const Results& results, MeanComparisons& plan) {
+  const int32_t S = results.num_scales(), K = results.num_lengths(), T = results.num_test_sizes(),
+                R = results.num_replicates();
+  const Config& config = results.config;
+  const MetricResult* edit = results.metric("token_edit_distance");
+  const MetricResult* accuracy = results.metric("token_accuracy");
+  const std::vector<MeanIntervalMethod>& methods = all_mean_interval_methods();
+  const size_t M = methods.size();
+  const MeanIntervalMethod configured = parse_mean_interval_method(config.mean_interval);
+  const size_t cells = size_t(S) * K * T * R;
+  const bool pair = configured != MeanIntervalMethod::STUDENT_T &&
+                    configured != MeanIntervalMethod::NORMAL &&
+                    std::count(methods.begin(), methods.end(), MeanIntervalMethod::STUDENT_T) == 1 &&
+                    std::count(methods.begin(), methods.end(), MeanIntervalMethod::NORMAL) == 1;
+  const size_t normal_index = size_t(
+      std::find(methods.begin(), methods.end(), MeanIntervalMethod::NORMAL) - methods.begin());
+  std::vector<IntervalComparison>& out = plan.out;
+  const std::vector<std::vector<double>>& pmf = plan.pmf;
   // The costliest tasks first (clopper-pearson-deff, the largest test sizes and lengths: they
   // come last in each list), so that no long task starts when the others are done.
-#pragma omp parallel for schedule(dynamic, 1) collapse(3)
+#pragma omp for schedule(dynamic, 1) collapse(3) nowait
   for (int64_t mi = 0; mi < int64_t(M); ++mi) {
     for (int32_t ti = 0; ti < T; ++ti) {
       for (int32_t ki = 0; ki < K; ++ki) {
@@ -343,16 +373,23 @@ std::vector<IntervalComparison> compare_mean_intervals(const Results& results) {
       }
     }
   }
-  return out;
 }
 
 }  // namespace
 
 std::vector<IntervalComparison> compare_intervals(const Results& results) {
-  std::vector<IntervalComparison> out = compare_proportion_intervals(results);
-  if (results.metric("token_edit_distance") && results.metric("token_accuracy")) {
-    for (IntervalComparison& c : compare_mean_intervals(results)) out.push_back(std::move(c));
+  std::vector<IntervalComparison> out = proportion_comparisons(results);
+  const bool means = results.metric("token_edit_distance") && results.metric("token_accuracy");
+  MeanComparisons mean = means ? mean_comparisons(results) : MeanComparisons{};
+  // Both lists of tasks in one parallel region: a thread done with its share of the mean
+  // comparison (whose clopper-pearson-deff tasks are the longest) goes on to the proportion
+  // tasks, which fill the tail, instead of waiting for the others at a barrier.
+#pragma omp parallel
+  {
+    if (means) run_mean_comparisons(results, mean);
+    run_proportion_comparisons(results, out);
   }
+  for (IntervalComparison& c : mean.out) out.push_back(std::move(c));
   return out;
 }
 
@@ -541,12 +578,16 @@ Frontier resolution_frontier(const Results& results) {
 std::vector<Emergence> emergence_scores(const Results& results) {
   const int32_t S = results.num_scales(), K = results.num_lengths(), T = results.num_test_sizes(),
                 R = results.num_replicates();
-  std::vector<Emergence> out;
-  for (const MetricResult& m : results.metrics) {
-    // Lower edit distance and Brier score are better: score their negatives so that
-    // improvement is positive.
-    const double sign = m.name == "token_edit_distance" || m.name == "brier_score" ? -1.0 : 1.0;
-    Emergence e;
+  const int32_t metrics = int32_t(results.metrics.size());
+  std::vector<Emergence> out(results.metrics.size());
+  // Lower edit distance and Brier score are better: score their negatives so that improvement
+  // is positive.
+  auto sign_of = [](const MetricResult& m) {
+    return m.name == "token_edit_distance" || m.name == "brier_score" ? -1.0 : 1.0;
+  };
+  for (int32_t i = 0; i < metrics; ++i) {
+    const MetricResult& m = results.metrics[size_t(i)];
+    Emergence& e = out[size_t(i)];
     e.metric = m.name;
     e.score.assign(size_t(K) * T * R, NaN);
     e.median.assign(size_t(K) * T, NaN);
@@ -555,13 +596,19 @@ std::vector<Emergence> emergence_scores(const Results& results) {
     e.expected.assign(size_t(K), NaN);
     std::vector<double> curve(S);
     for (int32_t k = 0; k < K; ++k) {
-      for (int32_t s = 0; s < S; ++s) curve[s] = sign * m.expected[size_t(s) * K + k];
+      for (int32_t s = 0; s < S; ++s) curve[s] = sign_of(m) * m.expected[size_t(s) * K + k];
       e.expected[k] = emergence_score(curve.data(), size_t(S));
     }
-    // Each (length, test size) on its own: its replicates' scores, sorted for the quantiles.
-#pragma omp parallel for schedule(dynamic, 1) collapse(2)
+  }
+  // Each (metric, length, test size) on its own, all in one loop (the tasks are alike, and
+  // more of them share out more evenly): its replicates' scores, sorted for the quantiles.
+#pragma omp parallel for schedule(dynamic, 1) collapse(3)
+  for (int32_t i = 0; i < metrics; ++i) {
     for (int32_t k = 0; k < K; ++k) {
       for (int32_t t = 0; t < T; ++t) {
+        const MetricResult& m = results.metrics[size_t(i)];
+        Emergence& e = out[size_t(i)];
+        const double sign = sign_of(m);
         std::vector<double> curve(S);
         std::vector<double> scores;
         for (int32_t r = 0; r < R; ++r) {
@@ -580,7 +627,6 @@ std::vector<Emergence> emergence_scores(const Results& results) {
         e.q975[kt] = quantile_sorted(scores.data(), scores.size(), 0.975);
       }
     }
-    out.push_back(std::move(e));
   }
   return out;
 }
