@@ -18,6 +18,7 @@
 
 #include <boost/math/distributions/binomial.hpp>
 
+#include <algorithm>
 #include <chrono>
 #include <cmath>
 #include <cstdint>
@@ -26,6 +27,7 @@
 #include <limits>
 #include <stdexcept>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "stats/token_intervals.h"
@@ -785,3 +787,34 @@ TEST(Difference, MoverGeneral) {
 
 }  // namespace
 }  // namespace mirage
+
+// TallyMemo returns what compute() returns for every key, stores at most `limit` values (and
+// then computes the rest every time), and keeps every stored value across its growth; with no
+// limit it stores everything. Keys are chosen to share hash slots and to straddle the growth.
+TEST(TallyMemo, ReturnsTheComputedValueAndStoresAtMostItsLimit) {
+  for (const size_t limit : {size_t{0}, size_t{1}, size_t{700}, size_t{5000}}) {
+    mirage::TallyMemo<std::pair<int64_t, int64_t>> memo(limit);
+    int64_t calls = 0;
+    auto value_of = [&](int64_t e, int64_t e2) {
+      return memo.get(e, e2, [&] {
+        ++calls;
+        return std::make_pair(3 * e + 1, e2 - 7);
+      });
+    };
+    const int64_t keys = 3000;
+    // First pass: every key computed once.
+    for (int64_t i = 0; i < keys; ++i) {
+      const int64_t e = i % 61, e2 = i * 1024;  // many equal e, e2 multiples of the table size
+      ASSERT_EQ(value_of(e, e2), std::make_pair(3 * e + 1, e2 - 7)) << "limit " << limit;
+    }
+    EXPECT_EQ(calls, keys);
+    // Second pass: the stored keys come from the memo, the others are computed again.
+    calls = 0;
+    for (int64_t i = 0; i < keys; ++i) {
+      const int64_t e = i % 61, e2 = i * 1024;
+      ASSERT_EQ(value_of(e, e2), std::make_pair(3 * e + 1, e2 - 7)) << "limit " << limit;
+    }
+    const int64_t stored = limit == 0 ? keys : std::min<int64_t>(keys, int64_t(limit));
+    EXPECT_EQ(calls, keys - stored) << "limit " << limit;
+  }
+}

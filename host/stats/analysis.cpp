@@ -5,6 +5,7 @@
 #include <cmath>
 #include <exception>
 #include <limits>
+#include <utility>
 #include <unordered_map>
 
 #include "config/presets.h"
@@ -60,56 +61,21 @@ class ProportionIntervals {
 };
 
 // The linear metrics' intervals of one mean method at one (test size, length), kept per
-// (E, E2) for the methods that are costly to recompute (clopper-pearson-deff: two Beta
-// quantiles); the others are computed directly.
+// (E, E2) (TallyMemo): every one for the method that is costly to recompute
+// (clopper-pearson-deff: two Beta quantiles), up to TallyMemo's CHEAP_LIMIT for the others.
 class MeanIntervals {
  public:
   MeanIntervals(MeanIntervalMethod method, int64_t n, int32_t length, double confidence)
       : intervals_(method, n, length, confidence),
-        cached_(method == MeanIntervalMethod::CLOPPER_PEARSON_DEFF) {}
+        memo_(method == MeanIntervalMethod::CLOPPER_PEARSON_DEFF ? 0
+                                                                 : TallyMemo<Interval>::CHEAP_LIMIT) {}
   Interval at(int64_t errors, int64_t errors_sq) {
-    if (!cached_) return intervals_.at(errors, errors_sq);
-    // Open addressing, linear probing, at most half full. Tallies are >= 0, so errors = -1
-    // marks an empty slot.
-    if (2 * (used_ + 1) > slots_.size()) grow();
-    const size_t mask = slots_.size() - 1;
-    for (size_t i = hash(errors, errors_sq) & mask;; i = (i + 1) & mask) {
-      Slot& slot = slots_[i];
-      if (slot.errors == errors && slot.errors_sq == errors_sq) return slot.interval;
-      if (slot.errors < 0) {
-        slot = Slot{errors, errors_sq, intervals_.at(errors, errors_sq)};
-        ++used_;
-        return slot.interval;
-      }
-    }
+    return memo_.get(errors, errors_sq, [&] { return intervals_.at(errors, errors_sq); });
   }
 
  private:
-  struct Slot {
-    int64_t errors = -1;
-    int64_t errors_sq = 0;
-    Interval interval{NaN, NaN};
-  };
-  static size_t hash(int64_t errors, int64_t errors_sq) {
-    uint64_t h = uint64_t(errors) * 0x9E3779B97F4A7C15ull ^ uint64_t(errors_sq);
-    h *= 0xBF58476D1CE4E5B9ull;
-    return size_t(h ^ (h >> 31));
-  }
-  void grow() {
-    std::vector<Slot> old(std::max<size_t>(1024, 2 * slots_.size()));
-    old.swap(slots_);
-    const size_t mask = slots_.size() - 1;
-    for (const Slot& slot : old) {
-      if (slot.errors < 0) continue;
-      size_t i = hash(slot.errors, slot.errors_sq) & mask;
-      while (slots_[i].errors >= 0) i = (i + 1) & mask;
-      slots_[i] = slot;
-    }
-  }
   TokenMeanIntervals intervals_;
-  bool cached_;
-  std::vector<Slot> slots_;
-  size_t used_ = 0;
+  TallyMemo<Interval> memo_;
 };
 
 // sum_x P(X = x) [low(x) <= p <= high(x)] for X ~ Binomial(n, p), as exact_binomial_coverage
@@ -302,6 +268,8 @@ void run_mean_comparisons(const Results& results, MeanComparisons& plan) {
         const bool paired_first = pair && method == MeanIntervalMethod::STUDENT_T;
         const bool paired_second = pair && method == MeanIntervalMethod::NORMAL;
         const TokenMomentIntervals moment_intervals(n, L, config.confidence);
+        TallyMemo<std::pair<Interval, Interval>> moment_memo(
+            TallyMemo<std::pair<Interval, Interval>>::CHEAP_LIMIT);
         // The edit distance metric's own method: its intervals are already made (by the same
         // TokenMeanIntervals::at, so the same bits).
         const bool reuse = method == configured && edit->interval == config.mean_interval &&
@@ -319,8 +287,11 @@ void run_mean_comparisons(const Results& results, MeanComparisons& plan) {
           } else if (paired_first) {
             CoverageWidthSums edit_t, accuracy_t, edit_z, accuracy_z;
             for (int32_t r = 0; r < R; ++r) {
-              Interval dt, dz;
-              moment_intervals.at(errors[r], errors_sq[r], &dt, &dz);
+              const auto [dt, dz] = moment_memo.get(errors[r], errors_sq[r], [&] {
+                std::pair<Interval, Interval> both;
+                moment_intervals.at(errors[r], errors_sq[r], &both.first, &both.second);
+                return both;
+              });
               edit_t.add(dt.low, dt.high, truth_e);
               accuracy_t.add(1.0 - dt.high / Ld, 1.0 - dt.low / Ld, truth_a);
               edit_z.add(dz.low, dz.high, truth_e);

@@ -215,6 +215,9 @@ MetricResult make_metric(const Results& results, const std::string& name, const 
                           n <= (int64_t{1} << 22) && n + 1 <= 8 * int64_t(S) * K * R);
       }
     }
+    // The token metrics' intervals by (E, E2) per (length, test size), while they repeat.
+    std::vector<TallyMemo<Interval>> token_memo(token_intervals.size(),
+                                                TallyMemo<Interval>(TallyMemo<Interval>::CHEAP_LIMIT));
 #pragma omp for schedule(static)
     for (int64_t g = 0; g < groups; ++g) {
       const int32_t t = int32_t(g % T);
@@ -238,9 +241,13 @@ MetricResult make_metric(const Results& results, const std::string& name, const 
             // The interval of the per-item mean of L - k from the integer tallies, inside
             // [0, L] (stats/token_intervals.h).
             const int64_t errors = c.token_errors[cell];
+            const int64_t errors_sq = c.token_errors_sq[cell];
+            const size_t kt = size_t(k) * T + t;
             const Interval d =
                 from_edit ? Interval{edit->ci_low[cell], edit->ci_high[cell]}
-                          : token_intervals[size_t(k) * T + t].at(errors, c.token_errors_sq[cell]);
+                          : token_memo[kt].get(errors, errors_sq, [&] {
+                              return token_intervals[kt].at(errors, errors_sq);
+                            });
             const double mean = from_edit ? edit->estimate[cell] : double(errors) / double(n);
             if (kind == Kind::EDIT_DISTANCE) {
               estimate = mean;

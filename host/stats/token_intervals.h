@@ -19,7 +19,10 @@
 //! allowed, for an argument outside its stated range; nothing here exits or prints.
 #pragma once
 
+#include <algorithm>
+#include <cstddef>
 #include <cstdint>
+#include <vector>
 
 #include "stats/statistics.h"
 
@@ -90,6 +93,69 @@ class TokenMeanIntervals {
   int32_t length_;
   double confidence_;
   double z_, t_items_, t_tokens_;  // the critical values the method needs (NaN otherwise)
+};
+
+//! A memo of values that depend only on a cell's tallies (E, E2), for reductions where the
+//! tallies repeat across replicates and scales (on the 20,000-replicate sweep 76 % of the
+//! lookups hit even at n = 1000, L = 5: the extreme scales give the same few tallies) or the
+//! value is costly (CLOPPER_PEARSON_DEFF). Open addressing with linear probing, at most half
+//! full; with a `limit`, it stores at most that many values (later ones are computed every
+//! time), so that a memo of a cheap value stays small enough to stay in cache. The values are
+//! the same with or without the memo.
+template <class V>
+class TallyMemo {
+ public:
+  //! The most values a memo of a cheap value keeps (a table of 2^15 slots, 1-1.5 MB).
+  static constexpr size_t CHEAP_LIMIT = size_t{1} << 14;
+
+  //! limit = 0: no limit.
+  explicit TallyMemo(size_t limit) : limit_(limit) {}
+
+  //! The value of (errors, errors_sq) >= 0: stored, or compute() (then stored if there is
+  //! room).
+  template <class Compute>
+  V get(int64_t errors, int64_t errors_sq, Compute compute) {
+    if (slots_.empty()) grow();
+    const size_t mask = slots_.size() - 1;
+    for (size_t i = hash(errors, errors_sq) & mask;; i = (i + 1) & mask) {
+      Slot& slot = slots_[i];
+      if (slot.errors == errors && slot.errors_sq == errors_sq) return slot.value;
+      if (slot.errors < 0) {  // empty (tallies are >= 0): not stored
+        if (limit_ != 0 && used_ >= limit_) return compute();
+        const V value = compute();
+        slot = Slot{errors, errors_sq, value};
+        ++used_;
+        if (2 * used_ > slots_.size()) grow();
+        return value;
+      }
+    }
+  }
+
+ private:
+  struct Slot {
+    int64_t errors = -1;
+    int64_t errors_sq = 0;
+    V value{};
+  };
+  static size_t hash(int64_t errors, int64_t errors_sq) {
+    uint64_t h = uint64_t(errors) * 0x9E3779B97F4A7C15ull ^ uint64_t(errors_sq);
+    h *= 0xBF58476D1CE4E5B9ull;
+    return size_t(h ^ (h >> 31));
+  }
+  void grow() {
+    std::vector<Slot> old(std::max<size_t>(1024, 2 * slots_.size()));  // a power of two
+    old.swap(slots_);
+    const size_t mask = slots_.size() - 1;
+    for (const Slot& slot : old) {
+      if (slot.errors < 0) continue;
+      size_t i = hash(slot.errors, slot.errors_sq) & mask;
+      while (slots_[i].errors >= 0) i = (i + 1) & mask;
+      slots_[i] = slot;
+    }
+  }
+  size_t limit_;
+  std::vector<Slot> slots_;
+  size_t used_ = 0;
 };
 
 //! The STUDENT_T and NORMAL intervals of the same tallies from one evaluation of their
