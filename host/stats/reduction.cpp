@@ -215,9 +215,10 @@ MetricResult make_metric(const Results& results, const std::string& name, const 
                           n <= (int64_t{1} << 22) && n + 1 <= 8 * int64_t(S) * K * R);
       }
     }
-    // The token metrics' intervals by (E, E2) per (length, test size), while they repeat.
+    // The token metrics' intervals by (E, E2) per (length, test size), at most 2^12 of each
+    // (a table of 256 KB) per thread: a thread keeps all of its memos until the loop ends.
     std::vector<TallyMemo<Interval>> token_memo(token_intervals.size(),
-                                                TallyMemo<Interval>(TallyMemo<Interval>::CHEAP_LIMIT));
+                                                TallyMemo<Interval>(size_t{1} << 12));
 #pragma omp for schedule(static)
     for (int64_t g = 0; g < groups; ++g) {
       const int32_t t = int32_t(g % T);

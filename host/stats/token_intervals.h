@@ -105,7 +105,7 @@ class TokenMeanIntervals {
 template <class V>
 class TallyMemo {
  public:
-  //! The most values a memo of a cheap value keeps (a table of 2^15 slots, 1-1.5 MB).
+  //! The most values a memo of a cheap value keeps (a table of 2^15 slots of 32-48 bytes).
   static constexpr size_t CHEAP_LIMIT = size_t{1} << 14;
 
   //! limit = 0: no limit.
