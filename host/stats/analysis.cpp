@@ -67,13 +67,13 @@ class MeanIntervals {
  public:
   MeanIntervals(MeanIntervalMethod method, int64_t n, int32_t length, double confidence)
       : intervals_(method, n, length, confidence),
-        memo_(method == MeanIntervalMethod::CLOPPER_PEARSON_DEFF ? 0
-                                                                 : TallyMemo<Interval>::CHEAP_LIMIT) {}
+        memo_(method == MeanIntervalMethod::CLOPPER_PEARSON_DEFF ? 0 : MEMO_LIMIT) {}
   Interval at(int64_t errors, int64_t errors_sq) {
     return memo_.get(errors, errors_sq, [&] { return intervals_.at(errors, errors_sq); });
   }
 
  private:
+  static constexpr size_t MEMO_LIMIT = TallyMemo<Interval>::CHEAP_LIMIT;
   TokenMeanIntervals intervals_;
   TallyMemo<Interval> memo_;
 };
