@@ -785,15 +785,12 @@ TEST(Difference, MoverGeneral) {
   EXPECT_THROW(mover_difference(0.5, {0.3, 0.6}, 0.05, {0.1, 0.45}), std::invalid_argument);
 }
 
-}  // namespace
-}  // namespace mirage
-
 // TallyMemo returns what compute() returns for every key, stores at most `limit` values (and
 // then computes the rest every time), and keeps every stored value across its growth; with no
 // limit it stores everything. Keys are chosen to share hash slots and to straddle the growth.
 TEST(TallyMemo, ReturnsTheComputedValueAndStoresAtMostItsLimit) {
   for (const size_t limit : {size_t{0}, size_t{1}, size_t{700}, size_t{5000}}) {
-    mirage::TallyMemo<std::pair<int64_t, int64_t>> memo(limit);
+    TallyMemo<std::pair<int64_t, int64_t>> memo(limit);
     int64_t calls = 0;
     auto value_of = [&](int64_t e, int64_t e2) {
       return memo.get(e, e2, [&] {
@@ -818,3 +815,6 @@ TEST(TallyMemo, ReturnsTheComputedValueAndStoresAtMostItsLimit) {
     EXPECT_EQ(calls, keys - stored) << "limit " << limit;
   }
 }
+
+}  // namespace
+}  // namespace mirage

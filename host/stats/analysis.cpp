@@ -565,9 +565,10 @@ std::vector<Emergence> emergence_scores(const Results& results) {
     e.q025.assign(size_t(K) * T, NaN);
     e.q975.assign(size_t(K) * T, NaN);
     e.expected.assign(size_t(K), NaN);
+    const double sign = sign_of(m);
     std::vector<double> curve(S);
     for (int32_t k = 0; k < K; ++k) {
-      for (int32_t s = 0; s < S; ++s) curve[s] = sign_of(m) * m.expected[size_t(s) * K + k];
+      for (int32_t s = 0; s < S; ++s) curve[s] = sign * m.expected[size_t(s) * K + k];
       e.expected[k] = emergence_score(curve.data(), size_t(S));
     }
   }
