@@ -237,7 +237,7 @@ TEST_F(AdaptiveCli, ResultFileShardsMergeAndConfig) {
       mirage("merge " + out("part1.h5") + " " + out("part0.h5") + " -q -o " + out("merged.h5"));
   ASSERT_EQ(merged.code, 0) << merged.output;
   const h5::File plain = h5::File::open_read(out("plain.h5"));
-  EXPECT_EQ(plain.attr_int32s("/", "format_version"), (std::vector<int32_t>{1, 5}));
+  EXPECT_EQ(plain.attr_int32s("/", "format_version"), (std::vector<int32_t>{1, 6}));
   EXPECT_EQ(plain.read_int64("/adaptive/steps"), adaptive_steps(5000));
   EXPECT_EQ(plain.read_int64("/task/test_size"), adaptive_steps(5000));
   EXPECT_EQ(plain.attr_int64("/adaptive", "max_items"), 5000);

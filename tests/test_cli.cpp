@@ -166,6 +166,50 @@ TEST_F(CliTest, ConfigFileSetsKeysAndFlagsWin) {
             f.read_int64("/counts/token_errors"));
 }
 
+// --keep-replicates N: the file stores the per-replicate arrays of the first N replicates
+// (the summaries use all R); N is 1..R or all, refused on a shard (merge takes it), kept in the
+// stored configuration, and the file reads back in summarize and forecast, which use the N
+// stored replicates.
+TEST_F(CliTest, KeepReplicatesStoresTheFirstOnes) {
+  const std::string sweep = "run --scales 1e8:1e12:5 --lengths 1,3 --test-sizes 10,100 ";
+  expect_bad_input(sweep + "--replicates 3 --keep-replicates 0",
+                   {"--keep-replicates", "'0'", "1 to --replicates, or all"});
+  expect_bad_input(sweep + "--replicates 3 --keep-replicates some",
+                   {"--keep-replicates", "'some'", "or all"});
+  expect_bad_input(sweep + "--replicates 3 --keep-replicates 4",
+                   {"--keep-replicates", "4", "at most --replicates (3)"});
+  expect_bad_input(sweep + "--replicates 3 --keep-replicates 2 --shard 0/2",
+                   {"--keep-replicates", "shard", "mirage merge"});
+
+  Outcome o = mirage(sweep + "--replicates 3 --keep-replicates all -q -o " + out("all.h5"));
+  ASSERT_EQ(o.code, 0) << o.output;
+  EXPECT_EQ(h5::File::open_read(out("all.h5")).attr_int64("/task/test_size", "replicates_stored"),
+            3);
+  o = mirage(sweep + "--replicates 5 --keep-replicates 2 -q -o " + out("kept.h5"));
+  ASSERT_EQ(o.code, 0) << o.output;
+  const h5::File f = h5::File::open_read(out("kept.h5"));
+  EXPECT_EQ(f.attr_int64("/task/test_size", "replicates"), 5);
+  EXPECT_EQ(f.attr_int64("/task/test_size", "replicates_stored"), 2);
+  EXPECT_EQ(f.dims("/metrics/exact_match/estimate"), (std::vector<hsize_t>{5, 2, 2, 2}));
+  EXPECT_EQ(f.dims("/jumps/token_accuracy/significant"), (std::vector<hsize_t>{4, 2, 2, 2}));
+  EXPECT_EQ(f.dims("/emergence/exact_match/score"), (std::vector<hsize_t>{2, 2, 2}));
+  EXPECT_EQ(f.dims("/summary/exact_match/mean"), (std::vector<hsize_t>{5, 2, 2}));
+  const std::string toml = f.attr_string("/config", "config_toml");
+  EXPECT_NE(toml.find("keep-replicates = 2"), std::string::npos) << toml;
+  // The stored configuration runs again to the same file contents.
+  std::ofstream(out("again.toml")) << toml;
+  o = mirage("run --config " + out("again.toml") + " -q -o " + out("again.h5"));
+  ASSERT_EQ(o.code, 0) << o.output;
+  EXPECT_EQ(h5::File::open_read(out("again.h5")).read_double("/metrics/token_accuracy/ci_low"),
+            f.read_double("/metrics/token_accuracy/ci_low"));
+  o = mirage("summarize " + out("kept.h5"));
+  EXPECT_EQ(o.code, 0) << o.output;
+  EXPECT_NE(o.output.find("5 replicates"), std::string::npos) << o.output;
+  o = mirage("forecast " + out("kept.h5") + " --fit-below 2e10 -q -o " + out("f.h5"));
+  ASSERT_EQ(o.code, 0) << o.output;
+  EXPECT_EQ(h5::File::open_read(out("f.h5")).attr_int64("/forecast/test_size", "replicates"), 2);
+}
+
 TEST_F(CliTest, MalformedConfigIsRefused) {
   std::ofstream(out("bad.toml")) << "[run]\nlengths = [1, \n";
   expect_bad_input("run --config " + out("bad.toml"), {"--config"});

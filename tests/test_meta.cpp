@@ -435,7 +435,7 @@ TEST_F(MetaRun, DatasetsHaveNamedDimensions) {
   using Names = std::vector<std::string>;
   for (const char* name : {"m.h5", "merged.h5"}) {
     const h5::File f = h5::File::open_read(out(name));
-    EXPECT_EQ(f.attr_int32s("/", "format_version"), (std::vector<int32_t>{1, 5})) << name;
+    EXPECT_EQ(f.attr_int32s("/", "format_version"), (std::vector<int32_t>{1, 6})) << name;
     EXPECT_EQ(dimension_names(f, "/meta/score/exact_match"),
               (Names{"task", "family", "replicate"}));
     EXPECT_EQ(dimension_names(f, "/meta/score_expected/brier_score"), (Names{"task", "family"}));

@@ -53,7 +53,7 @@ TEST_F(OutputTest, HdfFileHasTheDesignSchema) {
   write_hdf5(results_, config_.output);
   const h5::File f = h5::File::open_read(config_.output);
   EXPECT_EQ(f.attr_string("/", "filetype"), "mirage-results");
-  EXPECT_EQ(f.attr_int32s("/", "format_version"), (std::vector<int32_t>{1, 5}));
+  EXPECT_EQ(f.attr_int32s("/", "format_version"), (std::vector<int32_t>{1, 6}));
   for (const char* attr :
        {"mirage_version", "git_sha", "created_utc", "command_line", "backend", "devices"}) {
     EXPECT_FALSE(f.attr_string("/", attr).empty()) << attr;

@@ -17,6 +17,7 @@
 
 #include "cli/commands.h"
 #include "config/config.h"
+#include "io/hdf5_file.h"
 #include "io/output.h"
 #include "stats/statistics.h"
 
@@ -171,6 +172,120 @@ TEST(Reduction, TheRunCommandWritesThePinnedFileWhileItReduces) {
   }
 }
 
+// Every dataset of a file: its shape and its bytes (NaN normalized as in visit_dataset).
+struct Dataset {
+  std::vector<hsize_t> dims;
+  size_t element = 0;
+  std::vector<unsigned char> bytes;
+};
+
+herr_t read_dataset(hid_t root, const char* name, const H5O_info_t* info, void* data) {
+  if (info->type != H5O_TYPE_DATASET) return 0;
+  auto* out = static_cast<std::map<std::string, Dataset>*>(data);
+  const hid_t set = H5Dopen2(root, name, H5P_DEFAULT);
+  const hid_t type = H5Dget_type(set);
+  const hid_t space = H5Dget_space(set);
+  Dataset d;
+  d.dims.resize(size_t(H5Sget_simple_extent_ndims(space)));
+  H5Sget_simple_extent_dims(space, d.dims.data(), nullptr);
+  const hssize_t count = H5Sget_simple_extent_npoints(space);
+  d.element = H5Tget_size(type);
+  const bool is_double = H5Tget_class(type) == H5T_FLOAT && d.element == 8;
+  const hid_t memory = H5Tget_native_type(type, H5T_DIR_ASCEND);
+  d.bytes.resize(size_t(count) * d.element);
+  if (count > 0) H5Dread(set, memory, H5S_ALL, H5S_ALL, H5P_DEFAULT, d.bytes.data());
+  for (hssize_t i = 0; is_double && i < count; ++i) {
+    double v;
+    std::memcpy(&v, d.bytes.data() + size_t(i) * 8, 8);
+    if (std::isnan(v)) {
+      v = std::numeric_limits<double>::quiet_NaN();
+      std::memcpy(d.bytes.data() + size_t(i) * 8, &v, 8);
+    }
+  }
+  (*out)[name] = std::move(d);
+  H5Tclose(memory);
+  H5Sclose(space);
+  H5Tclose(type);
+  H5Dclose(set);
+  return 0;
+}
+
+std::map<std::string, Dataset> read_datasets(const std::string& path) {
+  std::map<std::string, Dataset> out;
+  const hid_t file = H5Fopen(path.c_str(), H5F_ACC_RDONLY, H5P_DEFAULT);
+  H5Ovisit(file, H5_INDEX_NAME, H5_ITER_INC, read_dataset, &out);
+  H5Fclose(file);
+  return out;
+}
+
+// --keep-replicates N: the file holds the same datasets as the run that keeps every replicate,
+// those with a replicate axis cut to its first N entries (the rest of their bytes equal), and
+// every other one - summaries, coverage, comparisons, fractions of significant jumps, emergence
+// quantiles, frontier - equal to the bit: they still use all R replicates. Sweeps with every
+// kind of per-replicate dataset: multiple choice, attempts (the histogram's bins follow the
+// replicate axis) and adaptive test-set sizes; 1 and 2 threads.
+TEST(Reduction, KeptReplicatesAreTheFirstOnesOfTheFullFile) {
+  for (const char* name : {"plain", "choice", "attempts", "adaptive"}) {
+    Config c = sweep(name == std::string("choice") ? "choice" : "plain");
+    c.replicates = 9;
+    c.threads = name == std::string("choice") ? 2 : 1;
+    if (name == std::string("attempts")) {
+      c.attempts = 4;
+      c.pass_at = {1, 4};
+    } else if (name == std::string("adaptive")) {
+      c.target_relative_width = 0.5;
+      c.max_items = 80;
+      c.test_sizes = adaptive_steps(c.max_items);
+    }
+    const std::string full = ::testing::TempDir() + "/mirage_kept_full.h5";
+    const std::string kept = ::testing::TempDir() + "/mirage_kept_4.h5";
+    write_hdf5(simulate(c, "test", nullptr), full);
+    c.keep_replicates = 4;
+    write_hdf5(simulate(c, "test", nullptr), kept);
+    const std::map<std::string, Dataset> a = read_datasets(full), b = read_datasets(kept);
+    ASSERT_EQ(a.size(), b.size()) << name;
+    size_t cut = 0;
+    for (const auto& [path, x] : a) {
+      ASSERT_EQ(b.count(path), 1u) << name << ": " << path;
+      const Dataset& y = b.at(path);
+      ASSERT_EQ(x.dims.size(), y.dims.size()) << name << ": " << path;
+      size_t axis = x.dims.size();
+      for (size_t i = 0; i < x.dims.size(); ++i) {
+        if (x.dims[i] != y.dims[i]) {
+          EXPECT_EQ(axis, x.dims.size()) << name << ": " << path << " differs on two axes";
+          EXPECT_EQ(x.dims[i], 9u) << name << ": " << path;
+          EXPECT_EQ(y.dims[i], 4u) << name << ": " << path;
+          axis = i;
+        }
+      }
+      if (axis == x.dims.size()) {
+        EXPECT_TRUE(x.bytes == y.bytes) << name << ": " << path << " differs";
+        continue;
+      }
+      ++cut;
+      size_t outer = 1, inner = x.element;
+      for (size_t i = 0; i < axis; ++i) outer *= x.dims[i];
+      for (size_t i = axis + 1; i < x.dims.size(); ++i) inner *= x.dims[i];
+      bool same = y.bytes.size() == outer * 4 * inner;
+      for (size_t o = 0; same && o < outer; ++o) {
+        same = std::memcmp(x.bytes.data() + o * 9 * inner, y.bytes.data() + o * 4 * inner,
+                           4 * inner) == 0;
+      }
+      EXPECT_TRUE(same) << name << ": " << path
+                        << " is not the first 4 replicates of the full file";
+    }
+    // Counts, estimates and intervals, jumps and emergence scores of every metric (and their
+    // replicate coordinates) at least.
+    EXPECT_GE(cut, 30u) << name;
+    const h5::File f = h5::File::open_read(kept);
+    EXPECT_EQ(f.attr_int64("/task/test_size", "replicates"), 9);
+    EXPECT_EQ(f.attr_int64("/task/test_size", "replicates_stored"), 4);
+    EXPECT_EQ(h5::File::open_read(full).attr_int64("/task/test_size", "replicates_stored"), 9);
+    std::remove(full.c_str());
+    std::remove(kept.c_str());
+  }
+}
+
 template <class T>
 double bytes_of(const std::vector<T>& v) {
   return double(v.size() * sizeof(T));
@@ -215,9 +330,10 @@ double held_bytes(const Results& r) {
 // included - and not overstate it by more than the small per-(scale, length, test size)
 // arrays it approximates.
 TEST(Reduction, MemoryEstimateCoversEveryArray) {
-  for (const char* name : {"plain", "choice", "attempts", "until", "adaptive"}) {
+  for (const char* name : {"plain", "choice", "attempts", "until", "adaptive", "kept"}) {
     Config c = sweep(name == std::string("choice") ? "choice" : "plain");
     c.replicates = 200;
+    if (name == std::string("kept")) c.keep_replicates = 3;  // jump intervals for 3 only
     if (name == std::string("attempts")) {
       c.attempts = 6;
       c.pass_at = {1, 3, 6};

@@ -214,6 +214,28 @@ TEST_F(ScaleOut, ShardsMergeToThePlainRun) {
   const h5::File merged = h5::File::open_read(out("merged.h5"));
   EXPECT_EQ(merged.attr_string("/", "filetype"), "mirage-results");
   EXPECT_TRUE(merged.exists("/frontier/simulated_scale"));
+  // merge --keep-replicates stores the first replicates of the same result; too many is refused.
+  ASSERT_EQ(mirage("merge " + out("part0.h5") + " " + out("part1.h5") + " " + out("part2.h5") +
+                       " --keep-replicates 1 -q -o " + out("kept.h5"),
+                   &text),
+            0)
+      << text;
+  const h5::File kept = h5::File::open_read(out("kept.h5"));
+  EXPECT_EQ(kept.attr_int64("/task/test_size", "replicates_stored"), 1);
+  const std::vector<int64_t> all = merged.read_int64("/counts/exact_match");
+  const std::vector<int64_t> first = kept.read_int64("/counts/exact_match");
+  const size_t R = size_t(merged.attr_int64("/task/test_size", "replicates"));
+  ASSERT_EQ(first.size() * R, all.size());
+  for (size_t g = 0; g < first.size(); ++g) EXPECT_EQ(first[g], all[g * R]) << g;
+  EXPECT_EQ(kept.read_double("/summary/token_accuracy/q500"),
+            merged.read_double("/summary/token_accuracy/q500"));
+  EXPECT_EQ(mirage("merge " + out("part0.h5") + " " + out("part1.h5") + " " + out("part2.h5") +
+                       " --keep-replicates " + std::to_string(R + 1) + " -q -o " + out("no.h5"),
+                   &text),
+            2);
+  EXPECT_NE(text.find("--keep-replicates: value " + std::to_string(R + 1)), std::string::npos)
+      << text;
+  EXPECT_FALSE(fs::exists(out("no.h5")));
 }
 
 TEST_F(ScaleOut, MergeRefusesMissingDuplicateAndForeignParts) {

@@ -84,6 +84,7 @@ struct RunText {
   std::vector<std::string> pass_at;
   std::string budget;
   std::string target_relative_width, max_items;
+  std::string keep_replicates;
 };
 
 std::string join_args(int argc, char** argv) {
@@ -245,6 +246,10 @@ void add_run_options(CLI::App& run, Config& c, RunText& text) {
                  "HDF5 compression: none | gzip | gzip:LEVEL (1..9) [default none: writing "
                  "is faster than deflating]")
       ->group("Output");
+  run.add_option("--keep-replicates", text.keep_replicates,
+                 "store the per-replicate arrays of the first N replicates only (1..--replicates); "
+                 "summaries and coverage still use every replicate [default all]")
+      ->group("Output");
   run.add_flag("-q,--quiet", c.quiet, "no progress or summary table")->group("Output");
 }
 
@@ -276,6 +281,11 @@ void check_no_effect(const CLI::App& run, const Config& c) {
   if (run.count("--checkpoint-every") > 0 && c.checkpoint.empty()) {
     throw std::invalid_argument(
         "--checkpoint-every: has no effect without --checkpoint FILE; give one or leave it out");
+  }
+  if (c.keep_replicates != 0 && c.shard_count > 1) {
+    throw std::invalid_argument(
+        "--keep-replicates: has no effect on a shard, which writes tallies; give it to "
+        "mirage merge");
   }
 }
 
@@ -413,6 +423,9 @@ void resolve(const CLI::App& run, Config& c, const RunText& text) {
   }
   if (!text.checkpoint_every.empty()) {
     c.checkpoint_every = parse_double("--checkpoint-every", text.checkpoint_every);
+  }
+  if (!text.keep_replicates.empty()) {
+    c.keep_replicates = parse_keep_replicates("--keep-replicates", text.keep_replicates);
   }
   check_no_effect(run, c);
 }
@@ -760,6 +773,8 @@ int cli_main(int argc, char** argv) {
                     "most attempts per item with --until-success, 1..16384");
   bench->add_option("--compression", bench_options.compression,
                     "HDF5 compression of the timed output, as for run [default none]");
+  bench->add_option("--keep-replicates", bench_options.keep_replicates,
+                    "per-replicate arrays stored in the timed output, as for run [default all]");
 
   SummarizeOptions summarize_options;
   std::string summarize_length, summarize_test_size;
@@ -779,6 +794,9 @@ int cli_main(int argc, char** argv) {
   merge->add_option("--csv", merge_options.csv, "also write the tidy summary CSV here");
   merge->add_option("--compression", merge_options.compression,
                     "HDF5 compression: none | gzip | gzip:LEVEL (1..9) [default none]");
+  merge->add_option("--keep-replicates", merge_options.keep_replicates,
+                    "store the per-replicate arrays of the first N replicates only, as for run "
+                    "[default all]");
   merge->add_flag("-q,--quiet", merge_options.quiet, "no summary table");
 
   ForecastArgs forecast_args;

@@ -355,6 +355,7 @@ int run_command(const Config& config, const std::string& command_line) {
 int merge_command(const MergeOptions& options) {
   if (options.parts.empty()) throw std::invalid_argument("merge: no part files given");
   parse_compression("--compression", options.compression);
+  parse_keep_replicates("--keep-replicates", options.keep_replicates);
   check_writable("--output", options.output);
   if (!options.csv.empty()) check_writable("--csv", options.csv);
   {
@@ -426,6 +427,13 @@ int merge_command(const MergeOptions& options) {
   config.output = options.output;
   config.csv = options.csv;
   config.compression = options.compression;
+  config.keep_replicates = parse_keep_replicates("--keep-replicates", options.keep_replicates);
+  if (config.keep_replicates > config.replicates) {
+    throw std::invalid_argument("--keep-replicates: value " +
+                                std::to_string(config.keep_replicates) +
+                                " is not allowed; at most the parts' replicates (" +
+                                std::to_string(config.replicates) + "), or all");
+  }
   config.shard_index = 0;
   config.shard_count = 1;
   RunInfo info;
@@ -519,6 +527,7 @@ double mean_attempts_until(const Config& config, int32_t budget) {
 Config bench_config(const BenchOptions& options, double draws) {
   Config config = default_config();
   config.compression = options.compression;
+  config.keep_replicates = parse_keep_replicates("--keep-replicates", options.keep_replicates);
   config.until_success = options.budget > 0;
   config.budget = options.budget;
   if (options.sweep == "replicates") config.scales = parse_scales("--scales", {"1e8:1e13:21"});
@@ -567,6 +576,7 @@ int bench_command(const BenchOptions& options) {
                                 "' is not allowed; throughput or replicates");
   }
   parse_compression("--compression", options.compression);
+  parse_keep_replicates("--keep-replicates", options.keep_replicates);
   const double draws = options.sweep == "replicates"
                            ? (options.draws > 0 ? options.draws : 2.1e9)
                            : options.draws > 0 ? options.draws

@@ -26,6 +26,7 @@ struct MergeOptions {
   std::string output;
   std::string csv;
   std::string compression = "none";  //!< as Config::compression
+  std::string keep_replicates = "all";  //!< as run's --keep-replicates (Config::keep_replicates)
   bool quiet = false;
   std::string command_line;
 };
@@ -52,6 +53,7 @@ struct BenchOptions {
   //! 6.3e6 cells: reduction and output speed).
   std::string sweep = "throughput";
   std::string compression = "none";  //!< of the timed output, as Config::compression
+  std::string keep_replicates = "all";  //!< of the timed output, as run's --keep-replicates
   //! Attempts per item (Config::attempts; with A > 1 also pass@1 and pass@A); --draws counts
   //! the draws of every attempt.
   int32_t attempts = 1;

@@ -196,13 +196,17 @@ uint64_t result_bytes(const Config& config) {
   const long double T = static_cast<long double>(config.test_sizes.size());
   const long double R = static_cast<long double>(config.replicates);
   const long double M = static_cast<long double>(metric_count(config));
+  // The jump intervals are held for the replicates the file stores only.
+  const long double kept = static_cast<long double>(stored_replicates(config));
+  const long double jumps = M * (2 * 8 + 1);
   // Per (scale, length, test size, replicate): bytes_per_cell. Per (length, test size,
   // replicate): each metric's emergence score. Per (scale, length, test size): each metric's
   // 8 summaries and its jump fraction and coverage, and the interval comparison (coverage,
   // width, exact coverage of 8 proportion methods, and of 4 mean methods for each of the two
   // token metrics). Adaptive runs: per (scale, length, replicate) the steps used (2 int64), the
   // stop flag and the estimate and interval (3 doubles).
-  long double bytes = S * K * T * R * bytes_per_cell(config) + K * T * R * M * 8 +
+  long double bytes = S * K * T * (R * (bytes_per_cell(config) - jumps) + kept * jumps) +
+                      K * T * R * M * 8 +
                       S * K * T * (M * 10 + (8 + 2 * 4) * 3) * 8;
   if (config.target_relative_width > 0.0) bytes += S * K * R * (2 * 8 + 1 + 3 * 8);
   return bytes > 1.8e19L ? std::numeric_limits<uint64_t>::max() : static_cast<uint64_t>(bytes);
@@ -296,6 +300,21 @@ void check_distinct_files(const std::vector<std::pair<std::string, std::string>>
       }
     }
   }
+}
+
+int32_t parse_keep_replicates(const std::string& option, const std::string& text) {
+  if (text == "all") return 0;
+  int64_t value = 0;
+  try {
+    value = parse_integer(option, text);
+  } catch (const std::invalid_argument&) {
+    value = 0;
+  }
+  if (value < 1 || value > std::numeric_limits<int32_t>::max()) {
+    fail(option, "value " + quote(text) +
+                     " is not allowed; a number of replicates from 1 to --replicates, or all");
+  }
+  return static_cast<int32_t>(value);
 }
 
 int parse_compression(const std::string& option, const std::string& text) {
@@ -488,6 +507,11 @@ void validate(const Config& config) {
   }
   require_cpu_kernel(parse_cpu_kernel("--cpu-kernel", config.cpu_kernel));
   parse_compression("--compression", config.compression);
+  if (config.keep_replicates < 0 || config.keep_replicates > config.replicates) {
+    fail("--keep-replicates", "value " + std::to_string(config.keep_replicates) +
+                                  " is not allowed; at most --replicates (" +
+                                  std::to_string(config.replicates) + "), or all");
+  }
   for (int32_t d : config.devices) {
     if (d < 0)
       fail("--devices", "value " + std::to_string(d) + " is not allowed; device indices are >= 0");
@@ -719,6 +743,7 @@ std::string to_toml(const Config& config) {
   if (config.compression != "none") {
     out << "compression = " << toml_string(config.compression) << "\n";
   }
+  if (config.keep_replicates != 0) out << "keep-replicates = " << config.keep_replicates << "\n";
   return out.str();
 }
 

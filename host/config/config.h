@@ -74,8 +74,26 @@ struct Config {
   //! machines measured, writing is faster than deflating), "gzip" (deflate level 1) or
   //! "gzip:LEVEL", LEVEL 1..9. It changes the file's storage, never a value in it.
   std::string compression = "none";
+  //! The replicates whose per-replicate arrays (tallies, estimates and intervals, jump
+  //! intervals, emergence scores, adaptive stops) the result file stores: the first
+  //! keep_replicates of them, 1..replicates, or 0 for all. Summaries, coverage and every other
+  //! statistic across replicates still use all of them. An output option: not part of the
+  //! sampling identity.
+  int32_t keep_replicates = 0;
   bool quiet = false;
 };
+
+//! The number of replicates whose per-replicate arrays a result file of `config` stores:
+//! keep_replicates, or replicates when that is 0 (all) or more.
+inline int32_t stored_replicates(const Config& config) {
+  return config.keep_replicates > 0 && config.keep_replicates < config.replicates
+             ? config.keep_replicates
+             : config.replicates;
+}
+
+//! Parses `--keep-replicates`: "all" is 0, else an integer >= 1 (validate() checks it against
+//! --replicates). Throws std::invalid_argument naming `option` and what is allowed otherwise.
+int32_t parse_keep_replicates(const std::string& option, const std::string& text);
 
 //! The deflate level `--compression` names: 0 for "none", 1 for "gzip", LEVEL for "gzip:LEVEL"
 //! (1..9). Throws std::invalid_argument naming `option` and what is allowed otherwise.

@@ -164,7 +164,11 @@ Source read_source(const std::string& option, const std::string& path) {
   s.scale = f.read_double("/model/scale");
   s.lengths = f.read_int32("/task/length");
   s.sizes = f.read_int64("/task/test_size");
-  s.replicates = f.attr_int64("/task/test_size", "replicates");
+  // The per-replicate arrays hold the first replicates_stored replicates (format 1.6,
+  // --keep-replicates), all of them in other files: the forecast uses those.
+  s.replicates = f.has_attr("/task/test_size", "replicates_stored")
+                     ? f.attr_int64("/task/test_size", "replicates_stored")
+                     : f.attr_int64("/task/test_size", "replicates");
   const size_t cells = s.S() * s.K() * s.T() * s.R();
   auto counts = [&](const std::string& name) {
     std::vector<int64_t> v = f.read_int64(name);

@@ -33,6 +33,11 @@ constexpr int FORMAT_VERSION_MAJOR = 1;
 //! /adaptive (items_used, draws_used, stopped, estimate, ci_low, ci_high [S][K][R]; summaries
 //! [S][K]; steps [T]; attributes target_relative_width, max_items). Files of other runs hold
 //! exactly what 1.4 files held.
-constexpr int FORMAT_VERSION_MINOR = 5;
+//! 1.6: runs with --keep-replicates N store the per-replicate arrays (every dataset with the
+//! replicate dimension) of the first N replicates only: the replicate dimension has N values,
+//! /task/test_size@replicates stays R (the replicates the summaries use) and the new attribute
+//! /task/test_size@replicates_stored says N (equal to R in every other file). Nothing else
+//! changed.
+constexpr int FORMAT_VERSION_MINOR = 6;
 
 }  // namespace mirage

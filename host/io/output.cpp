@@ -1,7 +1,9 @@
 // Copyright (c) Mirage developers.
 #include "io/output.h"
 
+#include <algorithm>
 #include <cmath>
+#include <cstddef>
 #include <cstdio>
 #include <ctime>
 #include <fstream>
@@ -116,10 +118,15 @@ void define_dimensions(h5::Dimensions& dims, const Results& results) {
   dims.define("test_size", results.config.test_sizes, "items", "test-set size",
               "nested test set of items 0..n-1, n strictly increasing (the values of "
               "/task/test_size)");
-  std::vector<int64_t> replicate(size_t(results.num_replicates()));
+  // The replicates whose per-replicate arrays the file stores: all R, or the first N.
+  std::vector<int64_t> replicate(size_t(results.num_stored_replicates()));
   std::iota(replicate.begin(), replicate.end(), int64_t{0});
   dims.define("replicate", replicate, "1", "replicate",
-              "index r of the independent replicate test set, 0..R-1");
+              results.num_stored_replicates() == results.num_replicates()
+                  ? "index r of the independent replicate test set, 0..R-1"
+                  : "index r of the independent replicate test set, 0..N-1: the first N "
+                    "(/task/test_size@replicates_stored) of the R replicates "
+                    "(/task/test_size@replicates) that the summaries use");
   // A pair of adjacent scales sits between them; on the log axis that is the geometric mean.
   std::vector<double> midpoint;
   for (size_t s = 0; s + 1 < scale.size(); ++s) {
@@ -145,6 +152,26 @@ void define_dimensions(h5::Dimensions& dims, const Results& results) {
 namespace {
 
 using Axes = std::vector<std::string>;
+
+// Writes a per-replicate array as the file stores it: of its R replicates, the first
+// N = num_stored_replicates() (all of them unless --keep-replicates). The replicate axis is
+// followed by `inner` values (the attempt histogram's bins; 1 for the others).
+template <class T>
+void write_replicates(h5::Dimensions& dims, const Results& results, const std::string& path,
+                      const std::vector<T>& data, const Axes& axes, size_t inner = 1) {
+  const size_t R = size_t(results.num_replicates()), N = size_t(results.num_stored_replicates());
+  if (N == R) {
+    dims.write(path, data, axes);
+    return;
+  }
+  const size_t outer = data.size() / (R * inner);
+  std::vector<T> kept(outer * N * inner);
+  for (size_t o = 0; o < outer; ++o) {
+    std::copy_n(data.begin() + std::ptrdiff_t(o * R * inner), N * inner,
+                kept.begin() + std::ptrdiff_t(o * N * inner));
+  }
+  dims.write(path, kept, axes);
+}
 
 // The first part of a result file: provenance (all but elapsed_s), configuration, model, task,
 // counts, metrics and their summaries - what exists once compute_metrics has run.
@@ -172,19 +199,25 @@ void write_result_head(h5::File& f, h5::Dimensions& dims, const Results& results
   dims.write("/task/length", results.config.lengths, {"length"});
   dims.write("/task/test_size", results.config.test_sizes, {"test_size"});
   f.attr("/task/test_size", "replicates", int64_t{results.config.replicates});
+  f.attr("/task/test_size", "replicates_stored", int64_t{results.num_stored_replicates()});
 
   write_difficulty(f, dims, results);
   f.attr("/task", "kind", results.config.task);
   if (results.config.task == "multiple-choice") {
     f.attr("/task", "choices", int64_t{results.config.choices});
   }
-  dims.write("/counts/exact_match", results.counts.exact_match, per_replicate);
-  dims.write("/counts/token_errors", results.counts.token_errors, per_replicate);
-  dims.write("/counts/token_errors_sq", results.counts.token_errors_sq, per_replicate);
+  write_replicates(dims, results, "/counts/exact_match", results.counts.exact_match,
+                   per_replicate);
+  write_replicates(dims, results, "/counts/token_errors", results.counts.token_errors,
+                   per_replicate);
+  write_replicates(dims, results, "/counts/token_errors_sq", results.counts.token_errors_sq,
+                   per_replicate);
   if (!results.counts.choice_grade.empty()) {
-    dims.write("/counts/multiple_choice_grade", results.counts.choice_grade, per_replicate);
-    dims.write("/counts/brier_score", results.counts.brier, per_replicate);
-    dims.write("/counts/brier_score_sq", results.counts.brier_sq, per_replicate);
+    write_replicates(dims, results, "/counts/multiple_choice_grade", results.counts.choice_grade,
+                     per_replicate);
+    write_replicates(dims, results, "/counts/brier_score", results.counts.brier, per_replicate);
+    write_replicates(dims, results, "/counts/brier_score_sq", results.counts.brier_sq,
+                     per_replicate);
     for (const char* name : {"/counts/brier_score", "/counts/brier_score_sq"}) {
       f.attr(name, "unit", BRIER_UNIT);
       f.attr(name, "definition",
@@ -194,8 +227,10 @@ void write_result_head(h5::File& f, h5::Dimensions& dims, const Results& results
   }
 
   if (!results.counts.attempt_histogram.empty()) {
-    dims.write("/counts/attempt_histogram", results.counts.attempt_histogram,
-               {"scale", "length", "test_size", "replicate", "correct_attempts"});
+    write_replicates(dims, results, "/counts/attempt_histogram",
+                     results.counts.attempt_histogram,
+                     {"scale", "length", "test_size", "replicate", "correct_attempts"},
+                     size_t(results.config.attempts) + 1);
     f.attr("/counts/attempt_histogram", "attempts", int64_t{results.config.attempts});
     f.attr("/counts/attempt_histogram", "definition",
            std::string("items of the test set with c of their A independent attempts exactly "
@@ -219,7 +254,7 @@ void write_result_head(h5::File& f, h5::Dimensions& dims, const Results& results
         "sum over the items of t_i^2", "sum over the items of y_i t_i"};
     for (int i = 0; i < 4; ++i) {
       const std::string name = std::string("/counts/") + until[i].first;
-      dims.write(name, *until[i].second, per_replicate);
+      write_replicates(dims, results, name, *until[i].second, per_replicate);
       f.attr(name, "budget", int64_t{results.config.budget});
       f.attr(name, "definition", std::string(definitions[i]));
     }
@@ -228,9 +263,9 @@ void write_result_head(h5::File& f, h5::Dimensions& dims, const Results& results
 
   for (const MetricResult& m : results.metrics) {
     const std::string group = "/metrics/" + m.name;
-    dims.write(group + "/estimate", m.estimate, per_replicate);
-    dims.write(group + "/ci_low", m.ci_low, per_replicate);
-    dims.write(group + "/ci_high", m.ci_high, per_replicate);
+    write_replicates(dims, results, group + "/estimate", m.estimate, per_replicate);
+    write_replicates(dims, results, group + "/ci_low", m.ci_low, per_replicate);
+    write_replicates(dims, results, group + "/ci_high", m.ci_high, per_replicate);
     dims.write(group + "/expected", m.expected, analytic);
     for (const char* name : {"estimate", "ci_low", "ci_high"}) {
       f.attr(group + "/" + name, "interval", m.interval);
@@ -322,12 +357,12 @@ void write_result_tail(h5::File& f, h5::Dimensions& dims, const Results& results
   const Adaptive& ad = results.adaptive;
   if (!ad.items_used.empty()) {
     const Axes per_skr = {"scale", "length", "replicate"};
-    dims.write("/adaptive/items_used", ad.items_used, per_skr);
-    dims.write("/adaptive/draws_used", ad.draws_used, per_skr);
-    dims.write("/adaptive/stopped", ad.stopped, per_skr);
-    dims.write("/adaptive/estimate", ad.estimate, per_skr);
-    dims.write("/adaptive/ci_low", ad.ci_low, per_skr);
-    dims.write("/adaptive/ci_high", ad.ci_high, per_skr);
+    write_replicates(dims, results, "/adaptive/items_used", ad.items_used, per_skr);
+    write_replicates(dims, results, "/adaptive/draws_used", ad.draws_used, per_skr);
+    write_replicates(dims, results, "/adaptive/stopped", ad.stopped, per_skr);
+    write_replicates(dims, results, "/adaptive/estimate", ad.estimate, per_skr);
+    write_replicates(dims, results, "/adaptive/ci_low", ad.ci_low, per_skr);
+    write_replicates(dims, results, "/adaptive/ci_high", ad.ci_high, per_skr);
     dims.write("/adaptive/median_items_used", ad.median_items_used, analytic);
     dims.write("/adaptive/fraction_stopped", ad.fraction_stopped, analytic);
     dims.write("/adaptive/coverage", ad.coverage, analytic);
@@ -378,7 +413,8 @@ void write_result_tail(h5::File& f, h5::Dimensions& dims, const Results& results
 
   for (const Emergence& e : results.emergence) {
     const std::string group = "/emergence/" + e.metric;
-    dims.write(group + "/score", e.score, {"length", "test_size", "replicate"});
+    write_replicates(dims, results, group + "/score", e.score,
+                     {"length", "test_size", "replicate"});
     dims.write(group + "/median", e.median, {"length", "test_size"});
     dims.write(group + "/q025", e.q025, {"length", "test_size"});
     dims.write(group + "/q975", e.q975, {"length", "test_size"});

@@ -54,8 +54,10 @@ struct IntervalComparison {
 struct Jumps {
   std::string metric;
   std::string method;                  //!< e.g. "newcombe" or "mover-wilson-deff"
-  std::vector<double> low, high;       //!< [S-1][K][T][R]
-  std::vector<uint8_t> significant;    //!< [S-1][K][T][R] 1 if the interval excludes 0
+  //! [S-1][K][T][N], for the first N = Results::num_stored_replicates() replicates only (the
+  //! fractions and coverage below count all R).
+  std::vector<double> low, high;
+  std::vector<uint8_t> significant;  //!< [S-1][K][T][N] 1 if the interval excludes 0
   std::vector<double> fraction_significant;  //!< [S-1][K][T] (NaN if no interval is defined)
   std::vector<double> coverage;        //!< [S-1][K][T] fraction containing the true difference
   std::vector<double> expected;        //!< [S-1][K] the true difference
@@ -131,6 +133,8 @@ struct Results {
   int32_t num_lengths() const { return static_cast<int32_t>(config.lengths.size()); }
   int32_t num_test_sizes() const { return static_cast<int32_t>(config.test_sizes.size()); }
   int32_t num_replicates() const { return config.replicates; }
+  //! The replicates whose per-replicate arrays the file stores (the first ones; --keep-replicates).
+  int32_t num_stored_replicates() const { return stored_replicates(config); }
   //! The emergence scores of `metric`, or nullptr.
   const Emergence* emergence_of(const std::string& metric) const {
     for (const auto& e : emergence) {

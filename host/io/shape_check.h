@@ -29,8 +29,10 @@ void check_declared_shapes(const h5::File& file, const std::string& context);
 
 //! The axes of a `mirage run` result file: /model/scale (finite, > 0), /task/length and
 //! /task/test_size (integers >= 1, strictly increasing), all non-empty, and the attribute
-//! /task/test_size@replicates >= 1, equal to the length of every `replicate` scale. Throws
-//! std::invalid_argument in the same form.
+//! /task/test_size@replicates >= 1 and /task/test_size@replicates_stored (format 1.6; equal to
+//! replicates where absent) from 1 to it, the length of the replicate axis of
+//! /metrics/exact_match/estimate (whose scale check_declared_shapes ties to every other
+//! per-replicate dataset). Throws std::invalid_argument in the same form.
 void check_run_axes(const h5::File& file, const std::string& context);
 
 }  // namespace mirage

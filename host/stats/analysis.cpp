@@ -371,13 +371,15 @@ std::vector<Jumps> jump_intervals(const Results& results) {
   std::vector<Jumps> out;
   if (S < 2) return out;
   const size_t pairs = size_t(S - 1) * K * T;
+  // The per-replicate intervals are kept for the replicates the file stores (the first N).
+  const int32_t N = results.num_stored_replicates();
   // Every metric's per-replicate arrays, sized on all threads at once (stats/parallel_arrays.h).
   std::vector<Jumps> made(results.metrics.size());
   ParallelArrays arrays;
   for (Jumps& j : made) {
-    arrays.assign(&j.low, pairs * R, NaN);
-    arrays.assign(&j.high, pairs * R, NaN);
-    arrays.assign(&j.significant, pairs * R, uint8_t{0});
+    arrays.assign(&j.low, pairs * N, NaN);
+    arrays.assign(&j.high, pairs * N, NaN);
+    arrays.assign(&j.significant, pairs * N, uint8_t{0});
   }
   arrays.run();
   for (size_t index = 0; index < results.metrics.size(); ++index) {
@@ -436,13 +438,15 @@ std::vector<Jumps> jump_intervals(const Results& results) {
           d = mover_difference(m.estimate[upper], Interval{m.ci_low[upper], m.ci_high[upper]},
                                m.estimate[lower], Interval{m.ci_low[lower], m.ci_high[lower]});
         }
-        const size_t out_cell = size_t(g) * R + r;
-        j.low[out_cell] = d.low;
-        j.high[out_cell] = d.high;
+        const size_t out_cell = size_t(g) * N + r;
+        if (r < N) {
+          j.low[out_cell] = d.low;
+          j.high[out_cell] = d.high;
+        }
         if (std::isnan(d.low) || std::isnan(d.high)) continue;
         ++defined;
         const bool excludes = d.low > 0.0 || d.high < 0.0;
-        j.significant[out_cell] = excludes ? 1 : 0;
+        if (r < N) j.significant[out_cell] = excludes ? 1 : 0;
         excluding += excludes ? 1 : 0;
         covering += d.low <= truth && truth <= d.high ? 1 : 0;
       }

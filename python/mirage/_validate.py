@@ -14,8 +14,9 @@ netCDF dimension scale, so that:
 
 A run file's axes are checked too: /model/scale finite and > 0; /task/length and
 /task/test_size integers >= 1, strictly increasing; all three 1-D and non-empty;
-/task/test_size@replicates >= 1 and the replicate axis of /metrics/exact_match/estimate that
-long. Only numpy and h5py are needed (scripts/plot.py runs from a checkout).
+/task/test_size@replicates >= 1, /task/test_size@replicates_stored (format 1.6; R where absent)
+from 1 to it, and the replicate axis of /metrics/exact_match/estimate that long. Only numpy and
+h5py are needed (scripts/plot.py runs from a checkout).
 """
 
 from __future__ import annotations
@@ -180,12 +181,21 @@ def check_run_axes(h5: Any, context: str) -> None:
     replicates = int(np.asarray(h5["task/test_size"].attrs["replicates"]).ravel()[0])
     if replicates < 1:
         _refuse(context, f"/task/test_size@replicates = {replicates}; at least 1 replicate")
+    # Format 1.6: the per-replicate arrays of the first replicates_stored replicates (all R
+    # in files without the attribute).
+    stored, stored_name = replicates, "/task/test_size@replicates"
+    if "replicates_stored" in h5["task/test_size"].attrs:
+        stored = int(np.asarray(h5["task/test_size"].attrs["replicates_stored"]).ravel()[0])
+        stored_name = "/task/test_size@replicates_stored"
+        if stored < 1 or stored > replicates:
+            _refuse(context, f"/task/test_size@replicates_stored = {stored}; from 1 to "
+                             f"/task/test_size@replicates = {replicates}")
     estimate = "metrics/exact_match/estimate"
     if estimate in h5:
         shape = tuple(int(d) for d in h5[estimate].shape or ())
-        if not shape or shape[-1] != replicates:
+        if not shape or shape[-1] != stored:
             _refuse(context, f"dataset /{estimate} has shape {_shape_text(shape)}, but "
-                             f"/task/test_size@replicates = {replicates}")
+                             f"{stored_name} = {stored}")
 
 
 def check_file(h5: Any, context: str) -> None:

@@ -84,6 +84,14 @@ def zero_replicates(f):
     f["task/test_size"].attrs["replicates"] = np.int64(0)
 
 
+def stored_past_replicates(f):
+    f["task/test_size"].attrs["replicates_stored"] = np.int64(21)
+
+
+def stored_unlike_estimate(f):
+    f["task/test_size"].attrs["replicates_stored"] = np.int64(7)
+
+
 def change_scale_copy(f):
     f["summary/exact_match/scale"][0] = f["summary/exact_match/scale"][0] * 2
 
@@ -103,6 +111,11 @@ RUN_DAMAGE = [
     ("test sizes stored as floats", float_test_sizes,
      "dataset /task/test_size holds floating-point numbers, not integers"),
     ("zero replicates", zero_replicates, "/task/test_size@replicates = 0"),
+    ("more replicates stored than run", stored_past_replicates,
+     "/task/test_size@replicates_stored = 21; from 1 to /task/test_size@replicates = 20"),
+    ("stored replicates unlike the estimates", stored_unlike_estimate,
+     "dataset /metrics/exact_match/estimate has shape (9, 5, 2, 20), but "
+     "/task/test_size@replicates_stored = 7"),
     ("one copy of a scale changed", change_scale_copy,
      "dimension scale /summary/exact_match/scale"),
     ("a two-dimensional scale", two_dimensional_scale,

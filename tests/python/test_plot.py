@@ -311,7 +311,24 @@ def group_figures(checks, args):
             "jumps": ["independent samples", "Newcombe"],
         }, "--test-size", "1", "--length", "2")
 
-    # 3. A meta-analysis: only the meta figure.
+    # 3. --keep-replicates 1: the file stores replicate 0's arrays only and still draws every
+    #    free-form figure (replicate 0's error bars, the summaries of all 20 replicates).
+    kept = os.path.join(work, "kept.h5")
+    if mirage_file(checks, "first replicate kept",
+                   [args.mirage, "run", "--preset", "gpt3-full", "--test-sizes", "10,100",
+                    "--replicates", "20", "--keep-replicates", "1", "--seed", "7", "--quiet",
+                    "-o", kept], kept):
+        expected = [n for n in RUN_FIGURES if n not in ("multiple_choice", "difficulty")]
+        checks.check("first replicate kept: the file has the free-form figures' data",
+                     expected_figures(kept) == expected, str(expected_figures(kept)))
+        draw_all(checks, "first replicate kept", kept, os.path.join(work, "out-kept"),
+                 args.dpi, formats=("png",))
+        expect_text(checks, "first replicate kept", kept, {
+            "resolution": ["median", "replicate 0, n = 100"],
+            "metric_swap": ["20 replicate test sets"],
+        })
+
+    # 4. A meta-analysis: only the meta figure.
     meta = os.path.join(work, "meta.h5")
     if mirage_file(checks, "mirage meta",
                    [args.mirage, "meta", "--tasks", "30", "--replicates", "4", "--families",

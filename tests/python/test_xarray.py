@@ -173,8 +173,8 @@ def check_file(checks, label, path, table, coordinate_values, groups=None):
 
 def check_result(checks, label, path):
     with h5py.File(path, "r") as f:
-        checks.check(f"{label}: format_version [1, 5]",
-                      list(f.attrs["format_version"]) == [1, 5], str(f.attrs["format_version"]))
+        checks.check(f"{label}: format_version [1, 6]",
+                      list(f.attrs["format_version"]) == [1, 6], str(f.attrs["format_version"]))
         scale = f["model/scale"][()]
         axes = {"scale": scale, "length": f["task/length"][()],
                 "test_size": f["task/test_size"][()],
