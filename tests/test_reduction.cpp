@@ -222,17 +222,23 @@ std::map<std::string, Dataset> read_datasets(const std::string& path) {
 // those with a replicate axis cut to its first N entries (the rest of their bytes equal), and
 // every other one - summaries, coverage, comparisons, fractions of significant jumps, emergence
 // quantiles, frontier - equal to the bit: they still use all R replicates. Sweeps with every
-// kind of per-replicate dataset: multiple choice, attempts (the histogram's bins follow the
-// replicate axis) and adaptive test-set sizes; 1 and 2 threads.
+// kind of per-replicate dataset and every way of computing a metric again for the replicates
+// the arrays do not keep: other interval methods, multiple choice (the Brier score), attempts
+// (pass@k; the histogram's bins follow the replicate axis), sampling until success and
+// adaptive test-set sizes; 1 and 2 threads.
 TEST(Reduction, KeptReplicatesAreTheFirstOnesOfTheFullFile) {
-  for (const char* name : {"plain", "choice", "attempts", "adaptive"}) {
-    Config c = sweep(name == std::string("choice") ? "choice" : "plain");
+  for (const char* name : {"plain", "methods", "choice", "attempts", "until", "adaptive"}) {
+    const std::string kind = name;
+    Config c = sweep(kind == "choice" || kind == "methods" ? kind : "plain");
     c.replicates = 9;
-    c.threads = name == std::string("choice") ? 2 : 1;
-    if (name == std::string("attempts")) {
+    c.threads = kind == "choice" || kind == "until" ? 2 : 1;
+    if (kind == "attempts") {
       c.attempts = 4;
       c.pass_at = {1, 4};
-    } else if (name == std::string("adaptive")) {
+    } else if (kind == "until") {
+      c.until_success = true;
+      c.budget = 6;
+    } else if (kind == "adaptive") {
       c.target_relative_width = 0.5;
       c.max_items = 80;
       c.test_sizes = adaptive_steps(c.max_items);

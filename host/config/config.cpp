@@ -196,16 +196,17 @@ uint64_t result_bytes(const Config& config) {
   const long double T = static_cast<long double>(config.test_sizes.size());
   const long double R = static_cast<long double>(config.replicates);
   const long double M = static_cast<long double>(metric_count(config));
-  // The jump intervals are held for the replicates the file stores only.
+  // Each metric's estimates and intervals and its jump intervals are held for the replicates
+  // the file stores only (every replicate's values are computed, then dropped).
   const long double kept = static_cast<long double>(stored_replicates(config));
-  const long double jumps = M * (2 * 8 + 1);
+  const long double per_kept = M * (3 * 8 + 2 * 8 + 1);
   // Per (scale, length, test size, replicate): bytes_per_cell. Per (length, test size,
   // replicate): each metric's emergence score. Per (scale, length, test size): each metric's
   // 8 summaries and its jump fraction and coverage, and the interval comparison (coverage,
   // width, exact coverage of 8 proportion methods, and of 4 mean methods for each of the two
   // token metrics). Adaptive runs: per (scale, length, replicate) the steps used (2 int64), the
   // stop flag and the estimate and interval (3 doubles).
-  long double bytes = S * K * T * (R * (bytes_per_cell(config) - jumps) + kept * jumps) +
+  long double bytes = S * K * T * (R * (bytes_per_cell(config) - per_kept) + kept * per_kept) +
                       K * T * R * M * 8 +
                       S * K * T * (M * 10 + (8 + 2 * 4) * 3) * 8;
   if (config.target_relative_width > 0.0) bytes += S * K * R * (2 * 8 + 1 + 3 * 8);

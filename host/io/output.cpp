@@ -263,9 +263,9 @@ void write_result_head(h5::File& f, h5::Dimensions& dims, const Results& results
 
   for (const MetricResult& m : results.metrics) {
     const std::string group = "/metrics/" + m.name;
-    write_replicates(dims, results, group + "/estimate", m.estimate, per_replicate);
-    write_replicates(dims, results, group + "/ci_low", m.ci_low, per_replicate);
-    write_replicates(dims, results, group + "/ci_high", m.ci_high, per_replicate);
+    dims.write(group + "/estimate", m.estimate, per_replicate);
+    dims.write(group + "/ci_low", m.ci_low, per_replicate);
+    dims.write(group + "/ci_high", m.ci_high, per_replicate);
     dims.write(group + "/expected", m.expected, analytic);
     for (const char* name : {"estimate", "ci_low", "ci_high"}) {
       f.attr(group + "/" + name, "interval", m.interval);

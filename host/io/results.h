@@ -27,7 +27,9 @@ struct MetricResult {
   std::string interval;  //!< interval method name
   double confidence = 0.95;
   int32_t k = 0;  //!< k of a pass@k metric (pass_at_K), 0 for the others
-  std::vector<double> estimate, ci_low, ci_high;  //!< [S][K][T][R]
+  //! [S][K][T][N]: the first N = Results::num_stored_replicates() of the R replicates (all of
+  //! them unless --keep-replicates); MetricCells (stats/metric_cells.h) computes the others.
+  std::vector<double> estimate, ci_low, ci_high;
   std::vector<double> expected;                   //!< [S][K]
   //! until_success only, [S][K]: the large-n limit of the pooled estimate,
   //! E[1 - (1 - q_i)^B] / E[t_i] (equal to `expected` without item difficulty, below it with).

@@ -5,6 +5,7 @@
 #include <cmath>
 #include <exception>
 #include <limits>
+#include <optional>
 #include <utility>
 #include <unordered_map>
 
@@ -12,6 +13,7 @@
 #include "mirage/model.h"
 #include "model/loss_table.h"
 #include "model/truth.h"
+#include "stats/metric_cells.h"
 #include "stats/parallel_arrays.h"
 #include "stats/reduction.h"
 #include "stats/statistics.h"
@@ -415,29 +417,14 @@ std::vector<Jumps> jump_intervals(const Results& results) {
         }
       }
     }
-#pragma omp parallel for schedule(static)
-    for (int64_t g = 0; g < int64_t(pairs); ++g) {
-      const int32_t t = int32_t(g % T);
+    // One pair of scales (s, s + 1) at (k, t) from the difference interval of each replicate.
+    auto finish_pair = [&](int64_t g, auto difference) {
       const int32_t k = int32_t((g / T) % K);
       const int32_t s = int32_t(g / (int64_t(T) * K));
-      const int64_t n = config.test_sizes[size_t(t)];
       const double truth = j.expected[size_t(s) * K + k];
       int64_t defined = 0, excluding = 0, covering = 0;
       for (int32_t r = 0; r < R; ++r) {
-        const size_t lower = ((size_t(s) * K + k) * T + t) * R + r;
-        const size_t upper = ((size_t(s + 1) * K + k) * T + t) * R + r;
-        Interval d;
-        if (counts != nullptr && !wilson[size_t(t)].empty()) {
-          // newcombe_difference's arithmetic, with the intervals from the table.
-          const int64_t x1 = (*counts)[upper], x2 = (*counts)[lower];
-          d = mover_difference(double(x1) / double(n), wilson[size_t(t)][size_t(x1)],
-                               double(x2) / double(n), wilson[size_t(t)][size_t(x2)]);
-        } else if (counts != nullptr) {
-          d = newcombe_difference((*counts)[upper], n, (*counts)[lower], n, config.confidence);
-        } else {
-          d = mover_difference(m.estimate[upper], Interval{m.ci_low[upper], m.ci_high[upper]},
-                               m.estimate[lower], Interval{m.ci_low[lower], m.ci_high[lower]});
-        }
+        const Interval d = difference(r);
         const size_t out_cell = size_t(g) * N + r;
         if (r < N) {
           j.low[out_cell] = d.low;
@@ -455,6 +442,53 @@ std::vector<Jumps> jump_intervals(const Results& results) {
       if (defined > 0) {
         j.fraction_significant[size_t(g)] = double(excluding) / double(R);
         if (!std::isnan(truth)) j.coverage[size_t(g)] = double(covering) / double(R);
+      }
+    };
+    if (counts != nullptr || holds_every_replicate(results, m)) {
+#pragma omp parallel for schedule(static)
+      for (int64_t g = 0; g < int64_t(pairs); ++g) {
+        const int32_t t = int32_t(g % T);
+        const int64_t n = config.test_sizes[size_t(t)];
+        const size_t lower = size_t(g) * R, upper = (size_t(g) + size_t(K) * T) * R;
+        finish_pair(g, [&](int32_t r) {
+          if (counts != nullptr && !wilson[size_t(t)].empty()) {
+            // newcombe_difference's arithmetic, with the intervals from the table.
+            const int64_t x1 = (*counts)[upper + r], x2 = (*counts)[lower + r];
+            return mover_difference(double(x1) / double(n), wilson[size_t(t)][size_t(x1)],
+                                    double(x2) / double(n), wilson[size_t(t)][size_t(x2)]);
+          }
+          if (counts != nullptr) {
+            return newcombe_difference((*counts)[upper + r], n, (*counts)[lower + r], n,
+                                       config.confidence);
+          }
+          return mover_difference(
+              m.estimate[upper + r], Interval{m.ci_low[upper + r], m.ci_high[upper + r]},
+              m.estimate[lower + r], Interval{m.ci_low[lower + r], m.ci_high[lower + r]});
+        });
+      }
+    } else {
+      // The arrays keep the first replicates only (--keep-replicates): the metric's values
+      // computed again, once per cell, scale by scale per (length, test size), the scale
+      // below kept.
+#pragma omp parallel
+      {
+        MetricCells cells(results, m.name, m.k);
+        std::vector<CellValue> below(static_cast<size_t>(R)), above(static_cast<size_t>(R));
+#pragma omp for schedule(dynamic, 1)
+        for (int64_t kt = 0; kt < int64_t(K) * T; ++kt) {
+          const int32_t k = int32_t(kt / T), t = int32_t(kt % T);
+          for (int32_t r = 0; r < R; ++r) below[size_t(r)] = cells.at(size_t(kt) * R + r, k, t);
+          for (int32_t s = 0; s + 1 < S; ++s) {
+            const int64_t g = int64_t(s) * K * T + kt;
+            const size_t upper = (size_t(g) + size_t(K) * T) * R;
+            for (int32_t r = 0; r < R; ++r) above[size_t(r)] = cells.at(upper + r, k, t);
+            finish_pair(g, [&](int32_t r) {
+              const CellValue &hi = above[size_t(r)], &lo = below[size_t(r)];
+              return mover_difference(hi.estimate, hi.interval, lo.estimate, lo.interval);
+            });
+            std::swap(below, above);
+          }
+        }
       }
     }
     out.push_back(std::move(j));
@@ -585,11 +619,16 @@ std::vector<Emergence> emergence_scores(const Results& results) {
         const MetricResult& m = results.metrics[size_t(i)];
         Emergence& e = out[size_t(i)];
         const double sign = sign_of(m);
+        // The estimates from the metric's arrays, or computed again for the replicates they do
+        // not keep (--keep-replicates).
+        std::optional<MetricCells> cells;
+        if (!holds_every_replicate(results, m)) cells.emplace(results, m.name, m.k);
         std::vector<double> curve(S);
         std::vector<double> scores;
         for (int32_t r = 0; r < R; ++r) {
           for (int32_t s = 0; s < S; ++s) {
-            curve[s] = sign * m.estimate[((size_t(s) * K + k) * T + t) * R + r];
+            const size_t cell = ((size_t(s) * K + k) * T + t) * R + r;
+            curve[s] = sign * (cells ? cells->estimate(cell, k, t) : m.estimate[cell]);
           }
           const double score = emergence_score(curve.data(), size_t(S));
           e.score[(size_t(k) * T + t) * R + r] = score;

@@ -9,6 +9,7 @@
 #include <string>
 
 #include "model/truth.h"
+#include "stats/metric_cells.h"
 #include "stats/parallel_arrays.h"
 #include "stats/statistics.h"
 #include "stats/token_intervals.h"
@@ -95,65 +96,80 @@ TruthTable truth_table(const Results& results) {
   return table;
 }
 
-// Summaries across replicates per (s, k, t) of m's estimates and intervals. With `keys` (one
-// integer per cell, of which the cell's estimate is a monotone function within a group:
-// summarize_replicates_keyed) the quantiles come from a histogram of the keys.
-void summarize_metric(MetricResult& m, int32_t T, int32_t R, const int64_t* keys = nullptr,
-                      bool descending = false) {
-  const size_t groups = m.estimate.size() / size_t(R);
+// m's per-replicate arrays (the first N = num_stored_replicates() of each cell's R; m's arrays
+// may come already sized, as compute_metrics sizes them in parallel) and its summaries across
+// all R replicates per (s, k, t), from `cells` (one per thread) or, for token_accuracy with
+// `edit` holding every replicate, from the edit distance's estimates and intervals (the same
+// arithmetic as computing them again). With `keys` (one integer per cell, of which the cell's
+// estimate is a monotone function within a group: summarize_replicates_keyed) the quantiles
+// come from a histogram of the keys.
+void fill_cells(const Results& results, MetricResult& m, int32_t pass_k, const int64_t* keys,
+                bool descending, const MetricResult* edit) {
+  const int32_t K = results.num_lengths(), T = results.num_test_sizes(),
+                R = results.num_replicates(), N = results.num_stored_replicates();
+  const size_t groups = size_t(results.num_scales()) * K * T;
+  for (std::vector<double>* v : {&m.estimate, &m.ci_low, &m.ci_high}) {
+    if (v->size() != groups * size_t(N)) v->assign(groups * size_t(N), 0.0);
+  }
   SummaryArrays& sum = m.summary;
   for (auto* v : {&sum.mean, &sum.sd, &sum.q025, &sum.q500, &sum.q975, &sum.p_zero, &sum.coverage,
                   &sum.mean_ci_width}) {
     v->resize(groups);
   }
-#pragma omp parallel for schedule(static)
-  for (int64_t g = 0; g < int64_t(groups); ++g) {
-    const size_t base = size_t(g) * R;
-    const ReplicateSummary r =
-        keys != nullptr
-            ? summarize_replicates_keyed(&m.estimate[base], &m.ci_low[base], &m.ci_high[base],
-                                         size_t(R), m.expected[size_t(g) / T], &keys[base],
-                                         descending)
-            : summarize_replicates(&m.estimate[base], &m.ci_low[base], &m.ci_high[base],
-                                   size_t(R), m.expected[size_t(g) / T]);
-    sum.mean[g] = r.mean;
-    sum.sd[g] = r.sd;
-    sum.q025[g] = r.q025;
-    sum.q500[g] = r.q500;
-    sum.q975[g] = r.q975;
-    sum.p_zero[g] = r.p_zero;
-    sum.coverage[g] = r.coverage;
-    sum.mean_ci_width[g] = r.mean_ci_width;
+  const bool from_edit = edit != nullptr && N == R && holds_every_replicate(results, *edit);
+#pragma omp parallel
+  {
+    MetricCells cells(results, m.name, pass_k);
+    // A cell's R replicates, where the arrays keep fewer of them.
+    std::vector<double> all_estimate, all_low, all_high;
+    if (N < R) {
+      for (std::vector<double>* v : {&all_estimate, &all_low, &all_high}) v->resize(size_t(R));
+    }
+#pragma omp for schedule(static)
+    for (int64_t g = 0; g < int64_t(groups); ++g) {
+      const size_t base = size_t(g) * R;
+      double* estimate = N < R ? all_estimate.data() : &m.estimate[base];
+      double* low = N < R ? all_low.data() : &m.ci_low[base];
+      double* high = N < R ? all_high.data() : &m.ci_high[base];
+      if (from_edit) {
+        const double length = results.config.lengths[size_t((g / T) % K)];
+        for (int32_t r = 0; r < R; ++r) {
+          // Per-item accuracy k/L = 1 - errors/L: an affine map of the edit distance.
+          estimate[r] = 1.0 - edit->estimate[base + r] / length;
+          low[r] = 1.0 - edit->ci_high[base + r] / length;
+          high[r] = 1.0 - edit->ci_low[base + r] / length;
+        }
+      } else {
+        const int32_t k = int32_t((g / T) % K), t = int32_t(g % T);
+        for (int32_t r = 0; r < R; ++r) {
+          const CellValue v = cells.at(base + size_t(r), k, t);
+          estimate[r] = v.estimate;
+          low[r] = v.interval.low;
+          high[r] = v.interval.high;
+        }
+      }
+      const double expected = m.expected[size_t(g) / T];
+      const ReplicateSummary r =
+          keys != nullptr ? summarize_replicates_keyed(estimate, low, high, size_t(R), expected,
+                                                       &keys[base], descending)
+                          : summarize_replicates(estimate, low, high, size_t(R), expected);
+      sum.mean[g] = r.mean;
+      sum.sd[g] = r.sd;
+      sum.q025[g] = r.q025;
+      sum.q500[g] = r.q500;
+      sum.q975[g] = r.q975;
+      sum.p_zero[g] = r.p_zero;
+      sum.coverage[g] = r.coverage;
+      sum.mean_ci_width[g] = r.mean_ci_width;
+      if (N < R) {
+        const size_t kept = size_t(g) * N;
+        std::copy_n(estimate, N, &m.estimate[kept]);
+        std::copy_n(low, N, &m.ci_low[kept]);
+        std::copy_n(high, N, &m.ci_high[kept]);
+      }
+    }
   }
 }
-
-// The intervals of one proportion method at one test size by x, computed on first use (an
-// interval depends only on (x, n), and replicates and scales repeat x); one per thread.
-class LazyProportionIntervals {
- public:
-  LazyProportionIntervals(IntervalMethod method, int64_t n, double confidence, bool table)
-      : method_(method), n_(n), confidence_(confidence) {
-    if (table) {
-      intervals_.resize(size_t(n) + 1);
-      known_.assign(size_t(n) + 1, 0);
-    }
-  }
-  Interval at(int64_t x) {
-    if (known_.empty()) return proportion_interval(method_, x, n_, confidence_);
-    if (!known_[size_t(x)]) {
-      intervals_[size_t(x)] = proportion_interval(method_, x, n_, confidence_);
-      known_[size_t(x)] = 1;
-    }
-    return intervals_[size_t(x)];
-  }
-
- private:
-  IntervalMethod method_;
-  int64_t n_;
-  double confidence_;
-  std::vector<Interval> intervals_;
-  std::vector<uint8_t> known_;
-};
 
 // `edit`: the token_edit_distance metric already made, whose estimates and intervals
 // token_accuracy maps (the same arithmetic as computing them again). `m`: its per-replicate
@@ -161,9 +177,7 @@ class LazyProportionIntervals {
 MetricResult make_metric(const Results& results, const std::string& name, const TruthTable& truth,
                          const MetricResult* edit, MetricResult m) {
   const Config& config = results.config;
-  const int32_t S = results.num_scales(), K = results.num_lengths(), T = results.num_test_sizes(),
-                R = results.num_replicates();
-  const size_t cells = size_t(S) * K * T * R;
+  const int32_t S = results.num_scales(), K = results.num_lengths();
   const Kind kind = kind_of(name);
   const bool proportion = kind == Kind::EXACT_MATCH || kind == Kind::GRADE;
   m.name = name;
@@ -179,118 +193,21 @@ MetricResult make_metric(const Results& results, const std::string& name, const 
                : kind == Kind::BRIER ? to_string(brier_method)
                                      : config.mean_interval;
   m.confidence = config.confidence;
-  m.estimate.resize(cells);
-  m.ci_low.resize(cells);
-  m.ci_high.resize(cells);
   m.expected.resize(size_t(S) * K);
   for (int32_t s = 0; s < S; ++s) {
     for (int32_t k = 0; k < K; ++k) m.expected[size_t(s) * K + k] = truth.value(kind, s, k);
   }
-  const IntervalMethod proportion_method = parse_interval_method(config.interval);
-  const Counts& c = results.counts;
-  // The token metrics' interval per (length, test size), arguments checked once.
-  std::vector<TokenMeanIntervals> token_intervals;
-  if (kind == Kind::EDIT_DISTANCE || kind == Kind::ACCURACY) {
-    for (int32_t k = 0; k < K; ++k) {
-      for (int32_t t = 0; t < T; ++t) {
-        token_intervals.emplace_back(mean_method, config.test_sizes[size_t(t)],
-                                     config.lengths[size_t(k)], config.confidence);
-      }
-    }
-  }
-  const bool from_edit = kind == Kind::ACCURACY && edit != nullptr &&
-                         edit->estimate.size() == cells && edit->ci_low.size() == cells &&
-                         edit->ci_high.size() == cells;
-  const int64_t groups = int64_t(S) * K * T;
-  // The interval functions throw only for impossible tallies (x > n, sums no integers can
-  // have), which sampling cannot produce; nothing may escape the parallel loop.
-#pragma omp parallel
-  {
-    // Proportion intervals by x per test size, where x repeats enough to be worth a table.
-    std::vector<LazyProportionIntervals> by_x;
-    if (kind == Kind::EXACT_MATCH || kind == Kind::GRADE) {
-      for (int32_t t = 0; t < T; ++t) {
-        const int64_t n = config.test_sizes[size_t(t)];
-        by_x.emplace_back(proportion_method, n, config.confidence,
-                          n <= (int64_t{1} << 22) && n + 1 <= 8 * int64_t(S) * K * R);
-      }
-    }
-    // The token metrics' intervals by (E, E2) per (length, test size), at most 2^12 of each
-    // (a table of 256 KB) per thread: a thread keeps all of its memos until the loop ends.
-    std::vector<TallyMemo<Interval>> token_memo(token_intervals.size(),
-                                                TallyMemo<Interval>(size_t{1} << 12));
-#pragma omp for schedule(static)
-    for (int64_t g = 0; g < groups; ++g) {
-      const int32_t t = int32_t(g % T);
-      const int32_t k = int32_t((g / T) % K);
-      const int64_t n = config.test_sizes[t];
-      const double length = config.lengths[k];
-      for (int64_t cell = g * R; cell < (g + 1) * R; ++cell) {
-        Interval ci{};
-        double estimate = 0.0;
-        switch (kind) {
-          case Kind::EXACT_MATCH:
-          case Kind::GRADE: {
-            const int64_t x =
-                kind == Kind::EXACT_MATCH ? c.exact_match[cell] : c.choice_grade[cell];
-            estimate = double(x) / double(n);
-            ci = by_x[size_t(t)].at(x);
-            break;
-          }
-          case Kind::EDIT_DISTANCE:
-          case Kind::ACCURACY: {
-            // The interval of the per-item mean of L - k from the integer tallies, inside
-            // [0, L] (stats/token_intervals.h).
-            const int64_t errors = c.token_errors[cell];
-            const int64_t errors_sq = c.token_errors_sq[cell];
-            const size_t kt = size_t(k) * T + t;
-            const Interval d =
-                from_edit ? Interval{edit->ci_low[cell], edit->ci_high[cell]}
-                          : token_memo[kt].get(errors, errors_sq, [&] {
-                              return token_intervals[kt].at(errors, errors_sq);
-                            });
-            const double mean = from_edit ? edit->estimate[cell] : double(errors) / double(n);
-            if (kind == Kind::EDIT_DISTANCE) {
-              estimate = mean;
-              ci = d;
-            } else {
-              // Per-item accuracy k/L = 1 - errors/L: an affine map of the edit distance.
-              estimate = 1.0 - mean / length;
-              ci = Interval{1.0 - d.high / length, 1.0 - d.low / length};
-            }
-            break;
-          }
-          case Kind::BRIER: {
-            // Sums of per-item scores and squared scores, each in BRIER_UNIT (sweep.h).
-            const long double sum = static_cast<long double>(c.brier[cell]) * BRIER_UNIT;
-            const long double sum_sq = static_cast<long double>(c.brier_sq[cell]) * BRIER_UNIT;
-            estimate = static_cast<double>(sum / n);
-            const long double var =
-                n > 1 ? std::max(0.0L, (sum_sq - sum * sum / n) / (n - 1)) : 0.0L;
-            const Interval b = mean_interval(brier_method, estimate,
-                                             n > 1 ? std::sqrt(static_cast<double>(var)) : NAN,
-                                             n, config.confidence);
-            ci = Interval{b.low - BRIER_ROUNDING, b.high + BRIER_ROUNDING};
-            break;
-          }
-        }
-        m.estimate[cell] = estimate;
-        m.ci_low[cell] = ci.low;
-        m.ci_high[cell] = ci.high;
-      }
-    }
-  }
   // The estimates are monotone in the integer tallies: x / n rises with x, errors / n with
   // errors, 1 - errors / (n L) falls with them (correctly rounded operations are monotone).
+  const Counts& c = results.counts;
   const int64_t* keys = kind == Kind::EXACT_MATCH  ? c.exact_match.data()
                         : kind == Kind::GRADE      ? c.choice_grade.data()
                         : kind == Kind::BRIER      ? nullptr
                                                    : c.token_errors.data();
-  summarize_metric(m, T, R, keys, kind == Kind::ACCURACY);
+  fill_cells(results, m, 0, keys, kind == Kind::ACCURACY,
+             kind == Kind::ACCURACY ? edit : nullptr);
   return m;
 }
-
-
 
 // pass@k (docs/DESIGN.md §4.1, §5.2) from the histogram of correct attempts of each cell.
 MetricResult make_pass_at_metric(const Results& results, int32_t pass_k) {
@@ -305,9 +222,6 @@ MetricResult make_pass_at_metric(const Results& results, int32_t pass_k) {
   m.interval = "wilson-deff";
   m.confidence = config.confidence;
   m.k = pass_k;
-  m.estimate.resize(cells);
-  m.ci_low.resize(cells);
-  m.ci_high.resize(cells);
   m.expected.resize(size_t(S) * K);
   std::exception_ptr error;
 #pragma omp parallel for schedule(dynamic, 1) collapse(2)
@@ -330,14 +244,7 @@ MetricResult make_pass_at_metric(const Results& results, int32_t pass_k) {
                              std::to_string(histogram.size()) + " counts, expected " +
                              std::to_string(cells * size_t(bins)));
   }
-#pragma omp parallel for schedule(static)
-  for (int64_t cell = 0; cell < int64_t(cells); ++cell) {
-    const PassAtK v = pass_at_k(&histogram[size_t(cell) * bins], bins, pass_k, config.confidence);
-    m.estimate[size_t(cell)] = v.estimate;
-    m.ci_low[size_t(cell)] = v.interval.low;
-    m.ci_high[size_t(cell)] = v.interval.high;
-  }
-  summarize_metric(m, T, R);
+  fill_cells(results, m, pass_k, nullptr, false, nullptr);
   return m;
 }
 
@@ -352,9 +259,6 @@ MetricResult make_until_metric(const Results& results) {
   m.kind = "nonlinear";
   m.interval = "wilson-robust";
   m.confidence = config.confidence;
-  m.estimate.resize(cells);
-  m.ci_low.resize(cells);
-  m.ci_high.resize(cells);
   m.expected.resize(size_t(S) * K);
   m.pooled_limit.resize(size_t(S) * K);
   std::exception_ptr error;
@@ -382,18 +286,7 @@ MetricResult make_until_metric(const Results& results) {
                              std::to_string(c.until_solved.size()) + " cells, expected " +
                              std::to_string(cells));
   }
-#pragma omp parallel for schedule(static)
-  for (int64_t cell = 0; cell < int64_t(cells); ++cell) {
-    const int32_t t = int32_t((cell / R) % T);
-    const UntilSuccess v = until_success(
-        config.test_sizes[size_t(t)], c.until_solved[size_t(cell)], c.until_attempts[size_t(cell)],
-        c.until_attempts_sq[size_t(cell)], c.until_solved_attempts[size_t(cell)],
-        config.confidence);
-    m.estimate[size_t(cell)] = v.estimate;
-    m.ci_low[size_t(cell)] = v.interval.low;
-    m.ci_high[size_t(cell)] = v.interval.high;
-  }
-  summarize_metric(m, T, R);
+  fill_cells(results, m, 0, nullptr, false, nullptr);
   return m;
 }
 
@@ -418,51 +311,63 @@ Adaptive make_adaptive(const Results& results, const MetricResult& exact) {
                   &a.mean_relative_width}) {
     v->resize(size_t(S) * K);
   }
-#pragma omp parallel for schedule(static)
-  for (int64_t sk = 0; sk < int64_t(S) * K; ++sk) {
-    const double truth = exact.expected[size_t(sk)];
-    std::vector<int64_t> used(static_cast<size_t>(R));
-    int64_t stopped = 0, covered = 0, covered_stopped = 0, positive = 0;
-    double relative = 0.0;
-    for (int32_t r = 0; r < R; ++r) {
-      int32_t t = T - 1;
-      bool stop = false;
-      for (int32_t j = 0; j < T; ++j) {
-        const size_t cell = (size_t(sk) * T + j) * R + r;
-        const double est = exact.estimate[cell];
-        if (est > 0.0 && (exact.ci_high[cell] - exact.ci_low[cell]) / 2.0 <= W * est) {
-          t = j;
-          stop = true;
-          break;
+  // Exact match at every step of every replicate: from its arrays, or computed again for the
+  // replicates they do not keep (--keep-replicates).
+  const bool every = holds_every_replicate(results, exact);
+#pragma omp parallel
+  {
+    MetricCells cells(results, exact.name);
+    auto value = [&](size_t cell) {
+      if (!every) return cells.at(cell);
+      return CellValue{exact.estimate[cell], Interval{exact.ci_low[cell], exact.ci_high[cell]}};
+    };
+#pragma omp for schedule(static)
+    for (int64_t sk = 0; sk < int64_t(S) * K; ++sk) {
+      const double truth = exact.expected[size_t(sk)];
+      std::vector<int64_t> used(static_cast<size_t>(R));
+      int64_t stopped = 0, covered = 0, covered_stopped = 0, positive = 0;
+      double relative = 0.0;
+      for (int32_t r = 0; r < R; ++r) {
+        int32_t t = T - 1;
+        bool stop = false;
+        CellValue at_t{};  // at step t: the stopping step, else the last
+        for (int32_t j = 0; j < T; ++j) {
+          const CellValue v = value((size_t(sk) * T + j) * R + r);
+          at_t = v;
+          if (v.estimate > 0.0 && (v.interval.high - v.interval.low) / 2.0 <= W * v.estimate) {
+            t = j;
+            stop = true;
+            break;
+          }
+        }
+        const size_t to = size_t(sk) * R + r;
+        const int64_t n = config.test_sizes[size_t(t)];
+        a.items_used[to] = n;
+        a.draws_used[to] = n * max_length;
+        a.stopped[to] = stop ? 1 : 0;
+        a.estimate[to] = at_t.estimate;
+        a.ci_low[to] = at_t.interval.low;
+        a.ci_high[to] = at_t.interval.high;
+        used[size_t(r)] = n;
+        const bool in = a.ci_low[to] <= truth && truth <= a.ci_high[to];
+        stopped += stop ? 1 : 0;
+        covered += in ? 1 : 0;
+        covered_stopped += (stop && in) ? 1 : 0;
+        if (a.estimate[to] > 0.0) {
+          ++positive;
+          relative += (a.ci_high[to] - a.ci_low[to]) / 2.0 / a.estimate[to];
         }
       }
-      const size_t from = (size_t(sk) * T + t) * R + r, to = size_t(sk) * R + r;
-      const int64_t n = config.test_sizes[size_t(t)];
-      a.items_used[to] = n;
-      a.draws_used[to] = n * max_length;
-      a.stopped[to] = stop ? 1 : 0;
-      a.estimate[to] = exact.estimate[from];
-      a.ci_low[to] = exact.ci_low[from];
-      a.ci_high[to] = exact.ci_high[from];
-      used[size_t(r)] = n;
-      const bool in = a.ci_low[to] <= truth && truth <= a.ci_high[to];
-      stopped += stop ? 1 : 0;
-      covered += in ? 1 : 0;
-      covered_stopped += (stop && in) ? 1 : 0;
-      if (a.estimate[to] > 0.0) {
-        ++positive;
-        relative += (a.ci_high[to] - a.ci_low[to]) / 2.0 / a.estimate[to];
-      }
+      std::sort(used.begin(), used.end());
+      const double nan = std::numeric_limits<double>::quiet_NaN();
+      a.median_items_used[size_t(sk)] =
+          R % 2 ? double(used[size_t(R / 2)])
+                : (double(used[size_t(R / 2 - 1)]) + double(used[size_t(R / 2)])) / 2.0;
+      a.fraction_stopped[size_t(sk)] = double(stopped) / R;
+      a.coverage[size_t(sk)] = stopped > 0 ? double(covered_stopped) / double(stopped) : nan;
+      a.coverage_all[size_t(sk)] = double(covered) / R;
+      a.mean_relative_width[size_t(sk)] = positive > 0 ? relative / double(positive) : nan;
     }
-    std::sort(used.begin(), used.end());
-    const double nan = std::numeric_limits<double>::quiet_NaN();
-    a.median_items_used[size_t(sk)] =
-        R % 2 ? double(used[size_t(R / 2)])
-              : (double(used[size_t(R / 2 - 1)]) + double(used[size_t(R / 2)])) / 2.0;
-    a.fraction_stopped[size_t(sk)] = double(stopped) / R;
-    a.coverage[size_t(sk)] = stopped > 0 ? double(covered_stopped) / double(stopped) : nan;
-    a.coverage_all[size_t(sk)] = double(covered) / R;
-    a.mean_relative_width[size_t(sk)] = positive > 0 ? relative / double(positive) : nan;
   }
   return a;
 }
@@ -478,12 +383,13 @@ void compute_metrics(Results& results) {
   const TruthTable truth = truth_table(results);
   const std::vector<std::string> names = metric_names(results.config);
   // Every metric's per-replicate arrays, sized on all threads at once (stats/parallel_arrays.h).
-  const size_t cells = size_t(results.num_scales()) * results.num_lengths() *
-                       results.num_test_sizes() * results.num_replicates();
+  // Every replicate's values are computed; the arrays keep those the file stores.
+  const size_t kept = size_t(results.num_scales()) * results.num_lengths() *
+                      results.num_test_sizes() * results.num_stored_replicates();
   std::vector<MetricResult> made(names.size());
   ParallelArrays arrays;
   for (MetricResult& m : made) {
-    for (std::vector<double>* v : {&m.estimate, &m.ci_low, &m.ci_high}) arrays.assign(v, cells, 0.0);
+    for (std::vector<double>* v : {&m.estimate, &m.ci_low, &m.ci_high}) arrays.assign(v, kept, 0.0);
   }
   arrays.run();
   for (size_t i = 0; i < names.size(); ++i) {

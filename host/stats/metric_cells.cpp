@@ -1,0 +1,208 @@
+// Copyright (c) Mirage developers.
+#include "stats/metric_cells.h"
+
+#include <algorithm>
+#include <cmath>
+#include <optional>
+#include <stdexcept>
+#include <utility>
+#include <vector>
+
+#include "mirage/sweep.h"
+#include "stats/reduction.h"
+#include "stats/token_intervals.h"
+
+namespace mirage {
+namespace {
+
+enum class Kind { EXACT_MATCH, EDIT_DISTANCE, ACCURACY, GRADE, BRIER, PASS_AT, UNTIL };
+
+Kind kind_of(const std::string& name, int32_t pass_k) {
+  if (name == "exact_match") return Kind::EXACT_MATCH;
+  if (name == "token_edit_distance") return Kind::EDIT_DISTANCE;
+  if (name == "token_accuracy") return Kind::ACCURACY;
+  if (name == "multiple_choice_grade") return Kind::GRADE;
+  if (name == "brier_score") return Kind::BRIER;
+  if (name == "until_success") return Kind::UNTIL;
+  if (pass_k > 0 && name == pass_at_name(pass_k)) return Kind::PASS_AT;
+  throw std::invalid_argument("no per-cell values for the metric '" + name + "'");
+}
+
+// The intervals of one proportion method at one test size by x, computed on first use (an
+// interval depends only on (x, n), and replicates and scales repeat x).
+class LazyProportionIntervals {
+ public:
+  LazyProportionIntervals(IntervalMethod method, int64_t n, double confidence, bool table)
+      : method_(method), n_(n), confidence_(confidence) {
+    if (table) {
+      intervals_.resize(size_t(n) + 1);
+      known_.assign(size_t(n) + 1, 0);
+    }
+  }
+  Interval at(int64_t x) {
+    if (known_.empty()) return proportion_interval(method_, x, n_, confidence_);
+    if (!known_[size_t(x)]) {
+      intervals_[size_t(x)] = proportion_interval(method_, x, n_, confidence_);
+      known_[size_t(x)] = 1;
+    }
+    return intervals_[size_t(x)];
+  }
+
+ private:
+  IntervalMethod method_;
+  int64_t n_;
+  double confidence_;
+  std::vector<Interval> intervals_;
+  std::vector<uint8_t> known_;
+};
+
+}  // namespace
+
+struct MetricCells::State {
+  const Results& results;
+  Kind kind;
+  int32_t pass_k;
+  int32_t S, K, T, R;
+  IntervalMethod proportion_method = IntervalMethod::WILSON;
+  MeanIntervalMethod mean_method = MeanIntervalMethod::WILSON_DEFF;
+  MeanIntervalMethod brier_method = MeanIntervalMethod::STUDENT_T;
+  // Built on first use, per test size (proportions) or per (length, test size) (token metrics).
+  std::vector<std::optional<LazyProportionIntervals>> by_x;
+  std::vector<std::optional<TokenMeanIntervals>> token_intervals;
+  // The token intervals by (E, E2), at most 2^12 per (length, test size) (a table of 256 KB).
+  std::vector<TallyMemo<Interval>> token_memo;
+
+  State(const Results& r, Kind k, int32_t pk) : results(r), kind(k), pass_k(pk) {
+    S = r.num_scales();
+    K = r.num_lengths();
+    T = r.num_test_sizes();
+    R = r.num_replicates();
+    const Config& config = r.config;
+    if (kind == Kind::EXACT_MATCH || kind == Kind::GRADE) {
+      proportion_method = parse_interval_method(config.interval);
+      by_x.resize(size_t(T));
+    }
+    mean_method = parse_mean_interval_method(config.mean_interval);
+    // The Brier score is a mean of real-valued scores: the token-count ("-deff") methods do
+    // not apply to it, and it takes the Student-t interval then.
+    brier_method = mean_method == MeanIntervalMethod::NORMAL ? MeanIntervalMethod::NORMAL
+                                                             : MeanIntervalMethod::STUDENT_T;
+    if (kind == Kind::EDIT_DISTANCE || kind == Kind::ACCURACY) {
+      token_intervals.resize(size_t(K) * T);
+      token_memo.assign(size_t(K) * T, TallyMemo<Interval>(size_t{1} << 12));
+    }
+  }
+
+  int32_t test_size_index(size_t cell) const { return int32_t((cell / size_t(R)) % size_t(T)); }
+  int32_t length_index(size_t cell) const {
+    return int32_t((cell / (size_t(R) * size_t(T))) % size_t(K));
+  }
+
+  Interval proportion(int32_t t, int64_t x) {
+    std::optional<LazyProportionIntervals>& table = by_x[size_t(t)];
+    if (!table) {
+      const int64_t n = results.config.test_sizes[size_t(t)];
+      // A table by x where x repeats enough to be worth it.
+      table.emplace(proportion_method, n, results.config.confidence,
+                    n <= (int64_t{1} << 22) && n + 1 <= 8 * int64_t(S) * K * R);
+    }
+    return table->at(x);
+  }
+
+  // The interval of the per-item mean of L - k from the integer tallies, inside [0, L]
+  // (stats/token_intervals.h).
+  Interval token(int32_t k, int32_t t, int64_t errors, int64_t errors_sq) {
+    const size_t kt = size_t(k) * T + t;
+    return token_memo[kt].get(errors, errors_sq, [&] {
+      std::optional<TokenMeanIntervals>& intervals = token_intervals[kt];
+      if (!intervals) {
+        intervals.emplace(mean_method, results.config.test_sizes[size_t(t)],
+                          results.config.lengths[size_t(k)], results.config.confidence);
+      }
+      return intervals->at(errors, errors_sq);
+    });
+  }
+};
+
+MetricCells::MetricCells(const Results& results, const std::string& name, int32_t pass_k)
+    : state_(std::make_unique<State>(results, kind_of(name, pass_k), pass_k)) {}
+MetricCells::~MetricCells() = default;
+MetricCells::MetricCells(MetricCells&&) noexcept = default;
+MetricCells& MetricCells::operator=(MetricCells&&) noexcept = default;
+
+// The interval functions throw only for impossible tallies (x > n, sums no integers can have),
+// which sampling cannot produce.
+CellValue MetricCells::at(size_t cell) {
+  return at(cell, state_->length_index(cell), state_->test_size_index(cell));
+}
+
+CellValue MetricCells::at(size_t cell, int32_t k, int32_t t) {
+  State& st = *state_;
+  const Config& config = st.results.config;
+  const Counts& c = st.results.counts;
+  const int64_t n = config.test_sizes[size_t(t)];
+  switch (st.kind) {
+    case Kind::EXACT_MATCH:
+    case Kind::GRADE: {
+      const int64_t x = st.kind == Kind::EXACT_MATCH ? c.exact_match[cell] : c.choice_grade[cell];
+      return {double(x) / double(n), st.proportion(t, x)};
+    }
+    case Kind::EDIT_DISTANCE:
+    case Kind::ACCURACY: {
+      const Interval d = st.token(k, t, c.token_errors[cell], c.token_errors_sq[cell]);
+      const double mean = double(c.token_errors[cell]) / double(n);
+      if (st.kind == Kind::EDIT_DISTANCE) return {mean, d};
+      // Per-item accuracy k/L = 1 - errors/L: an affine map of the edit distance.
+      const double length = config.lengths[size_t(k)];
+      return {1.0 - mean / length, Interval{1.0 - d.high / length, 1.0 - d.low / length}};
+    }
+    case Kind::BRIER: {
+      // Sums of per-item scores and squared scores, each in BRIER_UNIT (sweep.h).
+      const long double sum = static_cast<long double>(c.brier[cell]) * BRIER_UNIT;
+      const long double sum_sq = static_cast<long double>(c.brier_sq[cell]) * BRIER_UNIT;
+      const double estimate = static_cast<double>(sum / n);
+      const long double var = n > 1 ? std::max(0.0L, (sum_sq - sum * sum / n) / (n - 1)) : 0.0L;
+      const Interval b =
+          mean_interval(st.brier_method, estimate,
+                        n > 1 ? std::sqrt(static_cast<double>(var)) : NAN, n, config.confidence);
+      return {estimate, Interval{b.low - BRIER_ROUNDING, b.high + BRIER_ROUNDING}};
+    }
+    case Kind::PASS_AT: {
+      const int32_t bins = config.attempts + 1;
+      const PassAtK v =
+          pass_at_k(&c.attempt_histogram[cell * size_t(bins)], bins, st.pass_k, config.confidence);
+      return {v.estimate, v.interval};
+    }
+    case Kind::UNTIL: {
+      const UntilSuccess v =
+          until_success(n, c.until_solved[cell], c.until_attempts[cell], c.until_attempts_sq[cell],
+                        c.until_solved_attempts[cell], config.confidence);
+      return {v.estimate, v.interval};
+    }
+  }
+  return {NAN, Interval{NAN, NAN}};
+}
+
+double MetricCells::estimate(size_t cell, int32_t k, int32_t t) {
+  State& st = *state_;
+  const Counts& c = st.results.counts;
+  const int64_t n = st.results.config.test_sizes[size_t(t)];
+  switch (st.kind) {
+    case Kind::EXACT_MATCH:
+      return double(c.exact_match[cell]) / double(n);
+    case Kind::GRADE:
+      return double(c.choice_grade[cell]) / double(n);
+    case Kind::EDIT_DISTANCE:
+      return double(c.token_errors[cell]) / double(n);
+    case Kind::ACCURACY: {
+      const double length = st.results.config.lengths[size_t(k)];
+      return 1.0 - double(c.token_errors[cell]) / double(n) / length;
+    }
+    case Kind::BRIER:
+      return static_cast<double>(static_cast<long double>(c.brier[cell]) * BRIER_UNIT / n);
+    default:
+      return at(cell, k, t).estimate;
+  }
+}
+
+}  // namespace mirage
