@@ -516,7 +516,8 @@ TEST(CpuSampler, EqualsReferenceWithKumaraswamyDifficulty) {
 // The AVX-512 kernel alone, on units cut to its blocks of AVX512_SETS = 6 sets of eight groups
 // (192 items): shorter than a block, one block exactly, a block with one item more or less,
 // partial groups at both ends around several blocks, and blocks with 1..47 whole groups left
-// over. At every threshold of THRESHOLDS (0 and 2^32 included) and with the extreme
+// over (which run as AVX-512 blocks of one set of eight groups, then one masked AVX2 block or
+// the reference). At every threshold of THRESHOLDS (0 and 2^32 included) and with the extreme
 // logistic:20 difficulty, where blocks mix items of threshold 0 and 2^32 with ordinary ones.
 const UnitRange AVX512_UNITS[] = {
     {0, 191},

@@ -597,12 +597,14 @@ __attribute__((target("avx2"))) void sample_blocks_avx2(const PhiloxStreamPrefix
 // threshold register in the same layout (ItemThresholds fills one BlockThresholds per set of
 // eight groups), and the items with threshold 2^32 get k = L at every length through a
 // 32-bit mask laid out as the counts are.
-template <bool PER_ITEM>
+//
+// SETS sets of eight groups per block: AVX512_SETS for the bulk of a unit, 1 for the whole
+// groups its blocks leave (fewer rounds in flight, but twice the width of an AVX2 block).
+template <bool PER_ITEM, int SETS = AVX512_SETS>
 __attribute__((target("avx512f,avx512bw,popcnt"))) void sample_blocks_avx512(
     const PhiloxStreamPrefix& prefix, uint32_t threshold, const ItemThresholds* items,
     const int32_t* lengths, int32_t num_lengths, uint32_t group_begin, int64_t blocks,
     LengthSums* sums, uint32_t* lanes) {
-  constexpr int SETS = AVX512_SETS;
   static_assert(ITEMS_PER_GROUP == 4, "a set of eight groups is one BlockThresholds");
   const PhiloxStreamAvx512 v = philox_stream_avx512(prefix);
   const __m512i minus_one = _mm512_set1_epi32(-1);
@@ -627,7 +629,7 @@ __attribute__((target("avx512f,avx512bw,popcnt"))) void sample_blocks_avx512(
   int64_t since_flush = 0;
   for (int64_t b = 0; b < blocks; ++b) {
     // The block's last group is < 2^32, so the 64-bit lane adds give the counter words exactly.
-    const int64_t group0 = int64_t{group_begin} + b * AVX512_GROUPS_PER_BLOCK;
+    const int64_t group0 = int64_t{group_begin} + b * 8 * SETS;
     PhiloxGroups8 group[SETS];
     for (int q = 0; q < SETS; ++q) {
       group[q] = philox_group_prefix_avx512(
@@ -703,8 +705,10 @@ __attribute__((target("avx512f,avx512bw,popcnt"))) void sample_blocks_avx512(
 #endif  // MIRAGE_HAVE_AVX512_PATH
 
 // sample_unit_cpu() with `kernel`, which must run here (not automatic; no check).
+// `avx512_sets`: sets of eight groups per AVX-512 block (AVX512_SETS, or 1 for what the
+// blocks of a unit leave).
 void sample_unit_kernel(const SweepSpec& spec, const WorkUnit& unit, ItemTally* per_length,
-                        CpuKernel kernel) {
+                        CpuKernel kernel, int avx512_sets = AVX512_SETS) {
   const int64_t items = unit.item_end - unit.item_begin;
   if (items <= 0) return;
   const bool per_item = spec.difficulty != DIFFICULTY_NONE;
@@ -719,7 +723,7 @@ void sample_unit_kernel(const SweepSpec& spec, const WorkUnit& unit, ItemTally* 
   // Whole groups start at full_begin; blocks of them run on the block kernel.
   const int64_t full_begin = (unit.item_begin + ITEMS_PER_GROUP - 1) / ITEMS_PER_GROUP;
   const int64_t full_end = unit.item_end / ITEMS_PER_GROUP;
-  const int64_t block_groups = kernel == CpuKernel::avx512 ? AVX512_GROUPS_PER_BLOCK
+  const int64_t block_groups = kernel == CpuKernel::avx512 ? 8 * int64_t{avx512_sets}
                                : kernel == CpuKernel::avx2 ? AVX2_GROUPS_PER_BLOCK
                                                            : GROUPS_PER_BLOCK;
   const int64_t blocks = full_end > full_begin ? (full_end - full_begin) / block_groups : 0;
@@ -737,7 +741,13 @@ void sample_unit_kernel(const SweepSpec& spec, const WorkUnit& unit, ItemTally* 
     switch (kernel) {
 #if MIRAGE_HAVE_AVX512_PATH
       case CpuKernel::avx512:
-        if (per_item) {
+        if (per_item && avx512_sets == 1) {
+          sample_blocks_avx512<true, 1>(prefix, t, source, lengths, k, g0, blocks, sums,
+                                        scratch.lanes.data());
+        } else if (avx512_sets == 1) {
+          sample_blocks_avx512<false, 1>(prefix, t, source, lengths, k, g0, blocks, sums,
+                                         scratch.lanes.data());
+        } else if (per_item) {
           sample_blocks_avx512<true>(prefix, t, source, lengths, k, g0, blocks, sums,
                                      scratch.lanes.data());
         } else {
@@ -769,16 +779,20 @@ void sample_unit_kernel(const SweepSpec& spec, const WorkUnit& unit, ItemTally* 
   }
   sample_groups_masked(spec, unit, first_group, full_begin, per_length);
   const int64_t rest_begin = blocks > 0 ? block_end : full_begin;
-#if MIRAGE_HAVE_AVX2_PATH
+#if MIRAGE_HAVE_AVX512_PATH
   // An AVX-512 block is 48 groups: the whole groups it leaves (up to 47, e.g. 10 of the 250
-  // in a test set of 1,000 items) go to AVX2 blocks of 8 rather than to the scalar reference,
-  // which costs about 15x more per draw (20 % of a 20,000-replicate sweep at n <= 1000 before).
-  if (kernel == CpuKernel::avx512 && full_end - rest_begin >= AVX2_GROUPS_PER_BLOCK) {
+  // in a test set of 1,000 items) go to AVX-512 blocks of one set of 8 groups rather than to
+  // AVX2 blocks of 8 (which took as much time as the AVX-512 blocks on a 20,000-replicate sweep
+  // at n <= 1000) or the scalar reference, which costs about 15x more per draw.
+  if (kernel == CpuKernel::avx512 && avx512_sets > 1 &&
+      full_end - rest_begin >= AVX2_GROUPS_PER_BLOCK) {
     WorkUnit rest = unit;
     rest.item_begin = rest_begin * ITEMS_PER_GROUP;
-    sample_unit_kernel(spec, rest, per_length, CpuKernel::avx2);
+    sample_unit_kernel(spec, rest, per_length, CpuKernel::avx512, 1);
     return;
   }
+#endif
+#if MIRAGE_HAVE_AVX2_PATH
   // What is left (fewer than 8 whole groups, then the last partial group) fits one AVX2 block
   // of 8 groups whose items past the unit's end are masked out of the sums: the reference, at
   // about 15x the cost per draw, had taken 40 % of the sampling of a 20,000-replicate sweep at
