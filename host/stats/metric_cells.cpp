@@ -183,6 +183,43 @@ CellValue MetricCells::at(size_t cell, int32_t k, int32_t t) {
   return {NAN, Interval{NAN, NAN}};
 }
 
+void MetricCells::fill(size_t first, int32_t count, int32_t k, int32_t t, double* estimate,
+                       double* low, double* high) {
+  State& st = *state_;
+  const Counts& c = st.results.counts;
+  const int64_t n = st.results.config.test_sizes[size_t(t)];
+  // The common kinds with the switch and the per-(k, t) lookups out of the loop (the same
+  // arithmetic as at()).
+  if (st.kind == Kind::EXACT_MATCH || st.kind == Kind::GRADE) {
+    const int64_t* x = (st.kind == Kind::EXACT_MATCH ? c.exact_match.data()
+                                                     : c.choice_grade.data()) + first;
+    for (int32_t r = 0; r < count; ++r) {
+      const Interval ci = st.proportion(t, x[r]);
+      estimate[r] = double(x[r]) / double(n);
+      low[r] = ci.low;
+      high[r] = ci.high;
+    }
+    return;
+  }
+  if (st.kind == Kind::EDIT_DISTANCE) {
+    const int64_t* errors = c.token_errors.data() + first;
+    const int64_t* errors_sq = c.token_errors_sq.data() + first;
+    for (int32_t r = 0; r < count; ++r) {
+      const Interval d = st.token(k, t, errors[r], errors_sq[r]);
+      estimate[r] = double(errors[r]) / double(n);
+      low[r] = d.low;
+      high[r] = d.high;
+    }
+    return;
+  }
+  for (int32_t r = 0; r < count; ++r) {
+    const CellValue v = at(first + size_t(r), k, t);
+    estimate[r] = v.estimate;
+    low[r] = v.interval.low;
+    high[r] = v.interval.high;
+  }
+}
+
 double MetricCells::estimate(size_t cell, int32_t k, int32_t t) {
   State& st = *state_;
   const Counts& c = st.results.counts;

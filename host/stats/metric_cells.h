@@ -39,6 +39,10 @@ class MetricCells {
   CellValue at(size_t cell);
   //! The same, for a caller that knows the cell's length index k and test-size index t.
   CellValue at(size_t cell, int32_t k, int32_t t);
+  //! at() of the `count` consecutive cells from `first` (replicates of one (s, k, t), whose
+  //! indices the caller gives), into estimate[i], low[i], high[i].
+  void fill(size_t first, int32_t count, int32_t k, int32_t t, double* estimate, double* low,
+            double* high);
   //! Its estimate alone: the same bits as at(cell).estimate, without the interval where the
   //! estimate does not need it.
   double estimate(size_t cell, int32_t k, int32_t t);

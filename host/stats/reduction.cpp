@@ -140,13 +140,7 @@ void fill_cells(const Results& results, MetricResult& m, int32_t pass_k, const i
           high[r] = 1.0 - edit->ci_low[base + r] / length;
         }
       } else {
-        const int32_t k = int32_t((g / T) % K), t = int32_t(g % T);
-        for (int32_t r = 0; r < R; ++r) {
-          const CellValue v = cells.at(base + size_t(r), k, t);
-          estimate[r] = v.estimate;
-          low[r] = v.interval.low;
-          high[r] = v.interval.high;
-        }
+        cells.fill(base, R, int32_t((g / T) % K), int32_t(g % T), estimate, low, high);
       }
       const double expected = m.expected[size_t(g) / T];
       const ReplicateSummary r =
