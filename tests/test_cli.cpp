@@ -8,6 +8,7 @@
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
+#include <iterator>
 #include <sstream>
 #include <string>
 
@@ -208,6 +209,18 @@ TEST_F(CliTest, KeepReplicatesStoresTheFirstOnes) {
   o = mirage("forecast " + out("kept.h5") + " --fit-below 2e10 -q -o " + out("f.h5"));
   ASSERT_EQ(o.code, 0) << o.output;
   EXPECT_EQ(h5::File::open_read(out("f.h5")).attr_int64("/forecast/test_size", "replicates"), 2);
+  // bench times the output as run writes it and says so, in its table and its JSON.
+  o = mirage("bench --sweep replicates --draws 2e6 --threads 1 --keep-replicates 2 --json " +
+             out("b.json"));
+  ASSERT_EQ(o.code, 0) << o.output;
+  EXPECT_NE(o.output.find("compression none, replicates stored 2 of "), std::string::npos)
+      << o.output;
+  std::ifstream json(out("b.json"));
+  const std::string text((std::istreambuf_iterator<char>(json)), std::istreambuf_iterator<char>());
+  EXPECT_NE(text.find("\"replicates_stored\": 2"), std::string::npos) << text;
+  o = mirage("bench --sweep replicates --draws 2e6 --keep-replicates none");
+  EXPECT_EQ(o.code, 2) << o.output;
+  EXPECT_EQ(o.output.rfind("mirage: error: --keep-replicates: value 'none'", 0), 0u) << o.output;
 }
 
 TEST_F(CliTest, MalformedConfigIsRefused) {

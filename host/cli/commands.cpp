@@ -646,7 +646,8 @@ int bench_command(const BenchOptions& options) {
        << "},\n"
        << "  \"output_s\": " << output_s << ",\n"
        << "  \"output_bytes\": " << output_bytes << ",\n"
-       << "  \"compression\": \"" << config.compression << "\"\n}\n";
+       << "  \"compression\": \"" << config.compression << "\",\n"
+       << "  \"replicates_stored\": " << stored_replicates(config) << "\n}\n";
   if (!options.json.empty()) {
     std::ofstream out(options.json);
     out << json.str();
@@ -675,7 +676,12 @@ int bench_command(const BenchOptions& options) {
             << ", jumps " << phases.jumps << ", frontier and emergence " << phases.other << ")\n"
             << "output       " << output_s << " s  (HDF5, " << format_si(output_bytes)
             << " bytes, " << format_si(output_bytes / output_s) << " B/s, compression "
-            << config.compression << ")\n";
+            << config.compression
+            << (stored_replicates(config) < config.replicates
+                    ? ", replicates stored " + std::to_string(stored_replicates(config)) + " of " +
+                          std::to_string(config.replicates)
+                    : std::string())
+            << ")\n";
   return 0;
 }
 
