@@ -366,6 +366,42 @@ std::vector<IntervalComparison> compare_intervals(const Results& results) {
   return out;
 }
 
+namespace {
+
+// Fills pair g = (s, s + 1) at (k, t) of `j` from the difference interval of each replicate
+// (difference(r)): the first N replicates' intervals and significance, and across all R the
+// fraction significant and the coverage of the true difference.
+template <class Difference>
+void finish_pair(Jumps& j, int64_t g, int32_t K, int32_t T, int32_t R, int32_t N,
+                 Difference difference) {
+  const int32_t k = int32_t((g / T) % K);
+  const int32_t s = int32_t(g / (int64_t(T) * K));
+  const double truth = j.expected[size_t(s) * K + k];
+  int64_t defined = 0, excluding = 0, covering = 0;
+  for (int32_t r = 0; r < R; ++r) {
+    const Interval d = difference(r);
+    const size_t out_cell = size_t(g) * N + r;
+    if (r < N) {
+      j.low[out_cell] = d.low;
+      j.high[out_cell] = d.high;
+    }
+    if (std::isnan(d.low) || std::isnan(d.high)) continue;
+    ++defined;
+    const bool excludes = d.low > 0.0 || d.high < 0.0;
+    if (r < N) j.significant[out_cell] = excludes ? 1 : 0;
+    excluding += excludes ? 1 : 0;
+    covering += d.low <= truth && truth <= d.high ? 1 : 0;
+  }
+  // Replicates with an undefined interval count as not significant (and not covering); NaN
+  // only when no replicate has one.
+  if (defined > 0) {
+    j.fraction_significant[size_t(g)] = double(excluding) / double(R);
+    if (!std::isnan(truth)) j.coverage[size_t(g)] = double(covering) / double(R);
+  }
+}
+
+}  // namespace
+
 std::vector<Jumps> jump_intervals(const Results& results) {
   const int32_t S = results.num_scales(), K = results.num_lengths(), T = results.num_test_sizes(),
                 R = results.num_replicates();
@@ -375,8 +411,9 @@ std::vector<Jumps> jump_intervals(const Results& results) {
   const size_t pairs = size_t(S - 1) * K * T;
   // The per-replicate intervals are kept for the replicates the file stores (the first N).
   const int32_t N = results.num_stored_replicates();
+  const size_t metrics = results.metrics.size();
   // Every metric's per-replicate arrays, sized on all threads at once (stats/parallel_arrays.h).
-  std::vector<Jumps> made(results.metrics.size());
+  std::vector<Jumps> made(metrics);
   ParallelArrays arrays;
   for (Jumps& j : made) {
     arrays.assign(&j.low, pairs * N, NaN);
@@ -384,7 +421,7 @@ std::vector<Jumps> jump_intervals(const Results& results) {
     arrays.assign(&j.significant, pairs * N, uint8_t{0});
   }
   arrays.run();
-  for (size_t index = 0; index < results.metrics.size(); ++index) {
+  for (size_t index = 0; index < metrics; ++index) {
     const MetricResult& m = results.metrics[index];
     const bool proportion = m.name == "exact_match" || m.name == "multiple_choice_grade";
     Jumps& j = made[index];
@@ -399,58 +436,46 @@ std::vector<Jumps> jump_intervals(const Results& results) {
             m.expected[size_t(s + 1) * K + k] - m.expected[size_t(s) * K + k];
       }
     }
+  }
+  // Where the arrays keep the first replicates only (--keep-replicates) the token accuracy's
+  // values are the affine image of the edit distance's (MetricCells' arithmetic): its jumps are
+  // made from the edit distance's values, computed once for both.
+  size_t edit_index = metrics, accuracy_index = metrics;
+  for (size_t index = 0; index < metrics; ++index) {
+    const MetricResult& m = results.metrics[index];
+    if (holds_every_replicate(results, m)) continue;
+    if (m.name == "token_edit_distance") edit_index = index;
+    if (m.name == "token_accuracy") accuracy_index = index;
+  }
+  const bool share = edit_index < metrics && accuracy_index < metrics;
+  for (size_t index = 0; index < metrics; ++index) {
+    const MetricResult& m = results.metrics[index];
+    Jumps& j = made[index];
     const std::vector<int64_t>* counts =
         m.name == "exact_match" ? &results.counts.exact_match
         : m.name == "multiple_choice_grade" ? &results.counts.choice_grade
                                             : nullptr;
-    // Newcombe's interval is the MOVER difference of two Wilson intervals: those by x, per
-    // test size, where x repeats enough to be worth a table (newcombe_difference otherwise).
-    std::vector<std::vector<Interval>> wilson(static_cast<size_t>(T));
-    if (counts != nullptr) {
-      for (int32_t t = 0; t < T; ++t) {
-        const int64_t n = config.test_sizes[size_t(t)];
-        if (n + 1 > 2 * int64_t(pairs / size_t(T)) * R) continue;
-        wilson[size_t(t)].resize(size_t(n) + 1);
-        for (int64_t x = 0; x <= n; ++x) {
-          wilson[size_t(t)][size_t(x)] =
-              proportion_interval(IntervalMethod::WILSON, x, n, config.confidence);
-        }
-      }
-    }
-    // One pair of scales (s, s + 1) at (k, t) from the difference interval of each replicate.
-    auto finish_pair = [&](int64_t g, auto difference) {
-      const int32_t k = int32_t((g / T) % K);
-      const int32_t s = int32_t(g / (int64_t(T) * K));
-      const double truth = j.expected[size_t(s) * K + k];
-      int64_t defined = 0, excluding = 0, covering = 0;
-      for (int32_t r = 0; r < R; ++r) {
-        const Interval d = difference(r);
-        const size_t out_cell = size_t(g) * N + r;
-        if (r < N) {
-          j.low[out_cell] = d.low;
-          j.high[out_cell] = d.high;
-        }
-        if (std::isnan(d.low) || std::isnan(d.high)) continue;
-        ++defined;
-        const bool excludes = d.low > 0.0 || d.high < 0.0;
-        if (r < N) j.significant[out_cell] = excludes ? 1 : 0;
-        excluding += excludes ? 1 : 0;
-        covering += d.low <= truth && truth <= d.high ? 1 : 0;
-      }
-      // Replicates with an undefined interval count as not significant (and not covering);
-      // NaN only when no replicate has one.
-      if (defined > 0) {
-        j.fraction_significant[size_t(g)] = double(excluding) / double(R);
-        if (!std::isnan(truth)) j.coverage[size_t(g)] = double(covering) / double(R);
-      }
-    };
     if (counts != nullptr || holds_every_replicate(results, m)) {
+      // Newcombe's interval is the MOVER difference of two Wilson intervals: those by x, per
+      // test size, where x repeats enough to be worth a table (newcombe_difference otherwise).
+      std::vector<std::vector<Interval>> wilson(static_cast<size_t>(T));
+      if (counts != nullptr) {
+        for (int32_t t = 0; t < T; ++t) {
+          const int64_t n = config.test_sizes[size_t(t)];
+          if (n + 1 > 2 * int64_t(pairs / size_t(T)) * R) continue;
+          wilson[size_t(t)].resize(size_t(n) + 1);
+          for (int64_t x = 0; x <= n; ++x) {
+            wilson[size_t(t)][size_t(x)] =
+                proportion_interval(IntervalMethod::WILSON, x, n, config.confidence);
+          }
+        }
+      }
 #pragma omp parallel for schedule(static)
       for (int64_t g = 0; g < int64_t(pairs); ++g) {
         const int32_t t = int32_t(g % T);
         const int64_t n = config.test_sizes[size_t(t)];
         const size_t lower = size_t(g) * R, upper = (size_t(g) + size_t(K) * T) * R;
-        finish_pair(g, [&](int32_t r) {
+        finish_pair(j, g, K, T, R, N, [&](int32_t r) {
           if (counts != nullptr && !wilson[size_t(t)].empty()) {
             // newcombe_difference's arithmetic, with the intervals from the table.
             const int64_t x1 = (*counts)[upper + r], x2 = (*counts)[lower + r];
@@ -466,33 +491,47 @@ std::vector<Jumps> jump_intervals(const Results& results) {
               m.estimate[lower + r], Interval{m.ci_low[lower + r], m.ci_high[lower + r]});
         });
       }
-    } else {
-      // The arrays keep the first replicates only (--keep-replicates): the metric's values
-      // computed again, once per cell, scale by scale per (length, test size), the scale
-      // below kept.
+      continue;
+    }
+    // The arrays keep the first replicates only: the metric's values computed again, once per
+    // cell, scale by scale per (length, test size), the scale below kept.
+    if (share && index == accuracy_index) continue;  // made with the edit distance
+    const bool with_accuracy = share && index == edit_index;
 #pragma omp parallel
-      {
-        MetricCells cells(results, m.name, m.k);
-        std::vector<CellValue> below(static_cast<size_t>(R)), above(static_cast<size_t>(R));
+    {
+      MetricCells cells(results, m.name, m.k);
+      std::vector<CellValue> below(static_cast<size_t>(R)), above(static_cast<size_t>(R));
 #pragma omp for schedule(dynamic, 1)
-        for (int64_t kt = 0; kt < int64_t(K) * T; ++kt) {
-          const int32_t k = int32_t(kt / T), t = int32_t(kt % T);
-          for (int32_t r = 0; r < R; ++r) below[size_t(r)] = cells.at(size_t(kt) * R + r, k, t);
-          for (int32_t s = 0; s + 1 < S; ++s) {
-            const int64_t g = int64_t(s) * K * T + kt;
-            const size_t upper = (size_t(g) + size_t(K) * T) * R;
-            for (int32_t r = 0; r < R; ++r) above[size_t(r)] = cells.at(upper + r, k, t);
-            finish_pair(g, [&](int32_t r) {
-              const CellValue &hi = above[size_t(r)], &lo = below[size_t(r)];
+      for (int64_t kt = 0; kt < int64_t(K) * T; ++kt) {
+        const int32_t k = int32_t(kt / T), t = int32_t(kt % T);
+        const double length = config.lengths[size_t(k)];
+        for (int32_t r = 0; r < R; ++r) below[size_t(r)] = cells.at(size_t(kt) * R + r, k, t);
+        for (int32_t s = 0; s + 1 < S; ++s) {
+          const int64_t g = int64_t(s) * K * T + kt;
+          const size_t upper = (size_t(g) + size_t(K) * T) * R;
+          for (int32_t r = 0; r < R; ++r) above[size_t(r)] = cells.at(upper + r, k, t);
+          finish_pair(j, g, K, T, R, N, [&](int32_t r) {
+            const CellValue &hi = above[size_t(r)], &lo = below[size_t(r)];
+            return mover_difference(hi.estimate, hi.interval, lo.estimate, lo.interval);
+          });
+          if (with_accuracy) {
+            // Per-item accuracy k/L = 1 - errors/L (MetricCells::at's arithmetic).
+            auto accuracy = [length](const CellValue& v) {
+              return CellValue{1.0 - v.estimate / length,
+                               Interval{1.0 - v.interval.high / length,
+                                        1.0 - v.interval.low / length}};
+            };
+            finish_pair(made[accuracy_index], g, K, T, R, N, [&](int32_t r) {
+              const CellValue hi = accuracy(above[size_t(r)]), lo = accuracy(below[size_t(r)]);
               return mover_difference(hi.estimate, hi.interval, lo.estimate, lo.interval);
             });
-            std::swap(below, above);
           }
+          std::swap(below, above);
         }
       }
     }
-    out.push_back(std::move(j));
   }
+  for (Jumps& j : made) out.push_back(std::move(j));
   return out;
 }
 
