@@ -355,7 +355,8 @@ int run_command(const Config& config, const std::string& command_line) {
 int merge_command(const MergeOptions& options) {
   if (options.parts.empty()) throw std::invalid_argument("merge: no part files given");
   parse_compression("--compression", options.compression);
-  parse_keep_replicates("--keep-replicates", options.keep_replicates);
+  const int32_t keep_replicates =
+      parse_keep_replicates("--keep-replicates", options.keep_replicates);
   check_writable("--output", options.output);
   if (!options.csv.empty()) check_writable("--csv", options.csv);
   {
@@ -427,7 +428,7 @@ int merge_command(const MergeOptions& options) {
   config.output = options.output;
   config.csv = options.csv;
   config.compression = options.compression;
-  config.keep_replicates = parse_keep_replicates("--keep-replicates", options.keep_replicates);
+  config.keep_replicates = keep_replicates;
   if (config.keep_replicates > config.replicates) {
     throw std::invalid_argument("--keep-replicates: value " +
                                 std::to_string(config.keep_replicates) +

@@ -515,14 +515,9 @@ std::vector<Jumps> jump_intervals(const Results& results) {
             return mover_difference(hi.estimate, hi.interval, lo.estimate, lo.interval);
           });
           if (with_accuracy) {
-            // Per-item accuracy k/L = 1 - errors/L (MetricCells::at's arithmetic).
-            auto accuracy = [length](const CellValue& v) {
-              return CellValue{1.0 - v.estimate / length,
-                               Interval{1.0 - v.interval.high / length,
-                                        1.0 - v.interval.low / length}};
-            };
             finish_pair(made[accuracy_index], g, K, T, R, N, [&](int32_t r) {
-              const CellValue hi = accuracy(above[size_t(r)]), lo = accuracy(below[size_t(r)]);
+              const CellValue hi = accuracy_from_edit(above[size_t(r)], length),
+                              lo = accuracy_from_edit(below[size_t(r)], length);
               return mover_difference(hi.estimate, hi.interval, lo.estimate, lo.interval);
             });
           }

@@ -23,6 +23,21 @@ struct CellValue {
   Interval interval;
 };
 
+//! The metrics whose cells MetricCells computes.
+enum class MetricKind { EXACT_MATCH, EDIT_DISTANCE, ACCURACY, GRADE, BRIER, PASS_AT, UNTIL };
+
+//! The kind of the metric `name`: one of metric_names(), "pass_at_K" (with `pass_k` = K) or
+//! "until_success". Throws std::invalid_argument for another name.
+MetricKind metric_kind(const std::string& name, int32_t pass_k = 0);
+
+//! A cell of token_accuracy from the same cell of token_edit_distance at target length
+//! `length`: per-item accuracy k/L = 1 - errors/L, an affine map of the edit distance and its
+//! interval (the one place this arithmetic is written, so that every path gives the same bits).
+inline CellValue accuracy_from_edit(const CellValue& edit, double length) {
+  return {1.0 - edit.estimate / length,
+          Interval{1.0 - edit.interval.high / length, 1.0 - edit.interval.low / length}};
+}
+
 //! The cells of one metric of `results` (its tallies, configuration and interval methods).
 //! Keeps the intervals it computes (by count for proportions, by (E, E2) for the token metrics)
 //! and builds them lazily: cheap to make, meant for one thread.

@@ -39,15 +39,7 @@ double expected_value(const ModelTable& model, const std::string& metric, int32_
 
 namespace {
 
-enum class Kind { EXACT_MATCH, EDIT_DISTANCE, ACCURACY, GRADE, BRIER };
-
-Kind kind_of(const std::string& name) {
-  if (name == "exact_match") return Kind::EXACT_MATCH;
-  if (name == "token_edit_distance") return Kind::EDIT_DISTANCE;
-  if (name == "token_accuracy") return Kind::ACCURACY;
-  if (name == "multiple_choice_grade") return Kind::GRADE;
-  return Kind::BRIER;
-}
+using Kind = MetricKind;
 
 // The analytic values of every metric per (scale, length), computed once (with difficulty
 // each is a quadrature).
@@ -134,10 +126,12 @@ void fill_cells(const Results& results, MetricResult& m, int32_t pass_k, const i
       if (from_edit) {
         const double length = results.config.lengths[size_t((g / T) % K)];
         for (int32_t r = 0; r < R; ++r) {
-          // Per-item accuracy k/L = 1 - errors/L: an affine map of the edit distance.
-          estimate[r] = 1.0 - edit->estimate[base + r] / length;
-          low[r] = 1.0 - edit->ci_high[base + r] / length;
-          high[r] = 1.0 - edit->ci_low[base + r] / length;
+          const CellValue v = accuracy_from_edit(
+              {edit->estimate[base + r], Interval{edit->ci_low[base + r], edit->ci_high[base + r]}},
+              length);
+          estimate[r] = v.estimate;
+          low[r] = v.interval.low;
+          high[r] = v.interval.high;
         }
       } else {
         cells.fill(base, R, int32_t((g / T) % K), int32_t(g % T), estimate, low, high);
@@ -172,7 +166,7 @@ MetricResult make_metric(const Results& results, const std::string& name, const 
                          const MetricResult* edit, MetricResult m) {
   const Config& config = results.config;
   const int32_t S = results.num_scales(), K = results.num_lengths();
-  const Kind kind = kind_of(name);
+  const Kind kind = metric_kind(name);
   const bool proportion = kind == Kind::EXACT_MATCH || kind == Kind::GRADE;
   m.name = name;
   // The Brier score is a mean of per-item scores, but quadratic in q = p^L, not linear in p.
