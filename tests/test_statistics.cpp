@@ -9,12 +9,15 @@
 //! - "numpy": numpy 2.4 `np.quantile` (type 7), or the same hand computation;
 //! - identities that hold exactly (the binomial CDF at Clopper-Pearson bounds is alpha/2).
 #include "stats/statistics.h"
+#include "stats/int128.h"
 
 #include <gtest/gtest.h>
 
 #include <boost/math/distributions/binomial.hpp>
 #include <boost/math/special_functions/beta.hpp>
 
+#include <algorithm>
+#include <array>
 #include <cmath>
 #include <cstdint>
 #include <cstdio>
@@ -527,6 +530,59 @@ TEST(QuantileSorted, RejectsBadArguments) {
   EXPECT_THROW(quantile_sorted(unsorted.data(), 2, 0.5), std::invalid_argument);
   const std::vector<double> with_nan = {1.0, NaN};
   EXPECT_THROW(quantile_sorted(with_nan.data(), 2, 0.5), std::invalid_argument);
+}
+
+// The token intervals' 128-bit conversion takes a shortcut through int64_t: the same value as
+// the plain conversion on both sides of each boundary of the shortcut.
+TEST(Int128, ToLongDoubleIsThePlainConversion) {
+  using detail::Int128;
+  const Int128 big = Int128{1} << 100;
+  const int64_t lo = std::numeric_limits<int64_t>::min(), hi = std::numeric_limits<int64_t>::max();
+  for (const Int128 v : {Int128{0}, Int128{1}, Int128{-1}, Int128{(int64_t{1} << 53) + 1},
+                         Int128{hi}, Int128{hi} + 1, Int128{lo}, Int128{lo} - 1,
+                         (Int128{1} << 64) - 1, -(Int128{1} << 64) + 3, big + 12345, -big - 7}) {
+    EXPECT_EQ(detail::to_long_double(v), static_cast<long double>(v))
+        << static_cast<long double>(v);
+  }
+}
+
+// The three summary quantiles by selection: numpy's values on the hand example, and the bits
+// of a sort and quantile_sorted on every size from 1 to 60 of values with ties and infinities
+// (the emergence analysis selects among scores that may be +-inf).
+TEST(Quantiles025500975, SameBitsAsSortingAndQuantileSorted) {
+  std::vector<double> d = {3.2, -1.0, 7.5, 0.25, 2.0, 10.0, 4.4};
+  const std::array<double, 3> hand = quantiles_025_500_975(d);
+  EXPECT_NEAR(hand[0], -0.8125, 1e-15);
+  EXPECT_EQ(hand[1], 3.2);
+  EXPECT_NEAR(hand[2], 9.625, 1e-15);
+  uint64_t state = 12345;
+  auto next = [&] {
+    state = state * 6364136223846793005ull + 1442695040888963407ull;
+    return state >> 33;
+  };
+  for (size_t n = 1; n <= 60; ++n) {
+    std::vector<double> values(n);
+    for (double& v : values) {
+      const uint64_t u = next() % 20;
+      v = u == 0 ? INF : u == 1 ? -INF : double(int64_t(next() % 9) - 4) * 0.37;
+    }
+    std::vector<double> sorted = values;
+    std::sort(sorted.begin(), sorted.end());
+    const std::array<double, 3> q = quantiles_025_500_975(values);
+    const double probs[3] = {0.025, 0.5, 0.975};
+    for (int i = 0; i < 3; ++i) {
+      const double want = quantile_sorted(sorted.data(), n, probs[i]);
+      if (std::isnan(want)) {
+        EXPECT_TRUE(std::isnan(q[size_t(i)])) << "n = " << n << ", p = " << probs[i];
+      } else {
+        EXPECT_EQ(q[size_t(i)], want) << "n = " << n << ", p = " << probs[i];
+      }
+    }
+  }
+  std::vector<double> empty;
+  EXPECT_THROW(quantiles_025_500_975(empty), std::invalid_argument);
+  std::vector<double> with_nan = {1.0, NaN, 2.0};
+  EXPECT_THROW(quantiles_025_500_975(with_nan), std::invalid_argument);
 }
 
 // ---------------------------------------------------------------------------------------

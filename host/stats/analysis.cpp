@@ -2,6 +2,7 @@
 #include "stats/analysis.h"
 
 #include <algorithm>
+#include <array>
 #include <cmath>
 #include <exception>
 #include <limits>
@@ -73,6 +74,7 @@ class MeanIntervals {
   Interval at(int64_t errors, int64_t errors_sq) {
     return memo_.get(errors, errors_sq, [&] { return intervals_.at(errors, errors_sq); });
   }
+  void prefetch(int64_t errors, int64_t errors_sq) const { memo_.prefetch(errors, errors_sq); }
 
  private:
   static constexpr size_t MEMO_LIMIT = TallyMemo<Interval>::CHEAP_LIMIT;
@@ -289,6 +291,9 @@ void run_mean_comparisons(const Results& results, MeanComparisons& plan) {
           } else if (paired_first) {
             CoverageWidthSums edit_t, accuracy_t, edit_z, accuracy_z;
             for (int32_t r = 0; r < R; ++r) {
+              if (r + MEMO_PREFETCH_AHEAD < R) {
+                moment_memo.prefetch(errors[r + MEMO_PREFETCH_AHEAD], errors_sq[r + MEMO_PREFETCH_AHEAD]);
+              }
               const auto [dt, dz] = moment_memo.get(errors[r], errors_sq[r], [&] {
                 std::pair<Interval, Interval> both;
                 moment_intervals.at(errors[r], errors_sq[r], &both.first, &both.second);
@@ -320,6 +325,9 @@ void run_mean_comparisons(const Results& results, MeanComparisons& plan) {
             }
           } else {
             for (int32_t r = 0; r < R; ++r) {
+              if (r + MEMO_PREFETCH_AHEAD < R) {
+                intervals.prefetch(errors[r + MEMO_PREFETCH_AHEAD], errors_sq[r + MEMO_PREFETCH_AHEAD]);
+              }
               const Interval d = intervals.at(errors[r], errors_sq[r]);
               edit_sums.add(d.low, d.high, truth_e);
               accuracy_sums.add(1.0 - d.high / Ld, 1.0 - d.low / Ld, truth_a);
@@ -505,11 +513,11 @@ std::vector<Jumps> jump_intervals(const Results& results) {
       for (int64_t kt = 0; kt < int64_t(K) * T; ++kt) {
         const int32_t k = int32_t(kt / T), t = int32_t(kt % T);
         const double length = config.lengths[size_t(k)];
-        for (int32_t r = 0; r < R; ++r) below[size_t(r)] = cells.at(size_t(kt) * R + r, k, t);
+        cells.fill(size_t(kt) * R, R, k, t, below.data());
         for (int32_t s = 0; s + 1 < S; ++s) {
           const int64_t g = int64_t(s) * K * T + kt;
           const size_t upper = (size_t(g) + size_t(K) * T) * R;
-          for (int32_t r = 0; r < R; ++r) above[size_t(r)] = cells.at(upper + r, k, t);
+          cells.fill(upper, R, k, t, above.data());
           finish_pair(j, g, K, T, R, N, [&](int32_t r) {
             const CellValue &hi = above[size_t(r)], &lo = below[size_t(r)];
             return mover_difference(hi.estimate, hi.interval, lo.estimate, lo.interval);
@@ -645,7 +653,7 @@ std::vector<Emergence> emergence_scores(const Results& results) {
     }
   }
   // Each (metric, length, test size) on its own, all in one loop (the tasks are alike, and
-  // more of them share out more evenly): its replicates' scores, sorted for the quantiles.
+  // more of them share out more evenly): its replicates' scores and their quantiles.
 #pragma omp parallel for schedule(dynamic, 1) collapse(3)
   for (int32_t i = 0; i < metrics; ++i) {
     for (int32_t k = 0; k < K; ++k) {
@@ -657,23 +665,37 @@ std::vector<Emergence> emergence_scores(const Results& results) {
         // not keep (--keep-replicates).
         std::optional<MetricCells> cells;
         if (!holds_every_replicate(results, m)) cells.emplace(results, m.name, m.k);
-        std::vector<double> curve(S);
+        // The curves of a block of replicates at once, scale by scale: each scale's estimates
+        // of the block are consecutive (one replicate's curve is strided by K T R cells).
+        constexpr int32_t BLOCK = 256;
+        std::vector<double> tile(size_t(S) * BLOCK), curve(S);
         std::vector<double> scores;
-        for (int32_t r = 0; r < R; ++r) {
+        scores.reserve(size_t(R));
+        for (int32_t first = 0; first < R; first += BLOCK) {
+          const int32_t count = std::min(BLOCK, R - first);
           for (int32_t s = 0; s < S; ++s) {
-            const size_t cell = ((size_t(s) * K + k) * T + t) * R + r;
-            curve[s] = sign * (cells ? cells->estimate(cell, k, t) : m.estimate[cell]);
+            const size_t cell = ((size_t(s) * K + k) * T + t) * R + first;
+            double* row = &tile[size_t(s) * BLOCK];
+            if (cells) {
+              cells->fill_estimates(cell, count, k, t, row);
+            } else {
+              std::copy_n(&m.estimate[cell], count, row);
+            }
+            for (int32_t b = 0; b < count; ++b) row[b] *= sign;
           }
-          const double score = emergence_score(curve.data(), size_t(S));
-          e.score[(size_t(k) * T + t) * R + r] = score;
-          if (!std::isnan(score)) scores.push_back(score);
+          for (int32_t b = 0; b < count; ++b) {
+            for (int32_t s = 0; s < S; ++s) curve[size_t(s)] = tile[size_t(s) * BLOCK + b];
+            const double score = emergence_score(curve.data(), size_t(S));
+            e.score[(size_t(k) * T + t) * R + first + b] = score;
+            if (!std::isnan(score)) scores.push_back(score);
+          }
         }
         if (scores.empty()) continue;
-        std::sort(scores.begin(), scores.end());
+        const std::array<double, 3> q = quantiles_025_500_975(scores);
         const size_t kt = size_t(k) * T + t;
-        e.median[kt] = quantile_sorted(scores.data(), scores.size(), 0.5);
-        e.q025[kt] = quantile_sorted(scores.data(), scores.size(), 0.025);
-        e.q975[kt] = quantile_sorted(scores.data(), scores.size(), 0.975);
+        e.q025[kt] = q[0];
+        e.median[kt] = q[1];
+        e.q975[kt] = q[2];
       }
     }
   }

@@ -190,29 +190,47 @@ CellValue MetricCells::at(size_t cell, int32_t k, int32_t t) {
   return {NAN, Interval{NAN, NAN}};
 }
 
-void MetricCells::fill(size_t first, int32_t count, int32_t k, int32_t t, double* estimate,
-                       double* low, double* high) {
+template <class Store>
+void MetricCells::fill_with(size_t first, int32_t count, int32_t k, int32_t t, Store store) {
   State& st = *state_;
   const Counts& c = st.results.counts;
   const int64_t n = st.results.config.test_sizes[size_t(t)];
-  auto store = [&](int32_t r, const CellValue& v) {
-    estimate[r] = v.estimate;
-    low[r] = v.interval.low;
-    high[r] = v.interval.high;
-  };
   // The kind looked up once for the cells of the default metrics (0.1 s of the metrics phase
   // of the 20,000-replicate sweep against at() per cell); the same cells as at().
   if (st.kind == Kind::EXACT_MATCH || st.kind == Kind::GRADE) {
     const int64_t* x =
         (st.kind == Kind::EXACT_MATCH ? c.exact_match.data() : c.choice_grade.data()) + first;
     for (int32_t r = 0; r < count; ++r) store(r, st.proportion_cell(t, x[r], n));
-  } else if (st.kind == Kind::EDIT_DISTANCE) {
+  } else if (st.kind == Kind::EDIT_DISTANCE || st.kind == Kind::ACCURACY) {
     const int64_t* errors = c.token_errors.data() + first;
     const int64_t* errors_sq = c.token_errors_sq.data() + first;
-    for (int32_t r = 0; r < count; ++r) store(r, st.edit_cell(k, t, errors[r], errors_sq[r], n));
+    const TallyMemo<Interval>& memo = st.token_memo[size_t(k) * st.T + t];
+    const bool accuracy = st.kind == Kind::ACCURACY;
+    const double length = st.results.config.lengths[size_t(k)];
+    for (int32_t r = 0; r < count; ++r) {
+      // The memo's slots are scattered: ask for the one a few replicates ahead now.
+      if (r + MEMO_PREFETCH_AHEAD < count) {
+        memo.prefetch(errors[r + MEMO_PREFETCH_AHEAD], errors_sq[r + MEMO_PREFETCH_AHEAD]);
+      }
+      const CellValue edit = st.edit_cell(k, t, errors[r], errors_sq[r], n);
+      store(r, accuracy ? accuracy_from_edit(edit, length) : edit);
+    }
   } else {
     for (int32_t r = 0; r < count; ++r) store(r, at(first + size_t(r), k, t));
   }
+}
+
+void MetricCells::fill(size_t first, int32_t count, int32_t k, int32_t t, double* estimate,
+                       double* low, double* high) {
+  fill_with(first, count, k, t, [&](int32_t r, const CellValue& v) {
+    estimate[r] = v.estimate;
+    low[r] = v.interval.low;
+    high[r] = v.interval.high;
+  });
+}
+
+void MetricCells::fill(size_t first, int32_t count, int32_t k, int32_t t, CellValue* values) {
+  fill_with(first, count, k, t, [&](int32_t r, const CellValue& v) { values[r] = v; });
 }
 
 double MetricCells::estimate(size_t cell, int32_t k, int32_t t) {
@@ -234,6 +252,22 @@ double MetricCells::estimate(size_t cell, int32_t k, int32_t t) {
       return static_cast<double>(static_cast<long double>(c.brier[cell]) * BRIER_UNIT / n);
     default:
       return at(cell, k, t).estimate;
+  }
+}
+
+void MetricCells::fill_estimates(size_t first, int32_t count, int32_t k, int32_t t, double* out) {
+  State& st = *state_;
+  const Counts& c = st.results.counts;
+  const double n = double(st.results.config.test_sizes[size_t(t)]);
+  // The kind looked up once for the cells of the default metrics; estimate()'s arithmetic.
+  if (st.kind == Kind::EXACT_MATCH || st.kind == Kind::GRADE || st.kind == Kind::EDIT_DISTANCE) {
+    const int64_t* x = (st.kind == Kind::EXACT_MATCH ? c.exact_match.data()
+                        : st.kind == Kind::GRADE     ? c.choice_grade.data()
+                                                     : c.token_errors.data()) +
+                       first;
+    for (int32_t r = 0; r < count; ++r) out[r] = double(x[r]) / n;
+  } else {
+    for (int32_t r = 0; r < count; ++r) out[r] = estimate(first + size_t(r), k, t);
   }
 }
 

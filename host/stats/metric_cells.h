@@ -58,11 +58,17 @@ class MetricCells {
   //! indices the caller gives), into estimate[i], low[i], high[i].
   void fill(size_t first, int32_t count, int32_t k, int32_t t, double* estimate, double* low,
             double* high);
+  //! The same, into values[i].
+  void fill(size_t first, int32_t count, int32_t k, int32_t t, CellValue* values);
   //! Its estimate alone: the same bits as at(cell).estimate, without the interval where the
   //! estimate does not need it.
   double estimate(size_t cell, int32_t k, int32_t t);
+  //! estimate() of the `count` consecutive cells from `first` (as fill()), into out[i].
+  void fill_estimates(size_t first, int32_t count, int32_t k, int32_t t, double* out);
 
  private:
+  template <class Store>
+  void fill_with(size_t first, int32_t count, int32_t k, int32_t t, Store store);
   struct State;
   std::unique_ptr<State> state_;
 };

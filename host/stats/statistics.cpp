@@ -19,6 +19,8 @@
 #include <boost/math/special_functions/beta.hpp>
 #include <boost/math/tools/roots.hpp>
 
+#include "stats/int128.h"
+
 namespace mirage {
 namespace detail {
 
@@ -28,9 +30,6 @@ constexpr double INF = std::numeric_limits<double>::infinity();
 //! Probability left out of each tail by exact_binomial_coverage (2 tails: < 2e-14 in all).
 constexpr double COVERAGE_TAIL_BOUND = 1e-14;
 
-// GCC and Clang provide __int128 on every 64-bit target we build for; __extension__ keeps
-// -Wpedantic quiet under -std=c++17.
-__extension__ typedef __int128 Int128;
 
 //! Shortest decimal text that reads back as `value` (so messages show 0.95, not
 //! 0.94999999999999996).
@@ -539,8 +538,19 @@ Moments moments_from_sums(int64_t sum, int64_t sum_sq, int64_t n) {
                                "; inconsistent (integer data need sum^2 <= n * sum_sq)");
   }
   const long double denominator = static_cast<long double>(n) * static_cast<long double>(n - 1);
-  const long double variance = static_cast<long double>(numerator) / denominator;
+  const long double variance = detail::to_long_double(numerator) / denominator;
   return {static_cast<double>(mean), static_cast<double>(std::sqrt(variance))};
+}
+
+std::array<double, 3> quantiles_025_500_975(std::vector<double>& values) {
+  constexpr const char* FUNCTION = "quantiles_025_500_975";
+  if (values.empty()) detail::fail(FUNCTION, "no values; must have at least one");
+  for (size_t i = 0; i < values.size(); ++i) {
+    if (std::isnan(values[i])) {
+      detail::fail(FUNCTION, "values[" + std::to_string(i) + "] = NaN; values must be numbers");
+    }
+  }
+  return detail::summary_quantiles(values);
 }
 
 double quantile_sorted(const double* sorted, size_t n, double prob) {

@@ -15,6 +15,7 @@
 //! allowed, for an argument outside its stated range; nothing here exits or prints.
 #pragma once
 
+#include <array>
 #include <cstddef>
 #include <cmath>
 #include <cstdint>
@@ -154,6 +155,11 @@ Moments moments_from_sums(int64_t sum, int64_t sum_sq, int64_t n);
 //! Throws if sorted is null, n == 0, prob is outside [0, 1], or the data are not sorted or
 //! contain NaN.
 double quantile_sorted(const double* sorted, size_t n, double prob);
+
+//! quantile_sorted at 0.025, 0.5 and 0.975 of `values` in any order, by selection instead of
+//! a sort (the same order statistics, interpolated the same way: the same bits as sorting and
+//! calling quantile_sorted). Reorders `values`. Throws if `values` is empty or holds a NaN.
+std::array<double, 3> quantiles_025_500_975(std::vector<double>& values);
 
 //! Summary across replicates of one (scale, length, test size) and metric.
 struct ReplicateSummary {

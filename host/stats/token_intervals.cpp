@@ -18,13 +18,14 @@
 #include <boost/math/distributions/students_t.hpp>
 #include <boost/math/special_functions/beta.hpp>
 
+#include "stats/int128.h"
+
 namespace mirage {
 namespace {
 
 constexpr double NaN = std::numeric_limits<double>::quiet_NaN();
 
-// GCC and Clang provide __int128 on every 64-bit target we build for.
-__extension__ typedef __int128 Int128;
+using detail::Int128;
 
 //! Boost.Math evaluates double functions in long double by default (x87 on x86-64); without
 //! that promotion the incomplete beta and its inverse are 5 to 14 times faster and still
@@ -184,7 +185,7 @@ double effective_trials(int64_t errors, int64_t errors_sq, int64_t n, int32_t le
   if (denominator <= 0) return static_cast<double>(tokens);
   const long double numerator = static_cast<long double>(tokens - errors) *
                                 static_cast<long double>(errors) * static_cast<long double>(n - 1);
-  const long double trials = numerator / static_cast<long double>(denominator);
+  const long double trials = numerator / detail::to_long_double(denominator);
   return static_cast<double>(std::min(trials, static_cast<long double>(tokens)));
 }
 
