@@ -23,6 +23,7 @@
 #include <cmath>
 #include <cstdint>
 #include <cstdio>
+#include <cstring>
 #include <functional>
 #include <limits>
 #include <stdexcept>
@@ -49,6 +50,11 @@ std::string message_of(const std::function<void()>& f) {
     return e.what();
   }
   return "(no exception)";
+}
+
+// Equal bits (a NaN equals a NaN).
+bool same_bits(double a, double b) {
+  return std::memcmp(&a, &b, sizeof a) == 0 || (std::isnan(a) && std::isnan(b));
 }
 
 bool is_nan(const Interval& ci) {
@@ -813,6 +819,47 @@ TEST(TallyMemo, ReturnsTheComputedValueAndStoresAtMostItsLimit) {
     }
     const int64_t stored = limit == 0 ? keys : std::min<int64_t>(keys, int64_t(limit));
     EXPECT_EQ(calls, keys - stored) << "limit " << limit;
+  }
+}
+
+// MemoTokenIntervals gives TokenMeanIntervals' bits for every tally n items of length L can
+// have (each tally looked up twice, so the second comes from a memo where one keeps it), with
+// every method and with and without a limit; clopper-pearson-deff's memo by (E, n*) serves
+// tallies whose (E, E2) differ, so its sharing is exercised: many tallies here have n_eff
+// truncated at nL.
+TEST(MemoTokenIntervals, SameBitsAsTokenMeanIntervals) {
+  for (const auto& [n, length] : {std::pair<int64_t, int32_t>{6, 3}, {9, 2}, {1, 4}}) {
+    // Every (E, E2) of n items with 0..L errors each.
+    std::vector<std::pair<int64_t, int64_t>> tallies;
+    std::vector<int32_t> item(size_t(n), 0);
+    for (;;) {
+      int64_t e = 0, e2 = 0;
+      for (int32_t k : item) {
+        e += k;
+        e2 += int64_t(k) * k;
+      }
+      tallies.emplace_back(e, e2);
+      size_t i = 0;
+      while (i < item.size() && item[i] == length) item[i++] = 0;
+      if (i == item.size()) break;
+      ++item[i];
+    }
+    std::sort(tallies.begin(), tallies.end());
+    tallies.erase(std::unique(tallies.begin(), tallies.end()), tallies.end());
+    for (const MeanIntervalMethod method : all_mean_interval_methods()) {
+      const TokenMeanIntervals plain(method, n, length, 0.9);
+      for (const size_t limit : {size_t{0}, size_t{3}}) {
+        MemoTokenIntervals memo(method, n, length, 0.9, limit);
+        for (int pass = 0; pass < 2; ++pass) {
+          for (const auto& [e, e2] : tallies) {
+            const Interval want = plain.at(e, e2), got = memo.at(e, e2);
+            EXPECT_TRUE(same_bits(got.low, want.low) && same_bits(got.high, want.high))
+                << to_string(method) << " n = " << n << " L = " << length << " E = " << e
+                << " E2 = " << e2 << " limit " << limit;
+          }
+        }
+      }
+    }
   }
 }
 

@@ -64,23 +64,14 @@ class ProportionIntervals {
 };
 
 // The linear metrics' intervals of one mean method at one (test size, length), kept per
-// (E, E2) (TallyMemo): every one for the method that is costly to recompute
-// (clopper-pearson-deff: two Beta quantiles), up to TallyMemo's CHEAP_LIMIT for the others.
-class MeanIntervals {
- public:
-  MeanIntervals(MeanIntervalMethod method, int64_t n, int32_t length, double confidence)
-      : intervals_(method, n, length, confidence),
-        memo_(method == MeanIntervalMethod::CLOPPER_PEARSON_DEFF ? 0 : MEMO_LIMIT) {}
-  Interval at(int64_t errors, int64_t errors_sq) {
-    return memo_.get(errors, errors_sq, [&] { return intervals_.at(errors, errors_sq); });
-  }
-  void prefetch(int64_t errors, int64_t errors_sq) const { memo_.prefetch(errors, errors_sq); }
-
- private:
-  static constexpr size_t MEMO_LIMIT = TallyMemo<Interval>::CHEAP_LIMIT;
-  TokenMeanIntervals intervals_;
-  TallyMemo<Interval> memo_;
-};
+// (E, E2): every one for the method that is costly to recompute (clopper-pearson-deff: two
+// Beta quantiles), up to TallyMemo's CHEAP_LIMIT for the others.
+MemoTokenIntervals mean_intervals(MeanIntervalMethod method, int64_t n, int32_t length,
+                                  double confidence) {
+  return MemoTokenIntervals(
+      method, n, length, confidence,
+      method == MeanIntervalMethod::CLOPPER_PEARSON_DEFF ? 0 : TallyMemo<Interval>::CHEAP_LIMIT);
+}
 
 // sum_x P(X = x) [low(x) <= p <= high(x)] for X ~ Binomial(n, p), as exact_binomial_coverage
 // (statistics.h) computes it (outward from the mode, stopping once the rest of a tail is below
@@ -266,7 +257,7 @@ void run_mean_comparisons(const Results& results, MeanComparisons& plan) {
         const double Ld = L;
         const bool exact_here =
             n * L <= EXACT_MEAN_COVERAGE_MAX_NL && exact_mean_coverage_feasible(n, L);
-        MeanIntervals intervals(method, n, L, config.confidence);
+        MemoTokenIntervals intervals = mean_intervals(method, n, L, config.confidence);
         // STUDENT_T and NORMAL share their moments: the STUDENT_T task makes both (unless one
         // of them is the metric's own, whose intervals are reused below).
         const bool paired_first = pair && method == MeanIntervalMethod::STUDENT_T;

@@ -7,6 +7,7 @@
 #include <algorithm>
 #include <charconv>
 #include <cmath>
+#include <cstring>
 #include <limits>
 #include <stdexcept>
 #include <string>
@@ -351,6 +352,32 @@ Interval TokenMeanIntervals::at(int64_t errors, int64_t errors_sq) const {
   c.t_items = t_items_;
   c.t_tokens = t_tokens_;
   return token_interval(method_, errors, errors_sq, n_, length_, confidence_, c);
+}
+
+double TokenMeanIntervals::clopper_pearson_trials(int64_t errors, int64_t errors_sq) const {
+  Critical c;
+  c.t_items = t_items_;
+  c.t_tokens = t_tokens_;
+  return korn_graubard_counts(errors, errors_sq, n_, length_, c).trials;
+}
+
+MemoTokenIntervals::MemoTokenIntervals(MeanIntervalMethod method, int64_t n, int32_t length,
+                                       double confidence, size_t limit)
+    : intervals_(method, n, length, confidence), memo_(limit), by_trials_(0) {}
+
+Interval MemoTokenIntervals::at(int64_t errors, int64_t errors_sq) {
+  return memo_.get(errors, errors_sq, [&] {
+    if (intervals_.method() != MeanIntervalMethod::CLOPPER_PEARSON_DEFF) {
+      return intervals_.at(errors, errors_sq);
+    }
+    // korn_graubard_counts makes the Beta parameters from E and n* alone: equal (E, n*), equal
+    // interval. n* > 0 is finite, so its bits read as an int64_t are >= 0.
+    const double trials = intervals_.clopper_pearson_trials(errors, errors_sq);
+    int64_t key;
+    static_assert(sizeof key == sizeof trials, "a double's bits as an int64_t");
+    std::memcpy(&key, &trials, sizeof key);
+    return by_trials_.get(errors, key, [&] { return intervals_.at(errors, errors_sq); });
+  });
 }
 
 TokenMomentIntervals::TokenMomentIntervals(int64_t n, int32_t length, double confidence)

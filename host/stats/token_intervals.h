@@ -86,6 +86,12 @@ class TokenMeanIntervals {
  public:
   TokenMeanIntervals(MeanIntervalMethod method, int64_t n, int32_t length, double confidence);
   Interval at(int64_t errors, int64_t errors_sq) const;
+  MeanIntervalMethod method() const { return method_; }
+  //! CLOPPER_PEARSON_DEFF: the effective trials n* of the tallies (the Korn-Graubard n_eff,
+  //! truncated at nL, times the degrees-of-freedom factor). Its interval depends on the
+  //! tallies only through E and n*: at() of two tallies with the same E and the same n* (as a
+  //! double) is the same interval. Every tally whose n_eff is truncated shares its E's n*.
+  double clopper_pearson_trials(int64_t errors, int64_t errors_sq) const;
 
  private:
   MeanIntervalMethod method_;
@@ -167,6 +173,24 @@ class TallyMemo {
   size_t limit_;
   std::vector<Slot> slots_;
   size_t used_ = 0;
+};
+
+//! TokenMeanIntervals::at through a TallyMemo by (E, E2) of at most `limit` intervals (0: no
+//! limit), and for CLOPPER_PEARSON_DEFF, whose intervals are costly, a second memo by (E, n*)
+//! (TokenMeanIntervals::clopper_pearson_trials) without limit: on the 20,000-replicate sweep
+//! the 301,000 distinct (E, E2) of its 15 (L, n) have 166,000 distinct (E, n*), so 45 % fewer
+//! pairs of Beta quantiles. The same bits as TokenMeanIntervals::at.
+class MemoTokenIntervals {
+ public:
+  MemoTokenIntervals(MeanIntervalMethod method, int64_t n, int32_t length, double confidence,
+                     size_t limit);
+  Interval at(int64_t errors, int64_t errors_sq);
+  void prefetch(int64_t errors, int64_t errors_sq) const { memo_.prefetch(errors, errors_sq); }
+
+ private:
+  TokenMeanIntervals intervals_;
+  TallyMemo<Interval> memo_;
+  TallyMemo<Interval> by_trials_;  // keyed by (E, the bits of n*)
 };
 
 //! The STUDENT_T and NORMAL intervals of the same tallies from one evaluation of their
