@@ -791,40 +791,70 @@ TEST(Difference, MoverGeneral) {
   EXPECT_THROW(mover_difference(0.5, {0.3, 0.6}, 0.05, {0.1, 0.45}), std::invalid_argument);
 }
 
-// TallyMemo returns what compute() returns for every key, stores at most `limit` values (and
-// then computes the rest every time), and keeps every stored value across its growth; with no
-// limit it stores everything. Keys are chosen to share hash slots and to straddle the growth.
-TEST(TallyMemo, ReturnsTheComputedValueAndStoresAtMostItsLimit) {
-  for (const size_t limit : {size_t{0}, size_t{1}, size_t{700}, size_t{5000}}) {
-    TallyMemo<std::pair<int64_t, int64_t>> memo(limit);
+// TallyMemo returns what compute() returns for every key, computes each key once, and keeps
+// every stored value across its growth. Keys are chosen to share hash slots and to straddle
+// the growth.
+TEST(TallyMemo, ComputesEachKeyOnce) {
+  TallyMemo<std::pair<int64_t, int64_t>> memo;
+  int64_t calls = 0;
+  auto value_of = [&](int64_t e, int64_t e2) {
+    return memo.get(e, e2, [&] {
+      ++calls;
+      return std::make_pair(3 * e + 1, e2 - 7);
+    });
+  };
+  const int64_t keys = 3000;
+  for (int pass = 0; pass < 2; ++pass) {
+    for (int64_t i = 0; i < keys; ++i) {
+      const int64_t e = i % 61, e2 = i * 1024;  // many equal e, e2 multiples of the table size
+      ASSERT_EQ(value_of(e, e2), std::make_pair(3 * e + 1, e2 - 7)) << "pass " << pass;
+    }
+    EXPECT_EQ(calls, keys) << "pass " << pass;
+  }
+  EXPECT_EQ(memo.size(), size_t(keys));
+}
+
+// TallyCache returns what compute() returns for every key; a key looked up again while its
+// slot still holds it is not computed again, and a key whose slot another took is.
+TEST(TallyCache, KeepsTheLastKeyOfEachSlot) {
+  for (const size_t slots : {size_t{1}, size_t{64}, size_t{4096}}) {
+    TallyCache<std::pair<int64_t, int64_t>> cache(slots);
     int64_t calls = 0;
     auto value_of = [&](int64_t e, int64_t e2) {
-      return memo.get(e, e2, [&] {
+      return cache.get(e, e2, [&] {
         ++calls;
         return std::make_pair(3 * e + 1, e2 - 7);
       });
     };
-    const int64_t keys = 3000;
-    // First pass: every key computed once.
-    for (int64_t i = 0; i < keys; ++i) {
-      const int64_t e = i % 61, e2 = i * 1024;  // many equal e, e2 multiples of the table size
-      ASSERT_EQ(value_of(e, e2), std::make_pair(3 * e + 1, e2 - 7)) << "limit " << limit;
-    }
-    EXPECT_EQ(calls, keys);
-    // Second pass: the stored keys come from the memo, the others are computed again.
+    // The same key again and again: computed once.
+    for (int i = 0; i < 10; ++i) ASSERT_EQ(value_of(5, 9), std::make_pair(int64_t{16}, int64_t{2}));
+    EXPECT_EQ(calls, 1) << slots << " slots";
+    // Many keys, twice: each computed at least once, values right; with one slot every key
+    // evicts the one before.
     calls = 0;
-    for (int64_t i = 0; i < keys; ++i) {
-      const int64_t e = i % 61, e2 = i * 1024;
-      ASSERT_EQ(value_of(e, e2), std::make_pair(3 * e + 1, e2 - 7)) << "limit " << limit;
+    const int64_t keys = 300;
+    for (int pass = 0; pass < 2; ++pass) {
+      for (int64_t i = 0; i < keys; ++i) {
+        ASSERT_EQ(value_of(i, 2 * i + 1), std::make_pair(3 * i + 1, 2 * i - 6)) << slots;
+      }
     }
-    const int64_t stored = limit == 0 ? keys : std::min<int64_t>(keys, int64_t(limit));
-    EXPECT_EQ(calls, keys - stored) << "limit " << limit;
+    EXPECT_GE(calls, keys) << slots << " slots";
+    if (slots == 1) EXPECT_EQ(calls, 2 * keys);
+    if (slots == 4096) EXPECT_LT(calls, 2 * keys);  // most of the 300 keys keep their slots
+    // Alternating between two keys in one slot: computed every time.
+    TallyCache<int64_t> one(1);
+    int64_t computed = 0;
+    for (int i = 0; i < 6; ++i) {
+      EXPECT_EQ(one.get(i % 2, 0, [&] { ++computed; return int64_t(i % 2) * 10; }),
+                int64_t(i % 2) * 10);
+    }
+    EXPECT_EQ(computed, 6);
   }
 }
 
 // MemoTokenIntervals gives TokenMeanIntervals' bits for every tally n items of length L can
-// have (each tally looked up twice, so the second comes from a memo where one keeps it), with
-// every method and with and without a limit; clopper-pearson-deff's memo by (E, n*) serves
+// have (each tally looked up twice, so the second comes from the cache where it kept it), with
+// every method and caches of 1 to 1024 slots; clopper-pearson-deff's memo by (E, n*) serves
 // tallies whose (E, E2) differ, so its sharing is exercised: many tallies here have n_eff
 // truncated at nL.
 TEST(MemoTokenIntervals, SameBitsAsTokenMeanIntervals) {
@@ -848,14 +878,14 @@ TEST(MemoTokenIntervals, SameBitsAsTokenMeanIntervals) {
     tallies.erase(std::unique(tallies.begin(), tallies.end()), tallies.end());
     for (const MeanIntervalMethod method : all_mean_interval_methods()) {
       const TokenMeanIntervals plain(method, n, length, 0.9);
-      for (const size_t limit : {size_t{0}, size_t{3}}) {
-        MemoTokenIntervals memo(method, n, length, 0.9, limit);
+      for (const size_t slots : {size_t{1}, size_t{4}, size_t{1024}}) {
+        MemoTokenIntervals memo(method, n, length, 0.9, slots);
         for (int pass = 0; pass < 2; ++pass) {
           for (const auto& [e, e2] : tallies) {
             const Interval want = plain.at(e, e2), got = memo.at(e, e2);
             EXPECT_TRUE(same_bits(got.low, want.low) && same_bits(got.high, want.high))
                 << to_string(method) << " n = " << n << " L = " << length << " E = " << e
-                << " E2 = " << e2 << " limit " << limit;
+                << " E2 = " << e2 << ", " << slots << " slots";
           }
         }
       }

@@ -63,15 +63,9 @@ class ProportionIntervals {
   std::unordered_map<int64_t, Interval> cache_;
 };
 
-// The linear metrics' intervals of one mean method at one (test size, length), kept per
-// (E, E2): every one for the method that is costly to recompute (clopper-pearson-deff: two
-// Beta quantiles), up to TallyMemo's CHEAP_LIMIT for the others.
-MemoTokenIntervals mean_intervals(MeanIntervalMethod method, int64_t n, int32_t length,
-                                  double confidence) {
-  return MemoTokenIntervals(
-      method, n, length, confidence,
-      method == MeanIntervalMethod::CLOPPER_PEARSON_DEFF ? 0 : TallyMemo<Interval>::CHEAP_LIMIT);
-}
+// The slots of the caches of the cheap intervals of one (method, test size, length) in the
+// mean comparison (TallyCache: 1 MB of intervals, 1.5 MB of STUDENT_T and NORMAL pairs).
+constexpr size_t COMPARISON_CACHE_SLOTS = size_t{1} << 15;
 
 // sum_x P(X = x) [low(x) <= p <= high(x)] for X ~ Binomial(n, p), as exact_binomial_coverage
 // (statistics.h) computes it (outward from the mode, stopping once the rest of a tail is below
@@ -257,14 +251,13 @@ void run_mean_comparisons(const Results& results, MeanComparisons& plan) {
         const double Ld = L;
         const bool exact_here =
             n * L <= EXACT_MEAN_COVERAGE_MAX_NL && exact_mean_coverage_feasible(n, L);
-        MemoTokenIntervals intervals = mean_intervals(method, n, L, config.confidence);
+        MemoTokenIntervals intervals(method, n, L, config.confidence, COMPARISON_CACHE_SLOTS);
         // STUDENT_T and NORMAL share their moments: the STUDENT_T task makes both (unless one
         // of them is the metric's own, whose intervals are reused below).
         const bool paired_first = pair && method == MeanIntervalMethod::STUDENT_T;
         const bool paired_second = pair && method == MeanIntervalMethod::NORMAL;
         const TokenMomentIntervals moment_intervals(n, L, config.confidence);
-        TallyMemo<std::pair<Interval, Interval>> moment_memo(
-            TallyMemo<std::pair<Interval, Interval>>::CHEAP_LIMIT);
+        TallyCache<std::pair<Interval, Interval>> moment_cache(COMPARISON_CACHE_SLOTS);
         // The edit distance metric's own method: its intervals are already made (by the same
         // TokenMeanIntervals::at, so the same bits).
         const bool reuse = method == configured && edit->interval == config.mean_interval &&
@@ -283,9 +276,9 @@ void run_mean_comparisons(const Results& results, MeanComparisons& plan) {
             CoverageWidthSums edit_t, accuracy_t, edit_z, accuracy_z;
             for (int32_t r = 0; r < R; ++r) {
               if (r + MEMO_PREFETCH_AHEAD < R) {
-                moment_memo.prefetch(errors[r + MEMO_PREFETCH_AHEAD], errors_sq[r + MEMO_PREFETCH_AHEAD]);
+                moment_cache.prefetch(errors[r + MEMO_PREFETCH_AHEAD], errors_sq[r + MEMO_PREFETCH_AHEAD]);
               }
-              const auto [dt, dz] = moment_memo.get(errors[r], errors_sq[r], [&] {
+              const auto [dt, dz] = moment_cache.get(errors[r], errors_sq[r], [&] {
                 std::pair<Interval, Interval> both;
                 moment_intervals.at(errors[r], errors_sq[r], &both.first, &both.second);
                 return both;

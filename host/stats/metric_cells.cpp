@@ -69,8 +69,8 @@ struct MetricCells::State {
   // Built on first use, per test size (proportions) or per (length, test size) (token metrics).
   std::vector<std::optional<LazyProportionIntervals>> by_x;
   std::vector<std::optional<TokenMeanIntervals>> token_intervals;
-  // The token intervals by (E, E2), at most 2^12 per (length, test size) (a table of 256 KB).
-  std::vector<TallyMemo<Interval>> token_memo;
+  // The token intervals by (E, E2), a cache of 2^13 slots per (length, test size) (256 KB).
+  std::vector<TallyCache<Interval>> token_cache;
 
   State(const Results& r, Kind k, int32_t pk) : results(r), kind(k), pass_k(pk) {
     S = r.num_scales();
@@ -89,7 +89,7 @@ struct MetricCells::State {
                                                              : MeanIntervalMethod::STUDENT_T;
     if (kind == Kind::EDIT_DISTANCE || kind == Kind::ACCURACY) {
       token_intervals.resize(size_t(K) * T);
-      token_memo.assign(size_t(K) * T, TallyMemo<Interval>(size_t{1} << 12));
+      token_cache.assign(size_t(K) * T, TallyCache<Interval>(size_t{1} << 13));
     }
   }
 
@@ -122,7 +122,7 @@ struct MetricCells::State {
   // (stats/token_intervals.h).
   Interval token(int32_t k, int32_t t, int64_t errors, int64_t errors_sq) {
     const size_t kt = size_t(k) * T + t;
-    return token_memo[kt].get(errors, errors_sq, [&] {
+    return token_cache[kt].get(errors, errors_sq, [&] {
       std::optional<TokenMeanIntervals>& intervals = token_intervals[kt];
       if (!intervals) {
         intervals.emplace(mean_method, results.config.test_sizes[size_t(t)],
@@ -204,13 +204,13 @@ void MetricCells::fill_with(size_t first, int32_t count, int32_t k, int32_t t, S
   } else if (st.kind == Kind::EDIT_DISTANCE || st.kind == Kind::ACCURACY) {
     const int64_t* errors = c.token_errors.data() + first;
     const int64_t* errors_sq = c.token_errors_sq.data() + first;
-    const TallyMemo<Interval>& memo = st.token_memo[size_t(k) * st.T + t];
+    const TallyCache<Interval>& cache = st.token_cache[size_t(k) * st.T + t];
     const bool accuracy = st.kind == Kind::ACCURACY;
     const double length = st.results.config.lengths[size_t(k)];
     for (int32_t r = 0; r < count; ++r) {
-      // The memo's slots are scattered: ask for the one a few replicates ahead now.
+      // The cache's slots are scattered: ask for the one a few replicates ahead now.
       if (r + MEMO_PREFETCH_AHEAD < count) {
-        memo.prefetch(errors[r + MEMO_PREFETCH_AHEAD], errors_sq[r + MEMO_PREFETCH_AHEAD]);
+        cache.prefetch(errors[r + MEMO_PREFETCH_AHEAD], errors_sq[r + MEMO_PREFETCH_AHEAD]);
       }
       const CellValue edit = st.edit_cell(k, t, errors[r], errors_sq[r], n);
       store(r, accuracy ? accuracy_from_edit(edit, length) : edit);

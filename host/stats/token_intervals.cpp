@@ -362,11 +362,11 @@ double TokenMeanIntervals::clopper_pearson_trials(int64_t errors, int64_t errors
 }
 
 MemoTokenIntervals::MemoTokenIntervals(MeanIntervalMethod method, int64_t n, int32_t length,
-                                       double confidence, size_t limit)
-    : intervals_(method, n, length, confidence), memo_(limit), by_trials_(0) {}
+                                       double confidence, size_t cache_slots)
+    : intervals_(method, n, length, confidence), cache_(cache_slots) {}
 
 Interval MemoTokenIntervals::at(int64_t errors, int64_t errors_sq) {
-  return memo_.get(errors, errors_sq, [&] {
+  return cache_.get(errors, errors_sq, [&] {
     if (intervals_.method() != MeanIntervalMethod::CLOPPER_PEARSON_DEFF) {
       return intervals_.at(errors, errors_sq);
     }

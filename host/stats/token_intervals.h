@@ -101,44 +101,72 @@ class TokenMeanIntervals {
   double z_, t_items_, t_tokens_;  // the critical values the method needs (NaN otherwise)
 };
 
-//! How many lookups ahead a loop over a cell's replicates calls TallyMemo::prefetch (measured
-//! on the 20,000-replicate sweep: enough to hide a miss to memory behind the lookups between).
+//! How many lookups ahead a loop over a cell's replicates calls prefetch() of a TallyCache or
+//! TallyMemo (measured on the 20,000-replicate sweep: 4, 8, 16 and 32 alike).
 constexpr int32_t MEMO_PREFETCH_AHEAD = 8;
 
-//! A memo of values that depend only on a cell's tallies (E, E2), for reductions where the
-//! tallies repeat across replicates and scales (on the 20,000-replicate sweep 76 % of the
-//! lookups hit even at n = 1000, L = 5: the extreme scales give the same few tallies) or the
-//! value is costly (CLOPPER_PEARSON_DEFF). Open addressing with linear probing, at most half
-//! full; with a `limit`, it stores at most that many values (later ones are computed every
-//! time), so that a memo of a cheap value stays small enough to stay in cache. The values are
-//! the same with or without the memo.
+//! The slot hash of the tally caches and memos below.
+inline size_t tally_hash(int64_t errors, int64_t errors_sq) {
+  uint64_t h = uint64_t(errors) * 0x9E3779B97F4A7C15ull ^ uint64_t(errors_sq);
+  h *= 0xBF58476D1CE4E5B9ull;
+  return size_t(h ^ (h >> 31));
+}
+
+//! A cache of values that depend only on a cell's tallies (E, E2) >= 0: direct-mapped, a
+//! fixed number of slots (a power of two), each holding the last tallies looked up there. For
+//! the cheap intervals, whose tallies repeat within a cell's replicates and rarely across
+//! scales: on the 20,000-replicate sweep, of the 6.3e6 lookups of the edit distance's
+//! intervals (0.30e6 distinct tallies) a cache of 8,192 slots computes 0.50e6, where a memo
+//! keeping the first 4,096 tallies of each (L, n) computed 2.24e6. The values are the same
+//! with or without it.
+template <class V>
+class TallyCache {
+ public:
+  //! `slots`: a power of two >= 1; the table is allocated on the first get().
+  explicit TallyCache(size_t slots) : size_(slots) {}
+
+  //! Asks the CPU to fetch the slot of (errors, errors_sq), for a caller that knows its next
+  //! tallies a few lookups ahead.
+  void prefetch(int64_t errors, int64_t errors_sq) const {
+    if (!slots_.empty()) __builtin_prefetch(&slots_[tally_hash(errors, errors_sq) & (size_ - 1)]);
+  }
+
+  //! The value of (errors, errors_sq): from its slot, or compute() (then kept in the slot).
+  template <class Compute>
+  V get(int64_t errors, int64_t errors_sq, Compute compute) {
+    if (slots_.empty()) slots_.resize(size_);
+    Slot& slot = slots_[tally_hash(errors, errors_sq) & (size_ - 1)];
+    if (slot.errors == errors && slot.errors_sq == errors_sq) return slot.value;
+    const V value = compute();
+    slot = Slot{errors, errors_sq, value};
+    return value;
+  }
+
+ private:
+  struct Slot {
+    int64_t errors = -1;  // empty: tallies are >= 0
+    int64_t errors_sq = 0;
+    V value{};
+  };
+  size_t size_;
+  std::vector<Slot> slots_;
+};
+
+//! A memo of costly values keyed by two integers >= 0 (a cell's tallies, or the errors and the
+//! bits of an effective number of trials), every value computed once: open addressing with
+//! linear probing, at most half full. The values are the same with or without it.
 template <class V>
 class TallyMemo {
  public:
-  //! The most values a memo of a cheap value keeps (a table of 2^15 slots of 32-48 bytes).
-  static constexpr size_t CHEAP_LIMIT = size_t{1} << 14;
-
-  //! limit = 0: no limit.
-  explicit TallyMemo(size_t limit) : limit_(limit) {}
-
-  //! Asks the CPU to fetch the slot where a get(errors, errors_sq) begins, for a caller that
-  //! knows its next tallies a few lookups ahead: the slots of a large memo are scattered over
-  //! megabytes, and a lookup that waits for memory costs more than computing a cheap value.
-  void prefetch(int64_t errors, int64_t errors_sq) const {
-    if (!slots_.empty()) __builtin_prefetch(&slots_[hash(errors, errors_sq) & (slots_.size() - 1)]);
-  }
-
-  //! The value of (errors, errors_sq) >= 0: stored, or compute() (then stored if there is
-  //! room).
+  //! The value of (errors, errors_sq): stored, or compute() (then stored).
   template <class Compute>
   V get(int64_t errors, int64_t errors_sq, Compute compute) {
     if (slots_.empty()) grow();
     const size_t mask = slots_.size() - 1;
-    for (size_t i = hash(errors, errors_sq) & mask;; i = (i + 1) & mask) {
+    for (size_t i = tally_hash(errors, errors_sq) & mask;; i = (i + 1) & mask) {
       Slot& slot = slots_[i];
       if (slot.errors == errors && slot.errors_sq == errors_sq) return slot.value;
-      if (slot.errors < 0) {  // empty (tallies are >= 0): not stored
-        if (limit_ != 0 && used_ >= limit_) return compute();
+      if (slot.errors < 0) {  // empty (keys are >= 0): not stored
         const V value = compute();
         slot = Slot{errors, errors_sq, value};
         ++used_;
@@ -147,6 +175,8 @@ class TallyMemo {
       }
     }
   }
+  //! The values stored.
+  size_t size() const { return used_; }
 
  private:
   struct Slot {
@@ -154,42 +184,37 @@ class TallyMemo {
     int64_t errors_sq = 0;
     V value{};
   };
-  static size_t hash(int64_t errors, int64_t errors_sq) {
-    uint64_t h = uint64_t(errors) * 0x9E3779B97F4A7C15ull ^ uint64_t(errors_sq);
-    h *= 0xBF58476D1CE4E5B9ull;
-    return size_t(h ^ (h >> 31));
-  }
   void grow() {
     std::vector<Slot> old(std::max<size_t>(1024, 2 * slots_.size()));  // a power of two
     old.swap(slots_);
     const size_t mask = slots_.size() - 1;
     for (const Slot& slot : old) {
       if (slot.errors < 0) continue;
-      size_t i = hash(slot.errors, slot.errors_sq) & mask;
+      size_t i = tally_hash(slot.errors, slot.errors_sq) & mask;
       while (slots_[i].errors >= 0) i = (i + 1) & mask;
       slots_[i] = slot;
     }
   }
-  size_t limit_;
   std::vector<Slot> slots_;
   size_t used_ = 0;
 };
 
-//! TokenMeanIntervals::at through a TallyMemo by (E, E2) of at most `limit` intervals (0: no
-//! limit), and for CLOPPER_PEARSON_DEFF, whose intervals are costly, a second memo by (E, n*)
-//! (TokenMeanIntervals::clopper_pearson_trials) without limit: on the 20,000-replicate sweep
-//! the 301,000 distinct (E, E2) of its 15 (L, n) have 166,000 distinct (E, n*), so 45 % fewer
-//! pairs of Beta quantiles. The same bits as TokenMeanIntervals::at.
+//! TokenMeanIntervals::at through a TallyCache of `cache_slots` slots, and for
+//! CLOPPER_PEARSON_DEFF, whose intervals are costly, a TallyMemo by (E, n*)
+//! (TokenMeanIntervals::clopper_pearson_trials) behind it that computes each once: on the
+//! 20,000-replicate sweep the 301,000 distinct (E, E2) of its 15 (L, n) have 166,000 distinct
+//! (E, n*), so 45 % fewer pairs of Beta quantiles than one per distinct (E, E2). The same bits
+//! as TokenMeanIntervals::at.
 class MemoTokenIntervals {
  public:
   MemoTokenIntervals(MeanIntervalMethod method, int64_t n, int32_t length, double confidence,
-                     size_t limit);
+                     size_t cache_slots);
   Interval at(int64_t errors, int64_t errors_sq);
-  void prefetch(int64_t errors, int64_t errors_sq) const { memo_.prefetch(errors, errors_sq); }
+  void prefetch(int64_t errors, int64_t errors_sq) const { cache_.prefetch(errors, errors_sq); }
 
  private:
   TokenMeanIntervals intervals_;
-  TallyMemo<Interval> memo_;
+  TallyCache<Interval> cache_;
   TallyMemo<Interval> by_trials_;  // keyed by (E, the bits of n*)
 };
 
