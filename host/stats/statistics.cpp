@@ -19,6 +19,10 @@
 #include <boost/math/special_functions/beta.hpp>
 #include <boost/math/tools/roots.hpp>
 
+#if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
+#include <immintrin.h>
+#endif
+
 #include "stats/int128.h"
 
 namespace mirage {
@@ -750,6 +754,46 @@ CoverageWidth coverage_and_width(const double* low, const double* high, size_t r
   return sums.result(replicates, expected);
 }
 
+namespace {
+
+#if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
+#define MIRAGE_HAVE_RANK_SORT_AVX512 1
+
+//! The m <= 32 values v sorted ascending into out[0..m) by rank: value i goes to the number of
+//! values below it plus the number of equal ones before it (a permutation; the same values in
+//! the same order as any sort). Each rank is four 8-lane comparisons and two popcounts,
+//! without the mispredicted branches that make a selection among 20 values cost ~200 ns.
+__attribute__((target("avx512f,popcnt"))) void rank_sort_32_avx512(const double* v, size_t m,
+                                                                   double* out) {
+  alignas(64) double padded[32];
+  for (size_t j = 0; j < 32; ++j) padded[j] = j < m ? v[j] : detail::INF;  // ranks after every i
+  const __m512d a0 = _mm512_load_pd(padded), a1 = _mm512_load_pd(padded + 8),
+                a2 = _mm512_load_pd(padded + 16), a3 = _mm512_load_pd(padded + 24);
+  for (size_t i = 0; i < m; ++i) {
+    const __m512d x = _mm512_set1_pd(padded[i]);
+    const uint32_t below = uint32_t(_mm512_cmp_pd_mask(a0, x, _CMP_LT_OQ)) |
+                           uint32_t(_mm512_cmp_pd_mask(a1, x, _CMP_LT_OQ)) << 8 |
+                           uint32_t(_mm512_cmp_pd_mask(a2, x, _CMP_LT_OQ)) << 16 |
+                           uint32_t(_mm512_cmp_pd_mask(a3, x, _CMP_LT_OQ)) << 24;
+    const uint32_t equal = uint32_t(_mm512_cmp_pd_mask(a0, x, _CMP_EQ_OQ)) |
+                           uint32_t(_mm512_cmp_pd_mask(a1, x, _CMP_EQ_OQ)) << 8 |
+                           uint32_t(_mm512_cmp_pd_mask(a2, x, _CMP_EQ_OQ)) << 16 |
+                           uint32_t(_mm512_cmp_pd_mask(a3, x, _CMP_EQ_OQ)) << 24;
+    const uint32_t before = uint32_t((uint64_t{1} << i) - 1);  // lanes j < i
+    out[_mm_popcnt_u32(below) + _mm_popcnt_u32(equal & before)] = padded[i];
+  }
+}
+
+bool cpu_has_avx512f() {
+  static const bool has = __builtin_cpu_supports("avx512f") != 0;
+  return has;
+}
+#else
+#define MIRAGE_HAVE_RANK_SORT_AVX512 0
+#endif
+
+}  // namespace
+
 double emergence_score(const double* y, size_t count) {
   if (count > 0 && y == nullptr) {
     detail::fail("emergence_score",
@@ -778,15 +822,22 @@ double emergence_score(const double* y, size_t count) {
   for (size_t i = 1; i < count; ++i) steps[i - 1] = std::fabs(y[i] - y[i - 1]);
   const size_t m = steps.size();
   const size_t mid = m / 2;
-  std::nth_element(steps.begin(), steps.begin() + mid, steps.end());
-  const double upper = steps[mid];
-  double root_median;
-  if (m % 2 == 1) {
-    root_median = upper;
-  } else {
-    const double lower = *std::max_element(steps.begin(), steps.begin() + mid);
-    root_median = std::hypot(lower, upper) / std::sqrt(2.0);
+  // The middle order statistics: steps[mid] and, for an even count, the largest below it.
+  double upper, lower;
+#if MIRAGE_HAVE_RANK_SORT_AVX512
+  if (m <= 32 && cpu_has_avx512f()) {
+    double sorted[32];
+    rank_sort_32_avx512(steps.data(), m, sorted);
+    upper = sorted[mid];
+    lower = mid > 0 ? sorted[mid - 1] : upper;
+  } else
+#endif
+  {
+    std::nth_element(steps.begin(), steps.begin() + mid, steps.end());
+    upper = steps[mid];
+    lower = m % 2 == 0 ? *std::max_element(steps.begin(), steps.begin() + mid) : upper;
   }
+  const double root_median = m % 2 == 1 ? upper : std::hypot(lower, upper) / std::sqrt(2.0);
   // A zero median step with a nonzero range is a pure jump: +/- infinity.
   if (root_median == 0.0) return sign * detail::INF;
   return sign * range / root_median;
