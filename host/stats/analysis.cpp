@@ -139,19 +139,30 @@ void run_proportion_comparisons(const Results& results, std::vector<IntervalComp
       const int32_t t = T - 1 - ti;
       const int64_t n = results.config.test_sizes[t];
       ProportionIntervals intervals(methods[size_t(m)], n, results.config.confidence);
+      // The metric's own method: the coverage and width of its intervals across the R
+      // replicates are its summaries' (the same intervals, by proportion_interval, added in the
+      // same order: the same bits).
+      const bool own = exact->interval == results.config.interval &&
+                       exact->confidence == results.config.confidence &&
+                       parse_interval_method(exact->interval) == methods[size_t(m)];
       for (int32_t s = 0; s < S; ++s) {
         for (int32_t k = 0; k < K; ++k) {
           const int64_t* x = &results.counts.exact_match[((size_t(s) * K + k) * T + t) * R];
           const size_t g = cell_index(s, k, t, K, T);
           const double truth = exact->expected[size_t(s) * K + k];
-          CoverageWidthSums sums;
-          for (int32_t r = 0; r < R; ++r) {
-            const Interval& ci = intervals.at(x[r]);
-            sums.add(ci.low, ci.high, truth);
+          if (own) {
+            out[size_t(m)].coverage[g] = exact->summary.coverage[g];
+            out[size_t(m)].mean_ci_width[g] = exact->summary.mean_ci_width[g];
+          } else {
+            CoverageWidthSums sums;
+            for (int32_t r = 0; r < R; ++r) {
+              const Interval& ci = intervals.at(x[r]);
+              sums.add(ci.low, ci.high, truth);
+            }
+            const CoverageWidth summary = sums.result(size_t(R), truth);
+            out[size_t(m)].coverage[g] = summary.coverage;
+            out[size_t(m)].mean_ci_width[g] = summary.mean_ci_width;
           }
-          const CoverageWidth summary = sums.result(size_t(R), truth);
-          out[size_t(m)].coverage[g] = summary.coverage;
-          out[size_t(m)].mean_ci_width[g] = summary.mean_ci_width;
           if (n <= EXACT_COVERAGE_MAX_N) {
             out[size_t(m)].exact_coverage[g] = exact_proportion_coverage(intervals, truth);
           }
@@ -227,7 +238,6 @@ void run_mean_comparisons(const Results& results, MeanComparisons& plan) {
   const std::vector<MeanIntervalMethod>& methods = all_mean_interval_methods();
   const size_t M = methods.size();
   const MeanIntervalMethod configured = parse_mean_interval_method(config.mean_interval);
-  const size_t cells = size_t(S) * K * T * R;
   const bool pair = configured != MeanIntervalMethod::STUDENT_T &&
                     configured != MeanIntervalMethod::NORMAL &&
                     std::count(methods.begin(), methods.end(), MeanIntervalMethod::STUDENT_T) == 1 &&
@@ -253,16 +263,19 @@ void run_mean_comparisons(const Results& results, MeanComparisons& plan) {
             n * L <= EXACT_MEAN_COVERAGE_MAX_NL && exact_mean_coverage_feasible(n, L);
         MemoTokenIntervals intervals(method, n, L, config.confidence, COMPARISON_CACHE_SLOTS);
         // STUDENT_T and NORMAL share their moments: the STUDENT_T task makes both (unless one
-        // of them is the metric's own, whose intervals are reused below).
+        // of them is the metrics' own, whose coverage and width are their summaries').
         const bool paired_first = pair && method == MeanIntervalMethod::STUDENT_T;
         const bool paired_second = pair && method == MeanIntervalMethod::NORMAL;
         const TokenMomentIntervals moment_intervals(n, L, config.confidence);
         TallyCache<std::pair<Interval, Interval>> moment_cache(COMPARISON_CACHE_SLOTS);
-        // The edit distance metric's own method: its intervals are already made (by the same
-        // TokenMeanIntervals::at, so the same bits).
-        const bool reuse = method == configured && edit->interval == config.mean_interval &&
-                           edit->confidence == config.confidence &&
-                           edit->ci_low.size() == cells && edit->ci_high.size() == cells;
+        // The metrics' own method: the coverage and width of their intervals across the R
+        // replicates are their summaries' (interval_summary adds the same intervals - by the
+        // same TokenMeanIntervals::at and accuracy_from_edit - in the same order as
+        // CoverageWidthSums, so the same bits).
+        const bool own = method == configured && edit->interval == config.mean_interval &&
+                         accuracy->interval == config.mean_interval &&
+                         edit->confidence == config.confidence &&
+                         accuracy->confidence == config.confidence;
         for (int32_t s = 0; s < S; ++s) {
           const size_t first = ((size_t(s) * K + k) * T + t) * R;
           const int64_t* errors = &results.counts.token_errors[first];
@@ -299,32 +312,30 @@ void run_mean_comparisons(const Results& results, MeanComparisons& plan) {
               out[parts[i].first].mean_ci_width[g] = cw.mean_ci_width;
             }
           } else {
-          CoverageWidthSums edit_sums, accuracy_sums;
-          if (reuse) {
-            const double* low = &edit->ci_low[first];
-            const double* high = &edit->ci_high[first];
-            for (int32_t r = 0; r < R; ++r) {
-              edit_sums.add(low[r], high[r], truth_e);
-              accuracy_sums.add(1.0 - high[r] / Ld, 1.0 - low[r] / Ld, truth_a);
-            }
-          } else {
-            for (int32_t r = 0; r < R; ++r) {
-              if (r + MEMO_PREFETCH_AHEAD < R) {
-                intervals.prefetch(errors[r + MEMO_PREFETCH_AHEAD], errors_sq[r + MEMO_PREFETCH_AHEAD]);
+            IntervalComparison& ce = out[size_t(m)];
+            IntervalComparison& ca = out[M + size_t(m)];
+            if (own) {
+              ce.coverage[g] = edit->summary.coverage[g];
+              ce.mean_ci_width[g] = edit->summary.mean_ci_width[g];
+              ca.coverage[g] = accuracy->summary.coverage[g];
+              ca.mean_ci_width[g] = accuracy->summary.mean_ci_width[g];
+            } else {
+              CoverageWidthSums edit_sums, accuracy_sums;
+              for (int32_t r = 0; r < R; ++r) {
+                if (r + MEMO_PREFETCH_AHEAD < R) {
+                  intervals.prefetch(errors[r + MEMO_PREFETCH_AHEAD], errors_sq[r + MEMO_PREFETCH_AHEAD]);
+                }
+                const Interval d = intervals.at(errors[r], errors_sq[r]);
+                edit_sums.add(d.low, d.high, truth_e);
+                accuracy_sums.add(1.0 - d.high / Ld, 1.0 - d.low / Ld, truth_a);
               }
-              const Interval d = intervals.at(errors[r], errors_sq[r]);
-              edit_sums.add(d.low, d.high, truth_e);
-              accuracy_sums.add(1.0 - d.high / Ld, 1.0 - d.low / Ld, truth_a);
+              const CoverageWidth se = edit_sums.result(size_t(R), truth_e);
+              const CoverageWidth sa = accuracy_sums.result(size_t(R), truth_a);
+              ce.coverage[g] = se.coverage;
+              ce.mean_ci_width[g] = se.mean_ci_width;
+              ca.coverage[g] = sa.coverage;
+              ca.mean_ci_width[g] = sa.mean_ci_width;
             }
-          }
-          const CoverageWidth se = edit_sums.result(size_t(R), truth_e);
-          const CoverageWidth sa = accuracy_sums.result(size_t(R), truth_a);
-          IntervalComparison& ce = out[size_t(m)];
-          IntervalComparison& ca = out[M + size_t(m)];
-          ce.coverage[g] = se.coverage;
-          ce.mean_ci_width[g] = se.mean_ci_width;
-          ca.coverage[g] = sa.coverage;
-          ca.mean_ci_width[g] = sa.mean_ci_width;
           }
           if (exact_here) {
             // The accuracy interval is the affine image of the edit-distance interval, and its
