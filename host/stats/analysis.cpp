@@ -390,10 +390,12 @@ void finish_pair(Jumps& j, int64_t g, int32_t K, int32_t T, int32_t R, int32_t N
     }
     if (std::isnan(d.low) || std::isnan(d.high)) continue;
     ++defined;
-    const bool excludes = d.low > 0.0 || d.high < 0.0;
+    // Without branches: whether a replicate's interval excludes 0 is as random as the
+    // replicates (bitwise | and & evaluate both comparisons, which no NaN reaches here).
+    const bool excludes = (d.low > 0.0) | (d.high < 0.0);
     if (r < N) j.significant[out_cell] = excludes ? 1 : 0;
-    excluding += excludes ? 1 : 0;
-    covering += d.low <= truth && truth <= d.high ? 1 : 0;
+    excluding += excludes;
+    covering += (d.low <= truth) & (truth <= d.high);
   }
   // Replicates with an undefined interval count as not significant (and not covering); NaN
   // only when no replicate has one.

@@ -597,9 +597,10 @@ void interval_summary(const double* estimate, const double* low, const double* h
   size_t finite_intervals = 0;
   double width_sum = 0.0;
   for (size_t r = 0; r < replicates; ++r) {
-    if (estimate[r] == 0.0) ++zeros;
-    // A NaN end makes both comparisons false: the replicate does not cover.
-    if (low[r] <= expected && expected <= high[r]) ++covering;
+    zeros += estimate[r] == 0.0;
+    // A NaN end makes both comparisons false: the replicate does not cover. (Bitwise & and
+    // no branch: whether a replicate covers is as random as the replicates.)
+    covering += (low[r] <= expected) & (expected <= high[r]);
     if (!std::isnan(low[r]) && !std::isnan(high[r])) ++defined_intervals;
     if (std::isfinite(low[r]) && std::isfinite(high[r])) {
       ++finite_intervals;
