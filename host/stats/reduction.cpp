@@ -90,80 +90,92 @@ TruthTable truth_table(const Results& results) {
 
 // m's per-replicate arrays (the first N = num_stored_replicates() of each cell's R; m's arrays
 // may come already sized, as compute_metrics sizes them in parallel) and its summaries across
-// all R replicates per (s, k, t), from `cells` (one per thread) or, for token_accuracy with
-// `edit` holding every replicate, from the edit distance's estimates and intervals (the same
-// arithmetic as computing them again). With `keys` (one integer per cell, of which the cell's
-// estimate is a monotone function within a group: summarize_replicates_keyed) the quantiles
-// come from a histogram of the keys.
+// all R replicates per (s, k, t), from `cells` (one per thread). With `keys` (one integer per
+// cell, of which the cell's estimate is a monotone function within a group:
+// summarize_replicates_keyed) the quantiles come from a histogram of the keys. With `accuracy`
+// (m being token_edit_distance), token_accuracy's arrays and summaries in the same pass: the
+// affine image of each edit distance cell (accuracy_from_edit), keyed by the same tallies
+// descending.
 void fill_cells(const Results& results, MetricResult& m, int32_t pass_k, const int64_t* keys,
-                bool descending, const MetricResult* edit) {
+                bool descending, MetricResult* accuracy) {
   const int32_t K = results.num_lengths(), T = results.num_test_sizes(),
                 R = results.num_replicates(), N = results.num_stored_replicates();
   const size_t groups = size_t(results.num_scales()) * K * T;
-  for (std::vector<double>* v : {&m.estimate, &m.ci_low, &m.ci_high}) {
-    if (v->size() != groups * size_t(N)) v->assign(groups * size_t(N), 0.0);
+  std::vector<MetricResult*> filled = {&m};
+  if (accuracy != nullptr) filled.push_back(accuracy);
+  for (MetricResult* f : filled) {
+    for (std::vector<double>* v : {&f->estimate, &f->ci_low, &f->ci_high}) {
+      if (v->size() != groups * size_t(N)) v->assign(groups * size_t(N), 0.0);
+    }
+    SummaryArrays& sum = f->summary;
+    for (auto* v : {&sum.mean, &sum.sd, &sum.q025, &sum.q500, &sum.q975, &sum.p_zero,
+                    &sum.coverage, &sum.mean_ci_width}) {
+      v->resize(groups);
+    }
   }
-  SummaryArrays& sum = m.summary;
-  for (auto* v : {&sum.mean, &sum.sd, &sum.q025, &sum.q500, &sum.q975, &sum.p_zero, &sum.coverage,
-                  &sum.mean_ci_width}) {
-    v->resize(groups);
-  }
-  const bool from_edit = edit != nullptr && N == R && holds_every_replicate(results, *edit);
+  // A group's summaries across its R replicates, and its first N replicates' values kept.
+  auto finish = [&](MetricResult& f, int64_t g, const double* estimate, const double* low,
+                    const double* high, bool keyed_descending) {
+    const size_t base = size_t(g) * R;
+    const double expected = f.expected[size_t(g) / T];
+    const ReplicateSummary r =
+        keys != nullptr ? summarize_replicates_keyed(estimate, low, high, size_t(R), expected,
+                                                     &keys[base], keyed_descending)
+                        : summarize_replicates(estimate, low, high, size_t(R), expected);
+    SummaryArrays& sum = f.summary;
+    sum.mean[g] = r.mean;
+    sum.sd[g] = r.sd;
+    sum.q025[g] = r.q025;
+    sum.q500[g] = r.q500;
+    sum.q975[g] = r.q975;
+    sum.p_zero[g] = r.p_zero;
+    sum.coverage[g] = r.coverage;
+    sum.mean_ci_width[g] = r.mean_ci_width;
+    if (N < R) {
+      const size_t kept = size_t(g) * N;
+      std::copy_n(estimate, N, &f.estimate[kept]);
+      std::copy_n(low, N, &f.ci_low[kept]);
+      std::copy_n(high, N, &f.ci_high[kept]);
+    }
+  };
 #pragma omp parallel
   {
     MetricCells cells(results, m.name, pass_k);
-    // A cell's R replicates, where the arrays keep fewer of them.
-    std::vector<double> all_estimate, all_low, all_high;
+    // A cell's R replicates, where the arrays keep fewer of them (the second three for the
+    // accuracy).
+    std::vector<double> all[6];
     if (N < R) {
-      for (std::vector<double>* v : {&all_estimate, &all_low, &all_high}) v->resize(size_t(R));
+      for (std::vector<double>& v : all) v.resize(size_t(R));
     }
 #pragma omp for schedule(static)
     for (int64_t g = 0; g < int64_t(groups); ++g) {
       const size_t base = size_t(g) * R;
-      double* estimate = N < R ? all_estimate.data() : &m.estimate[base];
-      double* low = N < R ? all_low.data() : &m.ci_low[base];
-      double* high = N < R ? all_high.data() : &m.ci_high[base];
-      if (from_edit) {
-        const double length = results.config.lengths[size_t((g / T) % K)];
-        for (int32_t r = 0; r < R; ++r) {
-          const CellValue v = accuracy_from_edit(
-              {edit->estimate[base + r], Interval{edit->ci_low[base + r], edit->ci_high[base + r]}},
-              length);
-          estimate[r] = v.estimate;
-          low[r] = v.interval.low;
-          high[r] = v.interval.high;
-        }
-      } else {
-        cells.fill(base, R, int32_t((g / T) % K), int32_t(g % T), estimate, low, high);
+      double* estimate = N < R ? all[0].data() : &m.estimate[base];
+      double* low = N < R ? all[1].data() : &m.ci_low[base];
+      double* high = N < R ? all[2].data() : &m.ci_high[base];
+      cells.fill(base, R, int32_t((g / T) % K), int32_t(g % T), estimate, low, high);
+      finish(m, g, estimate, low, high, descending);
+      if (accuracy == nullptr) continue;
+      double* a_estimate = N < R ? all[3].data() : &accuracy->estimate[base];
+      double* a_low = N < R ? all[4].data() : &accuracy->ci_low[base];
+      double* a_high = N < R ? all[5].data() : &accuracy->ci_high[base];
+      const double length = results.config.lengths[size_t((g / T) % K)];
+      for (int32_t r = 0; r < R; ++r) {
+        const CellValue v =
+            accuracy_from_edit({estimate[r], Interval{low[r], high[r]}}, length);
+        a_estimate[r] = v.estimate;
+        a_low[r] = v.interval.low;
+        a_high[r] = v.interval.high;
       }
-      const double expected = m.expected[size_t(g) / T];
-      const ReplicateSummary r =
-          keys != nullptr ? summarize_replicates_keyed(estimate, low, high, size_t(R), expected,
-                                                       &keys[base], descending)
-                          : summarize_replicates(estimate, low, high, size_t(R), expected);
-      sum.mean[g] = r.mean;
-      sum.sd[g] = r.sd;
-      sum.q025[g] = r.q025;
-      sum.q500[g] = r.q500;
-      sum.q975[g] = r.q975;
-      sum.p_zero[g] = r.p_zero;
-      sum.coverage[g] = r.coverage;
-      sum.mean_ci_width[g] = r.mean_ci_width;
-      if (N < R) {
-        const size_t kept = size_t(g) * N;
-        std::copy_n(estimate, N, &m.estimate[kept]);
-        std::copy_n(low, N, &m.ci_low[kept]);
-        std::copy_n(high, N, &m.ci_high[kept]);
-      }
+      finish(*accuracy, g, a_estimate, a_low, a_high, !descending);
     }
   }
 }
 
-// `edit`: the token_edit_distance metric already made, whose estimates and intervals
-// token_accuracy maps (the same arithmetic as computing them again). `m`: its per-replicate
-// arrays may come already sized (compute_metrics sizes them in parallel).
-MetricResult make_metric(const Results& results, const std::string& name, const TruthTable& truth,
-                         const MetricResult* edit, MetricResult m) {
+// The metric `name`'s description and analytic values; fill_metrics makes its cells. `m`: its
+// per-replicate arrays may come already sized (compute_metrics sizes them in parallel).
+MetricResult metric_header(const Results& results, const std::string& name,
+                           const TruthTable& truth, MetricResult m) {
   const Config& config = results.config;
   const int32_t S = results.num_scales(), K = results.num_lengths();
   const Kind kind = metric_kind(name);
@@ -185,16 +197,32 @@ MetricResult make_metric(const Results& results, const std::string& name, const 
   for (int32_t s = 0; s < S; ++s) {
     for (int32_t k = 0; k < K; ++k) m.expected[size_t(s) * K + k] = truth.value(kind, s, k);
   }
-  // The estimates are monotone in the integer tallies: x / n rises with x, errors / n with
-  // errors, 1 - errors / (n L) falls with them (correctly rounded operations are monotone).
-  const Counts& c = results.counts;
-  const int64_t* keys = kind == Kind::EXACT_MATCH  ? c.exact_match.data()
-                        : kind == Kind::GRADE      ? c.choice_grade.data()
-                        : kind == Kind::BRIER      ? nullptr
-                                                   : c.token_errors.data();
-  fill_cells(results, m, 0, keys, kind == Kind::ACCURACY,
-             kind == Kind::ACCURACY ? edit : nullptr);
   return m;
+}
+
+// The cells of the metrics of metric_names (headers made): token_accuracy with the edit
+// distance, in its pass.
+void fill_metrics(const Results& results, std::vector<MetricResult>& metrics) {
+  MetricResult* accuracy = nullptr;
+  bool edit = false;
+  for (MetricResult& m : metrics) {
+    if (metric_kind(m.name) == Kind::ACCURACY) accuracy = &m;
+    edit = edit || metric_kind(m.name) == Kind::EDIT_DISTANCE;
+  }
+  if (!edit) accuracy = nullptr;  // then made on its own
+  const Counts& c = results.counts;
+  for (MetricResult& m : metrics) {
+    const Kind kind = metric_kind(m.name);
+    // The estimates are monotone in the integer tallies: x / n rises with x, errors / n with
+    // errors, 1 - errors / (n L) falls with them (correctly rounded operations are monotone).
+    const int64_t* keys = kind == Kind::EXACT_MATCH ? c.exact_match.data()
+                          : kind == Kind::GRADE     ? c.choice_grade.data()
+                          : kind == Kind::BRIER     ? nullptr
+                                                    : c.token_errors.data();
+    if (kind == Kind::ACCURACY && accuracy != nullptr) continue;  // with the edit distance
+    fill_cells(results, m, 0, keys, kind == Kind::ACCURACY,
+               kind == Kind::EDIT_DISTANCE ? accuracy : nullptr);
+  }
 }
 
 // pass@k (docs/DESIGN.md §4.1, §5.2) from the histogram of correct attempts of each cell.
@@ -381,9 +409,9 @@ void compute_metrics(Results& results) {
   }
   arrays.run();
   for (size_t i = 0; i < names.size(); ++i) {
-    results.metrics.push_back(make_metric(results, names[i], truth,
-                                          results.metric("token_edit_distance"), std::move(made[i])));
+    results.metrics.push_back(metric_header(results, names[i], truth, std::move(made[i])));
   }
+  fill_metrics(results, results.metrics);
   if (results.config.attempts > 1) {
     for (int32_t k : results.config.pass_at) {
       results.metrics.push_back(make_pass_at_metric(results, k));
