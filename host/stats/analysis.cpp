@@ -22,6 +22,10 @@
 
 #include <boost/math/distributions/binomial.hpp>
 
+#if defined(__SSE2__)
+#include <emmintrin.h>
+#endif
+
 namespace mirage {
 namespace {
 
@@ -371,24 +375,63 @@ std::vector<IntervalComparison> compare_intervals(const Results& results) {
 
 namespace {
 
-// Fills pair g = (s, s + 1) at (k, t) of `j` from the difference interval of each replicate
-// (difference(r)): the first N replicates' intervals and significance, and across all R the
-// fraction significant and the coverage of the true difference.
-template <class Difference>
+// The arguments of mover_difference for one replicate: the upper scale's estimate and
+// interval, then the lower one's.
+struct MoverInputs {
+  double est1;
+  Interval ci1;
+  double est2;
+  Interval ci2;
+};
+
+// mover_difference of two replicates at once: with SSE2 (every x86-64 CPU) in two lanes - the
+// same correctly rounded operations in the same order, so the same bits; two square roots per
+// replicate bound its cost - where both are plain (no NaN, each interval contains its
+// estimate), else one at a time (NaN, or mover_difference's refusal).
+void mover_differences(const MoverInputs& a, const MoverInputs& b, Interval* out) {
+#if defined(__SSE2__)
+  auto plain = [](const MoverInputs& in) {  // false for any NaN, as a comparison with NaN is
+    return in.ci1.low <= in.est1 && in.est1 <= in.ci1.high && in.ci2.low <= in.est2 &&
+           in.est2 <= in.ci2.high;
+  };
+  if (plain(a) && plain(b)) {
+    const __m128d est1 = _mm_set_pd(b.est1, a.est1), est2 = _mm_set_pd(b.est2, a.est2);
+    const __m128d low1 = _mm_set_pd(b.ci1.low, a.ci1.low), high1 = _mm_set_pd(b.ci1.high, a.ci1.high);
+    const __m128d low2 = _mm_set_pd(b.ci2.low, a.ci2.low), high2 = _mm_set_pd(b.ci2.high, a.ci2.high);
+    const __m128d difference = _mm_sub_pd(est1, est2);
+    const __m128d da = _mm_sub_pd(est1, low1), db = _mm_sub_pd(high2, est2);
+    const __m128d dc = _mm_sub_pd(high1, est1), dd = _mm_sub_pd(est2, low2);
+    const __m128d below = _mm_sqrt_pd(_mm_add_pd(_mm_mul_pd(da, da), _mm_mul_pd(db, db)));
+    const __m128d above = _mm_sqrt_pd(_mm_add_pd(_mm_mul_pd(dc, dc), _mm_mul_pd(dd, dd)));
+    double low[2], high[2];
+    _mm_storeu_pd(low, _mm_sub_pd(difference, below));
+    _mm_storeu_pd(high, _mm_add_pd(difference, above));
+    out[0] = Interval{low[0], high[0]};
+    out[1] = Interval{low[1], high[1]};
+    return;
+  }
+#endif
+  out[0] = mover_difference(a.est1, a.ci1, a.est2, a.ci2);
+  out[1] = mover_difference(b.est1, b.ci1, b.est2, b.ci2);
+}
+
+// Fills pair g = (s, s + 1) at (k, t) of `j` from the MOVER difference interval of each
+// replicate (inputs(r)): the first N replicates' intervals and significance, and across all R
+// the fraction significant and the coverage of the true difference.
+template <class Inputs>
 void finish_pair(Jumps& j, int64_t g, int32_t K, int32_t T, int32_t R, int32_t N,
-                 Difference difference) {
+                 Inputs inputs) {
   const int32_t k = int32_t((g / T) % K);
   const int32_t s = int32_t(g / (int64_t(T) * K));
   const double truth = j.expected[size_t(s) * K + k];
   int64_t defined = 0, excluding = 0, covering = 0;
-  for (int32_t r = 0; r < R; ++r) {
-    const Interval d = difference(r);
+  auto record = [&](int32_t r, const Interval& d) {
     const size_t out_cell = size_t(g) * N + r;
     if (r < N) {
       j.low[out_cell] = d.low;
       j.high[out_cell] = d.high;
     }
-    if (std::isnan(d.low) || std::isnan(d.high)) continue;
+    if (std::isnan(d.low) || std::isnan(d.high)) return;
     ++defined;
     // Without branches: whether a replicate's interval excludes 0 is as random as the
     // replicates (bitwise | and & evaluate both comparisons, which no NaN reaches here).
@@ -396,6 +439,17 @@ void finish_pair(Jumps& j, int64_t g, int32_t K, int32_t T, int32_t R, int32_t N
     if (r < N) j.significant[out_cell] = excludes ? 1 : 0;
     excluding += excludes;
     covering += (d.low <= truth) & (truth <= d.high);
+  };
+  int32_t r = 0;
+  for (; r + 1 < R; r += 2) {
+    Interval d[2];
+    mover_differences(inputs(r), inputs(r + 1), d);
+    record(r, d[0]);
+    record(r + 1, d[1]);
+  }
+  if (r < R) {
+    const MoverInputs in = inputs(r);
+    record(r, mover_difference(in.est1, in.ci1, in.est2, in.ci2));
   }
   // Replicates with an undefined interval count as not significant (and not covering); NaN
   // only when no replicate has one.
@@ -464,14 +518,17 @@ std::vector<Jumps> jump_intervals(const Results& results) {
       // Newcombe's interval is the MOVER difference of two Wilson intervals: those by x, per
       // test size, where x repeats enough to be worth a table (newcombe_difference otherwise).
       std::vector<std::vector<Interval>> wilson(static_cast<size_t>(T));
+      std::vector<std::vector<double>> share(static_cast<size_t>(T));  // x / n by x
       if (counts != nullptr) {
         for (int32_t t = 0; t < T; ++t) {
           const int64_t n = config.test_sizes[size_t(t)];
           if (n + 1 > 2 * int64_t(pairs / size_t(T)) * R) continue;
           wilson[size_t(t)].resize(size_t(n) + 1);
+          share[size_t(t)].resize(size_t(n) + 1);
           for (int64_t x = 0; x <= n; ++x) {
             wilson[size_t(t)][size_t(x)] =
                 proportion_interval(IntervalMethod::WILSON, x, n, config.confidence);
+            share[size_t(t)][size_t(x)] = double(x) / double(n);
           }
         }
       }
@@ -481,19 +538,23 @@ std::vector<Jumps> jump_intervals(const Results& results) {
         const int64_t n = config.test_sizes[size_t(t)];
         const size_t lower = size_t(g) * R, upper = (size_t(g) + size_t(K) * T) * R;
         finish_pair(j, g, K, T, R, N, [&](int32_t r) {
-          if (counts != nullptr && !wilson[size_t(t)].empty()) {
-            // newcombe_difference's arithmetic, with the intervals from the table.
-            const int64_t x1 = (*counts)[upper + r], x2 = (*counts)[lower + r];
-            return mover_difference(double(x1) / double(n), wilson[size_t(t)][size_t(x1)],
-                                    double(x2) / double(n), wilson[size_t(t)][size_t(x2)]);
-          }
           if (counts != nullptr) {
-            return newcombe_difference((*counts)[upper + r], n, (*counts)[lower + r], n,
-                                       config.confidence);
+            // newcombe_difference's arithmetic (the MOVER difference of the Wilson intervals),
+            // with the shares and intervals from the tables where there are.
+            const int64_t x1 = (*counts)[upper + r], x2 = (*counts)[lower + r];
+            if (!wilson[size_t(t)].empty()) {
+              return MoverInputs{share[size_t(t)][size_t(x1)], wilson[size_t(t)][size_t(x1)],
+                                 share[size_t(t)][size_t(x2)], wilson[size_t(t)][size_t(x2)]};
+            }
+            return MoverInputs{
+                double(x1) / double(n),
+                proportion_interval(IntervalMethod::WILSON, x1, n, config.confidence),
+                double(x2) / double(n),
+                proportion_interval(IntervalMethod::WILSON, x2, n, config.confidence)};
           }
-          return mover_difference(
+          return MoverInputs{
               m.estimate[upper + r], Interval{m.ci_low[upper + r], m.ci_high[upper + r]},
-              m.estimate[lower + r], Interval{m.ci_low[lower + r], m.ci_high[lower + r]});
+              m.estimate[lower + r], Interval{m.ci_low[lower + r], m.ci_high[lower + r]}};
         });
       }
       continue;
@@ -517,13 +578,13 @@ std::vector<Jumps> jump_intervals(const Results& results) {
           cells.fill(upper, R, k, t, above.data());
           finish_pair(j, g, K, T, R, N, [&](int32_t r) {
             const CellValue &hi = above[size_t(r)], &lo = below[size_t(r)];
-            return mover_difference(hi.estimate, hi.interval, lo.estimate, lo.interval);
+            return MoverInputs{hi.estimate, hi.interval, lo.estimate, lo.interval};
           });
           if (with_accuracy) {
             finish_pair(made[accuracy_index], g, K, T, R, N, [&](int32_t r) {
               const CellValue hi = accuracy_from_edit(above[size_t(r)], length),
                               lo = accuracy_from_edit(below[size_t(r)], length);
-              return mover_difference(hi.estimate, hi.interval, lo.estimate, lo.interval);
+              return MoverInputs{hi.estimate, hi.interval, lo.estimate, lo.interval};
             });
           }
           std::swap(below, above);
