@@ -266,6 +266,12 @@ void MetricCells::fill_estimates(size_t first, int32_t count, int32_t k, int32_t
                                                      : c.token_errors.data()) +
                        first;
     for (int32_t r = 0; r < count; ++r) out[r] = double(x[r]) / n;
+  } else if (st.kind == Kind::ACCURACY) {
+    const int64_t* errors = c.token_errors.data() + first;
+    const double length = st.results.config.lengths[size_t(k)];
+    for (int32_t r = 0; r < count; ++r) {
+      out[r] = accuracy_from_edit({double(errors[r]) / n, Interval{0.0, 0.0}}, length).estimate;
+    }
   } else {
     for (int32_t r = 0; r < count; ++r) out[r] = estimate(first + size_t(r), k, t);
   }
