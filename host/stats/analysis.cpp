@@ -292,8 +292,8 @@ void run_mean_comparisons(const Results& results, MeanComparisons& plan) {
           } else if (paired_first) {
             CoverageWidthSums edit_t, accuracy_t, edit_z, accuracy_z;
             for (int32_t r = 0; r < R; ++r) {
-              if (r + MEMO_PREFETCH_AHEAD < R) {
-                moment_cache.prefetch(errors[r + MEMO_PREFETCH_AHEAD], errors_sq[r + MEMO_PREFETCH_AHEAD]);
+              if (r + TALLY_PREFETCH_AHEAD < R) {
+                moment_cache.prefetch(errors[r + TALLY_PREFETCH_AHEAD], errors_sq[r + TALLY_PREFETCH_AHEAD]);
               }
               const auto [dt, dz] = moment_cache.get(errors[r], errors_sq[r], [&] {
                 std::pair<Interval, Interval> both;
@@ -326,8 +326,8 @@ void run_mean_comparisons(const Results& results, MeanComparisons& plan) {
             } else {
               CoverageWidthSums edit_sums, accuracy_sums;
               for (int32_t r = 0; r < R; ++r) {
-                if (r + MEMO_PREFETCH_AHEAD < R) {
-                  intervals.prefetch(errors[r + MEMO_PREFETCH_AHEAD], errors_sq[r + MEMO_PREFETCH_AHEAD]);
+                if (r + TALLY_PREFETCH_AHEAD < R) {
+                  intervals.prefetch(errors[r + TALLY_PREFETCH_AHEAD], errors_sq[r + TALLY_PREFETCH_AHEAD]);
                 }
                 const Interval d = intervals.at(errors[r], errors_sq[r]);
                 edit_sums.add(d.low, d.high, truth_e);

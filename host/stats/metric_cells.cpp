@@ -209,8 +209,8 @@ void MetricCells::fill_with(size_t first, int32_t count, int32_t k, int32_t t, S
     const double length = st.results.config.lengths[size_t(k)];
     for (int32_t r = 0; r < count; ++r) {
       // The cache's slots are scattered: ask for the one a few replicates ahead now.
-      if (r + MEMO_PREFETCH_AHEAD < count) {
-        cache.prefetch(errors[r + MEMO_PREFETCH_AHEAD], errors_sq[r + MEMO_PREFETCH_AHEAD]);
+      if (r + TALLY_PREFETCH_AHEAD < count) {
+        cache.prefetch(errors[r + TALLY_PREFETCH_AHEAD], errors_sq[r + TALLY_PREFETCH_AHEAD]);
       }
       const CellValue edit = st.edit_cell(k, t, errors[r], errors_sq[r], n);
       store(r, accuracy ? accuracy_from_edit(edit, length) : edit);

@@ -101,9 +101,9 @@ class TokenMeanIntervals {
   double z_, t_items_, t_tokens_;  // the critical values the method needs (NaN otherwise)
 };
 
-//! How many lookups ahead a loop over a cell's replicates calls prefetch() of a TallyCache or
-//! TallyMemo (measured on the 20,000-replicate sweep: 4, 8, 16 and 32 alike).
-constexpr int32_t MEMO_PREFETCH_AHEAD = 8;
+//! How many lookups ahead a loop over a cell's replicates calls TallyCache::prefetch (measured
+//! on the 20,000-replicate sweep: 4, 8, 16 and 32 alike).
+constexpr int32_t TALLY_PREFETCH_AHEAD = 8;
 
 //! The slot hash of the tally caches and memos below.
 inline size_t tally_hash(int64_t errors, int64_t errors_sq) {
