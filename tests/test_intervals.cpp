@@ -850,6 +850,8 @@ TEST(TallyCache, KeepsTheLastKeyOfEachSlot) {
     }
     EXPECT_EQ(computed, 6);
   }
+  EXPECT_THROW(TallyCache<int64_t>(0), std::invalid_argument);
+  EXPECT_THROW(TallyCache<int64_t>(48), std::invalid_argument);
 }
 
 // MemoTokenIntervals gives TokenMeanIntervals' bits for every tally n items of length L can

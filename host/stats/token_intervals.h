@@ -22,6 +22,8 @@
 #include <algorithm>
 #include <cstddef>
 #include <cstdint>
+#include <stdexcept>
+#include <string>
 #include <vector>
 
 #include "stats/statistics.h"
@@ -122,8 +124,14 @@ inline size_t tally_hash(int64_t errors, int64_t errors_sq) {
 template <class V>
 class TallyCache {
  public:
-  //! `slots`: a power of two >= 1; the table is allocated on the first get().
-  explicit TallyCache(size_t slots) : size_(slots) {}
+  //! `slots`: a power of two >= 1 (throws std::invalid_argument otherwise); the table is
+  //! allocated on the first get().
+  explicit TallyCache(size_t slots) : size_(slots) {
+    if (slots == 0 || (slots & (slots - 1)) != 0) {
+      throw std::invalid_argument("TallyCache: slots = " + std::to_string(slots) +
+                                  "; must be a power of two >= 1");
+    }
+  }
 
   //! Asks the CPU to fetch the slot of (errors, errors_sq), for a caller that knows its next
   //! tallies a few lookups ahead.
