@@ -233,47 +233,39 @@ void MetricCells::fill(size_t first, int32_t count, int32_t k, int32_t t, CellVa
   fill_with(first, count, k, t, [&](int32_t r, const CellValue& v) { values[r] = v; });
 }
 
-double MetricCells::estimate(size_t cell, int32_t k, int32_t t) {
-  State& st = *state_;
-  const Counts& c = st.results.counts;
-  const int64_t n = st.results.config.test_sizes[size_t(t)];
-  switch (st.kind) {
-    case Kind::EXACT_MATCH:
-      return double(c.exact_match[cell]) / double(n);
-    case Kind::GRADE:
-      return double(c.choice_grade[cell]) / double(n);
-    case Kind::EDIT_DISTANCE:
-      return double(c.token_errors[cell]) / double(n);
-    case Kind::ACCURACY:
-      return accuracy_from_edit({double(c.token_errors[cell]) / double(n), Interval{0.0, 0.0}},
-                                st.results.config.lengths[size_t(k)])
-          .estimate;
-    case Kind::BRIER:
-      return static_cast<double>(static_cast<long double>(c.brier[cell]) * BRIER_UNIT / n);
-    default:
-      return at(cell, k, t).estimate;
-  }
-}
-
 void MetricCells::fill_estimates(size_t first, int32_t count, int32_t k, int32_t t, double* out) {
   State& st = *state_;
   const Counts& c = st.results.counts;
-  const double n = double(st.results.config.test_sizes[size_t(t)]);
-  // The kind looked up once for the cells of the default metrics; estimate()'s arithmetic.
-  if (st.kind == Kind::EXACT_MATCH || st.kind == Kind::GRADE || st.kind == Kind::EDIT_DISTANCE) {
-    const int64_t* x = (st.kind == Kind::EXACT_MATCH ? c.exact_match.data()
-                        : st.kind == Kind::GRADE     ? c.choice_grade.data()
-                                                     : c.token_errors.data()) +
-                       first;
-    for (int32_t r = 0; r < count; ++r) out[r] = double(x[r]) / n;
-  } else if (st.kind == Kind::ACCURACY) {
-    const int64_t* errors = c.token_errors.data() + first;
-    const double length = st.results.config.lengths[size_t(k)];
-    for (int32_t r = 0; r < count; ++r) {
-      out[r] = accuracy_from_edit({double(errors[r]) / n, Interval{0.0, 0.0}}, length).estimate;
+  const int64_t n = st.results.config.test_sizes[size_t(t)];
+  // The kind looked up once per call, not per cell.
+  switch (st.kind) {
+    case Kind::EXACT_MATCH:
+    case Kind::GRADE:
+    case Kind::EDIT_DISTANCE: {
+      const int64_t* x = (st.kind == Kind::EXACT_MATCH ? c.exact_match.data()
+                          : st.kind == Kind::GRADE     ? c.choice_grade.data()
+                                                       : c.token_errors.data()) +
+                         first;
+      for (int32_t r = 0; r < count; ++r) out[r] = double(x[r]) / double(n);
+      return;
     }
-  } else {
-    for (int32_t r = 0; r < count; ++r) out[r] = estimate(first + size_t(r), k, t);
+    case Kind::ACCURACY: {
+      const int64_t* errors = c.token_errors.data() + first;
+      const double length = st.results.config.lengths[size_t(k)];
+      for (int32_t r = 0; r < count; ++r) {
+        out[r] = accuracy_from_edit({double(errors[r]) / double(n), Interval{0.0, 0.0}}, length)
+                     .estimate;
+      }
+      return;
+    }
+    case Kind::BRIER:
+      for (int32_t r = 0; r < count; ++r) {
+        out[r] = static_cast<double>(static_cast<long double>(c.brier[first + size_t(r)]) *
+                                     BRIER_UNIT / n);
+      }
+      return;
+    default:
+      for (int32_t r = 0; r < count; ++r) out[r] = at(first + size_t(r), k, t).estimate;
   }
 }
 

@@ -60,10 +60,9 @@ class MetricCells {
             double* high);
   //! The same, into values[i].
   void fill(size_t first, int32_t count, int32_t k, int32_t t, CellValue* values);
-  //! Its estimate alone: the same bits as at(cell).estimate, without the interval where the
-  //! estimate does not need it.
-  double estimate(size_t cell, int32_t k, int32_t t);
-  //! estimate() of the `count` consecutive cells from `first` (as fill()), into out[i].
+  //! The estimates alone of the `count` consecutive cells from `first` (as fill()), into
+  //! out[i]: the same bits as at(cell).estimate, without the interval where the estimate does
+  //! not need it.
   void fill_estimates(size_t first, int32_t count, int32_t k, int32_t t, double* out);
 
  private:
