@@ -19,10 +19,7 @@
 #include <boost/math/special_functions/beta.hpp>
 #include <boost/math/tools/roots.hpp>
 
-#if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
-#include <immintrin.h>
-#endif
-
+#include "mirage/philox_avx512.h"  // MIRAGE_HAVE_AVX512_PATH, cpu_has_avx512(), <immintrin.h>
 #include "stats/int128.h"
 
 namespace mirage {
@@ -757,8 +754,7 @@ CoverageWidth coverage_and_width(const double* low, const double* high, size_t r
 
 namespace {
 
-#if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
-#define MIRAGE_HAVE_RANK_SORT_AVX512 1
+#if MIRAGE_HAVE_AVX512_PATH
 
 //! The m <= 32 values v sorted ascending into out[0..m) by rank: value i goes to the number of
 //! values below it plus the number of equal ones before it (a permutation; the same values in
@@ -784,13 +780,6 @@ __attribute__((target("avx512f,popcnt"))) void rank_sort_32_avx512(const double*
     out[_mm_popcnt_u32(below) + _mm_popcnt_u32(equal & before)] = padded[i];
   }
 }
-
-bool cpu_has_avx512f() {
-  static const bool has = __builtin_cpu_supports("avx512f") != 0;
-  return has;
-}
-#else
-#define MIRAGE_HAVE_RANK_SORT_AVX512 0
 #endif
 
 }  // namespace
@@ -825,8 +814,8 @@ double emergence_score(const double* y, size_t count) {
   const size_t mid = m / 2;
   // The middle order statistics: steps[mid] and, for an even count, the largest below it.
   double upper, lower;
-#if MIRAGE_HAVE_RANK_SORT_AVX512
-  if (m <= 32 && cpu_has_avx512f()) {
+#if MIRAGE_HAVE_AVX512_PATH
+  if (m <= 32 && cpu_has_avx512()) {
     double sorted[32];
     rank_sort_32_avx512(steps.data(), m, sorted);
     upper = sorted[mid];
