@@ -755,31 +755,56 @@ CoverageWidth coverage_and_width(const double* low, const double* high, size_t r
 namespace {
 
 #if MIRAGE_HAVE_AVX512_PATH
+#if defined(__GNUC__) && !defined(__clang__)
+// GCC bug 105593, as in mirage/philox_avx512.h: some avx512fintrin.h intrinsics start from a
+// deliberately uninitialized register that -W(maybe-)uninitialized reports where inlined.
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wuninitialized"
+#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
+#endif
 
-//! The m <= 32 values v sorted ascending into out[0..m) by rank: value i goes to the number of
-//! values below it plus the number of equal ones before it (a permutation; the same values in
-//! the same order as any sort). Each rank is four 8-lane comparisons and two popcounts,
-//! without the mispredicted branches that make a selection among 20 values cost ~200 ns.
-__attribute__((target("avx512f,popcnt"))) void rank_sort_32_avx512(const double* v, size_t m,
-                                                                   double* out) {
+//! The order statistics m / 2 - 1 and m / 2 (counting from 0) of m <= 32 values v without
+//! NaN, 2 <= m: the k-th smallest value is the largest v_i with fewer than k + 1 values below
+//! it (every v_i above it has at least k + 1 below; it has at most k itself), so one 8-lane
+//! comparison and one masked add per value and 8 lanes count, for all v_i at once, the values
+//! below each; two masked maxima pick the two. The same values as any sort's, ties or not.
+__attribute__((target("avx512f"))) void middle_order_statistics_avx512(const double* v, size_t m,
+                                                                       double* lower,
+                                                                       double* upper) {
   alignas(64) double padded[32];
-  for (size_t j = 0; j < 32; ++j) padded[j] = j < m ? v[j] : detail::INF;  // ranks after every i
-  const __m512d a0 = _mm512_load_pd(padded), a1 = _mm512_load_pd(padded + 8),
-                a2 = _mm512_load_pd(padded + 16), a3 = _mm512_load_pd(padded + 24);
-  for (size_t i = 0; i < m; ++i) {
-    const __m512d x = _mm512_set1_pd(padded[i]);
-    const uint32_t below = uint32_t(_mm512_cmp_pd_mask(a0, x, _CMP_LT_OQ)) |
-                           uint32_t(_mm512_cmp_pd_mask(a1, x, _CMP_LT_OQ)) << 8 |
-                           uint32_t(_mm512_cmp_pd_mask(a2, x, _CMP_LT_OQ)) << 16 |
-                           uint32_t(_mm512_cmp_pd_mask(a3, x, _CMP_LT_OQ)) << 24;
-    const uint32_t equal = uint32_t(_mm512_cmp_pd_mask(a0, x, _CMP_EQ_OQ)) |
-                           uint32_t(_mm512_cmp_pd_mask(a1, x, _CMP_EQ_OQ)) << 8 |
-                           uint32_t(_mm512_cmp_pd_mask(a2, x, _CMP_EQ_OQ)) << 16 |
-                           uint32_t(_mm512_cmp_pd_mask(a3, x, _CMP_EQ_OQ)) << 24;
-    const uint32_t before = uint32_t((uint64_t{1} << i) - 1);  // lanes j < i
-    out[_mm_popcnt_u32(below) + _mm_popcnt_u32(equal & before)] = padded[i];
+  for (size_t j = 0; j < 32; ++j) padded[j] = j < m ? v[j] : detail::INF;  // m below each
+  const size_t vectors = (m + 7) / 8;
+  __m512d values[4];
+  __m512i below[4];
+  for (size_t q = 0; q < 4; ++q) {
+    values[q] = _mm512_load_pd(padded + 8 * q);
+    below[q] = _mm512_setzero_si512();
   }
+  const __m512i one = _mm512_set1_epi64(1);
+  for (size_t j = 0; j < m; ++j) {
+    const __m512d x = _mm512_set1_pd(padded[j]);
+    for (size_t q = 0; q < vectors; ++q) {
+      const __mmask8 less = _mm512_cmp_pd_mask(x, values[q], _CMP_LT_OQ);  // v_j < v_i
+      below[q] = _mm512_mask_add_epi64(below[q], less, below[q], one);
+    }
+  }
+  const size_t mid = m / 2;
+  const __m512d lowest = _mm512_set1_pd(-detail::INF);
+  __m512d at_mid = lowest, at_before = lowest;
+  for (size_t q = 0; q < vectors; ++q) {
+    const __mmask8 to_mid =
+        _mm512_cmp_epi64_mask(below[q], _mm512_set1_epi64(int64_t(mid)), _MM_CMPINT_LE);
+    const __mmask8 to_before =
+        _mm512_cmp_epi64_mask(below[q], _mm512_set1_epi64(int64_t(mid) - 1), _MM_CMPINT_LE);
+    at_mid = _mm512_mask_max_pd(at_mid, to_mid, at_mid, values[q]);
+    at_before = _mm512_mask_max_pd(at_before, to_before, at_before, values[q]);
+  }
+  *upper = _mm512_reduce_max_pd(at_mid);
+  *lower = _mm512_reduce_max_pd(at_before);
 }
+#if defined(__GNUC__) && !defined(__clang__)
+#pragma GCC diagnostic pop
+#endif
 #endif
 
 }  // namespace
@@ -815,11 +840,8 @@ double emergence_score(const double* y, size_t count) {
   // The middle order statistics: steps[mid] and, for an even count, the largest below it.
   double upper, lower;
 #if MIRAGE_HAVE_AVX512_PATH
-  if (m <= 32 && cpu_has_avx512()) {
-    double sorted[32];
-    rank_sort_32_avx512(steps.data(), m, sorted);
-    upper = sorted[mid];
-    lower = mid > 0 ? sorted[mid - 1] : upper;
+  if (m >= 2 && m <= 32 && cpu_has_avx512()) {
+    middle_order_statistics_avx512(steps.data(), m, &lower, &upper);
   } else
 #endif
   {
