@@ -21,6 +21,7 @@
 #include <cmath>
 #include <cstdint>
 #include <cstdio>
+#include <cstring>
 #include <functional>
 #include <limits>
 #include <stdexcept>
@@ -611,6 +612,52 @@ TEST(SummarizeReplicates, HandExample) {
   EXPECT_DOUBLE_EQ(s.p_zero, 2.0 / 5.0);    // NaN is not zero; denominator is R = 5
   EXPECT_DOUBLE_EQ(s.coverage, 3.0 / 5.0);  // the NaN interval does not cover
   EXPECT_NEAR(s.mean_ci_width, (0.2 + 0.28 + 0.1 + 0.4) / 4, 1e-15);
+}
+
+// Counts by key once and widths in replicate order (the interval comparison's histogram path)
+// against add() per replicate: the same bits, with NaN and infinite intervals among the keys.
+TEST(CoverageWidthSums, TabulatedByKeySameBitsAsPerReplicate) {
+  const std::vector<Interval> table = {{0.0, 0.2},  {0.02, 0.3}, {NaN, NaN}, {0.1, 0.5},
+                                       {-INF, INF}, {0.15, 0.15}, {0.3, 0.7}, {0.1, 0.1 + 1e-9}};
+  uint64_t state = 7;
+  for (int trial = 0; trial < 200; ++trial) {
+    const size_t replicates = 1 + size_t(trial) * 7;
+    std::vector<size_t> keys(replicates);
+    for (size_t& key : keys) {
+      state = state * 6364136223846793005ull + 1442695040888963407ull;
+      // Trials with a multiple of 3 draw no NaN key, others no infinite one (neither, some).
+      key = size_t(state >> 33) % table.size();
+      if (trial % 3 == 0 && key == 2) key = 3;
+      if (trial % 3 == 1 && key == 4) key = 5;
+    }
+    const double expected = trial % 4 == 0 ? 0.15 : trial % 4 == 1 ? NaN : 0.25 + 1e-3 * trial;
+    CoverageWidthSums each, tabulated;
+    std::vector<size_t> histogram(table.size(), 0);
+    for (size_t key : keys) {
+      each.add(table[key].low, table[key].high, expected);
+      ++histogram[key];
+    }
+    for (size_t key = 0; key < table.size(); ++key) {
+      tabulated.add_counts(table[key].low, table[key].high, expected, histogram[key]);
+    }
+    for (size_t key : keys) {
+      tabulated.add_width(CoverageWidthSums::width_of(table[key].low, table[key].high));
+    }
+    const CoverageWidth a = each.result(replicates, expected), b = tabulated.result(replicates, expected);
+    EXPECT_EQ(std::memcmp(&a, &b, sizeof a), 0)
+        << "trial " << trial << ": coverage " << a.coverage << " vs " << b.coverage << ", width "
+        << a.mean_ci_width << " vs " << b.mean_ci_width;
+  }
+  // Hand example: keys 0, 1, 2, 3 once each, truth 0.15: covered by 0, 1 and 3, not by the NaN
+  // one (2); mean width over the three defined ones, (0.2 + 0.28 + 0.4) / 3.
+  CoverageWidthSums hand;
+  for (size_t key = 0; key < 4; ++key) hand.add_counts(table[key].low, table[key].high, 0.15, 1);
+  for (size_t key = 0; key < 4; ++key) {
+    hand.add_width(CoverageWidthSums::width_of(table[key].low, table[key].high));
+  }
+  const CoverageWidth h = hand.result(4, 0.15);
+  EXPECT_EQ(h.coverage, 0.75);
+  EXPECT_NEAR(h.mean_ci_width, (0.2 + 0.28 + 0.4) / 3.0, 1e-15);
 }
 
 TEST(SummarizeReplicates, InfiniteIntervalsAndEdges) {

@@ -149,6 +149,11 @@ void run_proportion_comparisons(const Results& results, std::vector<IntervalComp
       const bool own = exact->interval == results.config.interval &&
                        exact->confidence == results.config.confidence &&
                        parse_interval_method(exact->interval) == methods[size_t(m)];
+      // A cell's counts by a histogram of its x where the n + 1 values of x are not many more
+      // than its replicates (sweeping the histogram costs n + 1 steps per cell).
+      const bool tabulate = n + 1 <= 2 * int64_t(R);
+      std::vector<int32_t> histogram(tabulate ? size_t(n) + 1 : 0);
+      std::vector<double> width(tabulate ? size_t(n) + 1 : 0);
       for (int32_t s = 0; s < S; ++s) {
         for (int32_t k = 0; k < K; ++k) {
           const int64_t* x = &results.counts.exact_match[((size_t(s) * K + k) * T + t) * R];
@@ -159,9 +164,23 @@ void run_proportion_comparisons(const Results& results, std::vector<IntervalComp
             out[size_t(m)].mean_ci_width[g] = exact->summary.mean_ci_width[g];
           } else {
             CoverageWidthSums sums;
-            for (int32_t r = 0; r < R; ++r) {
-              const Interval& ci = intervals.at(x[r]);
-              sums.add(ci.low, ci.high, truth);
+            if (tabulate) {
+              // The counts by x from a histogram of the replicates; the widths still added
+              // one replicate at a time, in order (their sum's bits depend on it).
+              std::fill(histogram.begin(), histogram.end(), 0);
+              for (int32_t r = 0; r < R; ++r) ++histogram[size_t(x[r])];
+              for (int64_t v = 0; v <= n; ++v) {
+                if (histogram[size_t(v)] == 0) continue;
+                const Interval& ci = intervals.at(v);
+                sums.add_counts(ci.low, ci.high, truth, size_t(histogram[size_t(v)]));
+                width[size_t(v)] = CoverageWidthSums::width_of(ci.low, ci.high);
+              }
+              for (int32_t r = 0; r < R; ++r) sums.add_width(width[size_t(x[r])]);
+            } else {
+              for (int32_t r = 0; r < R; ++r) {
+                const Interval& ci = intervals.at(x[r]);
+                sums.add(ci.low, ci.high, truth);
+              }
             }
             const CoverageWidth summary = sums.result(size_t(R), truth);
             out[size_t(m)].coverage[g] = summary.coverage;

@@ -227,6 +227,20 @@ class CoverageWidthSums {
       width_sum_ += high - low;
     }
   }
+  //! For a caller that tabulates the intervals by an integer key of the replicates: the counts
+  //! of `count` replicates whose interval is [low, high], without their widths, and
+  //! width_of(low, high) for add_width. Adding every replicate's width_of by add_width in
+  //! replicate order, and each key's counts once, gives the bits of add() per replicate (the
+  //! width of a non-finite interval is +0, which leaves the sum, never -0, as it is).
+  void add_counts(double low, double high, double expected, size_t count) {
+    covering_ += ((low <= expected) & (expected <= high)) ? count : 0;
+    if (!std::isnan(low) && !std::isnan(high)) defined_ += count;
+    if (std::isfinite(low) && std::isfinite(high)) finite_ += count;
+  }
+  static double width_of(double low, double high) {
+    return std::isfinite(low) && std::isfinite(high) ? high - low : 0.0;
+  }
+  void add_width(double width) { width_sum_ += width; }
   CoverageWidth result(size_t replicates, double expected) const {
     constexpr double NaN = std::numeric_limits<double>::quiet_NaN();
     CoverageWidth out;
