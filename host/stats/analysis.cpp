@@ -150,44 +150,71 @@ void run_proportion_comparisons(const Results& results, std::vector<IntervalComp
                        exact->confidence == results.config.confidence &&
                        parse_interval_method(exact->interval) == methods[size_t(m)];
       // A cell's counts by a histogram of its x where the n + 1 values of x are not many more
-      // than its replicates (sweeping the histogram costs n + 1 steps per cell).
+      // than its replicates (sweeping the histogram costs n + 1 steps per cell), GROUP cells at
+      // a time: a cell's histogram increments and its width sum are each a chain of dependent
+      // steps, and the chains of GROUP cells overlap.
+      constexpr int32_t GROUP = 4;
       const bool tabulate = n + 1 <= 2 * int64_t(R);
-      std::vector<int32_t> histogram(tabulate ? size_t(n) + 1 : 0);
-      std::vector<double> width(tabulate ? size_t(n) + 1 : 0);
-      for (int32_t s = 0; s < S; ++s) {
-        for (int32_t k = 0; k < K; ++k) {
-          const int64_t* x = &results.counts.exact_match[((size_t(s) * K + k) * T + t) * R];
-          const size_t g = cell_index(s, k, t, K, T);
-          const double truth = exact->expected[size_t(s) * K + k];
-          if (own) {
-            out[size_t(m)].coverage[g] = exact->summary.coverage[g];
-            out[size_t(m)].mean_ci_width[g] = exact->summary.mean_ci_width[g];
-          } else {
-            CoverageWidthSums sums;
-            if (tabulate) {
-              // The counts by x from a histogram of the replicates; the widths still added
-              // one replicate at a time, in order (their sum's bits depend on it).
-              std::fill(histogram.begin(), histogram.end(), 0);
-              for (int32_t r = 0; r < R; ++r) ++histogram[size_t(x[r])];
-              for (int64_t v = 0; v <= n; ++v) {
-                if (histogram[size_t(v)] == 0) continue;
-                const Interval& ci = intervals.at(v);
-                sums.add_counts(ci.low, ci.high, truth, size_t(histogram[size_t(v)]));
-                width[size_t(v)] = CoverageWidthSums::width_of(ci.low, ci.high);
-              }
-              for (int32_t r = 0; r < R; ++r) sums.add_width(width[size_t(x[r])]);
-            } else {
-              for (int32_t r = 0; r < R; ++r) {
-                const Interval& ci = intervals.at(x[r]);
-                sums.add(ci.low, ci.high, truth);
+      const size_t bins = tabulate ? size_t(n) + 1 : 0;
+      std::vector<int32_t> histogram(bins * GROUP);
+      std::vector<double> width(bins);  // by x, where some cell of the group has it
+      const int32_t cells = S * K;      // (s, k) = (c / K, c % K)
+      for (int32_t first = 0; first < cells; first += GROUP) {
+        const int32_t count = std::min(GROUP, cells - first);
+        const int64_t* x[GROUP];
+        double truth[GROUP];
+        size_t g[GROUP];
+        for (int32_t i = 0; i < GROUP; ++i) {
+          // Past the last cell, the last cell again (its results unused).
+          const int32_t c = first + std::min(i, count - 1);
+          x[i] = &results.counts.exact_match[(size_t(c) * T + t) * R];
+          truth[i] = exact->expected[size_t(c)];
+          g[i] = cell_index(c / K, c % K, t, K, T);
+        }
+        if (own) {
+          for (int32_t i = 0; i < count; ++i) {
+            out[size_t(m)].coverage[g[i]] = exact->summary.coverage[g[i]];
+            out[size_t(m)].mean_ci_width[g[i]] = exact->summary.mean_ci_width[g[i]];
+          }
+        } else {
+          CoverageWidthSums sums[GROUP];
+          if (tabulate) {
+            // The counts by x from a histogram of the replicates; the widths still added one
+            // replicate at a time, in order (their sum's bits depend on it).
+            std::fill(histogram.begin(), histogram.end(), 0);
+            int32_t* h[GROUP];
+            for (int32_t i = 0; i < GROUP; ++i) h[i] = &histogram[bins * size_t(i)];
+            for (int32_t r = 0; r < R; ++r) {
+              for (int32_t i = 0; i < GROUP; ++i) ++h[i][x[i][r]];
+            }
+            for (int32_t i = 0; i < count; ++i) {
+              for (size_t v = 0; v < bins; ++v) {
+                if (h[i][v] == 0) continue;
+                const Interval& ci = intervals.at(int64_t(v));
+                sums[i].add_counts(ci.low, ci.high, truth[i], size_t(h[i][v]));
+                width[v] = CoverageWidthSums::width_of(ci.low, ci.high);
               }
             }
-            const CoverageWidth summary = sums.result(size_t(R), truth);
-            out[size_t(m)].coverage[g] = summary.coverage;
-            out[size_t(m)].mean_ci_width[g] = summary.mean_ci_width;
+            for (int32_t r = 0; r < R; ++r) {
+              for (int32_t i = 0; i < GROUP; ++i) sums[i].add_width(width[size_t(x[i][r])]);
+            }
+          } else {
+            for (int32_t i = 0; i < count; ++i) {
+              for (int32_t r = 0; r < R; ++r) {
+                const Interval& ci = intervals.at(x[i][r]);
+                sums[i].add(ci.low, ci.high, truth[i]);
+              }
+            }
           }
-          if (n <= EXACT_COVERAGE_MAX_N) {
-            out[size_t(m)].exact_coverage[g] = exact_proportion_coverage(intervals, truth);
+          for (int32_t i = 0; i < count; ++i) {
+            const CoverageWidth summary = sums[i].result(size_t(R), truth[i]);
+            out[size_t(m)].coverage[g[i]] = summary.coverage;
+            out[size_t(m)].mean_ci_width[g[i]] = summary.mean_ci_width;
+          }
+        }
+        if (n <= EXACT_COVERAGE_MAX_N) {
+          for (int32_t i = 0; i < count; ++i) {
+            out[size_t(m)].exact_coverage[g[i]] = exact_proportion_coverage(intervals, truth[i]);
           }
         }
       }
