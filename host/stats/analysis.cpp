@@ -613,11 +613,19 @@ std::vector<Jumps> jump_intervals(const Results& results) {
     {
       MetricCells cells(results, m.name, m.k);
       std::vector<CellValue> below(static_cast<size_t>(R)), above(static_cast<size_t>(R));
+      // The accuracy's values of the same cells (each cell's once: it is in two pairs).
+      std::vector<CellValue> below_accuracy(with_accuracy ? size_t(R) : 0),
+          above_accuracy(with_accuracy ? size_t(R) : 0);
+      auto to_accuracy = [&](const std::vector<CellValue>& edit, double length,
+                             std::vector<CellValue>& accuracy) {
+        for (int32_t r = 0; r < R; ++r) accuracy[size_t(r)] = accuracy_from_edit(edit[size_t(r)], length);
+      };
 #pragma omp for schedule(dynamic, 1)
       for (int64_t kt = 0; kt < int64_t(K) * T; ++kt) {
         const int32_t k = int32_t(kt / T), t = int32_t(kt % T);
         const double length = config.lengths[size_t(k)];
         cells.fill(size_t(kt) * R, R, k, t, below.data());
+        if (with_accuracy) to_accuracy(below, length, below_accuracy);
         for (int32_t s = 0; s + 1 < S; ++s) {
           const int64_t g = int64_t(s) * K * T + kt;
           const size_t upper = (size_t(g) + size_t(K) * T) * R;
@@ -627,11 +635,12 @@ std::vector<Jumps> jump_intervals(const Results& results) {
             return MoverInputs{hi.estimate, hi.interval, lo.estimate, lo.interval};
           });
           if (with_accuracy) {
+            to_accuracy(above, length, above_accuracy);
             finish_pair(made[accuracy_index], g, K, T, R, N, [&](int32_t r) {
-              const CellValue hi = accuracy_from_edit(above[size_t(r)], length),
-                              lo = accuracy_from_edit(below[size_t(r)], length);
+              const CellValue &hi = above_accuracy[size_t(r)], &lo = below_accuracy[size_t(r)];
               return MoverInputs{hi.estimate, hi.interval, lo.estimate, lo.interval};
             });
+            std::swap(below_accuracy, above_accuracy);
           }
           std::swap(below, above);
         }
