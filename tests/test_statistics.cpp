@@ -660,6 +660,47 @@ TEST(CoverageWidthSums, TabulatedByKeySameBitsAsPerReplicate) {
   EXPECT_NEAR(h.mean_ci_width, (0.2 + 0.28 + 0.4) / 3.0, 1e-15);
 }
 
+// The keyed summary against summarize_replicates, bit for bit: estimates x / n rising with
+// the key, or 1 - x / n falling, intervals with NaN and infinite ends among them, and the
+// fallbacks (a NaN estimate; keys spread too wide for a histogram).
+TEST(SummarizeReplicates, KeyedSameBitsAsSelections) {
+  uint64_t state = 99;
+  auto next = [&] {
+    state = state * 6364136223846793005ull + 1442695040888963407ull;
+    return state >> 33;
+  };
+  auto same = [](double a, double b) { return std::memcmp(&a, &b, sizeof a) == 0; };
+  for (int trial = 0; trial < 300; ++trial) {
+    const size_t replicates = 1 + size_t(next() % 400);
+    const int64_t n = trial % 5 == 4 ? int64_t(1) << 40 : 1 + int64_t(next() % 300);
+    const bool descending = trial % 2 == 1;
+    std::vector<int64_t> key(replicates);
+    std::vector<double> estimate(replicates), low(replicates), high(replicates);
+    for (size_t r = 0; r < replicates; ++r) {
+      key[r] = trial % 5 == 4 ? int64_t(next() % 2) * n : int64_t(next() % uint64_t(n + 1));
+      const double share = double(key[r]) / double(n);
+      estimate[r] = descending ? 1.0 - share : share;
+      const uint64_t kind = next() % 16;
+      low[r] = kind == 0 ? NaN : kind == 1 ? -INF : estimate[r] - 0.01 * double(next() % 7);
+      high[r] = kind == 0 ? NaN : kind == 2 ? INF : estimate[r] + 0.01 * double(next() % 5);
+    }
+    if (trial % 7 == 6) estimate[replicates / 2] = NaN;
+    const double expected = trial % 3 == 0 ? NaN : 0.001 * double(next() % 1000);
+    const ReplicateSummary a =
+        summarize_replicates(estimate.data(), low.data(), high.data(), replicates, expected);
+    const ReplicateSummary b = summarize_replicates_keyed(
+        estimate.data(), low.data(), high.data(), replicates, expected, key.data(), descending);
+    const double fields_a[] = {a.mean, a.sd, a.q025, a.q500, a.q975, a.p_zero, a.coverage,
+                               a.mean_ci_width};
+    const double fields_b[] = {b.mean, b.sd, b.q025, b.q500, b.q975, b.p_zero, b.coverage,
+                               b.mean_ci_width};
+    for (int f = 0; f < 8; ++f) {
+      EXPECT_TRUE(same(fields_a[f], fields_b[f]))
+          << "trial " << trial << ", field " << f << ": " << fields_a[f] << " vs " << fields_b[f];
+    }
+  }
+}
+
 TEST(SummarizeReplicates, InfiniteIntervalsAndEdges) {
   // An infinite interval covers but is left out of the mean width.
   const std::vector<double> estimate = {1.0, 3.0};

@@ -585,33 +585,27 @@ namespace detail {
 
 // What both summaries take from every replicate in order: the share of estimates exactly 0,
 // the coverage (NaN without a truth or without a single defined interval; a NaN end does not
-// cover) and the mean width of the finite intervals.
+// cover) and the mean width of the finite intervals (CoverageWidthSums).
+struct IntervalSummarySums {
+  size_t zeros = 0;
+  CoverageWidthSums sums;
+  void add(double estimate, double low, double high, double expected) {
+    zeros += estimate == 0.0;
+    sums.add(low, high, expected);
+  }
+  void finish(size_t replicates, double expected, ReplicateSummary& summary) const {
+    summary.p_zero = static_cast<double>(zeros) / static_cast<double>(replicates);
+    const CoverageWidth cw = sums.result(replicates, expected);
+    summary.coverage = cw.coverage;
+    summary.mean_ci_width = cw.mean_ci_width;
+  }
+};
+
 void interval_summary(const double* estimate, const double* low, const double* high,
                       size_t replicates, double expected, ReplicateSummary& summary) {
-  size_t zeros = 0;
-  size_t covering = 0;
-  size_t defined_intervals = 0;  // both ends not NaN (infinite ends count as defined)
-  size_t finite_intervals = 0;
-  double width_sum = 0.0;
-  for (size_t r = 0; r < replicates; ++r) {
-    zeros += estimate[r] == 0.0;
-    // A NaN end makes both comparisons false: the replicate does not cover. (Bitwise & and
-    // no branch: whether a replicate covers is as random as the replicates.)
-    covering += (low[r] <= expected) & (expected <= high[r]);
-    if (!std::isnan(low[r]) && !std::isnan(high[r])) ++defined_intervals;
-    if (std::isfinite(low[r]) && std::isfinite(high[r])) {
-      ++finite_intervals;
-      width_sum += high[r] - low[r];
-    }
-  }
-  const double count = static_cast<double>(replicates);
-  summary.p_zero = static_cast<double>(zeros) / count;
-  // No interval at all (every replicate NaN) is "undefined", not "never covers".
-  summary.coverage = std::isnan(expected) || defined_intervals == 0
-                         ? NaN
-                         : static_cast<double>(covering) / count;
-  summary.mean_ci_width =
-      finite_intervals == 0 ? NaN : width_sum / static_cast<double>(finite_intervals);
+  IntervalSummarySums sums;
+  for (size_t r = 0; r < replicates; ++r) sums.add(estimate[r], low[r], high[r], expected);
+  sums.finish(replicates, expected, summary);
 }
 
 // Mean and sample standard deviation of m >= 1 values, in two passes: the mean first, then
@@ -671,34 +665,44 @@ ReplicateSummary summarize_replicates_keyed(const double* estimate, const double
       key == nullptr) {
     return summarize_replicates(estimate, low, high, replicates, expected);
   }
+  // One pass for what needs every replicate in order and nothing before it: the keys' range,
+  // interval_summary's sums and the mean's sum (the chains of dependent additions overlap).
   int64_t key_min = key[0], key_max = key[0];
   bool any_nan = false;
+  detail::IntervalSummarySums interval_sums;
+  double sum = 0.0;
   for (size_t r = 0; r < replicates; ++r) {
     key_min = std::min(key_min, key[r]);
     key_max = std::max(key_max, key[r]);
     any_nan = any_nan || std::isnan(estimate[r]);
+    interval_sums.add(estimate[r], low[r], high[r], expected);
+    sum += estimate[r];
   }
   // Histogram bins, kept per thread; beyond this many the selections are cheaper.
   const uint64_t span = static_cast<uint64_t>(key_max) - static_cast<uint64_t>(key_min);
   if (any_nan || span >= 4 * replicates + 4096) {
     return summarize_replicates(estimate, low, high, replicates, expected);
   }
-  // The passes of summarize_replicates (every estimate is a number here, so its `values` are
-  // the estimates themselves).
+  // The sums of summarize_replicates (every estimate is a number here, so its `values` are the
+  // estimates themselves): interval_summary's, and mean_and_sd's in its order.
   ReplicateSummary summary{};
-  detail::interval_summary(estimate, low, high, replicates, expected, summary);
+  interval_sums.finish(replicates, expected, summary);
   const size_t m = replicates;
-  detail::mean_and_sd(estimate, m, summary);
-  // Histogram of the keys; each bin's estimate (equal keys have equal estimates).
+  summary.mean = sum / static_cast<double>(m);
+  // Histogram of the keys; each bin's estimate (equal keys have equal estimates). In the same
+  // pass, mean_and_sd's squared deviations.
   const size_t bins = static_cast<size_t>(span) + 1;
   thread_local std::vector<uint32_t> counts;
   thread_local std::vector<double> value;
   counts.assign(bins, 0);
   value.resize(bins);
+  double squares = 0.0;
   for (size_t r = 0; r < m; ++r) {
     const size_t b = static_cast<size_t>(key[r] - key_min);
     if (counts[b]++ == 0) value[b] = estimate[r];
+    squares += (estimate[r] - summary.mean) * (estimate[r] - summary.mean);
   }
+  summary.sd = m < 2 ? detail::NaN : std::sqrt(squares / static_cast<double>(m - 1));
   // The type-7 positions of quantile_sorted: order statistics lo and lo + 1 (0-based, by
   // ascending estimate), or the largest when lo + 1 >= m.
   const double probs[3] = {0.025, 0.5, 0.975};
