@@ -19,6 +19,7 @@
 #include "config/config.h"
 #include "io/hdf5_file.h"
 #include "io/output.h"
+#include "stats/parallel_arrays.h"
 #include "stats/statistics.h"
 
 namespace mirage {
@@ -362,6 +363,31 @@ TEST(Reduction, MemoryEstimateCoversEveryArray) {
 // The summary's quantiles (selected, not sorted) equal quantile_sorted on a sorted copy, to the
 // bit, for every size from 1 to 60 and a few large ones, with ties, infinities and NaN
 // estimates (left out of the quantiles) mixed in.
+// ParallelArrays' arrays hold assign()'s values, small ones and those of 4 MB or more (offered
+// huge pages first), arrays that already had room included; advise_huge_pages accepts ranges
+// with no whole 2 MB page in them.
+TEST(Reduction, ParallelArraysHoldTheAssignedValues) {
+  std::vector<int64_t> small, large, reused(size_t{3} << 20, 5);
+  std::vector<double> nan_filled;
+  ParallelArrays arrays;
+  arrays.assign(&small, 1000, int64_t{-3});
+  arrays.assign(&large, (size_t{9} << 20) + 3, int64_t{7});  // 72 MB, not a whole number of pages
+  arrays.assign(&reused, size_t{2} << 20, int64_t{0});        // fits the 24 MB it has
+  arrays.assign(&nan_filled, size_t{1} << 20, std::nan(""));
+  arrays.run();
+  ASSERT_EQ(small.size(), 1000u);
+  ASSERT_EQ(large.size(), (size_t{9} << 20) + 3);
+  ASSERT_EQ(reused.size(), size_t{2} << 20);
+  ASSERT_EQ(nan_filled.size(), size_t{1} << 20);
+  EXPECT_TRUE(std::all_of(small.begin(), small.end(), [](int64_t v) { return v == -3; }));
+  EXPECT_TRUE(std::all_of(large.begin(), large.end(), [](int64_t v) { return v == 7; }));
+  EXPECT_TRUE(std::all_of(reused.begin(), reused.end(), [](int64_t v) { return v == 0; }));
+  EXPECT_TRUE(std::all_of(nan_filled.begin(), nan_filled.end(), [](double v) { return std::isnan(v); }));
+  char bytes[100];
+  advise_huge_pages(bytes, sizeof bytes);
+  advise_huge_pages(bytes, 0);
+}
+
 TEST(Reduction, SummaryQuantilesEqualThoseOfASortedCopy) {
   std::mt19937_64 random(2023);
   const double INF = std::numeric_limits<double>::infinity();
