@@ -16,6 +16,7 @@
 #include "run/progress.h"
 #include "stats/reduction.h"
 #include "run/simulation.h"
+#include "stats/parallel_arrays.h"
 #include "io/tally_file.h"
 
 namespace mirage {
@@ -161,8 +162,8 @@ SampledSweep sample_sweep(const Config& input, const Communicator& comm, std::st
   out.devices = backend->devices();
   if (comm.distributed()) out.devices += " x " + std::to_string(comm.size()) + " MPI ranks";
 
-  // What a checkpoint already holds (rank 0 keeps it and adds it at the end).
-  std::vector<int64_t> base(tally_size, 0);
+  // What a checkpoint already holds (rank 0 keeps it and adds it at the end); none without one.
+  std::vector<int64_t> base;
   std::vector<uint8_t> base_done(size_t(units), 0);
   if (!config.resume.empty()) {
     TallyFile checkpoint = read_tally_file("--resume", config.resume);
@@ -215,20 +216,29 @@ SampledSweep sample_sweep(const Config& input, const Communicator& comm, std::st
   // Progress shows this rank's share (rank 0 alone draws it).
   Progress progress("sampling", my_draws, !config.quiet && comm.is_root());
 
-  std::vector<int64_t> local(tally_size, 0);
+  std::vector<int64_t> local;
+  assign_large(&local, tally_size, int64_t{0});  // huge pages where offered (parallel_arrays.h)
   std::vector<uint8_t> local_done(size_t(units), 0);
   const bool can_checkpoint = !config.checkpoint.empty();
   StopSignals signals(can_checkpoint);
   auto last_checkpoint = std::chrono::steady_clock::now();
 
   // Sums every rank's tallies and unit records with the checkpoint's into rank 0's `out`.
-  auto gather = [&](std::vector<int64_t>& segment, std::vector<uint8_t>& done) {
-    segment = local;
+  // `last`: sampling is over and nothing reads `local` again, so it becomes the segment (a
+  // copy of 150 MB fewer on the 20,000-replicate sweep).
+  auto gather = [&](std::vector<int64_t>& segment, std::vector<uint8_t>& done, bool last) {
+    if (last) {
+      segment = std::move(local);
+    } else {
+      segment = local;
+    }
     comm.sum_to_root(segment);
     done = local_done;
     comm.max_all(done);
     if (comm.is_root()) {
-      for (size_t i = 0; i < segment.size(); ++i) segment[i] += base[i];
+      if (!base.empty()) {
+        for (size_t i = 0; i < segment.size(); ++i) segment[i] += base[i];
+      }
       for (size_t i = 0; i < done.size(); ++i) done[i] = done[i] | base_done[i];
     }
   };
@@ -237,7 +247,7 @@ SampledSweep sample_sweep(const Config& input, const Communicator& comm, std::st
   auto save_checkpoint = [&](bool stopping) {
     std::vector<int64_t> segment;
     std::vector<uint8_t> done;
-    gather(segment, done);
+    gather(segment, done, false);
     if (!comm.is_root()) return false;
     try {
       write_tally_file(
@@ -285,11 +295,12 @@ SampledSweep sample_sweep(const Config& input, const Communicator& comm, std::st
   out.devices = backend->devices() + (comm.distributed()
                                           ? " x " + std::to_string(comm.size()) + " MPI ranks"
                                           : "");
-  gather(out.segment, out.done);
+  // The last checkpoint first: the last gather takes `local` over.
+  if (can_checkpoint) out.checkpoint_complete = save_checkpoint(false);
+  gather(out.segment, out.done, true);
   std::vector<int64_t> draws = {progress.done()};
   comm.sum_to_root(draws);
   out.draws = draws[0];
-  if (can_checkpoint) out.checkpoint_complete = save_checkpoint(false);
   out.elapsed_s = seconds_since(start);
   return out;
 }
