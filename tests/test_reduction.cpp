@@ -19,6 +19,7 @@
 #include "config/config.h"
 #include "io/hdf5_file.h"
 #include "io/output.h"
+#include "stats/metric_cells.h"
 #include "stats/parallel_arrays.h"
 #include "stats/statistics.h"
 
@@ -363,6 +364,48 @@ TEST(Reduction, MemoryEstimateCoversEveryArray) {
 // The summary's quantiles (selected, not sorted) equal quantile_sorted on a sorted copy, to the
 // bit, for every size from 1 to 60 and a few large ones, with ties, infinities and NaN
 // estimates (left out of the quantiles) mixed in.
+// MetricCells' fill and fill_estimates against at() cell by cell, bit for bit, for every metric
+// of a free-form and a multiple-choice sweep: with tables of the estimates by tally (test sizes
+// whose n L_max + 1 tallies are at most the scales' replicates) and without (n = 2000).
+TEST(Reduction, MetricCellsFillsAreTheirCells) {
+  auto bits = [](double v) {
+    uint64_t b;
+    std::memcpy(&b, &v, sizeof b);
+    return b;
+  };
+  for (const char* name : {"plain", "choice"}) {
+    Config c = sweep(name);
+    c.test_sizes = {3, 10, 2000};
+    c.replicates = 40;
+    const Results results = simulate(c, "test", nullptr);
+    const int32_t S = results.num_scales(), K = results.num_lengths(), T = results.num_test_sizes(),
+                  R = results.num_replicates();
+    for (const MetricResult& m : results.metrics) {
+      MetricCells cells(results, m.name, m.k), reference(results, m.name, m.k);
+      const size_t replicates = static_cast<size_t>(R);
+      std::vector<double> estimate(replicates), low(replicates), high(replicates), alone(replicates);
+      size_t differ = 0;
+      for (int32_t s = 0; s < S; ++s) {
+        for (int32_t k = 0; k < K; ++k) {
+          for (int32_t t = 0; t < T; ++t) {
+            const size_t first = ((size_t(s) * K + k) * T + t) * R;
+            cells.fill(first, R, k, t, estimate.data(), low.data(), high.data());
+            cells.fill_estimates(first, R, k, t, alone.data());
+            for (int32_t r = 0; r < R; ++r) {
+              const CellValue v = reference.at(first + size_t(r));
+              differ += bits(v.estimate) != bits(estimate[size_t(r)]) ||
+                        bits(v.estimate) != bits(alone[size_t(r)]) ||
+                        bits(v.interval.low) != bits(low[size_t(r)]) ||
+                        bits(v.interval.high) != bits(high[size_t(r)]);
+            }
+          }
+        }
+      }
+      EXPECT_EQ(differ, 0u) << name << ", " << m.name;
+    }
+  }
+}
+
 // ParallelArrays' arrays hold assign()'s values, small ones and those of 4 MB or more (offered
 // huge pages first), arrays that already had room included; advise_huge_pages accepts ranges
 // with no whole 2 MB page in them.

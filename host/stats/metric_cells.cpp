@@ -71,6 +71,13 @@ struct MetricCells::State {
   std::vector<std::optional<TokenMeanIntervals>> token_intervals;
   // The token intervals by (E, E2), a cache of 2^13 slots per (length, test size) (256 KB).
   std::vector<TallyCache<Interval>> token_cache;
+  // fill_estimates' estimates by tally, built on first use where a tally repeats enough
+  // (estimate_table): x / n by x <= n (L_max) per test size for the proportions and the edit
+  // distance, and the accuracy's 1 - (E / n) / L by E <= n L per (length, test size). The same
+  // divisions, each done once instead of once per replicate.
+  std::vector<std::vector<double>> quotients;
+  std::vector<std::vector<double>> accuracy_estimates;
+  std::vector<bool> quotients_built, accuracy_built;
 
   State(const Results& r, Kind k, int32_t pk) : results(r), kind(k), pass_k(pk) {
     S = r.num_scales();
@@ -91,6 +98,54 @@ struct MetricCells::State {
       token_intervals.resize(size_t(K) * T);
       token_cache.assign(size_t(K) * T, TallyCache<Interval>(size_t{1} << 13));
     }
+    quotients.resize(size_t(T));
+    quotients_built.assign(size_t(T), false);
+    accuracy_estimates.resize(size_t(K) * T);
+    accuracy_built.assign(size_t(K) * T, false);
+  }
+
+  // Whether a table of `entries` estimates by tally is worth building: at most 2^20 entries
+  // (8 MB), and no more than the replicates of a length and test size (each entry costs one
+  // division, as each replicate would).
+  bool estimate_table(int64_t entries) const {
+    return entries <= (int64_t{1} << 20) && entries <= int64_t(S) * R;
+  }
+
+  // The table of x / n by x = 0..n L_max at test size t, or null where none is worth it.
+  const double* quotient_table(int32_t t) {
+    if (!quotients_built[size_t(t)]) {
+      quotients_built[size_t(t)] = true;
+      const int64_t n = results.config.test_sizes[size_t(t)];
+      const int64_t top = kind == Kind::EDIT_DISTANCE || kind == Kind::ACCURACY
+                              ? n * int64_t(*std::max_element(results.config.lengths.begin(),
+                                                              results.config.lengths.end()))
+                              : n;
+      if (estimate_table(top + 1)) {
+        std::vector<double>& q = quotients[size_t(t)];
+        q.resize(size_t(top) + 1);
+        for (int64_t v = 0; v <= top; ++v) q[size_t(v)] = double(v) / double(n);
+      }
+    }
+    return quotients[size_t(t)].empty() ? nullptr : quotients[size_t(t)].data();
+  }
+
+  // The table of the accuracy's estimate by E = 0..n L at (k, t), or null.
+  const double* accuracy_table(int32_t k, int32_t t) {
+    const size_t kt = size_t(k) * T + t;
+    if (!accuracy_built[kt]) {
+      accuracy_built[kt] = true;
+      const int64_t n = results.config.test_sizes[size_t(t)];
+      const int32_t L = results.config.lengths[size_t(k)];
+      if (estimate_table(n * L + 1)) {
+        std::vector<double>& a = accuracy_estimates[kt];
+        a.resize(size_t(n * L) + 1);
+        for (int64_t e = 0; e <= n * L; ++e) {
+          a[size_t(e)] =
+              accuracy_from_edit({double(e) / double(n), Interval{0.0, 0.0}}, double(L)).estimate;
+        }
+      }
+    }
+    return accuracy_estimates[kt].empty() ? nullptr : accuracy_estimates[kt].data();
   }
 
   int32_t test_size_index(size_t cell) const { return int32_t((cell / size_t(R)) % size_t(T)); }
@@ -246,12 +301,20 @@ void MetricCells::fill_estimates(size_t first, int32_t count, int32_t k, int32_t
                           : st.kind == Kind::GRADE     ? c.choice_grade.data()
                                                        : c.token_errors.data()) +
                          first;
-      for (int32_t r = 0; r < count; ++r) out[r] = double(x[r]) / double(n);
+      if (const double* q = st.quotient_table(t)) {
+        for (int32_t r = 0; r < count; ++r) out[r] = q[x[r]];
+      } else {
+        for (int32_t r = 0; r < count; ++r) out[r] = double(x[r]) / double(n);
+      }
       return;
     }
     case Kind::ACCURACY: {
       const int64_t* errors = c.token_errors.data() + first;
       const double length = st.results.config.lengths[size_t(k)];
+      if (const double* a = st.accuracy_table(k, t)) {
+        for (int32_t r = 0; r < count; ++r) out[r] = a[errors[r]];
+        return;
+      }
       for (int32_t r = 0; r < count; ++r) {
         out[r] = accuracy_from_edit({double(errors[r]) / double(n), Interval{0.0, 0.0}}, length)
                      .estimate;
