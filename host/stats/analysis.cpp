@@ -431,10 +431,13 @@ struct MoverInputs {
 };
 
 // mover_difference of two replicates at once: with SSE2 (every x86-64 CPU) in two lanes - the
-// same correctly rounded operations in the same order, so the same bits; two square roots per
-// replicate bound its cost - where both are plain (no NaN, each interval contains its
+// same correctly rounded operations in the same order, so the same bits - where both are plain (no NaN, each interval contains its
 // estimate), else one at a time (NaN, or mover_difference's refusal).
-void mover_differences(const MoverInputs& a, const MoverInputs& b, Interval* out) {
+// Always inlined: as a call its inputs and outputs went through the stack, and the caller's
+// reads of the outputs waited on their stores (the jumps took 0.168 s instead of 0.137 s on the
+// 20,000-replicate sweep, one thread).
+[[gnu::always_inline]] inline void mover_differences(const MoverInputs& a, const MoverInputs& b,
+                                                     Interval* out) {
 #if defined(__SSE2__)
   auto plain = [](const MoverInputs& in) {  // false for any NaN, as a comparison with NaN is
     return in.ci1.low <= in.est1 && in.est1 <= in.ci1.high && in.ci2.low <= in.est2 &&
