@@ -406,16 +406,14 @@ TEST(Reduction, MetricCellsFillsAreTheirCells) {
   }
 }
 
-// ParallelArrays' arrays hold assign()'s values, small ones and those of 4 MB or more (offered
-// huge pages first), arrays that already had room included; advise_huge_pages accepts ranges
-// with no whole 2 MB page in them.
+// ParallelArrays' arrays hold assign()'s values, whatever their size and earlier contents.
 TEST(Reduction, ParallelArraysHoldTheAssignedValues) {
   std::vector<int64_t> small, large, reused(size_t{3} << 20, 5);
   std::vector<double> nan_filled;
   ParallelArrays arrays;
   arrays.assign(&small, 1000, int64_t{-3});
-  arrays.assign(&large, (size_t{9} << 20) + 3, int64_t{7});  // 72 MB, not a whole number of pages
-  arrays.assign(&reused, size_t{2} << 20, int64_t{0});        // fits the 24 MB it has
+  arrays.assign(&large, (size_t{9} << 20) + 3, int64_t{7});
+  arrays.assign(&reused, size_t{2} << 20, int64_t{0});  // smaller than it was
   arrays.assign(&nan_filled, size_t{1} << 20, std::nan(""));
   arrays.run();
   ASSERT_EQ(small.size(), 1000u);
@@ -426,9 +424,6 @@ TEST(Reduction, ParallelArraysHoldTheAssignedValues) {
   EXPECT_TRUE(std::all_of(large.begin(), large.end(), [](int64_t v) { return v == 7; }));
   EXPECT_TRUE(std::all_of(reused.begin(), reused.end(), [](int64_t v) { return v == 0; }));
   EXPECT_TRUE(std::all_of(nan_filled.begin(), nan_filled.end(), [](double v) { return std::isnan(v); }));
-  char bytes[100];
-  advise_huge_pages(bytes, sizeof bytes);
-  advise_huge_pages(bytes, 0);
 }
 
 TEST(Reduction, SummaryQuantilesEqualThoseOfASortedCopy) {

@@ -16,7 +16,6 @@
 #include "run/progress.h"
 #include "stats/reduction.h"
 #include "run/simulation.h"
-#include "stats/parallel_arrays.h"
 #include "io/tally_file.h"
 
 namespace mirage {
@@ -216,8 +215,7 @@ SampledSweep sample_sweep(const Config& input, const Communicator& comm, std::st
   // Progress shows this rank's share (rank 0 alone draws it).
   Progress progress("sampling", my_draws, !config.quiet && comm.is_root());
 
-  std::vector<int64_t> local;
-  assign_large(&local, tally_size, int64_t{0});  // huge pages where offered (parallel_arrays.h)
+  std::vector<int64_t> local(tally_size, 0);
   std::vector<uint8_t> local_done(size_t(units), 0);
   const bool can_checkpoint = !config.checkpoint.empty();
   StopSignals signals(can_checkpoint);

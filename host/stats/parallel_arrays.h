@@ -8,10 +8,6 @@
 //! the reduction (about 0.8 ms per MB on a VM). Here each array is sized and filled by its own
 //! OpenMP thread, largest first, so the faults of different arrays run side by side. The values
 //! are those of `assign`; nothing else changes.
-//!
-//! Arrays of 4 MB or more are also offered transparent huge pages (Linux `madvise`
-//! MADV_HUGEPAGE, where the system's transparent_hugepage setting is "madvise" or "always"):
-//! one fault per 2 MB instead of one per 4 KB.
 #pragma once
 
 #include <algorithm>
@@ -21,39 +17,7 @@
 #include <new>
 #include <vector>
 
-#if defined(__linux__)
-#include <sys/mman.h>
-#endif
-
 namespace mirage {
-
-//! Asks the kernel to back the whole 2 MB pages inside [data, data + bytes) with transparent
-//! huge pages: advice only (no effect where the kernel does not offer them, and every failure
-//! is ignored); the contents are unchanged.
-inline void advise_huge_pages(void* data, size_t bytes) {
-#if defined(__linux__) && defined(MADV_HUGEPAGE)
-  constexpr uintptr_t HUGE_PAGE = uintptr_t{1} << 21;
-  const uintptr_t begin = (reinterpret_cast<uintptr_t>(data) + HUGE_PAGE - 1) & ~(HUGE_PAGE - 1);
-  const uintptr_t end = (reinterpret_cast<uintptr_t>(data) + bytes) & ~(HUGE_PAGE - 1);
-  if (end > begin) madvise(reinterpret_cast<void*>(begin), end - begin, MADV_HUGEPAGE);
-#else
-  (void)data;
-  (void)bytes;
-#endif
-}
-
-//! `array->assign(size, value)`, with arrays of 4 MB or more allocated first (untouched, as
-//! reserve leaves them) and offered huge pages before they are written.
-template <class T>
-void assign_large(std::vector<T>* array, size_t size, T value) {
-  constexpr size_t LARGE = size_t{4} << 20;
-  if (size * sizeof(T) >= LARGE && array->capacity() < size) {
-    std::vector<T>().swap(*array);
-    array->reserve(size);
-    advise_huge_pages(array->data(), size * sizeof(T));
-  }
-  array->assign(size, value);
-}
 
 //! Work to size and fill arrays in parallel: add every array, then run().
 class ParallelArrays {
@@ -61,7 +25,7 @@ class ParallelArrays {
   //! `array` becomes `size` copies of `value` when run() runs.
   template <class T>
   void assign(std::vector<T>* array, size_t size, T value) {
-    tasks_.push_back(Task{size * sizeof(T), [array, size, value] { assign_large(array, size, value); }});
+    tasks_.push_back(Task{size * sizeof(T), [array, size, value] { array->assign(size, value); }});
   }
 
   //! Fills every array added, each on one thread, the largest first; then forgets them.
