@@ -21,6 +21,7 @@
 #include "io/format.h"
 #include "io/hdf5_file.h"
 #include "io/output.h"
+#include "io/shape_check.h"
 #include "mirage/build_info.h"
 #include "model/truth.h"
 #include "stats/statistics.h"
@@ -166,9 +167,7 @@ Source read_source(const std::string& option, const std::string& path) {
   s.sizes = f.read_int64("/task/test_size");
   // The per-replicate arrays hold the first replicates_stored replicates (format 1.6,
   // --keep-replicates), all of them in other files: the forecast uses those.
-  s.replicates = f.has_attr("/task/test_size", "replicates_stored")
-                     ? f.attr_int64("/task/test_size", "replicates_stored")
-                     : f.attr_int64("/task/test_size", "replicates");
+  s.replicates = stored_replicates(f, option + ": '" + path + "'");
   const size_t cells = s.S() * s.K() * s.T() * s.R();
   auto counts = [&](const std::string& name) {
     std::vector<int64_t> v = f.read_int64(name);

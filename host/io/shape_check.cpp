@@ -161,6 +161,21 @@ void check_run_axes(const h5::File& file, const std::string& context) {
   };
   increasing("/task/length", file.read_int64("/task/length"));
   increasing("/task/test_size", file.read_int64("/task/test_size"));
+  const int64_t stored = stored_replicates(file, context);
+  const std::string stored_name = file.has_attr("/task/test_size", "replicates_stored")
+                                      ? "/task/test_size@replicates_stored"
+                                      : "/task/test_size@replicates";
+  const char* estimate = "/metrics/exact_match/estimate";
+  if (file.exists(estimate)) {
+    const std::vector<hsize_t> dims = file.dims(estimate);
+    if (dims.empty() || dims.back() != hsize_t(stored)) {
+      refuse(context, "dataset " + std::string(estimate) + " has shape " + shape_text(dims) +
+                          ", but " + stored_name + " = " + std::to_string(stored));
+    }
+  }
+}
+
+int64_t stored_replicates(const h5::File& file, const std::string& context) {
   if (!file.has_attr("/task/test_size", "replicates")) {
     refuse(context, "/task/test_size has no attribute 'replicates'");
   }
@@ -171,25 +186,13 @@ void check_run_axes(const h5::File& file, const std::string& context) {
   }
   // Format 1.6: the per-replicate arrays of the first replicates_stored replicates (all R
   // in files without the attribute).
-  int64_t stored = replicates;
-  std::string stored_name = "/task/test_size@replicates";
-  if (file.has_attr("/task/test_size", "replicates_stored")) {
-    stored = file.attr_int64("/task/test_size", "replicates_stored");
-    stored_name = "/task/test_size@replicates_stored";
-    if (stored < 1 || stored > replicates) {
-      refuse(context, "/task/test_size@replicates_stored = " + std::to_string(stored) +
-                          "; from 1 to /task/test_size@replicates = " +
-                          std::to_string(replicates));
-    }
+  if (!file.has_attr("/task/test_size", "replicates_stored")) return replicates;
+  const int64_t stored = file.attr_int64("/task/test_size", "replicates_stored");
+  if (stored < 1 || stored > replicates) {
+    refuse(context, "/task/test_size@replicates_stored = " + std::to_string(stored) +
+                        "; from 1 to /task/test_size@replicates = " + std::to_string(replicates));
   }
-  const char* estimate = "/metrics/exact_match/estimate";
-  if (file.exists(estimate)) {
-    const std::vector<hsize_t> dims = file.dims(estimate);
-    if (dims.empty() || dims.back() != hsize_t(stored)) {
-      refuse(context, "dataset " + std::string(estimate) + " has shape " + shape_text(dims) +
-                          ", but " + stored_name + " = " + std::to_string(stored));
-    }
-  }
+  return stored;
 }
 
 }  // namespace mirage

@@ -35,4 +35,10 @@ void check_declared_shapes(const h5::File& file, const std::string& context);
 //! per-replicate dataset). Throws std::invalid_argument in the same form.
 void check_run_axes(const h5::File& file, const std::string& context);
 
+//! The number of replicates whose per-replicate arrays a `mirage run` result file holds:
+//! /task/test_size@replicates_stored (format 1.6, `--keep-replicates`), else
+//! /task/test_size@replicates. Throws std::invalid_argument "<context>: ..." where
+//! @replicates is missing or below 1, or @replicates_stored is not from 1 to it.
+int64_t stored_replicates(const h5::File& file, const std::string& context);
+
 }  // namespace mirage
