@@ -347,18 +347,13 @@ TokenMeanIntervals::TokenMeanIntervals(MeanIntervalMethod method, int64_t n, int
 }
 
 Interval TokenMeanIntervals::at(int64_t errors, int64_t errors_sq) const {
-  Critical c;
-  c.z = z_;
-  c.t_items = t_items_;
-  c.t_tokens = t_tokens_;
-  return token_interval(method_, errors, errors_sq, n_, length_, confidence_, c);
+  return token_interval(method_, errors, errors_sq, n_, length_, confidence_,
+                        Critical{z_, t_items_, t_tokens_});
 }
 
 double TokenMeanIntervals::clopper_pearson_trials(int64_t errors, int64_t errors_sq) const {
-  Critical c;
-  c.t_items = t_items_;
-  c.t_tokens = t_tokens_;
-  return korn_graubard_counts(errors, errors_sq, n_, length_, c).trials;
+  return korn_graubard_counts(errors, errors_sq, n_, length_, Critical{z_, t_items_, t_tokens_})
+      .trials;
 }
 
 MemoTokenIntervals::MemoTokenIntervals(MeanIntervalMethod method, int64_t n, int32_t length,
