@@ -218,21 +218,17 @@ CoverageWidth coverage_and_width(const double* low, const double* high, size_t r
 class CoverageWidthSums {
  public:
   void add(double low, double high, double expected) {
+    add_counts(low, high, expected, 1);
+    add_width(width_of(low, high));
+  }
+  //! add() in two parts, for a caller that tabulates the intervals by an integer key of the
+  //! replicates: the counts of `count` replicates whose interval is [low, high], without their
+  //! widths, and each replicate's width_of(low, high) by add_width in replicate order (the
+  //! sum's bits depend on it). The width of a non-finite interval is +0, which leaves the sum
+  //! (never -0) as it is.
+  void add_counts(double low, double high, double expected, size_t count) {
     // A NaN end makes both comparisons false: the replicate does not cover. (Bitwise & and
     // no branch: whether a replicate covers is as random as the replicates.)
-    covering_ += (low <= expected) & (expected <= high);
-    if (!std::isnan(low) && !std::isnan(high)) ++defined_;
-    if (std::isfinite(low) && std::isfinite(high)) {
-      ++finite_;
-      width_sum_ += high - low;
-    }
-  }
-  //! For a caller that tabulates the intervals by an integer key of the replicates: the counts
-  //! of `count` replicates whose interval is [low, high], without their widths, and
-  //! width_of(low, high) for add_width. Adding every replicate's width_of by add_width in
-  //! replicate order, and each key's counts once, gives the bits of add() per replicate (the
-  //! width of a non-finite interval is +0, which leaves the sum, never -0, as it is).
-  void add_counts(double low, double high, double expected, size_t count) {
     covering_ += ((low <= expected) & (expected <= high)) ? count : 0;
     if (!std::isnan(low) && !std::isnan(high)) defined_ += count;
     if (std::isfinite(low) && std::isfinite(high)) finite_ += count;
