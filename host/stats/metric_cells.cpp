@@ -71,13 +71,12 @@ struct MetricCells::State {
   std::vector<std::optional<TokenMeanIntervals>> token_intervals;
   // The token intervals by (E, E2), a cache of 2^13 slots per (length, test size) (256 KB).
   std::vector<TallyCache<Interval>> token_cache;
-  // fill_estimates' estimates by tally, built on first use where a tally repeats enough
-  // (estimate_table): x / n by x <= n (L_max) per test size for the proportions and the edit
-  // distance, and the accuracy's 1 - (E / n) / L by E <= n L per (length, test size). The same
+  // fill_estimates' estimates by tally, built on first use (empty where a tally does not
+  // repeat enough: estimate_table): x / n by x <= n (n L_max for the edit distance) per test
+  // size, and the accuracy's accuracy_estimate by E <= n L per (length, test size). The same
   // divisions, each done once instead of once per replicate.
-  std::vector<std::vector<double>> quotients;
-  std::vector<std::vector<double>> accuracy_estimates;
-  std::vector<bool> quotients_built, accuracy_built;
+  std::vector<std::optional<std::vector<double>>> quotients;
+  std::vector<std::optional<std::vector<double>>> accuracy_estimates;
 
   State(const Results& r, Kind k, int32_t pk) : results(r), kind(k), pass_k(pk) {
     S = r.num_scales();
@@ -99,9 +98,7 @@ struct MetricCells::State {
       token_cache.assign(size_t(K) * T, TallyCache<Interval>(size_t{1} << 13));
     }
     quotients.resize(size_t(T));
-    quotients_built.assign(size_t(T), false);
     accuracy_estimates.resize(size_t(K) * T);
-    accuracy_built.assign(size_t(K) * T, false);
   }
 
   // Whether a table of `entries` estimates by tally is worth building: at most 2^20 entries
@@ -111,41 +108,44 @@ struct MetricCells::State {
     return entries <= (int64_t{1} << 20) && entries <= int64_t(S) * R;
   }
 
-  // The table of x / n by x = 0..n L_max at test size t, or null where none is worth it.
+  // The table of x / n by x = 0..n (0..n L_max for the edit distance) at test size t, or null
+  // where none is worth it.
   const double* quotient_table(int32_t t) {
-    if (!quotients_built[size_t(t)]) {
-      quotients_built[size_t(t)] = true;
+    std::optional<std::vector<double>>& q = quotients[size_t(t)];
+    if (!q) {
+      q.emplace();
       const int64_t n = results.config.test_sizes[size_t(t)];
-      const int64_t top = kind == Kind::EDIT_DISTANCE || kind == Kind::ACCURACY
+      const int64_t top = kind == Kind::EDIT_DISTANCE
                               ? n * int64_t(*std::max_element(results.config.lengths.begin(),
                                                               results.config.lengths.end()))
                               : n;
       if (estimate_table(top + 1)) {
-        std::vector<double>& q = quotients[size_t(t)];
-        q.resize(size_t(top) + 1);
-        for (int64_t v = 0; v <= top; ++v) q[size_t(v)] = double(v) / double(n);
+        q->resize(size_t(top) + 1);
+        for (int64_t v = 0; v <= top; ++v) (*q)[size_t(v)] = double(v) / double(n);
       }
     }
-    return quotients[size_t(t)].empty() ? nullptr : quotients[size_t(t)].data();
+    return q->empty() ? nullptr : q->data();
   }
 
-  // The table of the accuracy's estimate by E = 0..n L at (k, t), or null.
+  // The accuracy's estimate of a cell with E = errors over n items of length L:
+  // accuracy_from_edit of the edit distance's E / n.
+  static double accuracy_estimate(int64_t errors, int64_t n, double length) {
+    return accuracy_from_edit({double(errors) / double(n), Interval{0.0, 0.0}}, length).estimate;
+  }
+
+  // The table of accuracy_estimate by E = 0..n L at (k, t), or null.
   const double* accuracy_table(int32_t k, int32_t t) {
-    const size_t kt = size_t(k) * T + t;
-    if (!accuracy_built[kt]) {
-      accuracy_built[kt] = true;
+    std::optional<std::vector<double>>& a = accuracy_estimates[size_t(k) * T + t];
+    if (!a) {
+      a.emplace();
       const int64_t n = results.config.test_sizes[size_t(t)];
       const int32_t L = results.config.lengths[size_t(k)];
       if (estimate_table(n * L + 1)) {
-        std::vector<double>& a = accuracy_estimates[kt];
-        a.resize(size_t(n * L) + 1);
-        for (int64_t e = 0; e <= n * L; ++e) {
-          a[size_t(e)] =
-              accuracy_from_edit({double(e) / double(n), Interval{0.0, 0.0}}, double(L)).estimate;
-        }
+        a->resize(size_t(n * L) + 1);
+        for (int64_t e = 0; e <= n * L; ++e) (*a)[size_t(e)] = accuracy_estimate(e, n, L);
       }
     }
-    return accuracy_estimates[kt].empty() ? nullptr : accuracy_estimates[kt].data();
+    return a->empty() ? nullptr : a->data();
   }
 
   int32_t test_size_index(size_t cell) const { return int32_t((cell / size_t(R)) % size_t(T)); }
@@ -315,10 +315,7 @@ void MetricCells::fill_estimates(size_t first, int32_t count, int32_t k, int32_t
         for (int32_t r = 0; r < count; ++r) out[r] = a[errors[r]];
         return;
       }
-      for (int32_t r = 0; r < count; ++r) {
-        out[r] = accuracy_from_edit({double(errors[r]) / double(n), Interval{0.0, 0.0}}, length)
-                     .estimate;
-      }
+      for (int32_t r = 0; r < count; ++r) out[r] = State::accuracy_estimate(errors[r], n, length);
       return;
     }
     case Kind::BRIER:
