@@ -339,7 +339,8 @@ void run_mean_comparisons(const Results& results, MeanComparisons& plan) {
             CoverageWidthSums edit_t, accuracy_t, edit_z, accuracy_z;
             for (int32_t r = 0; r < R; ++r) {
               if (r + TALLY_PREFETCH_AHEAD < R) {
-                moment_cache.prefetch(errors[r + TALLY_PREFETCH_AHEAD], errors_sq[r + TALLY_PREFETCH_AHEAD]);
+                moment_cache.prefetch(errors[r + TALLY_PREFETCH_AHEAD],
+                                      errors_sq[r + TALLY_PREFETCH_AHEAD]);
               }
               const auto [dt, dz] = moment_cache.get(errors[r], errors_sq[r], [&] {
                 std::pair<Interval, Interval> both;
@@ -357,7 +358,8 @@ void run_mean_comparisons(const Results& results, MeanComparisons& plan) {
                 {normal_index, &edit_z},
                 {M + normal_index, &accuracy_z}};
             for (int i = 0; i < 4; ++i) {
-              const CoverageWidth cw = parts[i].second->result(size_t(R), i % 2 == 0 ? truth_e : truth_a);
+              const CoverageWidth cw =
+                  parts[i].second->result(size_t(R), i % 2 == 0 ? truth_e : truth_a);
               out[parts[i].first].coverage[g] = cw.coverage;
               out[parts[i].first].mean_ci_width[g] = cw.mean_ci_width;
             }
@@ -373,7 +375,8 @@ void run_mean_comparisons(const Results& results, MeanComparisons& plan) {
               CoverageWidthSums edit_sums, accuracy_sums;
               for (int32_t r = 0; r < R; ++r) {
                 if (r + TALLY_PREFETCH_AHEAD < R) {
-                  intervals.prefetch(errors[r + TALLY_PREFETCH_AHEAD], errors_sq[r + TALLY_PREFETCH_AHEAD]);
+                  intervals.prefetch(errors[r + TALLY_PREFETCH_AHEAD],
+                                     errors_sq[r + TALLY_PREFETCH_AHEAD]);
                 }
                 const Interval d = intervals.at(errors[r], errors_sq[r]);
                 edit_sums.add(d.low, d.high, truth_e);
@@ -431,11 +434,11 @@ struct MoverInputs {
 };
 
 // mover_difference of two replicates at once: with SSE2 (every x86-64 CPU) in two lanes - the
-// same correctly rounded operations in the same order, so the same bits - where both are plain (no NaN, each interval contains its
-// estimate), else one at a time (NaN, or mover_difference's refusal).
-// Always inlined: as a call its inputs and outputs went through the stack, and the caller's
-// reads of the outputs waited on their stores (the jumps took 0.168 s instead of 0.137 s on the
-// 20,000-replicate sweep, one thread).
+// same correctly rounded operations in the same order, so the same bits - where both are
+// plain (no NaN, each interval contains its estimate), else one at a time (NaN, or
+// mover_difference's refusal). Always inlined: as a call its inputs and outputs went through
+// the stack, and the caller's reads of the outputs waited on their stores (the jumps took
+// 0.168 s instead of 0.137 s on the 20,000-replicate sweep, one thread).
 [[gnu::always_inline]] inline void mover_differences(const MoverInputs& a, const MoverInputs& b,
                                                      Interval* out) {
 #if defined(__SSE2__)
@@ -445,8 +448,10 @@ struct MoverInputs {
   };
   if (plain(a) && plain(b)) {
     const __m128d est1 = _mm_set_pd(b.est1, a.est1), est2 = _mm_set_pd(b.est2, a.est2);
-    const __m128d low1 = _mm_set_pd(b.ci1.low, a.ci1.low), high1 = _mm_set_pd(b.ci1.high, a.ci1.high);
-    const __m128d low2 = _mm_set_pd(b.ci2.low, a.ci2.low), high2 = _mm_set_pd(b.ci2.high, a.ci2.high);
+    const __m128d low1 = _mm_set_pd(b.ci1.low, a.ci1.low);
+    const __m128d high1 = _mm_set_pd(b.ci1.high, a.ci1.high);
+    const __m128d low2 = _mm_set_pd(b.ci2.low, a.ci2.low);
+    const __m128d high2 = _mm_set_pd(b.ci2.high, a.ci2.high);
     const __m128d difference = _mm_sub_pd(est1, est2);
     const __m128d da = _mm_sub_pd(est1, low1), db = _mm_sub_pd(high2, est2);
     const __m128d dc = _mm_sub_pd(high1, est1), dd = _mm_sub_pd(est2, low2);
@@ -621,7 +626,9 @@ std::vector<Jumps> jump_intervals(const Results& results) {
           above_accuracy(with_accuracy ? size_t(R) : 0);
       auto to_accuracy = [&](const std::vector<CellValue>& edit, double length,
                              std::vector<CellValue>& accuracy) {
-        for (int32_t r = 0; r < R; ++r) accuracy[size_t(r)] = accuracy_from_edit(edit[size_t(r)], length);
+        for (int32_t r = 0; r < R; ++r) {
+          accuracy[size_t(r)] = accuracy_from_edit(edit[size_t(r)], length);
+        }
       };
 #pragma omp for schedule(dynamic, 1)
       for (int64_t kt = 0; kt < int64_t(K) * T; ++kt) {

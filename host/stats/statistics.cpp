@@ -31,7 +31,6 @@ constexpr double INF = std::numeric_limits<double>::infinity();
 //! Probability left out of each tail by exact_binomial_coverage (2 tails: < 2e-14 in all).
 constexpr double COVERAGE_TAIL_BOUND = 1e-14;
 
-
 //! Shortest decimal text that reads back as `value` (so messages show 0.95, not
 //! 0.94999999999999996).
 std::string format_number(double value) {
