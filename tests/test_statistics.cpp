@@ -34,6 +34,16 @@ namespace {
 constexpr double NaN = std::numeric_limits<double>::quiet_NaN();
 constexpr double INF = std::numeric_limits<double>::infinity();
 
+// A fixed-seed 64-bit linear congruential generator (Knuth's MMIX constants): the top 31 bits
+// of its state per call, for the randomized bit-identity tests below.
+struct Lcg {
+  uint64_t state;
+  uint64_t next() {
+    state = state * 6364136223846793005ull + 1442695040888963407ull;
+    return state >> 33;
+  }
+};
+
 // Two-sided normal critical values, from mpmath: sqrt(2) * erfinv(confidence).
 constexpr double Z95 = 1.959963984540054;
 constexpr double Z90 = 1.6448536269514727;
@@ -556,16 +566,12 @@ TEST(Quantiles025500975, SameBitsAsSortingAndQuantileSorted) {
   EXPECT_NEAR(hand[0], -0.8125, 1e-15);
   EXPECT_EQ(hand[1], 3.2);
   EXPECT_NEAR(hand[2], 9.625, 1e-15);
-  uint64_t state = 12345;
-  auto next = [&] {
-    state = state * 6364136223846793005ull + 1442695040888963407ull;
-    return state >> 33;
-  };
+  Lcg random{12345};
   for (size_t n = 1; n <= 60; ++n) {
     std::vector<double> values(n);
     for (double& v : values) {
-      const uint64_t u = next() % 20;
-      v = u == 0 ? INF : u == 1 ? -INF : double(int64_t(next() % 9) - 4) * 0.37;
+      const uint64_t u = random.next() % 20;
+      v = u == 0 ? INF : u == 1 ? -INF : double(int64_t(random.next() % 9) - 4) * 0.37;
     }
     std::vector<double> sorted = values;
     std::sort(sorted.begin(), sorted.end());
@@ -619,14 +625,13 @@ TEST(SummarizeReplicates, HandExample) {
 TEST(CoverageWidthSums, TabulatedByKeySameBitsAsPerReplicate) {
   const std::vector<Interval> table = {{0.0, 0.2},  {0.02, 0.3}, {NaN, NaN}, {0.1, 0.5},
                                        {-INF, INF}, {0.15, 0.15}, {0.3, 0.7}, {0.1, 0.1 + 1e-9}};
-  uint64_t state = 7;
+  Lcg random{7};
   for (int trial = 0; trial < 200; ++trial) {
     const size_t replicates = 1 + size_t(trial) * 7;
     std::vector<size_t> keys(replicates);
     for (size_t& key : keys) {
-      state = state * 6364136223846793005ull + 1442695040888963407ull;
       // Trials with a multiple of 3 draw no NaN key, others no infinite one (neither, some).
-      key = size_t(state >> 33) % table.size();
+      key = size_t(random.next()) % table.size();
       if (trial % 3 == 0 && key == 2) key = 3;
       if (trial % 3 == 1 && key == 4) key = 5;
     }
@@ -643,7 +648,8 @@ TEST(CoverageWidthSums, TabulatedByKeySameBitsAsPerReplicate) {
     for (size_t key : keys) {
       tabulated.add_width(CoverageWidthSums::width_of(table[key].low, table[key].high));
     }
-    const CoverageWidth a = each.result(replicates, expected), b = tabulated.result(replicates, expected);
+    const CoverageWidth a = each.result(replicates, expected);
+    const CoverageWidth b = tabulated.result(replicates, expected);
     EXPECT_EQ(std::memcmp(&a, &b, sizeof a), 0)
         << "trial " << trial << ": coverage " << a.coverage << " vs " << b.coverage << ", width "
         << a.mean_ci_width << " vs " << b.mean_ci_width;
@@ -664,28 +670,29 @@ TEST(CoverageWidthSums, TabulatedByKeySameBitsAsPerReplicate) {
 // the key, or 1 - x / n falling, intervals with NaN and infinite ends among them, and the
 // fallbacks (a NaN estimate; keys spread too wide for a histogram).
 TEST(SummarizeReplicates, KeyedSameBitsAsSelections) {
-  uint64_t state = 99;
-  auto next = [&] {
-    state = state * 6364136223846793005ull + 1442695040888963407ull;
-    return state >> 33;
-  };
+  Lcg random{99};
   auto same = [](double a, double b) { return std::memcmp(&a, &b, sizeof a) == 0; };
   for (int trial = 0; trial < 300; ++trial) {
-    const size_t replicates = 1 + size_t(next() % 400);
-    const int64_t n = trial % 5 == 4 ? int64_t(1) << 40 : 1 + int64_t(next() % 300);
+    const size_t replicates = 1 + size_t(random.next() % 400);
+    const int64_t n = trial % 5 == 4 ? int64_t(1) << 40 : 1 + int64_t(random.next() % 300);
     const bool descending = trial % 2 == 1;
     std::vector<int64_t> key(replicates);
     std::vector<double> estimate(replicates), low(replicates), high(replicates);
     for (size_t r = 0; r < replicates; ++r) {
-      key[r] = trial % 5 == 4 ? int64_t(next() % 2) * n : int64_t(next() % uint64_t(n + 1));
+      key[r] = trial % 5 == 4 ? int64_t(random.next() % 2) * n
+                              : int64_t(random.next() % uint64_t(n + 1));
       const double share = double(key[r]) / double(n);
       estimate[r] = descending ? 1.0 - share : share;
-      const uint64_t kind = next() % 16;
-      low[r] = kind == 0 ? NaN : kind == 1 ? -INF : estimate[r] - 0.01 * double(next() % 7);
-      high[r] = kind == 0 ? NaN : kind == 2 ? INF : estimate[r] + 0.01 * double(next() % 5);
+      const uint64_t kind = random.next() % 16;
+      low[r] = kind == 0   ? NaN
+               : kind == 1 ? -INF
+                           : estimate[r] - 0.01 * double(random.next() % 7);
+      high[r] = kind == 0   ? NaN
+                : kind == 2 ? INF
+                            : estimate[r] + 0.01 * double(random.next() % 5);
     }
     if (trial % 7 == 6) estimate[replicates / 2] = NaN;
-    const double expected = trial % 3 == 0 ? NaN : 0.001 * double(next() % 1000);
+    const double expected = trial % 3 == 0 ? NaN : 0.001 * double(random.next() % 1000);
     const ReplicateSummary a =
         summarize_replicates(estimate.data(), low.data(), high.data(), replicates, expected);
     const ReplicateSummary b = summarize_replicates_keyed(
@@ -812,16 +819,14 @@ TEST(EmergenceScore, JumpsAndDegenerateCurves) {
 // AVX-512, by selection otherwise and beyond): discrete values with many equal and zero
 // steps, as the estimates of small test sets give, and continuous ones.
 TEST(EmergenceScore, MedianStepAsTheDefinitionSortsIt) {
-  uint64_t state = 2024;
-  auto next = [&] {
-    state = state * 6364136223846793005ull + 1442695040888963407ull;
-    return state >> 33;
-  };
+  Lcg random{2024};
   for (size_t count = 2; count <= 40; ++count) {
     for (int trial = 0; trial < 200; ++trial) {
       std::vector<double> y(count);
       const bool discrete = trial % 2 == 0;
-      for (double& v : y) v = discrete ? double(next() % 4) / 3.0 : double(next() % 100000) * 1e-5;
+      for (double& v : y) {
+        v = discrete ? double(random.next() % 4) / 3.0 : double(random.next() % 100000) * 1e-5;
+      }
       size_t argmax = 0, argmin = 0;
       for (size_t i = 1; i < count; ++i) {
         if (y[i] > y[argmax]) argmax = i;
